@@ -1,0 +1,321 @@
+"""memsim command line.
+
+Usage::
+
+    memsim profiles list [--json]
+    memsim profiles show NAME [--json]
+    memsim profiles plot NAME -o FILE [--knob KNOB]
+    memsim profiles import csv FILE -o OUT.yaml --technology T --reference TEXT [--name N] [--nominal X]
+    memsim profiles import maps PATH [PATH ...] -o OUT.yaml --technology T --reference TEXT [--voltages V ...]
+    memsim at PROFILE [--<knob> VALUE ...] [--extrapolate] [--json]     e.g. --vdd-v 1.1 --trcd-ns 10
+    memsim demo
+
+Every command that prints data takes ``--json``. Errors print one line and exit
+with status 1; ``--debug`` shows the traceback. Each command is a thin layer over
+one Python API call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from memsim.errors import MemsimError, UnknownNameError, suggest
+
+__all__ = ["main"]
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if value == 0.0:
+            return "0"
+        if abs(value) < 1e-3 or abs(value) >= 1e5:
+            return f"{value:.3g}"
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[_fmt(v) for v in row] for row in rows]
+    numeric = [[isinstance(v, (int, float)) or v is None for v in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    for row, kinds in zip(cells, numeric):
+        lines.append("  ".join(c.rjust(w) if num else c.ljust(w) for c, w, num in zip(row, widths, kinds)).rstrip())
+    return "\n".join(lines)
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str, allow_nan=True))
+
+
+OP_COLUMNS = (
+    "ber",
+    "p01",
+    "p10",
+    "read_energy_pj_per_bit",
+    "write_energy_pj_per_bit",
+    "leakage_mw",
+    "read_latency_ns",
+)
+
+
+# ------------------------------------------------------------------ commands
+def cmd_profiles_list(args: argparse.Namespace) -> int:
+    from memsim.profile import available_profiles, load_profile
+
+    profiles = [load_profile(name) for name in available_profiles()]
+    if args.json:
+        _print_json([{"name": p.name, "technology": p.technology, "description": p.description,
+                      "knobs": [k.to_dict() for k in p.knobs.values()]} for p in profiles])
+        return 0
+
+    def knob_text(p: Any) -> str:
+        parts = []
+        for k in p.knobs.values():
+            parts.append(f"{k.name} in {{{', '.join(k.categories)}}}" if k.is_categorical
+                         else f"{k.name} {k.min:g}..{k.max:g} {k.unit}")
+        return "; ".join(parts)
+
+    print(_table(["name", "technology", "knobs"], [[p.name, p.technology, knob_text(p)] for p in profiles]))
+    return 0
+
+
+def _op_rows(profile: Any, knob: str) -> list[Any]:
+    return [profile.at(**{knob: v}) for v in profile.knob_values(knob)]
+
+
+def cmd_profiles_show(args: argparse.Namespace) -> int:
+    from memsim.profile import load_profile
+
+    profile = load_profile(args.name)
+    sweeps = {k: _op_rows(profile, k) for k in profile.knobs}
+    if args.json:
+        _print_json({
+            "name": profile.name, "technology": profile.technology, "description": profile.description,
+            "notes": profile.notes, "knobs": [k.to_dict() for k in profile.knobs.values()],
+            "citations": profile.citations, "provenance": profile.provenance(),
+            "operating_points": {k: [op.to_dict() for op in ops] for k, ops in sweeps.items()},
+        })
+        return 0
+    print(f"{profile.name}  ({profile.technology})")
+    print(profile.description)
+    print()
+    for name, ops in sweeps.items():
+        others = ", ".join(f"{k}={_fmt(v)}" for k, v in profile.nominal.items() if k != name)
+        print(f"operating points over {name}" + (f" (at nominal {others})" if others else ""))
+        rows = [[op.knobs[name], *(getattr(op, c) for c in OP_COLUMNS)] for op in ops]
+        print(_table([name, *OP_COLUMNS], rows))
+        flagged = sorted({m for op in ops for m in op.uncalibrated})
+        if flagged:
+            print(f"  uncalibrated away from nominal: {', '.join(flagged)}")
+        print()
+    print("mechanisms: " + "; ".join(f"{m.name} ({m.persistence}{'' if m.calibrated else ', uncalibrated'})"
+                                     for m in profile.mechanisms))
+    counts: dict[str, int] = {}
+    for item in profile.provenance():
+        counts[item["provenance"]] = counts.get(item["provenance"], 0) + 1
+    print("provenance of cited numbers: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    print("citations:")
+    for key, cite in profile.citations.items():
+        print(f"  [{key}] {cite['reference']}")
+    if profile.notes:
+        print(f"notes: {profile.notes}")
+    return 0
+
+
+def cmd_profiles_plot(args: argparse.Namespace) -> int:
+    from memsim.plot import plot_profile
+    from memsim.profile import load_profile
+
+    out = plot_profile(load_profile(args.name), args.output, knob=args.knob)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_profiles_import_csv(args: argparse.Namespace) -> int:
+    from memsim.profile import import_csv
+
+    profile = import_csv(args.file, args.output, technology=args.technology, reference=args.reference,
+                         name=args.name, persistence=args.persistence, nominal=args.nominal)
+    print(f"wrote {args.output}: profile {profile.name!r} ({profile.technology}), knobs {', '.join(profile.knobs)}")
+    return 0
+
+
+def cmd_profiles_import_maps(args: argparse.Namespace) -> int:
+    from memsim.profile import import_fault_maps
+
+    profile = import_fault_maps(args.paths, args.output, technology=args.technology, reference=args.reference,
+                                name=args.name, knob=args.knob, voltages=args.voltages, persistence=args.persistence)
+    kind = profile.fault_maps.kind if profile.fault_maps is not None else "?"
+    print(f"wrote {args.output}: profile {profile.name!r}, {kind} maps of shape {profile.fault_maps.shape if profile.fault_maps else '?'}")
+    return 0
+
+
+def _parse_knob_args(profile: Any, extra: Sequence[str]) -> dict[str, float | str]:
+    """Turn ``--vdd-v 1.1 --trcd-ns=10`` into ``{"vdd_v": 1.1, "trcd_ns": 10.0}`` for this profile."""
+    knobs: dict[str, float | str] = {}
+    items = list(extra)
+    i = 0
+    while i < len(items):
+        token = items[i]
+        if not token.startswith("--"):
+            raise MemsimError(f"unexpected argument {token!r}; knobs are given as --<knob> VALUE")
+        key, eq, value = token[2:].partition("=")
+        if not eq:
+            if i + 1 >= len(items):
+                raise MemsimError(f"--{key} needs a value")
+            value = items[i + 1]
+            i += 1
+        i += 1
+        name = key.replace("-", "_")
+        if name not in profile.knobs:
+            flags = ", ".join("--" + k.replace("_", "-") for k in profile.knobs)
+            raise UnknownNameError(f"profile {profile.name!r} has no knob {name!r}{suggest(name, profile.knobs)}; its knobs: {flags}")
+        if profile.knobs[name].is_categorical:
+            knobs[name] = value
+        else:
+            try:
+                knobs[name] = float(value)
+            except ValueError:
+                raise MemsimError(f"--{key}: {value!r} is not a number ({profile.knobs[name].unit})") from None
+    return knobs
+
+
+def cmd_at(args: argparse.Namespace, extra: Sequence[str]) -> int:
+    from memsim.profile import load_profile
+
+    profile = load_profile(args.profile)
+    op = profile.at(extrapolate=args.extrapolate, **_parse_knob_args(profile, extra))
+    if args.json:
+        _print_json(op.to_dict())
+        return 0
+    print(f"{op.profile} ({op.technology}) at " + ", ".join(f"{k}={_fmt(v)}" for k, v in op.knobs.items()))
+    width = max(len(c) for c in OP_COLUMNS)
+    for column in (*OP_COLUMNS, "write_latency_ns"):
+        print(f"  {column.ljust(width)}  {_fmt(getattr(op, column))}")
+    print(_table(["mechanism", "persistence", "ber", "p01", "p10"],
+                 [[m.name, m.persistence, m.ber, m.p01, m.p10] for m in op.mechanisms]))
+    if op.extrapolated:
+        print("note: extrapolated beyond the profile's data with its analytic models")
+    if op.uncalibrated:
+        print(f"warning: uncalibrated model(s) used: {', '.join(op.uncalibrated)}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from memsim.profile import available_profiles, load_profile
+
+    print("memsim demo: what the pipeline does so far (layer 1, memory profiles)\n")
+    names = available_profiles()
+    print(f"{len(names)} profiles: {', '.join(names)}\n")
+    sram = load_profile("sram_14nm_chandramoorthy2019")
+    print("SRAM voltage scaling (14 nm, Stutz et al. MLSys 2021 Fig. 1):")
+    nominal = sram.at()
+    rows = []
+    for v in sram.knob_values("vdd_over_vmin"):
+        op = sram.at(vdd_over_vmin=v)
+        assert op.read_energy_pj_per_bit is not None and nominal.read_energy_pj_per_bit is not None
+        saving = 1.0 - op.read_energy_pj_per_bit / nominal.read_energy_pj_per_bit
+        rows.append([v, op.ber, op.read_energy_pj_per_bit, f"{100 * saving:.1f} %"])
+    print(_table(["vdd_over_vmin", "ber", "read_energy_pj_per_bit", "energy_saved"], rows))
+    print()
+    print("One operating point per technology:")
+    rows = []
+    for name in names:
+        p = load_profile(name)
+        knob = next(iter(p.knobs.values()))
+        value = knob.categories[-1] if knob.is_categorical else knob.min
+        op = p.at(**{knob.name: value})
+        rows.append([name, f"{knob.name}={_fmt(value)}", op.ber, op.read_energy_pj_per_bit, op.read_latency_ns])
+    print(_table(["profile", "knob", "ber", "read_energy_pj_per_bit", "read_latency_ns"], rows))
+    print("\nNext layers (approximate memory, BNN engine, sweeps) arrive with the next issues.")
+    print("Try: memsim profiles show dram_ddr3l_chang2017_vendorb; memsim at dram_ddr3l_chang2017_vendorb --vdd-v 1.05")
+    return 0
+
+
+# ------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of the ``memsim`` command."""
+    from memsim import __version__
+    from memsim.profile.profile import PERSISTENCES, TECHNOLOGIES
+
+    parser = argparse.ArgumentParser(prog="memsim", description="Approximate-memory simulator for binarized neural networks.")
+    parser.add_argument("--version", action="version", version=f"memsim {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    profiles = sub.add_parser("profiles", help="list, show, plot and import memory profiles")
+    psub = profiles.add_subparsers(dest="profiles_command", required=True, metavar="SUBCOMMAND")
+    p = psub.add_parser("list", help="list the available profiles")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_profiles_list)
+    p = psub.add_parser("show", help="show a profile's operating-point table and citations")
+    p.add_argument("name", help="profile name or path to a .yaml file")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_profiles_show)
+    p = psub.add_parser("plot", help="plot BER (log axis) and energy per bit vs each knob")
+    p.add_argument("name", help="profile name or path to a .yaml file")
+    p.add_argument("-o", "--output", required=True, help="output file (.png, .pdf or .svg)")
+    p.add_argument("--knob", help="plot only this knob")
+    p.set_defaults(func=cmd_profiles_plot)
+
+    imp = psub.add_parser("import", help="write a profile from measured data (CSV curve or per-cell fault maps)")
+    isub = imp.add_subparsers(dest="import_kind", required=True, metavar="KIND")
+    for kind, helptext in (("csv", "a CSV of BER vs a knob (header with units, e.g. vdd_v,ber)"),
+                           ("maps", "per-cell fault maps per voltage (NPZ or 0/1 text matrices)")):
+        q = isub.add_parser(kind, help=helptext)
+        if kind == "csv":
+            q.add_argument("file", help="the CSV file")
+            q.add_argument("--nominal", type=float, help="nominal knob value (default: the largest)")
+            q.set_defaults(func=cmd_profiles_import_csv)
+        else:
+            q.add_argument("paths", nargs="+", help="map files or directories")
+            q.add_argument("--knob", default="vdd_v", help="knob the maps are indexed by (default vdd_v)")
+            q.add_argument("--voltages", type=float, nargs="+", help="where to tabulate a failure-voltage map")
+            q.set_defaults(func=cmd_profiles_import_maps)
+        q.add_argument("-o", "--output", required=True, help="profile file to write (.yaml); its stem is the name")
+        q.add_argument("--technology", required=True, choices=TECHNOLOGIES)
+        q.add_argument("--reference", required=True, help="citation of the measurements")
+        q.add_argument("--name", help="profile name (default: the output file's stem)")
+        q.add_argument("--persistence", choices=PERSISTENCES, default="per_read" if kind == "csv" else "stuck")
+
+    p = sub.add_parser("at", help="evaluate a profile at an operating point: --<knob> VALUE ...")
+    p.add_argument("profile", help="profile name or path to a .yaml file")
+    p.add_argument("--extrapolate", action="store_true", help="allow knob values outside the profile's range")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_at, takes_extra=True)
+
+    p = sub.add_parser("demo", help="a tour of what memsim does, on shipped data")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``memsim`` command; returns the exit status."""
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv  # accepted anywhere, also after the subcommand
+    argv = [a for a in argv if a != "--debug"]
+    args, extra = parser.parse_known_args(argv)
+    args.debug = debug
+    if extra and not getattr(args, "takes_extra", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        if getattr(args, "takes_extra", False):
+            return int(args.func(args, extra))
+        return int(args.func(args))
+    except (MemsimError, OSError) as err:
+        if args.debug:
+            raise
+        print(f"memsim: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("memsim: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,75 @@
+"""The error hierarchy of memsim.
+
+Every error memsim raises on bad input derives from :class:`MemsimError` and from
+the matching builtin, so callers can catch either (``except ValueError`` keeps
+working). Messages name the file, the field (a dotted path), the value and what
+is allowed; :func:`format_problem` builds them the same way everywhere.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from os import PathLike
+
+__all__ = [
+    "MemsimError",
+    "ProfileError",
+    "OutOfRangeError",
+    "UnknownNameError",
+    "format_problem",
+    "suggest",
+]
+
+
+class MemsimError(Exception):
+    """Base class of every error memsim raises on bad input."""
+
+
+class ProfileError(MemsimError, ValueError):
+    """A profile file, a measured-data file or a profile lookup is invalid."""
+
+
+class OutOfRangeError(ProfileError):
+    """A knob value lies outside a profile's range and extrapolation was not asked for."""
+
+
+class UnknownNameError(MemsimError, LookupError):
+    """A name (profile, knob, form, fault model) is not known; the message lists the valid ones."""
+
+    def __str__(self) -> str:  # LookupError would quote the message like a KeyError
+        return str(self.args[0]) if self.args else ""
+
+
+def suggest(name: str, valid: Iterable[str]) -> str:
+    """Return ``" (did you mean 'x'?)"`` for the closest valid name, or ``""``.
+
+    Parameters
+    ----------
+    name : str
+        The name that was not found.
+    valid : iterable of str
+        The names that would have been accepted.
+    """
+    matches = difflib.get_close_matches(str(name), list(valid), n=1, cutoff=0.6)
+    return f" (did you mean {matches[0]!r}?)" if matches else ""
+
+
+def format_problem(
+    source: str | PathLike[str] | None,
+    field: str | None,
+    message: str,
+) -> str:
+    """Format ``"<file>: <field>: <message>"``, leaving out parts that are unknown.
+
+    Parameters
+    ----------
+    source : str, path or None
+        The file the problem is in (or a label such as ``"<dict>"``).
+    field : str or None
+        Dotted path of the offending field, e.g. ``"energy.read_pj_per_bit.value"``.
+    message : str
+        What is wrong and what is allowed.
+    """
+    parts = [str(p) for p in (source, field) if p not in (None, "")]
+    return ": ".join([*parts, message])

@@ -1,0 +1,23 @@
+"""Memory technology profiles: operating point -> BER, energy and latency (pipeline layer 1)."""
+
+from memsim.profile.catalog import available_profiles, load_profile, profile_dirs
+from memsim.profile.forms import available_forms, get_form
+from memsim.profile.io import FaultMapSet, import_csv, import_fault_maps
+from memsim.profile.operating_point import MechanismRate, OperatingPoint
+from memsim.profile.profile import Knob, Mechanism, Profile
+
+__all__ = [
+    "FaultMapSet",
+    "Knob",
+    "Mechanism",
+    "MechanismRate",
+    "OperatingPoint",
+    "Profile",
+    "available_forms",
+    "available_profiles",
+    "get_form",
+    "import_csv",
+    "import_fault_maps",
+    "load_profile",
+    "profile_dirs",
+]

@@ -1,0 +1,160 @@
+"""Every shipped profile loads, cites its numbers, is monotone, and matches the data it was built from."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from memsim import OutOfRangeError, available_profiles, load_profile
+from memsim.profile.forms import get_form
+
+SHIPPED = available_profiles()
+
+
+def test_four_technologies_are_shipped():
+    techs = {load_profile(n).technology for n in SHIPPED}
+    assert {"sram", "dram", "rram", "stt_mram"} <= techs, techs
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_profile_is_complete_and_cited(name):
+    """Every number block cites a known source and a provenance; the nominal point evaluates."""
+    p = load_profile(name)
+    items = p.provenance()
+    assert len(items) >= 4
+    assert all(item["source"] in p.citations for item in items)
+    op = p.at()
+    assert 0.0 <= op.ber <= 0.5
+    for field in ("read_energy_pj_per_bit", "write_energy_pj_per_bit", "leakage_mw", "read_latency_ns"):
+        value = getattr(op, field)
+        assert value is None or value >= 0.0
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_ber_is_monotone_over_each_numeric_knob(name):
+    """Over a fine grid of each knob (others nominal), BER follows the form's trend or stays flat."""
+    p = load_profile(name)
+    for knob in p.knobs.values():
+        if knob.is_categorical:
+            continue
+        bers = np.array([p.at(**{knob.name: x}).ber for x in p.knob_values(knob.name, 101)])
+        steps = np.diff(bers)
+        assert np.all(steps <= 1e-300) or np.all(steps >= -1e-300), (knob.name, bers)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_out_of_range_raises(name):
+    p = load_profile(name)
+    for knob in p.knobs.values():
+        if knob.is_categorical:
+            with pytest.raises(ValueError):
+                p.at(**{knob.name: "no_such_category"})
+        else:
+            with pytest.raises(OutOfRangeError):
+                p.at(**{knob.name: knob.max + (knob.max - knob.min)})
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_derived_curves_agree_with_their_model(name):
+    """Curves tabulated from a model (provenance 'derived') reproduce it to the 3 digits written."""
+    p = load_profile(name)
+    raw = {m["name"]: m for m in p.to_dict()["mechanisms"]}
+    for mech in p.mechanisms:
+        curve = raw[mech.name].get("curve")
+        if mech.model is None or curve is None or curve["provenance"] != "derived":
+            continue
+        model = np.array([mech.model.ber(x) for x in mech.xs])
+        tab = 0.5 * (mech.p01s + mech.p10s)
+        np.testing.assert_allclose(tab, model, rtol=0.01, err_msg=f"{name}: {mech.name}")
+
+
+# --- SRAM: pinned to Stutz et al. MLSys 2021 Fig. 1 (decoded from the figure's vector data) ---
+SRAM = "sram_14nm_chandramoorthy2019"
+SRAM_PUBLISHED = [  # (V/Vmin, p, E/E(Vmin)) from shared/research/memory-models.md Table S1
+    (0.958, 1.9e-6, 0.918),
+    (0.917, 6.9e-5, 0.840),
+    (0.875, 1.29e-3, 0.766),
+    (0.833, 1.11e-2, 0.694),
+    (0.792, 5.57e-2, 0.627),
+    (0.750, 2.06e-1, 0.5625),
+]
+
+
+@pytest.mark.parametrize(("v", "ber", "energy_ratio"), SRAM_PUBLISHED)
+def test_sram_matches_published_points(v, ber, energy_ratio):
+    """BER within the stated digitisation error (1 % in log10 p); energy ratio within 1 %."""
+    p = load_profile(SRAM)
+    op = p.at(vdd_over_vmin=v)
+    err = abs(math.log10(op.ber) - math.log10(ber))
+    assert err <= 0.01 * abs(math.log10(ber)), f"V/Vmin={v}: profile {op.ber:.4g} vs published {ber:.4g}"
+    ratio = op.read_energy_pj_per_bit / p.at().read_energy_pj_per_bit
+    assert ratio == pytest.approx(energy_ratio, rel=0.01)
+
+
+def test_sram_energy_ratio_at_0875_vmin():
+    p = load_profile(SRAM)
+    ratio = p.at(vdd_over_vmin=0.875).read_energy_pj_per_bit / p.at().read_energy_pj_per_bit
+    print(f"E(0.875 Vmin) / E(Vmin) = {ratio:.4f} (published 0.766)")
+    assert ratio == pytest.approx(0.766, rel=0.01)
+
+
+def test_sram_is_error_free_at_vmin_and_model_fit_within_stated_error():
+    """Vmin has BER 0 by definition; the probit model is within its stated 27 % of every point."""
+    p = load_profile(SRAM)
+    assert p.at(vdd_over_vmin=1.0).ber == 0.0
+    form = get_form("gaussian_threshold")
+    for v, ber, _ in SRAM_PUBLISHED:
+        model = float(form(v, {"mean": 0.7056, "std": 0.0552}))
+        assert abs(model - ber) / ber <= 0.27, (v, model, ber)
+
+
+def test_sram_extrapolates_below_the_data_with_its_model():
+    p = load_profile(SRAM)
+    op = p.at(vdd_over_vmin=0.72, extrapolate=True)
+    assert op.extrapolated and 0.206 < op.ber <= 0.5
+
+
+# --- DRAM: Voltron vendor B, independent-bit BER = -ln(1 - f) / 512 ---
+DRAM = "dram_ddr3l_chang2017_vendorb"
+VOLTRON_B = [(1.025, 4.3e-4), (1.050, 7.2e-5), (1.075, 3.7e-7), (1.100, 3.2e-9), (1.125, 8.3e-12)]
+
+
+@pytest.mark.parametrize(("v", "ber"), VOLTRON_B)
+def test_dram_matches_voltron_vendor_b(v, ber):
+    op = load_profile(DRAM).at(vdd_v=v)
+    assert op.mechanisms[0].ber == pytest.approx(ber, rel=1e-9)
+    assert op.ber == pytest.approx(ber, rel=1e-6)  # tRCD nominal adds nothing measurable
+
+
+def test_dram_is_error_free_from_115v_and_timing_is_flagged_uncalibrated():
+    p = load_profile(DRAM)
+    assert p.at(vdd_v=1.15).mechanisms[0].ber == 0.0
+    assert p.at().uncalibrated == ()
+    op = p.at(trcd_ns=7.5)
+    assert op.uncalibrated == ("reduced_trcd",)
+    assert op.read_latency_ns == pytest.approx(32.5 - 6.25)
+
+
+def test_dram_energy_scales_with_v_squared():
+    p = load_profile(DRAM)
+    assert p.at(vdd_v=1.2).read_energy_pj_per_bit == pytest.approx(8.8 * (1.2 / 1.35) ** 2)
+
+
+def test_rram_ultra_low_power_point():
+    p = load_profile("rram_hfo2_2t2r_hirtzlin2019")
+    op = p.at(programming="ultra_low_power")
+    assert op.ber == pytest.approx(0.033)
+    assert op.write_energy_pj_per_bit == pytest.approx(0.6 / 30, rel=0.01)
+    assert op.mechanisms[0].persistence == "programmed"
+
+
+def test_stt_mram_read_disturb_is_one_way_and_write_error_at_nominal_is_1e6():
+    p = load_profile("stt_mram_pmtj_delta60_nvsim")
+    op = p.at(read_i_over_ic0=0.9)
+    disturb = next(m for m in op.mechanisms if m.name == "read_disturb")
+    assert disturb.p01 == 0.0 and disturb.p10 == pytest.approx(1.23e-2)
+    write = next(m for m in p.at().mechanisms if m.name == "write_error")
+    assert 5e-7 < write.ber < 2e-6
+    assert p.at(write_i_over_ic0=4.0).write_energy_pj_per_bit == pytest.approx(0.194 * (4.0 / 2.88) ** 2)
