@@ -14,8 +14,8 @@ from os import PathLike
 
 __all__ = [
     "MemsimError",
-    "ProfileError",
     "OutOfRangeError",
+    "ProfileError",
     "UnknownNameError",
     "format_problem",
     "suggest",
@@ -51,8 +51,9 @@ def suggest(name: str, valid: Iterable[str]) -> str:
     valid : iterable of str
         The names that would have been accepted.
     """
-    matches = difflib.get_close_matches(str(name), list(valid), n=1, cutoff=0.6)
-    return f" (did you mean {matches[0]!r}?)" if matches else ""
+    by_lower = {str(v).lower(): str(v) for v in valid}
+    matches = difflib.get_close_matches(str(name).lower(), list(by_lower), n=1, cutoff=0.6)
+    return f" (did you mean {by_lower[matches[0]]!r}?)" if matches else ""
 
 
 def format_problem(

@@ -55,7 +55,9 @@ def plot_profile(profile: Profile, out: str | os.PathLike[str], knob: str | None
     """
     out = Path(out)
     if out.suffix.lower() not in FORMATS:
-        raise MemsimError(format_problem(str(out), None, f"unsupported plot format {out.suffix!r}; use one of {', '.join(FORMATS)}"))
+        raise MemsimError(
+            format_problem(str(out), None, f"unsupported plot format {out.suffix!r}; use one of {', '.join(FORMATS)}")
+        )
     if not out.parent.is_dir():
         raise MemsimError(format_problem(str(out), None, f"directory {str(out.parent)!r} does not exist"))
     knobs = [knob] if knob is not None else list(profile.knobs)

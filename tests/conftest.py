@@ -57,13 +57,17 @@ def make_profile_data(**changes: Any) -> dict[str, Any]:
                 "value": 2.0,
                 "source": "lab",
                 "provenance": "measured",
-                "scaling": [{"law": "power", "knob": "vdd_v", "exponent": 2.0, "source": "lab", "provenance": "derived"}],
+                "scaling": [
+                    {"law": "power", "knob": "vdd_v", "exponent": 2.0, "source": "lab", "provenance": "derived"}
+                ],
             },
             "leakage_mw": {
                 "value": 1.0,
                 "source": "lab",
                 "provenance": "measured",
-                "scaling": [{"law": "v_exp", "knob": "vdd_v", "k_per_unit": 4.0, "source": "lab", "provenance": "derived"}],
+                "scaling": [
+                    {"law": "v_exp", "knob": "vdd_v", "k_per_unit": 4.0, "source": "lab", "provenance": "derived"}
+                ],
             },
         },
         "latency": {
@@ -71,7 +75,9 @@ def make_profile_data(**changes: Any) -> dict[str, Any]:
                 "value": 30.0,
                 "source": "lab",
                 "provenance": "measured",
-                "scaling": [{"law": "linear", "knob": "trcd_ns", "slope": 1.0, "source": "lab", "provenance": "derived"}],
+                "scaling": [
+                    {"law": "linear", "knob": "trcd_ns", "slope": 1.0, "source": "lab", "provenance": "derived"}
+                ],
             }
         },
     }

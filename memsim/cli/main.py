@@ -44,10 +44,12 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells = [[_fmt(v) for v in row] for row in rows]
     numeric = [[isinstance(v, (int, float)) or v is None for v in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
-    for row, kinds in zip(cells, numeric):
-        lines.append("  ".join(c.rjust(w) if num else c.ljust(w) for c, w, num in zip(row, widths, kinds)).rstrip())
+    for row, kinds in zip(cells, numeric, strict=True):
+        lines.append(
+            "  ".join(c.rjust(w) if num else c.ljust(w) for c, w, num in zip(row, widths, kinds, strict=True)).rstrip()
+        )
     return "\n".join(lines)
 
 
@@ -72,15 +74,27 @@ def cmd_profiles_list(args: argparse.Namespace) -> int:
 
     profiles = [load_profile(name) for name in available_profiles()]
     if args.json:
-        _print_json([{"name": p.name, "technology": p.technology, "description": p.description,
-                      "knobs": [k.to_dict() for k in p.knobs.values()]} for p in profiles])
+        _print_json(
+            [
+                {
+                    "name": p.name,
+                    "technology": p.technology,
+                    "description": p.description,
+                    "knobs": [k.to_dict() for k in p.knobs.values()],
+                }
+                for p in profiles
+            ]
+        )
         return 0
 
     def knob_text(p: Any) -> str:
         parts = []
         for k in p.knobs.values():
-            parts.append(f"{k.name} in {{{', '.join(k.categories)}}}" if k.is_categorical
-                         else f"{k.name} {k.min:g}..{k.max:g} {k.unit}")
+            parts.append(
+                f"{k.name} in {{{', '.join(k.categories)}}}"
+                if k.is_categorical
+                else f"{k.name} {k.min:g}..{k.max:g} {k.unit}"
+            )
         return "; ".join(parts)
 
     print(_table(["name", "technology", "knobs"], [[p.name, p.technology, knob_text(p)] for p in profiles]))
@@ -97,12 +111,18 @@ def cmd_profiles_show(args: argparse.Namespace) -> int:
     profile = load_profile(args.name)
     sweeps = {k: _op_rows(profile, k) for k in profile.knobs}
     if args.json:
-        _print_json({
-            "name": profile.name, "technology": profile.technology, "description": profile.description,
-            "notes": profile.notes, "knobs": [k.to_dict() for k in profile.knobs.values()],
-            "citations": profile.citations, "provenance": profile.provenance(),
-            "operating_points": {k: [op.to_dict() for op in ops] for k, ops in sweeps.items()},
-        })
+        _print_json(
+            {
+                "name": profile.name,
+                "technology": profile.technology,
+                "description": profile.description,
+                "notes": profile.notes,
+                "knobs": [k.to_dict() for k in profile.knobs.values()],
+                "citations": profile.citations,
+                "provenance": profile.provenance(),
+                "operating_points": {k: [op.to_dict() for op in ops] for k, ops in sweeps.items()},
+            }
+        )
         return 0
     print(f"{profile.name}  ({profile.technology})")
     print(profile.description)
@@ -116,8 +136,10 @@ def cmd_profiles_show(args: argparse.Namespace) -> int:
         if flagged:
             print(f"  uncalibrated away from nominal: {', '.join(flagged)}")
         print()
-    print("mechanisms: " + "; ".join(f"{m.name} ({m.persistence}{'' if m.calibrated else ', uncalibrated'})"
-                                     for m in profile.mechanisms))
+    print(
+        "mechanisms: "
+        + "; ".join(f"{m.name} ({m.persistence}{'' if m.calibrated else ', uncalibrated'})" for m in profile.mechanisms)
+    )
     counts: dict[str, int] = {}
     for item in profile.provenance():
         counts[item["provenance"]] = counts.get(item["provenance"], 0) + 1
@@ -142,8 +164,15 @@ def cmd_profiles_plot(args: argparse.Namespace) -> int:
 def cmd_profiles_import_csv(args: argparse.Namespace) -> int:
     from memsim.profile import import_csv
 
-    profile = import_csv(args.file, args.output, technology=args.technology, reference=args.reference,
-                         name=args.name, persistence=args.persistence, nominal=args.nominal)
+    profile = import_csv(
+        args.file,
+        args.output,
+        technology=args.technology,
+        reference=args.reference,
+        name=args.name,
+        persistence=args.persistence,
+        nominal=args.nominal,
+    )
     print(f"wrote {args.output}: profile {profile.name!r} ({profile.technology}), knobs {', '.join(profile.knobs)}")
     return 0
 
@@ -151,10 +180,21 @@ def cmd_profiles_import_csv(args: argparse.Namespace) -> int:
 def cmd_profiles_import_maps(args: argparse.Namespace) -> int:
     from memsim.profile import import_fault_maps
 
-    profile = import_fault_maps(args.paths, args.output, technology=args.technology, reference=args.reference,
-                                name=args.name, knob=args.knob, voltages=args.voltages, persistence=args.persistence)
+    profile = import_fault_maps(
+        args.paths,
+        args.output,
+        technology=args.technology,
+        reference=args.reference,
+        name=args.name,
+        knob=args.knob,
+        voltages=args.voltages,
+        persistence=args.persistence,
+    )
     kind = profile.fault_maps.kind if profile.fault_maps is not None else "?"
-    print(f"wrote {args.output}: profile {profile.name!r}, {kind} maps of shape {profile.fault_maps.shape if profile.fault_maps else '?'}")
+    print(
+        f"wrote {args.output}: profile {profile.name!r}, {kind} maps of shape "
+        f"{profile.fault_maps.shape if profile.fault_maps else '?'}"
+    )
     return 0
 
 
@@ -177,7 +217,9 @@ def _parse_knob_args(profile: Any, extra: Sequence[str]) -> dict[str, float | st
         name = key.replace("-", "_")
         if name not in profile.knobs:
             flags = ", ".join("--" + k.replace("_", "-") for k in profile.knobs)
-            raise UnknownNameError(f"profile {profile.name!r} has no knob {name!r}{suggest(name, profile.knobs)}; its knobs: {flags}")
+            raise UnknownNameError(
+                f"profile {profile.name!r} has no knob {name!r}{suggest(name, profile.knobs)}; its knobs: {flags}"
+            )
         if profile.knobs[name].is_categorical:
             knobs[name] = value
         else:
@@ -200,8 +242,12 @@ def cmd_at(args: argparse.Namespace, extra: Sequence[str]) -> int:
     width = max(len(c) for c in OP_COLUMNS)
     for column in (*OP_COLUMNS, "write_latency_ns"):
         print(f"  {column.ljust(width)}  {_fmt(getattr(op, column))}")
-    print(_table(["mechanism", "persistence", "ber", "p01", "p10"],
-                 [[m.name, m.persistence, m.ber, m.p01, m.p10] for m in op.mechanisms]))
+    print(
+        _table(
+            ["mechanism", "persistence", "ber", "p01", "p10"],
+            [[m.name, m.persistence, m.ber, m.p01, m.p10] for m in op.mechanisms],
+        )
+    )
     if op.extrapolated:
         print("note: extrapolated beyond the profile's data with its analytic models")
     if op.uncalibrated:
@@ -246,7 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
     from memsim import __version__
     from memsim.profile.profile import PERSISTENCES, TECHNOLOGIES
 
-    parser = argparse.ArgumentParser(prog="memsim", description="Approximate-memory simulator for binarized neural networks.")
+    parser = argparse.ArgumentParser(
+        prog="memsim", description="Approximate-memory simulator for binarized neural networks."
+    )
     parser.add_argument("--version", action="version", version=f"memsim {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -268,8 +316,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     imp = psub.add_parser("import", help="write a profile from measured data (CSV curve or per-cell fault maps)")
     isub = imp.add_subparsers(dest="import_kind", required=True, metavar="KIND")
-    for kind, helptext in (("csv", "a CSV of BER vs a knob (header with units, e.g. vdd_v,ber)"),
-                           ("maps", "per-cell fault maps per voltage (NPZ or 0/1 text matrices)")):
+    for kind, helptext in (
+        ("csv", "a CSV of BER vs a knob (header with units, e.g. vdd_v,ber)"),
+        ("maps", "per-cell fault maps per voltage (NPZ or 0/1 text matrices)"),
+    ):
         q = isub.add_parser(kind, help=helptext)
         if kind == "csv":
             q.add_argument("file", help="the CSV file")

@@ -62,8 +62,7 @@ class Checker:
                 if key not in allowed:
                     raise self.fail(
                         _join(path, str(key)),
-                        f"unknown key {key!r}{suggest(str(key), allowed)}; "
-                        f"allowed keys: {', '.join(allowed)}",
+                        f"unknown key {key!r}{suggest(str(key), allowed)}; allowed keys: {', '.join(allowed)}",
                     )
         return value
 

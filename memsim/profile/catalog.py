@@ -87,10 +87,16 @@ def read_profile_file(path: str | Path) -> Profile:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else None
         problem = getattr(err, "problem", None) or str(err)
-        raise ProfileError(format_problem(label, where, f"not valid YAML ({problem}); is the file truncated?")) from None
+        raise ProfileError(
+            format_problem(label, where, f"not valid YAML ({problem}); is the file truncated?")
+        ) from None
     profile = Profile(data, source=label, base_dir=path.parent)
     if profile.name != path.stem:
-        raise ProfileError(format_problem(label, "name", f"{profile.name!r} differs from the file stem {path.stem!r}; they must be equal"))
+        raise ProfileError(
+            format_problem(
+                label, "name", f"{profile.name!r} differs from the file stem {path.stem!r}; they must be equal"
+            )
+        )
     return profile
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from memsim.errors import UnknownNameError, suggest
 
-__all__ = ["Form", "register_form", "get_form", "available_forms", "normal_cdf"]
+__all__ = ["Form", "available_forms", "get_form", "normal_cdf", "register_form"]
 
 
 def normal_cdf(z: np.ndarray | float) -> np.ndarray:
@@ -118,8 +118,7 @@ def get_form(name: str) -> Form:
         return _FORMS[name]
     except KeyError:
         raise UnknownNameError(
-            f"unknown BER form {name!r}{suggest(name, _FORMS)}; "
-            f"valid forms: {', '.join(sorted(_FORMS))}"
+            f"unknown BER form {name!r}{suggest(name, _FORMS)}; valid forms: {', '.join(sorted(_FORMS))}"
         ) from None
 
 

@@ -41,12 +41,12 @@ if TYPE_CHECKING:
     from memsim.profile.profile import Profile
 
 __all__ = [
-    "read_curve_csv",
-    "load_npz",
-    "read_bit_matrix",
     "FaultMapSet",
     "import_csv",
     "import_fault_maps",
+    "load_npz",
+    "read_bit_matrix",
+    "read_curve_csv",
     "write_text_atomic",
 ]
 
@@ -116,13 +116,21 @@ def read_csv_table(path: str | Path) -> tuple[list[str], list[list[float]], dict
             header = cells
             continue
         if len(cells) != len(header):
-            raise ProfileError(format_problem(label, f"line {lineno}", f"has {len(cells)} values; the header has {len(header)} columns ({', '.join(header)})"))
+            raise ProfileError(
+                format_problem(
+                    label,
+                    f"line {lineno}",
+                    f"has {len(cells)} values; the header has {len(header)} columns ({', '.join(header)})",
+                )
+            )
         row = []
-        for col, cell in zip(header, cells):
+        for col, cell in zip(header, cells, strict=True):
             try:
                 row.append(float(cell))
             except ValueError:
-                raise ProfileError(format_problem(label, f"line {lineno}, column {col}", f"{cell!r} is not a number")) from None
+                raise ProfileError(
+                    format_problem(label, f"line {lineno}, column {col}", f"{cell!r} is not a number")
+                ) from None
         rows.append(row)
     if header is None:
         raise ProfileError(format_problem(label, None, "no header row; expected e.g. 'vdd_v,ber'"))
@@ -133,18 +141,37 @@ def _split_columns(header: list[str], label: str) -> tuple[str, list[str], list[
     """Check a curve CSV header: knob column, BER columns, optional quantity columns."""
     knob = header[0]
     if not re.fullmatch(r"[a-z][a-z0-9_]*", knob) or knob in BER_COLUMNS:
-        raise ProfileError(format_problem(label, "header", f"first column {knob!r} must name the knob with its unit suffix, e.g. 'vdd_v' or 'trcd_ns'"))
+        raise ProfileError(
+            format_problem(
+                label,
+                "header",
+                f"first column {knob!r} must name the knob with its unit suffix, e.g. 'vdd_v' or 'trcd_ns'",
+            )
+        )
     allowed = [*BER_COLUMNS, *QUANTITY_COLUMNS]
     for col in header[1:]:
         if col not in allowed:
-            raise ProfileError(format_problem(label, "header", f"unknown column {col!r}{suggest(col, allowed)}; allowed after the knob column: {', '.join(allowed)}"))
+            raise ProfileError(
+                format_problem(
+                    label,
+                    "header",
+                    f"unknown column {col!r}{suggest(col, allowed)}; "
+                    f"allowed after the knob column: {', '.join(allowed)}",
+                )
+            )
     if len(set(header)) != len(header):
         raise ProfileError(format_problem(label, "header", f"duplicate columns in {header}"))
     if "ber" in header and ("p01" in header or "p10" in header):
-        raise ProfileError(format_problem(label, "header", "give either a 'ber' column or 'p01' and 'p10' columns, not both"))
+        raise ProfileError(
+            format_problem(label, "header", "give either a 'ber' column or 'p01' and 'p10' columns, not both")
+        )
     ber_cols = ["ber"] if "ber" in header else [c for c in ("p01", "p10") if c in header]
     if ber_cols not in (["ber"], ["p01", "p10"]):
-        raise ProfileError(format_problem(label, "header", f"missing column 'ber' (or both 'p01' and 'p10'); found: {', '.join(header)}"))
+        raise ProfileError(
+            format_problem(
+                label, "header", f"missing column 'ber' (or both 'p01' and 'p10'); found: {', '.join(header)}"
+            )
+        )
     return knob, ber_cols, [c for c in header[1:] if c in QUANTITY_COLUMNS]
 
 
@@ -194,12 +221,21 @@ def load_npz(path: str | Path, keys: Iterable[str] | None = None) -> dict[str, n
                     out[key] = archive[key]
                 except ValueError as err:
                     if "pickle" in str(err).lower():
-                        raise ProfileError(format_problem(label, key, "holds pickled Python objects; memsim never loads pickles (they can run code): save plain numeric arrays")) from None
+                        raise ProfileError(
+                            format_problem(
+                                label,
+                                key,
+                                "holds pickled Python objects; memsim never loads pickles (they can run code): "
+                                "save plain numeric arrays",
+                            )
+                        ) from None
                     raise ProfileError(format_problem(label, key, f"cannot read the array: {err}")) from None
     except ProfileError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        raise ProfileError(format_problem(label, None, f"not a readable NPZ archive (missing, truncated or another format): {err}")) from None
+        raise ProfileError(
+            format_problem(label, None, f"not a readable NPZ archive (missing, truncated or another format): {err}")
+        ) from None
     for key in keys or ():
         if key not in out:
             raise ProfileError(format_problem(label, key, f"missing array; found: {', '.join(out) or '(none)'}"))
@@ -227,11 +263,15 @@ def read_bit_matrix(path: str | Path) -> np.ndarray:
     width = len(rows[0])
     for i, row in enumerate(rows):
         if len(row) != width:
-            raise ProfileError(format_problem(label, f"row {i}", f"has {len(row)} values; row 0 has {width} (ragged matrix)"))
+            raise ProfileError(
+                format_problem(label, f"row {i}", f"has {len(row)} values; row 0 has {width} (ragged matrix)")
+            )
     try:
         values = np.array(rows, dtype=np.int64)
     except ValueError:
-        raise ProfileError(format_problem(label, None, "holds a value that is not an integer; expected only 0 and 1")) from None
+        raise ProfileError(
+            format_problem(label, None, "holds a value that is not an integer; expected only 0 and 1")
+        ) from None
     bad = np.argwhere((values != 0) & (values != 1))
     if bad.size:
         r, c = (int(v) for v in bad[0])
@@ -272,13 +312,22 @@ class FaultMapSet:
 
     def _check_shape(self, array: np.ndarray, where: str) -> np.ndarray:
         if tuple(array.shape) != self.shape:
-            raise ProfileError(format_problem(where, None, f"map shape {tuple(array.shape)} does not match the declared fault_maps.shape {self.shape}; all maps must have one shape"))
+            raise ProfileError(
+                format_problem(
+                    where,
+                    None,
+                    f"map shape {tuple(array.shape)} does not match the declared fault_maps.shape {self.shape}; "
+                    "all maps must have one shape",
+                )
+            )
         return array
 
     def _load_entry(self, entry: _MapEntry) -> dict[str, np.ndarray]:
         if "npz" in entry.paths:
             arrays = load_npz(entry.paths["npz"], NPZ_KEYS[self.kind])
-            return {k: self._check_shape(np.asarray(arrays[k]), f"{entry.paths['npz']}: {k}") for k in NPZ_KEYS[self.kind]}
+            return {
+                k: self._check_shape(np.asarray(arrays[k]), f"{entry.paths['npz']}: {k}") for k in NPZ_KEYS[self.kind]
+            }
         return {
             "stuck_at_0": self._check_shape(read_bit_matrix(entry.paths["sa0"]), str(entry.paths["sa0"])),
             "stuck_at_1": self._check_shape(read_bit_matrix(entry.paths["sa1"]), str(entry.paths["sa1"])),
@@ -305,15 +354,32 @@ class FaultMapSet:
                 if self.kind == "stuck_at":
                     sa0, sa1 = arrays["stuck_at_0"].astype(bool), arrays["stuck_at_1"].astype(bool)
                     if np.any(sa0 & sa1):
-                        raise ProfileError(format_problem(self.label, f"fault map at {self.knob}={value:g}", "a cell is both stuck-at-0 and stuck-at-1"))
+                        raise ProfileError(
+                            format_problem(
+                                self.label,
+                                f"fault map at {self.knob}={value:g}",
+                                "a cell is both stuck-at-0 and stuck-at-1",
+                            )
+                        )
                     return sa1.astype(np.float32), sa0.astype(np.float32)
                 p01, p10 = (np.asarray(arrays[k], dtype=float) for k in ("p01", "p10"))
                 for key, arr in (("p01", p01), ("p10", p10)):
                     if not np.all((arr >= 0) & (arr <= 1)):
-                        raise ProfileError(format_problem(self.label, f"fault map {key} at {self.knob}={value:g}", "values must be probabilities in [0, 1]"))
+                        raise ProfileError(
+                            format_problem(
+                                self.label,
+                                f"fault map {key} at {self.knob}={value:g}",
+                                "values must be probabilities in [0, 1]",
+                            )
+                        )
                 return p01.astype(np.float32), p10.astype(np.float32)
-        raise ProfileError(format_problem(
-            self.label, "fault_maps", f"no map at {self.knob}={value:g}; maps exist at: {', '.join(f'{v:g}' for v in self.knob_values)}"))
+        raise ProfileError(
+            format_problem(
+                self.label,
+                "fault_maps",
+                f"no map at {self.knob}={value:g}; maps exist at: {', '.join(f'{v:g}' for v in self.knob_values)}",
+            )
+        )
 
     def ber_points(self, values: Sequence[float] | None = None) -> list[tuple[float, float, float]]:
         """``(knob value, p01, p10)`` averaged over cells, ascending in the knob value."""
@@ -333,7 +399,10 @@ def parse_fault_map_block(check: Checker, spec: Any, profile: Profile, path: str
     check.cited(spec, path, profile.citations)
     kind = check.string(spec["kind"], f"{path}.kind", MAP_KINDS)
     knob = profile._knob(check, spec["knob"], f"{path}.knob", categorical=False)
-    shape = tuple(int(check.number(s, f"{path}.shape[{i}]", 1)) for i, s in enumerate(check.sequence(spec["shape"], f"{path}.shape", 1)))
+    shape = tuple(
+        int(check.number(s, f"{path}.shape[{i}]", 1))
+        for i, s in enumerate(check.sequence(spec["shape"], f"{path}.shape", 1))
+    )
     files = check.sequence(spec["files"], f"{path}.files", 1)
     entries: list[_MapEntry] = []
     for i, item in enumerate(files):
@@ -352,7 +421,11 @@ def parse_fault_map_block(check: Checker, spec: Any, profile: Profile, path: str
             paths = {k: profile._resolve(check.string(item[k], f"{fp}.{k}")) for k in ("sa0", "sa1")}
         at = check.number(item["at"], f"{fp}.at")
         if entries and entries[-1].at is not None and at <= entries[-1].at:
-            raise check.fail(f"{fp}.at", f"{at:g} is not greater than the previous {entries[-1].at:g}; maps must be sorted by {knob.name} with no duplicates")
+            raise check.fail(
+                f"{fp}.at",
+                f"{at:g} is not greater than the previous {entries[-1].at:g}; "
+                f"maps must be sorted by {knob.name} with no duplicates",
+            )
         entries.append(_MapEntry(at, paths))
     if kind == "failure_voltage" and len(entries) != 1:
         raise check.fail(f"{path}.files", "a failure_voltage map is one file")
@@ -435,27 +508,44 @@ def import_csv(
     """
     label = str(csv_path)
     header, rows, meta = read_csv_table(csv_path)
-    knob, ber_cols, extra = _split_columns(header, label)
+    knob, _, extra = _split_columns(header, label)
     if len(rows) < 2:
         raise ProfileError(format_problem(label, None, f"has {len(rows)} data rows; a curve needs at least 2"))
     xs = [r[0] for r in rows]
     name = name or Path(out).stem
-    data = _header(name, technology, description or f"Measured BER vs {knob} from {Path(csv_path).name}", citation_key, reference)
+    data = _header(
+        name, technology, description or f"Measured BER vs {knob} from {Path(csv_path).name}", citation_key, reference
+    )
     data["knobs"] = _knob_block(knob, xs, nominal, citation_key)
-    data["mechanisms"] = [{
-        "name": "measured",
-        "persistence": persistence,
-        "curve": {"knob": knob, "csv": _rel(Path(csv_path), out), "source": citation_key, "provenance": "measured",
-                  **({"note": f"CSV comment source: {meta['source']}"} if "source" in meta else {})},
-    }]
+    data["mechanisms"] = [
+        {
+            "name": "measured",
+            "persistence": persistence,
+            "curve": {
+                "knob": knob,
+                "csv": _rel(Path(csv_path), out),
+                "source": citation_key,
+                "provenance": "measured",
+                **({"note": f"CSV comment source: {meta['source']}"} if "source" in meta else {}),
+            },
+        }
+    ]
     data["energy"], data["latency"] = {}, {}
     for col in extra:
         section, key = QUANTITY_COLUMNS[col]
         i = header.index(col)
-        data[section][key] = {"knob": knob, "points": [[r[0], r[i]] for r in rows], "source": citation_key, "provenance": "measured"}
+        data[section][key] = {
+            "knob": knob,
+            "points": [[r[0], r[i]] for r in rows],
+            "source": citation_key,
+            "provenance": "measured",
+        }
     for section, keys in (("energy", ("read_pj_per_bit",)), ("latency", ("read_ns",))):
         for key in keys:
-            data[section].setdefault(key, {"value": None, "source": citation_key, "provenance": "measured", "note": "not in the measured CSV"})
+            data[section].setdefault(
+                key,
+                {"value": None, "source": citation_key, "provenance": "measured", "note": "not in the measured CSV"},
+            )
     return _finish(data, out)
 
 
@@ -465,7 +555,11 @@ _VOLT = re.compile(r"v[_-]?(\d+(?:[.p]\d+)?)", re.IGNORECASE)
 def _voltage_from_name(path: Path) -> float:
     matches = _VOLT.findall(path.stem)
     if not matches:
-        raise ProfileError(format_problem(str(path), None, "no voltage in the file name; expected e.g. 'fmap_sa0_v_0.60.txt' or 'chip1_v0.60.npz'"))
+        raise ProfileError(
+            format_problem(
+                str(path), None, "no voltage in the file name; expected e.g. 'fmap_sa0_v_0.60.txt' or 'chip1_v0.60.npz'"
+            )
+        )
     return float(matches[-1].replace("p", "."))
 
 
@@ -515,7 +609,9 @@ def import_fault_maps(
         else:
             raise ProfileError(format_problem(str(p), None, "no such file or directory"))
     if not files:
-        raise ProfileError(format_problem(", ".join(map(str, paths)), None, "no fault-map files (.npz, .txt, .csv) found"))
+        raise ProfileError(
+            format_problem(", ".join(map(str, paths)), None, "no fault-map files (.npz, .txt, .csv) found")
+        )
     npz = [f for f in files if f.suffix == ".npz"]
     text = [f for f in files if f.suffix != ".npz"]
     if npz and text:
@@ -527,11 +623,23 @@ def import_fault_maps(
             keys = set(load_npz(f))
             kind = next((k for k, need in NPZ_KEYS.items() if set(need) <= keys), None)
             if kind is None:
-                raise ProfileError(format_problem(str(f), None, f"holds {sorted(keys)}; expected {' or '.join(str(list(v)) for v in NPZ_KEYS.values())}"))
+                raise ProfileError(
+                    format_problem(
+                        str(f),
+                        None,
+                        f"holds {sorted(keys)}; expected {' or '.join(str(list(v)) for v in NPZ_KEYS.values())}",
+                    )
+                )
             kinds.add(kind)
-            entries.append({"path": _rel(f, out)} if kind == "failure_voltage" else {"at": _voltage_from_name(f), "path": _rel(f, out)})
+            entries.append(
+                {"path": _rel(f, out)}
+                if kind == "failure_voltage"
+                else {"at": _voltage_from_name(f), "path": _rel(f, out)}
+            )
         if len(kinds) != 1:
-            raise ProfileError(format_problem(str(npz[0].parent), None, f"maps of different kinds {sorted(kinds)}; give one kind"))
+            raise ProfileError(
+                format_problem(str(npz[0].parent), None, f"maps of different kinds {sorted(kinds)}; give one kind")
+            )
         kind = kinds.pop()
     else:
         kind = "stuck_at"
@@ -539,49 +647,98 @@ def import_fault_maps(
         for f in text:
             tag = "sa0" if re.search(r"sa_?0", f.stem, re.I) else "sa1" if re.search(r"sa_?1", f.stem, re.I) else None
             if tag is None:
-                raise ProfileError(format_problem(str(f), None, "cannot tell stuck-at-0 from stuck-at-1: the name must contain 'sa0' or 'sa1'"))
+                raise ProfileError(
+                    format_problem(
+                        str(f), None, "cannot tell stuck-at-0 from stuck-at-1: the name must contain 'sa0' or 'sa1'"
+                    )
+                )
             pair = pairs.setdefault(_voltage_from_name(f), {})
             if tag in pair:
-                raise ProfileError(format_problem(str(f), None, f"a second {tag} map for the same voltage as {pair[tag]}"))
+                raise ProfileError(
+                    format_problem(str(f), None, f"a second {tag} map for the same voltage as {pair[tag]}")
+                )
             pair[tag] = f
         for v, pair in pairs.items():
             if set(pair) != {"sa0", "sa1"}:
                 missing = ({"sa0", "sa1"} - set(pair)).pop()
-                raise ProfileError(format_problem(str(next(iter(pair.values()))), None, f"no matching {missing} map for {knob}={v:g}"))
+                raise ProfileError(
+                    format_problem(str(next(iter(pair.values()))), None, f"no matching {missing} map for {knob}={v:g}")
+                )
             entries.append({"at": v, "sa0": _rel(pair["sa0"], out), "sa1": _rel(pair["sa1"], out)})
     if kind == "failure_voltage" and len(entries) != 1:
         raise ProfileError(format_problem(str(npz[0].parent), None, "give one failure_voltage_v map"))
     entries.sort(key=lambda e: e.get("at", 0.0))
     first = load_npz(npz[0])[NPZ_KEYS[kind][0]] if npz else read_bit_matrix(text[0])
     name = name or Path(out).stem
-    block = {"kind": kind, "knob": knob, "shape": [int(s) for s in np.shape(first)], "files": entries,
-             "source": citation_key, "provenance": "measured"}
+    block = {
+        "kind": kind,
+        "knob": knob,
+        "shape": [int(s) for s in np.shape(first)],
+        "files": entries,
+        "source": citation_key,
+        "provenance": "measured",
+    }
     base = Path(out).resolve().parent
-    maps = FaultMapSet(kind, knob, tuple(block["shape"]), [
-        _MapEntry(e.get("at"), {("npz" if k == "path" else k): base / e[k] for k in ("path", "sa0", "sa1") if k in e})
-        for e in entries], str(out))
+    maps = FaultMapSet(
+        kind,
+        knob,
+        tuple(block["shape"]),
+        [
+            _MapEntry(
+                e.get("at"), {("npz" if k == "path" else k): base / e[k] for k in ("path", "sa0", "sa1") if k in e}
+            )
+            for e in entries
+        ],
+        str(out),
+    )
     if kind == "failure_voltage":
         vfail = np.asarray(load_npz(npz[0])["failure_voltage_v"], dtype=float)
         finite = vfail[np.isfinite(vfail)]
         if finite.size == 0 and voltages is None:
-            raise ProfileError(format_problem(str(npz[0]), "failure_voltage_v", "no finite failure voltage; give voltages to tabulate at"))
-        values = list(voltages) if voltages is not None else [float(v) for v in np.linspace(finite.min(), finite.max(), 9)]
+            raise ProfileError(
+                format_problem(
+                    str(npz[0]), "failure_voltage_v", "no finite failure voltage; give voltages to tabulate at"
+                )
+            )
+        values = (
+            list(voltages) if voltages is not None else [float(v) for v in np.linspace(finite.min(), finite.max(), 9)]
+        )
         if len(values) < 2:
             raise ProfileError(format_problem(str(npz[0]), None, "tabulate the curve at 2 or more voltages"))
     else:
         values = maps.knob_values
         if len(values) < 2:
-            raise ProfileError(format_problem(str(out), "fault_maps.files", f"maps at {len(values)} voltage(s); a BER curve needs maps at 2 or more"))
+            raise ProfileError(
+                format_problem(
+                    str(out),
+                    "fault_maps.files",
+                    f"maps at {len(values)} voltage(s); a BER curve needs maps at 2 or more",
+                )
+            )
     points = maps.ber_points(values)
-    data = _header(name, technology, f"Per-cell {kind.replace('_', '-')} fault maps over {knob}", citation_key, reference)
+    data = _header(
+        name, technology, f"Per-cell {kind.replace('_', '-')} fault maps over {knob}", citation_key, reference
+    )
     data["knobs"] = _knob_block(knob, [p[0] for p in points], None, citation_key)
-    data["mechanisms"] = [{
-        "name": f"measured_{kind}",
-        "persistence": persistence,
-        "curve": {"knob": knob, "columns": [knob, "p01", "p10"], "points": [[x, a, b] for x, a, b in points],
-                  "source": citation_key, "provenance": "measured", "note": "cell averages of the fault maps"},
-    }]
-    data["energy"] = {"read_pj_per_bit": {"value": None, "source": citation_key, "provenance": "measured", "note": "not in the maps"}}
-    data["latency"] = {"read_ns": {"value": None, "source": citation_key, "provenance": "measured", "note": "not in the maps"}}
+    data["mechanisms"] = [
+        {
+            "name": f"measured_{kind}",
+            "persistence": persistence,
+            "curve": {
+                "knob": knob,
+                "columns": [knob, "p01", "p10"],
+                "points": [[x, a, b] for x, a, b in points],
+                "source": citation_key,
+                "provenance": "measured",
+                "note": "cell averages of the fault maps",
+            },
+        }
+    ]
+    data["energy"] = {
+        "read_pj_per_bit": {"value": None, "source": citation_key, "provenance": "measured", "note": "not in the maps"}
+    }
+    data["latency"] = {
+        "read_ns": {"value": None, "source": citation_key, "provenance": "measured", "note": "not in the maps"}
+    }
     data["fault_maps"] = block
     return _finish(data, out)

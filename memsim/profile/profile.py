@@ -32,7 +32,7 @@ from memsim.profile._validate import Checker, join
 from memsim.profile.forms import get_form
 from memsim.profile.operating_point import MechanismRate, OperatingPoint
 
-__all__ = ["Profile", "Knob", "Mechanism", "TECHNOLOGIES", "PERSISTENCES", "SCHEMA_VERSION"]
+__all__ = ["PERSISTENCES", "SCHEMA_VERSION", "TECHNOLOGIES", "Knob", "Mechanism", "Profile"]
 
 SCHEMA_VERSION = 1
 TECHNOLOGIES = ("sram", "dram", "rram", "stt_mram")
@@ -43,7 +43,17 @@ QUANTITIES = {
     "latency": ("read_ns", "write_ns"),
 }
 CITED = ("source", "provenance", "note")
-TOP_REQUIRED = ("schema_version", "name", "technology", "description", "citations", "knobs", "mechanisms", "energy", "latency")
+TOP_REQUIRED = (
+    "schema_version",
+    "name",
+    "technology",
+    "description",
+    "citations",
+    "knobs",
+    "mechanisms",
+    "energy",
+    "latency",
+)
 TOP_OPTIONAL = ("notes", "conditions", "fault_maps")
 
 
@@ -83,10 +93,20 @@ class Knob:
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form."""
         if self.is_categorical:
-            return {"name": self.name, "categories": list(self.categories or ()), "nominal": self.nominal,
-                    "description": self.description}
-        return {"name": self.name, "unit": self.unit, "nominal": self.nominal, "min": self.min,
-                "max": self.max, "description": self.description}
+            return {
+                "name": self.name,
+                "categories": list(self.categories or ()),
+                "nominal": self.nominal,
+                "description": self.description,
+            }
+        return {
+            "name": self.name,
+            "unit": self.unit,
+            "nominal": self.nominal,
+            "min": self.min,
+            "max": self.max,
+            "description": self.description,
+        }
 
 
 def interpolate_log(x: float, xs: np.ndarray, ys: np.ndarray) -> float:
@@ -267,7 +287,9 @@ class Profile:
         check.mapping(data, "", TOP_REQUIRED, TOP_OPTIONAL)
         version = data["schema_version"]
         if version != SCHEMA_VERSION:
-            raise check.fail("schema_version", f"{version!r} is not supported; this memsim reads version {SCHEMA_VERSION}")
+            raise check.fail(
+                "schema_version", f"{version!r} is not supported; this memsim reads version {SCHEMA_VERSION}"
+            )
         self.name = check.string(data["name"], "name")
         self.technology = check.string(data["technology"], "technology", TECHNOLOGIES)
         self.description = check.string(data["description"], "description")
@@ -283,7 +305,9 @@ class Profile:
         self._citation_keys = list(citations)
         self.knobs: dict[str, Knob] = self._parse_knobs(check, data["knobs"])
         mechs = check.sequence(data["mechanisms"], "mechanisms", min_len=1)
-        self.mechanisms: list[Mechanism] = [self._parse_mechanism(check, m, f"mechanisms[{i}]") for i, m in enumerate(mechs)]
+        self.mechanisms: list[Mechanism] = [
+            self._parse_mechanism(check, m, f"mechanisms[{i}]") for i, m in enumerate(mechs)
+        ]
         names = [m.name for m in self.mechanisms]
         for i, name in enumerate(names):
             if name in names[:i]:
@@ -310,11 +334,16 @@ class Profile:
             check.string(name, path)
             if isinstance(spec, dict) and "categories" in spec:
                 check.mapping(spec, path, ("categories", "nominal"), ("description", *CITED))
-                cats = [check.string(c, f"{path}.categories[{i}]") for i, c in enumerate(check.sequence(spec["categories"], f"{path}.categories", 1))]
+                cats = [
+                    check.string(c, f"{path}.categories[{i}]")
+                    for i, c in enumerate(check.sequence(spec["categories"], f"{path}.categories", 1))
+                ]
                 if len(set(cats)) != len(cats):
                     raise check.fail(f"{path}.categories", f"duplicate categories in {cats}")
                 nominal = check.string(spec["nominal"], f"{path}.nominal", cats)
-                knobs[name] = Knob(name, "", nominal, categories=tuple(cats), description=str(spec.get("description", "")))
+                knobs[name] = Knob(
+                    name, "", nominal, categories=tuple(cats), description=str(spec.get("description", ""))
+                )
                 continue
             check.mapping(spec, path, ("unit", "nominal", "min", "max"), ("description", *CITED))
             lo = check.number(spec["min"], f"{path}.min")
@@ -322,8 +351,14 @@ class Profile:
             if not lo < hi:
                 raise check.fail(f"{path}.max", f"{hi:g} must be greater than min {lo:g}")
             nominal = check.number(spec["nominal"], f"{path}.nominal", lo, hi)
-            knobs[name] = Knob(name, check.string(spec["unit"], f"{path}.unit"), nominal, lo, hi,
-                               description=str(spec.get("description", "")))
+            knobs[name] = Knob(
+                name,
+                check.string(spec["unit"], f"{path}.unit"),
+                nominal,
+                lo,
+                hi,
+                description=str(spec.get("description", "")),
+            )
         return knobs
 
     def _knob(self, check: Checker, value: Any, path: str, categorical: bool) -> Knob:
@@ -338,7 +373,9 @@ class Profile:
 
     def _parse_mechanism(self, check: Checker, spec: Any, path: str) -> Mechanism:
         check.mapping(
-            spec, path, ("name", "persistence"),
+            spec,
+            path,
+            ("name", "persistence"),
             ("description", "curve", "table", "value", "model", "asymmetry", "persistent_fraction", "status", "note"),
         )
         name = check.string(spec["name"], f"{path}.name")
@@ -346,18 +383,29 @@ class Profile:
         status = check.string(spec.get("status", "calibrated"), f"{path}.status", ("calibrated", "uncalibrated"))
         given = [k for k in ("curve", "table", "value") if k in spec]
         if len(given) != 1:
-            raise check.fail(path, f"give exactly one of 'curve', 'table' or 'value' for the BER; got {given or 'none'}")
+            raise check.fail(
+                path, f"give exactly one of 'curve', 'table' or 'value' for the BER; got {given or 'none'}"
+            )
         share = None
         if "asymmetry" in spec:
             asym = check.mapping(spec["asymmetry"], f"{path}.asymmetry", ("p01_share",), ("range_seen", *CITED))
             share = check.probability(asym["p01_share"], f"{path}.asymmetry.p01_share")
             check.cited(asym, f"{path}.asymmetry", self._citation_keys)
         if "persistent_fraction" in spec:
-            pf = check.mapping(spec["persistent_fraction"], f"{path}.persistent_fraction", ("value",), ("range_seen", *CITED))
+            pf = check.mapping(
+                spec["persistent_fraction"], f"{path}.persistent_fraction", ("value",), ("range_seen", *CITED)
+            )
             check.probability(pf["value"], f"{path}.persistent_fraction.value")
             check.cited(pf, f"{path}.persistent_fraction", self._citation_keys)
-        mech = Mechanism(name, persistence, given[0], None, status == "calibrated", share,
-                         description=str(spec.get("description", "")))
+        mech = Mechanism(
+            name,
+            persistence,
+            given[0],
+            None,
+            status == "calibrated",
+            share,
+            description=str(spec.get("description", "")),
+        )
         if "curve" in spec:
             self._parse_curve(check, spec["curve"], f"{path}.curve", mech)
         elif "table" in spec:
@@ -378,7 +426,9 @@ class Profile:
             if mech.knob is not None and knob.name != mech.knob:
                 raise check.fail(f"{mpath}.knob", f"{knob.name!r} differs from the curve's knob {mech.knob!r}")
             params = check.mapping(block["params"], f"{mpath}.params", form.params, tuple(form.optional))
-            mech.model = _Model(form.name, knob.name, {k: check.number(v, f"{mpath}.params.{k}") for k, v in params.items()})
+            mech.model = _Model(
+                form.name, knob.name, {k: check.number(v, f"{mpath}.params.{k}") for k, v in params.items()}
+            )
         return mech
 
     def _rates(self, check: Checker, block: Mapping[str, Any], path: str, share: float | None) -> tuple[float, float]:
@@ -388,10 +438,14 @@ class Profile:
             split = 0.5 if share is None else share
             p01, p10 = 2.0 * split * ber, 2.0 * (1.0 - split) * ber
             if p01 > 1.0 or p10 > 1.0:
-                raise check.fail(join(path, "ber"), f"{ber:g} with p01_share {split:g} gives a flip probability above 1")
+                raise check.fail(
+                    join(path, "ber"), f"{ber:g} with p01_share {split:g} gives a flip probability above 1"
+                )
             return p01, p10
         if "p01" in block and "p10" in block and "ber" not in block:
-            return check.probability(block["p01"], join(path, "p01")), check.probability(block["p10"], join(path, "p10"))
+            return check.probability(block["p01"], join(path, "p01")), check.probability(
+                block["p10"], join(path, "p10")
+            )
         raise check.fail(path, "give either 'ber' or both 'p01' and 'p10'")
 
     def _parse_curve(self, check: Checker, spec: Any, path: str, mech: Mechanism) -> None:
@@ -423,7 +477,9 @@ class Profile:
             rpath = f"{row_path}[{i}]"
             rcheck.sequence(row, rpath)
             if len(row) != len(columns):
-                raise rcheck.fail(rpath, f"{row!r} has {len(row)} values; expected {len(columns)} ({', '.join(columns)})")
+                raise rcheck.fail(
+                    rpath, f"{row!r} has {len(row)} values; expected {len(columns)} ({', '.join(columns)})"
+                )
             x = rcheck.number(row[0], f"{rpath}[0]")
             if table and x <= table[-1][0]:
                 raise rcheck.fail(
@@ -431,7 +487,7 @@ class Profile:
                     f"{knob.name}={x:g} is not greater than the previous {table[-1][0]:g}; "
                     "knob values must be strictly increasing (sorted, no duplicates)",
                 )
-            block = dict(zip(columns[1:], row[1:]))
+            block = dict(zip(columns[1:], row[1:], strict=True))
             table.append((x, *self._rates(rcheck, {k: v for k, v in block.items()}, rpath, mech.p01_share)))
         arr = np.array(table, dtype=float)
         mech.xs, mech.p01s, mech.p10s = arr[:, 0], arr[:, 1], arr[:, 2]
@@ -464,7 +520,10 @@ class Profile:
         cats = knob.categories or ()
         for cat in rows:
             if cat not in cats:
-                raise check.fail(f"{path}.rows.{cat}", f"{cat!r} is not a category of {knob.name}{suggest(str(cat), cats)}; categories: {', '.join(cats)}")
+                raise check.fail(
+                    f"{path}.rows.{cat}",
+                    f"{cat!r} is not a category of {knob.name}{suggest(str(cat), cats)}; categories: {', '.join(cats)}",
+                )
         for cat in cats:
             if cat not in rows:
                 raise check.fail(f"{path}.rows.{cat}", f"missing key; every category of {knob.name} needs a row")
@@ -478,7 +537,9 @@ class Profile:
         check.cited(spec, path, self._citation_keys)
         if "points" in spec:
             if "value" in spec or "scaling" in spec:
-                raise check.fail(path, "give either 'points' (with 'knob') or 'value' (with optional 'scaling'), not both")
+                raise check.fail(
+                    path, "give either 'points' (with 'knob') or 'value' (with optional 'scaling'), not both"
+                )
             knob = self._knob(check, spec.get("knob"), f"{path}.knob", categorical=False)
             rows = check.sequence(spec["points"], f"{path}.points", min_len=2)
             xs, ys = [], []
@@ -488,7 +549,11 @@ class Profile:
                     raise check.fail(rp, f"{row!r} is not a [{knob.name}, value] pair")
                 x = check.number(row[0], f"{rp}[0]")
                 if xs and x <= xs[-1]:
-                    raise check.fail(f"{rp}[0]", f"{knob.name}={x:g} is not greater than the previous {xs[-1]:g}; knob values must be strictly increasing (sorted, no duplicates)")
+                    raise check.fail(
+                        f"{rp}[0]",
+                        f"{knob.name}={x:g} is not greater than the previous {xs[-1]:g}; "
+                        "knob values must be strictly increasing (sorted, no duplicates)",
+                    )
                 xs.append(x)
                 ys.append(check.nonnegative(row[1], f"{rp}[1]"))
             return _Quantity(None, [], knob.name, np.array(xs), np.array(ys))
@@ -531,19 +596,31 @@ class Profile:
         for name, value in values.items():
             if name not in self.knobs:
                 raise UnknownNameError(
-                    format_problem(self.source, "knobs", f"unknown knob {name!r}{suggest(name, self.knobs)}; "
-                                   f"profile {self.name!r} has knobs: {', '.join(self.knobs)}")
+                    format_problem(
+                        self.source,
+                        "knobs",
+                        f"unknown knob {name!r}{suggest(name, self.knobs)}; "
+                        f"profile {self.name!r} has knobs: {', '.join(self.knobs)}",
+                    )
                 )
             knob = self.knobs[name]
             path = f"knobs.{name}"
             if knob.is_categorical:
                 cats = knob.categories or ()
                 if value not in cats:
-                    raise ProfileError(format_problem(self.source, path, f"{value!r} is not a category{suggest(str(value), cats)}; allowed: {', '.join(cats)}"))
+                    raise ProfileError(
+                        format_problem(
+                            self.source,
+                            path,
+                            f"{value!r} is not a category{suggest(str(value), cats)}; allowed: {', '.join(cats)}",
+                        )
+                    )
                 knobs[name] = value
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-                raise ProfileError(format_problem(self.source, path, f"expected a number in {knob.unit}, got {value!r}"))
+                raise ProfileError(
+                    format_problem(self.source, path, f"expected a number in {knob.unit}, got {value!r}")
+                )
             x = float(value)
             if not math.isfinite(x):
                 raise ProfileError(format_problem(self.source, path, f"{x!r} is not a finite number"))
@@ -551,11 +628,19 @@ class Profile:
             if not knob.min <= x <= knob.max:
                 if not extrapolate:
                     models = [m.model.form_name for m in self.mechanisms if m.knob == name and m.model is not None]
-                    hint = (f"; pass extrapolate=True (CLI: --extrapolate) to use the model {', '.join(models)}"
-                            if models else "; the profile has no model to extrapolate with")
-                    raise OutOfRangeError(format_problem(
-                        self.source, path, f"{x:g} {knob.unit} is outside the profile's range "
-                        f"[{knob.min:g}, {knob.max:g}] {knob.unit}{hint}"))
+                    hint = (
+                        f"; pass extrapolate=True (CLI: --extrapolate) to use the model {', '.join(models)}"
+                        if models
+                        else "; the profile has no model to extrapolate with"
+                    )
+                    raise OutOfRangeError(
+                        format_problem(
+                            self.source,
+                            path,
+                            f"{x:g} {knob.unit} is outside the profile's range "
+                            f"[{knob.min:g}, {knob.max:g}] {knob.unit}{hint}",
+                        )
+                    )
                 outside = True
             knobs[name] = x
         return knobs, outside
@@ -635,7 +720,13 @@ class Profile:
             data (curve points), or all categories of a categorical knob.
         """
         if name not in self.knobs:
-            raise UnknownNameError(format_problem(self.source, "knobs", f"unknown knob {name!r}{suggest(name, self.knobs)}; knobs: {', '.join(self.knobs)}"))
+            raise UnknownNameError(
+                format_problem(
+                    self.source,
+                    "knobs",
+                    f"unknown knob {name!r}{suggest(name, self.knobs)}; knobs: {', '.join(self.knobs)}",
+                )
+            )
         knob = self.knobs[name]
         if knob.is_categorical:
             return list(knob.categories or ())
@@ -671,8 +762,14 @@ class Profile:
             first = next(iter(self.knobs))
             axes = {first: self.knob_values(first)}
         names = list(axes)
-        lists = [self.knob_values(k, v) if isinstance(v, int) and not isinstance(v, bool) else list(v) for k, v in axes.items()]
-        return [self.at(extrapolate=extrapolate, **dict(zip(names, combo))) for combo in itertools.product(*lists)]
+        lists = [
+            self.knob_values(k, v) if isinstance(v, int) and not isinstance(v, bool) else list(v)
+            for k, v in axes.items()
+        ]
+        return [
+            self.at(extrapolate=extrapolate, **dict(zip(names, combo, strict=True)))
+            for combo in itertools.product(*lists)
+        ]
 
     # ------------------------------------------------------------ introspection
     def provenance(self) -> list[dict[str, str]]:
@@ -682,8 +779,14 @@ class Profile:
         def walk(node: Any, path: str) -> None:
             if isinstance(node, dict):
                 if "source" in node and "provenance" in node:
-                    out.append({"field": path, "source": str(node["source"]), "provenance": str(node["provenance"]),
-                                "note": str(node.get("note", ""))})
+                    out.append(
+                        {
+                            "field": path,
+                            "source": str(node["source"]),
+                            "provenance": str(node["provenance"]),
+                            "note": str(node.get("note", "")),
+                        }
+                    )
                 for key, value in node.items():
                     walk(value, join(path, str(key)))
             elif isinstance(node, list):
@@ -720,7 +823,9 @@ class Profile:
                 last = i == len(parts) - 1
                 if isinstance(node, list):
                     if not part.isdigit() or int(part) >= len(node):
-                        raise ProfileError(format_problem(self.source, dotted, f"{part!r} is not an index of a list of {len(node)}"))
+                        raise ProfileError(
+                            format_problem(self.source, dotted, f"{part!r} is not an index of a list of {len(node)}")
+                        )
                     if last:
                         node[int(part)] = value
                     else:
@@ -729,7 +834,9 @@ class Profile:
                     if last:
                         node[part] = value
                     elif part not in node:
-                        raise ProfileError(format_problem(self.source, dotted, f"no field {part!r}{suggest(part, node)}"))
+                        raise ProfileError(
+                            format_problem(self.source, dotted, f"no field {part!r}{suggest(part, node)}")
+                        )
                     else:
                         node = node[part]
                 else:
@@ -738,4 +845,3 @@ class Profile:
 
     def __repr__(self) -> str:
         return f"Profile({self.name!r}, technology={self.technology!r}, knobs={list(self.knobs)})"
-

@@ -33,7 +33,10 @@ def test_unknown_key_suggests_close_match(tmp_path):
     """An unknown key is rejected with the closest allowed key and the list of allowed keys."""
     data = make_profile_data()
     data["energy"]["read_pj_per_bits"] = data["energy"].pop("read_pj_per_bit")
-    with pytest.raises(ProfileError, match=r"energy\.read_pj_per_bits: unknown key 'read_pj_per_bits' \(did you mean 'read_pj_per_bit'\?\); allowed keys"):
+    with pytest.raises(
+        ProfileError,
+        match=r"energy\.read_pj_per_bits: unknown key 'read_pj_per_bits' \(did you mean 'read_pj_per_bit'\?\); allowed keys",
+    ):
         load(tmp_path, data)
 
 
@@ -61,7 +64,12 @@ def test_negative_energy(tmp_path):
 
 def test_negative_energy_in_points(tmp_path):
     data = make_profile_data()
-    data["energy"]["read_pj_per_bit"] = {"knob": "vdd_v", "points": [[0.6, 1.0], [1.0, -3.0]], "source": "lab", "provenance": "measured"}
+    data["energy"]["read_pj_per_bit"] = {
+        "knob": "vdd_v",
+        "points": [[0.6, 1.0], [1.0, -3.0]],
+        "source": "lab",
+        "provenance": "measured",
+    }
     with pytest.raises(ProfileError, match=r"energy\.read_pj_per_bit\.points\[1\]\[1\]: -3 is negative"):
         load(tmp_path, data)
 
@@ -70,7 +78,9 @@ def test_negative_energy_in_points(tmp_path):
 def test_ber_outside_0_to_half(tmp_path, bad):
     data = make_profile_data()
     data["mechanisms"][0]["curve"]["points"][0][1] = bad
-    with pytest.raises(ProfileError, match=r"mechanisms\[0\]\.curve\.points\[0\]\.ber: .* is outside the allowed range \[0, 0\.5\]"):
+    with pytest.raises(
+        ProfileError, match=r"mechanisms\[0\]\.curve\.points\[0\]\.ber: .* is outside the allowed range \[0, 0\.5\]"
+    ):
         load(tmp_path, data)
 
 
@@ -84,32 +94,46 @@ def test_p01_outside_0_to_1(tmp_path):
 def test_ber_rising_with_voltage(tmp_path):
     data = make_profile_data()
     data["mechanisms"][0]["curve"]["points"][2][1] = 5e-3  # above the 1e-3 at the lower voltage
-    with pytest.raises(ProfileError, match=r"points\[2\]: p01 rises from 0\.001 to 0\.005 as vdd_v grows from 0\.8 to 0\.9.*must not rise with voltage"):
+    with pytest.raises(
+        ProfileError,
+        match=r"points\[2\]: p01 rises from 0\.001 to 0\.005 as vdd_v grows from 0\.8 to 0\.9.*must not rise with voltage",
+    ):
         load(tmp_path, data)
 
 
-@pytest.mark.parametrize("points", [
-    [[0.6, 1e-1], [0.9, 1e-5], [0.8, 1e-3], [1.0, 0.0]],   # unsorted
-    [[0.6, 1e-1], [0.8, 1e-3], [0.8, 1e-3], [1.0, 0.0]],   # duplicate
-])
+@pytest.mark.parametrize(
+    "points",
+    [
+        [[0.6, 1e-1], [0.9, 1e-5], [0.8, 1e-3], [1.0, 0.0]],  # unsorted
+        [[0.6, 1e-1], [0.8, 1e-3], [0.8, 1e-3], [1.0, 0.0]],  # duplicate
+    ],
+)
 def test_unsorted_or_duplicate_knob_values(tmp_path, points):
     data = make_profile_data()
     data["mechanisms"][0]["curve"]["points"] = points
-    with pytest.raises(ProfileError, match=r"points\[2\]\[0\]: vdd_v=0\.8 is not greater than the previous .*strictly increasing \(sorted, no duplicates\)"):
+    with pytest.raises(
+        ProfileError,
+        match=r"points\[2\]\[0\]: vdd_v=0\.8 is not greater than the previous .*strictly increasing \(sorted, no duplicates\)",
+    ):
         load(tmp_path, data)
 
 
 def test_curve_must_cover_knob_range(tmp_path):
     data = make_profile_data()
     data["knobs"]["vdd_v"]["min"] = 0.5
-    with pytest.raises(ProfileError, match=r"the curve covers vdd_v in \[0\.6, 1\] but the knob's range is \[0\.5, 1\]"):
+    with pytest.raises(
+        ProfileError, match=r"the curve covers vdd_v in \[0\.6, 1\] but the knob's range is \[0\.5, 1\]"
+    ):
         load(tmp_path, data)
 
 
 def test_knob_outside_range_without_extrapolate(tmp_path):
     """Out of range raises OutOfRangeError naming the knob, value and range; extrapolate=True is the way out."""
     p = load(tmp_path, make_profile_data())
-    with pytest.raises(OutOfRangeError, match=r"tiny\.yaml: knobs\.vdd_v: 1\.2 V is outside the profile's range \[0\.6, 1\] V; pass extrapolate=True"):
+    with pytest.raises(
+        OutOfRangeError,
+        match=r"tiny\.yaml: knobs\.vdd_v: 1\.2 V is outside the profile's range \[0\.6, 1\] V; pass extrapolate=True",
+    ):
         p.at(vdd_v=1.2)
     assert p.at(vdd_v=1.2, extrapolate=True).extrapolated
 
@@ -125,7 +149,10 @@ def test_unknown_knob_and_category(tmp_path):
 
 
 def test_unknown_profile_name_lists_valid_ones():
-    with pytest.raises(UnknownNameError, match=r"unknown profile 'sram_14nm_chandramorthy2019' \(did you mean 'sram_14nm_chandramoorthy2019'\?\); available profiles: .*dram_ddr3l_chang2017_vendorb"):
+    with pytest.raises(
+        UnknownNameError,
+        match=r"unknown profile 'sram_14nm_chandramorthy2019' \(did you mean 'sram_14nm_chandramoorthy2019'\?\); available profiles: .*dram_ddr3l_chang2017_vendorb",
+    ):
         load_profile("sram_14nm_chandramorthy2019")
 
 
@@ -157,7 +184,10 @@ def test_truncated_file(tmp_path):
 def test_unknown_source_key(tmp_path):
     data = make_profile_data()
     data["energy"]["read_pj_per_bit"]["source"] = "labb"
-    with pytest.raises(ProfileError, match=r"energy\.read_pj_per_bit\.source: 'labb' is not a key of 'citations' \(did you mean 'lab'\?\)"):
+    with pytest.raises(
+        ProfileError,
+        match=r"energy\.read_pj_per_bit\.source: 'labb' is not a key of 'citations' \(did you mean 'lab'\?\)",
+    ):
         load(tmp_path, data)
 
 
@@ -171,14 +201,18 @@ def test_missing_provenance(tmp_path):
 def test_bad_provenance_tag(tmp_path):
     data = make_profile_data()
     data["mechanisms"][0]["curve"]["provenance"] = "measurd"
-    with pytest.raises(ProfileError, match=r"'measurd' is not allowed \(did you mean 'measured'\?\); allowed: figure, table"):
+    with pytest.raises(
+        ProfileError, match=r"'measurd' is not allowed \(did you mean 'measured'\?\); allowed: figure, table"
+    ):
         load(tmp_path, data)
 
 
 def test_unknown_form(tmp_path):
     data = make_profile_data()
     data["mechanisms"][0]["model"]["form"] = "gaussian_treshold"
-    with pytest.raises(ProfileError, match=r"model\.form: unknown BER form 'gaussian_treshold' \(did you mean 'gaussian_threshold'\?\)"):
+    with pytest.raises(
+        ProfileError, match=r"model\.form: unknown BER form 'gaussian_treshold' \(did you mean 'gaussian_threshold'\?\)"
+    ):
         load(tmp_path, data)
 
 

@@ -36,7 +36,7 @@ def test_interpolation_is_linear_in_log_ber(profile_data):
     """Half-way between 0.8 (1e-3) and 0.9 (1e-5) the BER is the geometric mean, 1e-4."""
     p = Profile(profile_data)
     assert p.at(vdd_v=0.85).ber == pytest.approx(1e-4, rel=1e-9)
-    assert p.at(vdd_v=0.825).ber == pytest.approx(10 ** -3.5, rel=1e-9)
+    assert p.at(vdd_v=0.825).ber == pytest.approx(10**-3.5, rel=1e-9)
 
 
 def test_zero_point_means_no_errors_on_its_segment():
@@ -89,7 +89,12 @@ def test_energy_and_latency_scaling_laws(profile_data):
 def test_energy_points_interpolate_linearly():
     """An energy given as points over a knob is interpolated linearly."""
     data = make_profile_data()
-    data["energy"]["read_pj_per_bit"] = {"knob": "vdd_v", "points": [[0.6, 1.0], [1.0, 3.0]], "source": "lab", "provenance": "measured"}
+    data["energy"]["read_pj_per_bit"] = {
+        "knob": "vdd_v",
+        "points": [[0.6, 1.0], [1.0, 3.0]],
+        "source": "lab",
+        "provenance": "measured",
+    }
     assert Profile(data).at(vdd_v=0.7).read_energy_pj_per_bit == pytest.approx(1.5)
 
 
@@ -97,14 +102,35 @@ def test_category_knob_and_factor():
     """A categorical knob selects a table row and a category factor of energy."""
     data = make_profile_data()
     data["knobs"] = {"mode": {"categories": ["safe", "fast"], "nominal": "safe"}}
-    data["mechanisms"] = [{
-        "name": "m", "persistence": "programmed",
-        "table": {"knob": "mode", "rows": {
-            "safe": {"ber": 1e-6, "source": "lab", "provenance": "measured"},
-            "fast": {"p01": 0.02, "p10": 0.04, "source": "lab", "provenance": "measured"}}},
-    }]
-    data["energy"] = {"write_pj_per_bit": {"value": 1.0, "source": "lab", "provenance": "spec", "scaling": [
-        {"law": "category_factor", "knob": "mode", "factors": {"safe": 1.0, "fast": 0.25}, "source": "lab", "provenance": "spec"}]}}
+    data["mechanisms"] = [
+        {
+            "name": "m",
+            "persistence": "programmed",
+            "table": {
+                "knob": "mode",
+                "rows": {
+                    "safe": {"ber": 1e-6, "source": "lab", "provenance": "measured"},
+                    "fast": {"p01": 0.02, "p10": 0.04, "source": "lab", "provenance": "measured"},
+                },
+            },
+        }
+    ]
+    data["energy"] = {
+        "write_pj_per_bit": {
+            "value": 1.0,
+            "source": "lab",
+            "provenance": "spec",
+            "scaling": [
+                {
+                    "law": "category_factor",
+                    "knob": "mode",
+                    "factors": {"safe": 1.0, "fast": 0.25},
+                    "source": "lab",
+                    "provenance": "spec",
+                }
+            ],
+        }
+    }
     data["latency"] = {}
     p = Profile(data)
     assert p.at().ber == pytest.approx(1e-6)
@@ -136,7 +162,13 @@ def test_grid_is_the_cartesian_product(profile_data):
     p = Profile(profile_data)
     ops = p.grid(vdd_v=[0.8, 0.9], trcd_ns=3)
     assert [(op.knobs["vdd_v"], op.knobs["trcd_ns"]) for op in ops] == [
-        (0.8, 5.0), (0.8, 7.5), (0.8, 10.0), (0.9, 5.0), (0.9, 7.5), (0.9, 10.0)]
+        (0.8, 5.0),
+        (0.8, 7.5),
+        (0.8, 10.0),
+        (0.9, 5.0),
+        (0.9, 7.5),
+        (0.9, 10.0),
+    ]
     default = p.grid()
     assert [op.knobs["vdd_v"] for op in default] == [0.6, 0.8, 0.9, 1.0]
 

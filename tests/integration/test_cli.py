@@ -1,0 +1,168 @@
+"""The memsim command: each subcommand calls its API, prints data (or JSON), and fails in one clear line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from memsim.cli.main import main
+
+DRAM = "dram_ddr3l_chang2017_vendorb"
+
+
+def run(capsys, *args):
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_profiles_list(capsys):
+    code, out, _ = run(capsys, "profiles", "list")
+    assert code == 0
+    for name in ("sram_14nm_chandramoorthy2019", DRAM, "rram_hfo2_2t2r_hirtzlin2019", "stt_mram_pmtj_delta60_nvsim"):
+        assert name in out
+    code, out, _ = run(capsys, "profiles", "list", "--json")
+    data = json.loads(out)
+    assert {d["technology"] for d in data} >= {"sram", "dram", "rram", "stt_mram"}
+
+
+def test_profiles_show(capsys):
+    code, out, _ = run(capsys, "profiles", "show", "sram_14nm_chandramoorthy2019")
+    assert code == 0
+    assert "operating points over vdd_over_vmin" in out and "0.00129" in out and "[stutz2021]" in out
+    code, out, _ = run(capsys, "profiles", "show", DRAM, "--json")
+    data = json.loads(out)
+    assert set(data["operating_points"]) == {"vdd_v", "trcd_ns"}
+    assert any(item["provenance"] == "dataset" for item in data["provenance"])
+
+
+def test_at_prints_the_operating_point(capsys):
+    code, out, _ = run(capsys, "at", DRAM, "--vdd-v", "1.05", "--trcd-ns=7.5")
+    assert code == 0
+    assert "vdd_v=1.05, trcd_ns=7.5" in out and "warning: uncalibrated model(s) used: reduced_trcd" in out
+    code, out, _ = run(capsys, "at", DRAM, "--vdd-v", "1.05", "--json")
+    op = json.loads(out)
+    assert op["mechanisms"][0]["ber"] == pytest.approx(7.2e-5)
+    assert op["read_latency_ns"] == pytest.approx(32.5)
+    code, out, _ = run(capsys, "at", "rram_hfo2_2t2r_hirtzlin2019", "--programming", "ultra_low_power", "--json")
+    assert json.loads(out)["ber"] == pytest.approx(0.033)
+
+
+def test_at_extrapolate(capsys):
+    code, out, _ = run(capsys, "at", DRAM, "--vdd-v", "1.0", "--extrapolate")
+    assert code == 0 and "extrapolated" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["at", DRAM, "--vdd-v", "0.9"], "knobs.vdd_v: 0.9 V is outside the profile's range [1.025, 1.35] V"),
+        (["at", DRAM, "--vdd", "1.1"], "has no knob 'vdd' (did you mean 'vdd_v'?); its knobs: --vdd-v, --trcd-ns"),
+        (["at", DRAM, "--vdd-v", "high"], "--vdd-v: 'high' is not a number (V)"),
+        (["at", DRAM, "--vdd-v"], "--vdd-v needs a value"),
+        (["at", "nosuchprofile"], "unknown profile 'nosuchprofile'"),
+        (["profiles", "show", "/nonexistent/x.yaml"], "/nonexistent/x.yaml: cannot read the file"),
+        (["profiles", "plot", DRAM, "-o", "/nonexistent/dir/x.png"], "directory '/nonexistent/dir' does not exist"),
+        (["profiles", "plot", DRAM, "-o", "x.bmp"], "unsupported plot format '.bmp'"),
+        (["profiles", "plot", DRAM, "-o", "x.png", "--knob", "vdd"], "unknown knob 'vdd'"),
+    ],
+)
+def test_bad_input_prints_one_line_and_exits_1(capsys, args, message):
+    code, out, err = run(capsys, *args)
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and err.startswith("memsim: error: "), err
+    assert message in err
+
+
+def test_debug_shows_the_traceback():
+    proc = subprocess.run(
+        [sys.executable, "-m", "memsim", "at", DRAM, "--vdd-v", "0.9", "--debug"], capture_output=True, text=True
+    )
+    assert proc.returncode == 1
+    assert "Traceback" in proc.stderr and "OutOfRangeError" in proc.stderr
+    proc = subprocess.run(
+        [sys.executable, "-m", "memsim", "at", DRAM, "--vdd-v", "0.9"], capture_output=True, text=True
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+
+
+def test_usage_error_exits_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["profiles", "frobnicate"])
+    assert exc.value.code == 2
+
+
+def test_plot_writes_a_png(tmp_path, capsys):
+    out = tmp_path / "dram.png"
+    code, text, _ = run(capsys, "profiles", "plot", DRAM, "-o", str(out))
+    assert code == 0 and text.strip() == f"wrote {out}" and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rram = tmp_path / "rram.svg"
+    assert run(capsys, "profiles", "plot", "rram_hfo2_2t2r_hirtzlin2019", "-o", str(rram))[0] == 0
+    assert rram.read_text().lstrip().startswith("<?xml")
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [], "no temporary files left"
+
+
+def test_import_csv_and_maps_from_the_cli(tmp_path, capsys):
+    csv = tmp_path / "chip.csv"
+    csv.write_text("vdd_v,ber\n0.6,1e-2\n0.7,1e-4\n0.8,0\n")
+    code, out, _ = run(
+        capsys,
+        "profiles",
+        "import",
+        "csv",
+        str(csv),
+        "-o",
+        str(tmp_path / "chip.yaml"),
+        "--technology",
+        "sram",
+        "--reference",
+        "bench",
+    )
+    assert code == 0 and "profile 'chip'" in out
+    code, out, _ = run(capsys, "at", str(tmp_path / "chip.yaml"), "--vdd-v", "0.65", "--json")
+    assert json.loads(out)["ber"] == pytest.approx(1e-3)
+
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    for v in (0.6, 0.7):
+        np.savez(maps / f"c_v{v:.2f}.npz", p01=np.full((4, 4), 0.1 if v < 0.65 else 0.0), p10=np.zeros((4, 4)))
+    code, out, _ = run(
+        capsys,
+        "profiles",
+        "import",
+        "maps",
+        str(maps),
+        "-o",
+        str(tmp_path / "maps.yaml"),
+        "--technology",
+        "sram",
+        "--reference",
+        "bench",
+    )
+    assert code == 0 and "flip_probability maps of shape (4, 4)" in out
+    code, _, err = run(
+        capsys,
+        "profiles",
+        "import",
+        "csv",
+        str(tmp_path / "none.csv"),
+        "-o",
+        str(tmp_path / "n.yaml"),
+        "--technology",
+        "sram",
+        "--reference",
+        "bench",
+    )
+    assert code == 1 and "none.csv: cannot read the file" in err
+
+
+def test_demo_runs(capsys):
+    code, out, _ = run(capsys, "demo")
+    assert code == 0
+    assert "23.4 %" in out  # energy saved at 0.875 Vmin: 1 - 0.875^2
+    for tech in ("sram", "dram", "rram", "stt_mram"):
+        assert tech in out

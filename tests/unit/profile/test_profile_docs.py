@@ -1,0 +1,26 @@
+"""The schema example in profiles/README.md is a valid profile and means what the text says."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from memsim import Profile
+
+README = Path(__file__).resolve().parents[3] / "profiles" / "README.md"
+
+
+@pytest.mark.skipif(not README.is_file(), reason="profiles/README.md ships with the source tree only")
+def test_schema_example_is_valid():
+    block = re.search(r"```yaml\n(.*?)```", README.read_text(encoding="utf-8"), re.S).group(1)
+    data = yaml.safe_load(block)
+    data.pop("fault_maps")  # its data files are illustrative
+    p = Profile(data, source="profiles/README.md")
+    op = p.at(vdd_v=0.65, programming="low_power")
+    assert op.mechanisms[0].ber == pytest.approx((1e-2 * 1e-4) ** 0.5)
+    assert (op.mechanisms[1].p01, op.mechanisms[1].p10) == (0.02, 0.01)
+    assert op.read_energy_pj_per_bit == pytest.approx(0.3 * (0.65 / 0.9) ** 2)
+    assert op.write_energy_pj_per_bit == pytest.approx(0.15 + 0.15 * (0.05 / 0.3))
