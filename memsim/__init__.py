@@ -9,6 +9,14 @@ a numba engine runs inference on them; experiments sweep operating points.
 """
 
 from memsim.errors import MemsimError, OutOfRangeError, ProfileError, UnknownNameError
+from memsim.memory import (
+    AccessCounter,
+    ApproximateMemory,
+    PersistentFaults,
+    ReadGranularity,
+    available_fault_models,
+    get_fault_model,
+)
 from memsim.profile import (
     Knob,
     MechanismRate,
@@ -23,16 +31,22 @@ from memsim.profile import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AccessCounter",
+    "ApproximateMemory",
     "Knob",
     "MechanismRate",
     "MemsimError",
     "OperatingPoint",
     "OutOfRangeError",
+    "PersistentFaults",
     "Profile",
     "ProfileError",
+    "ReadGranularity",
     "UnknownNameError",
     "__version__",
+    "available_fault_models",
     "available_profiles",
+    "get_fault_model",
     "import_csv",
     "import_fault_maps",
     "load_profile",

@@ -1,0 +1,105 @@
+"""The one bit encoding of memsim, and packed bit arrays.
+
+* A binary value is a bit: **1 <-> +1, 0 <-> -1**; ``sign(0) = +1`` (a zero packs to 1).
+* Bits are packed into ``uint64`` words, **element i at bit (i % 64) of word (i // 64)**
+  (least significant bit first). Padding bits past ``nbits`` are always 0.
+* Multi-bit words (uint8/int8/int16/int32) are stored as their little-endian bytes,
+  so bit ``b`` of byte ``j`` is stored bit ``8 j + b``.
+
+:func:`popcount` is a numba intrinsic (``llvm.ctpop.i64``) returning int64: numba
+0.68 does not support ``np.bitwise_count`` in ``@njit``, and an unsigned result
+would turn integer accumulations into float adds.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+from numba import types
+from numba.extending import intrinsic
+
+__all__ = ["PackedBits", "n_words", "pack_bits", "pack_signs", "pad_mask", "popcount", "unpack_bits"]
+
+if sys.byteorder != "little":  # pragma: no cover - every supported platform is little-endian
+    raise ImportError("memsim's bit layout assumes a little-endian machine")
+
+
+def n_words(nbits: int) -> int:
+    """Number of uint64 words that hold ``nbits`` bits."""
+    return (int(nbits) + 63) // 64
+
+
+def pad_mask(nbits: int) -> np.uint64:
+    """Mask of the valid bits of the last word of an ``nbits``-bit array (all ones if full)."""
+    rem = int(nbits) % 64
+    return np.uint64(0xFFFFFFFFFFFFFFFF) if rem == 0 else np.uint64((1 << rem) - 1)
+
+
+@dataclass(frozen=True, eq=False)
+class PackedBits:
+    """Bits packed into uint64 words.
+
+    Attributes
+    ----------
+    words : ndarray of uint64, shape (n_words(nbits),)
+        The packed bits (padding bits zero).
+    nbits : int
+        Number of valid bits.
+    shape : tuple of int
+        Shape of the unpacked array (``prod(shape) == nbits``).
+    """
+
+    words: np.ndarray
+    nbits: int
+    shape: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if self.words.dtype != np.uint64 or self.words.ndim != 1:
+            raise ValueError(f"words must be a 1-D uint64 array, got {self.words.dtype} with shape {self.words.shape}")
+        if self.words.size != n_words(self.nbits):
+            raise ValueError(f"{self.nbits} bits need {n_words(self.nbits)} words, got {self.words.size}")
+        if int(np.prod(self.shape, dtype=np.int64)) != self.nbits:
+            raise ValueError(f"shape {self.shape} does not hold {self.nbits} bits")
+
+    def unpack(self) -> np.ndarray:
+        """The bits as a bool array of :attr:`shape`."""
+        return unpack_bits(self.words, self.nbits).reshape(self.shape)
+
+
+def pack_bits(bits: np.ndarray) -> PackedBits:
+    """Pack a bool (or 0/1) array into :class:`PackedBits` (element i -> bit i % 64 of word i // 64)."""
+    arr = np.asarray(bits)
+    flat = arr.astype(bool, copy=False).ravel()
+    nbits = flat.size
+    packed = np.packbits(flat, bitorder="little")
+    padded = np.zeros(n_words(nbits) * 8, dtype=np.uint8)
+    padded[: packed.size] = packed
+    return PackedBits(padded.view(np.uint64), nbits, tuple(arr.shape))
+
+
+def unpack_bits(words: np.ndarray, nbits: int) -> np.ndarray:
+    """Unpack ``nbits`` bits from uint64 ``words`` into a flat bool array."""
+    raw = np.ascontiguousarray(words, dtype=np.uint64).view(np.uint8)
+    return np.unpackbits(raw, count=int(nbits), bitorder="little").astype(bool)
+
+
+def pack_signs(values: np.ndarray) -> PackedBits:
+    """Pack real values by sign: ``value >= 0`` -> bit 1 (+1), else bit 0 (-1); sign(0) = +1."""
+    return pack_bits(np.asarray(values) >= 0)
+
+
+@intrinsic
+def popcount(typingctx, x):  # type: ignore[no-untyped-def]
+    """Number of set bits of a 64-bit integer, as int64 (numba only)."""
+    if not isinstance(x, types.Integer):
+        return None
+    sig = types.int64(x)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        (value,) = args
+        value = context.cast(builder, value, signature.args[0], types.uint64)
+        return builder.ctpop(value)
+
+    return sig, codegen

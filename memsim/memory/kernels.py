@@ -1,0 +1,243 @@
+"""numba kernels of the approximate memory: Bernoulli flip masks and their application.
+
+All kernels work on packed ``uint64`` words (:mod:`memsim.bits`) and split the
+words into fixed chunks of :data:`memsim.config.CHUNK_WORDS`, each with its own
+xoshiro256** stream derived from ``(k0, k1, event, chunk)``: the bits depend on
+the seed and the read event, never on the thread count.
+
+Samplers of a mask with i.i.d. Bernoulli(p) bits:
+
+* :func:`_fill_geometric` draws the gaps between set bits (geometric skip): cost
+  grows with the number of flips, ``p * nbits``, not with ``nbits``.
+* :func:`_fill_bitparallel` builds whole words from the binary expansion of p:
+  with digits ``b_1 .. b_k`` (``p ~ sum b_i 2^-i``) and fair random words ``r``,
+  ``m <- b_i ? (r | m) : (r & m)`` from the last digit to the first gives every
+  bit probability ``p`` exactly (to k bits); cost ``k`` random words per 64 bits.
+
+The public wrappers in :mod:`memsim.memory.faults` validate and choose.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from memsim.bits import popcount
+from memsim.config import NUMBA_FLAGS, NUMBA_PARALLEL_FLAGS, P_BITS
+from memsim.rng import hash_uniform, stream_state, to_unit, xoshiro_next
+
+__all__ = ["p_digits", "per_cell_mask", "sample_mask"]
+
+
+def p_digits(p: float, significant_bits: int = P_BITS) -> tuple[np.ndarray, float]:
+    """Binary digits of ``p`` for the bit-parallel sampler.
+
+    Keeps the leading zeros of ``p`` plus ``significant_bits`` bits, so the
+    relative error of the represented probability is below ``2**-significant_bits``.
+
+    Returns
+    -------
+    ops : ndarray of int8
+        Digits from the lowest set digit up to the first (1 = OR, 0 = AND).
+    p_eff : float
+        The probability the digits represent.
+    """
+    if not 0.0 < p < 1.0:
+        raise ValueError(f"p must be in (0, 1), got {p!r}")
+    leading = math.floor(-math.log2(p))
+    k = min(63, leading + 1 + significant_bits)
+    q = max(1, round(p * (1 << k)))
+    digits = [(q >> (k - 1 - i)) & 1 for i in range(k)]  # b_1 .. b_k, most significant first
+    while digits and digits[-1] == 0:
+        digits.pop()
+    return np.array(digits[::-1], dtype=np.int8), q / float(1 << k)
+
+
+@njit(**NUMBA_PARALLEL_FLAGS)
+def _fill_geometric(mask, nbits, p, k0, k1, event, chunk_words):  # type: ignore[no-untyped-def]
+    nwords = mask.size
+    nchunks = (nwords + chunk_words - 1) // chunk_words
+    log_q = math.log1p(-p)
+    for c in prange(nchunks):
+        w0 = c * chunk_words
+        w1 = min(nwords, w0 + chunk_words)
+        for w in range(w0, w1):
+            mask[w] = np.uint64(0)
+        s0, s1, s2, s3 = stream_state(k0, k1, event, c)
+        end = min(nbits, w1 * 64)
+        pos = w0 * 64 - 1
+        while True:
+            r, s0, s1, s2, s3 = xoshiro_next(s0, s1, s2, s3)
+            # P(gap >= g) = P(1 - u <= (1 - p)^g) = (1 - p)^g: the gap before the next flip.
+            gap = math.log1p(-to_unit(r)) / log_q
+            if gap >= end - 1 - pos:  # compare as float first: gap can exceed any int
+                break
+            pos += 1 + int(gap)
+            mask[pos >> 6] |= np.uint64(1) << np.uint64(pos & 63)
+
+
+@njit(**NUMBA_PARALLEL_FLAGS)
+def _fill_bitparallel(mask, nbits, ops, k0, k1, event, chunk_words):  # type: ignore[no-untyped-def]
+    nwords = mask.size
+    nchunks = (nwords + chunk_words - 1) // chunk_words
+    k = ops.size
+    for c in prange(nchunks):
+        w0 = c * chunk_words
+        w1 = min(nwords, w0 + chunk_words)
+        s0, s1, s2, s3 = stream_state(k0, k1, event, c)
+        for w in range(w0, w1):
+            m, s0, s1, s2, s3 = xoshiro_next(s0, s1, s2, s3)  # lowest set digit: m = r
+            for i in range(1, k):
+                r, s0, s1, s2, s3 = xoshiro_next(s0, s1, s2, s3)
+                if ops[i]:
+                    m |= r
+                else:
+                    m &= r
+            mask[w] = m
+    rem = nbits % 64
+    if rem and nwords:
+        mask[nwords - 1] &= (np.uint64(1) << np.uint64(rem)) - np.uint64(1)
+
+
+@njit(**NUMBA_PARALLEL_FLAGS)
+def _fill_per_cell(mask, nbits, probs, k0, k1, event, chunk_words):  # type: ignore[no-untyped-def]
+    # Bit i flips with probability probs[i % probs.size] (a per-cell map, tiled).
+    nwords = mask.size
+    ncells = probs.size
+    nchunks = (nwords + chunk_words - 1) // chunk_words
+    for c in prange(nchunks):
+        w0 = c * chunk_words
+        w1 = min(nwords, w0 + chunk_words)
+        s0, s1, s2, s3 = stream_state(k0, k1, event, c)
+        for w in range(w0, w1):
+            m = np.uint64(0)
+            for b in range(min(64, nbits - w * 64)):
+                pc = probs[(w * 64 + b) % ncells]
+                if pc >= 1.0:
+                    m |= np.uint64(1) << np.uint64(b)
+                elif pc > 0.0:
+                    r, s0, s1, s2, s3 = xoshiro_next(s0, s1, s2, s3)
+                    if to_unit(r) < pc:
+                        m |= np.uint64(1) << np.uint64(b)
+            mask[w] = m
+
+
+@njit(**NUMBA_PARALLEL_FLAGS)
+def _weak_cells(flip0, flip1, nbits, fault_fraction, share01, k0, k1):  # type: ignore[no-untyped-def]
+    # Cell i is faulty iff u_i < fault_fraction, with u_i fixed per (key, i): the
+    # faulty set only grows with fault_fraction (nested across operating points).
+    # A faulty cell is stuck-at-1 (flips stored 0s) iff v_i < share01, else stuck-at-0.
+    for w in prange(flip0.size):
+        a = np.uint64(0)
+        b = np.uint64(0)
+        for bit in range(min(64, nbits - w * 64)):
+            i = w * 64 + bit
+            if hash_uniform(k0, k1, 2 * i) < fault_fraction:
+                if hash_uniform(k0, k1, 2 * i + 1) < share01:
+                    a |= np.uint64(1) << np.uint64(bit)
+                else:
+                    b |= np.uint64(1) << np.uint64(bit)
+        flip0[w] = a
+        flip1[w] = b
+
+
+@njit(**NUMBA_PARALLEL_FLAGS)
+def _directional(data, flip0, flip1, out):  # type: ignore[no-untyped-def]
+    # Flip stored 0s where flip0 is set and stored 1s where flip1 is set.
+    for w in prange(data.size):
+        out[w] = (flip0[w] & ~data[w]) | (flip1[w] & data[w])
+
+
+@njit(**NUMBA_PARALLEL_FLAGS)
+def _combine_transient(flips, data, stuck, t0, t1):  # type: ignore[no-untyped-def]
+    # flips |= transient flips of the cells that are not stuck (direction by stored bit).
+    for w in prange(data.size):
+        free = ~stuck[w]
+        flips[w] |= free & ((t0[w] & ~data[w]) | (t1[w] & data[w]))
+
+
+@njit(**NUMBA_PARALLEL_FLAGS)
+def _xor_count(data, flips, out):  # type: ignore[no-untyped-def]
+    total = 0
+    for w in prange(data.size):
+        out[w] = data[w] ^ flips[w]
+        total += popcount(flips[w])
+    return total
+
+
+@njit(**NUMBA_FLAGS)
+def _count(words):  # type: ignore[no-untyped-def]
+    total = 0
+    for w in range(words.size):
+        total += popcount(words[w])
+    return total
+
+
+def sample_mask(
+    nbits: int,
+    p: float,
+    key: tuple[int, int],
+    event: int,
+    sampler: str = "auto",
+    chunk_words: int | None = None,
+) -> np.ndarray:
+    """A packed mask of ``nbits`` i.i.d. Bernoulli(``p``) bits.
+
+    Parameters
+    ----------
+    nbits : int
+        Number of bits.
+    p : float
+        Probability of a set bit, in [0, 1].
+    key : (int, int)
+        128-bit stream key (:func:`memsim.rng.seed_key`).
+    event : int
+        Read-event counter: each event gives independent bits.
+    sampler : {"auto", "geometric", "bitparallel"}
+        ``auto`` switches at :data:`memsim.config.GEOMETRIC_MAX_P`.
+    chunk_words : int, optional
+        Words per RNG stream (default :data:`memsim.config.CHUNK_WORDS`).
+
+    Returns
+    -------
+    ndarray of uint64, shape (n_words(nbits),)
+    """
+    from memsim import config
+
+    nwords = (nbits + 63) // 64
+    mask = np.empty(nwords, dtype=np.uint64)
+    if p <= 0.0 or nbits == 0:
+        mask[:] = 0
+        return mask
+    if p >= 1.0:
+        mask[:] = np.uint64(0xFFFFFFFFFFFFFFFF)
+        if nbits % 64:
+            mask[-1] = np.uint64((1 << (nbits % 64)) - 1)
+        return mask
+    chunk = int(chunk_words or config.CHUNK_WORDS)
+    if sampler == "auto":
+        sampler = "geometric" if p <= config.GEOMETRIC_MAX_P else "bitparallel"
+    k0, k1 = np.uint64(key[0]), np.uint64(key[1])
+    if sampler == "geometric":
+        _fill_geometric(mask, nbits, p, k0, k1, np.uint64(event), chunk)
+    elif sampler == "bitparallel":
+        ops, _ = p_digits(p)
+        _fill_bitparallel(mask, nbits, ops, k0, k1, np.uint64(event), chunk)
+    else:
+        raise ValueError(f"unknown sampler {sampler!r}; use 'auto', 'geometric' or 'bitparallel'")
+    return mask
+
+
+def per_cell_mask(nbits: int, probs: np.ndarray, key: tuple[int, int], event: int) -> np.ndarray:
+    """A packed mask whose bit i is set with probability ``probs[i % probs.size]`` (a tiled per-cell map).
+
+    Cells with probability 0 or 1 draw no random number, so a 0/1 map is exact and cheap.
+    """
+    from memsim import config
+
+    mask = np.empty((nbits + 63) // 64, dtype=np.uint64)
+    probs = np.ascontiguousarray(probs, dtype=np.float64).ravel()
+    _fill_per_cell(mask, nbits, probs, np.uint64(key[0]), np.uint64(key[1]), np.uint64(event), int(config.CHUNK_WORDS))
+    return mask

@@ -1,0 +1,115 @@
+"""Each numba kernel of the memory equals its slow twin in tests/naive.py, bit for bit."""
+
+from __future__ import annotations
+
+import naive
+import numpy as np
+import pytest
+
+from memsim import config
+from memsim.bits import PackedBits, pack_bits, pack_signs, unpack_bits
+from memsim.memory import kernels
+from memsim.rng import derive_key, seed_key, splitmix64, stream_state, xoshiro_next
+
+AWKWARD = [1, 63, 64, 65, 130, 64 * 5 + 17]
+
+
+@pytest.mark.parametrize("nbits", AWKWARD)
+def test_pack_matches_naive_and_round_trips(nbits):
+    bits = np.random.default_rng(nbits).random(nbits) < 0.5
+    packed = pack_bits(bits)
+    np.testing.assert_array_equal(packed.words, naive.pack(bits))
+    np.testing.assert_array_equal(unpack_bits(packed.words, nbits), bits)
+    assert packed.unpack().shape == (nbits,)
+
+
+def test_pack_keeps_shape_and_sign_of_zero_is_plus_one():
+    values = np.array([[-1.0, 0.0, 2.5], [0.0, -0.0, -3.0]])
+    packed = pack_signs(values)
+    assert packed.shape == (2, 3)
+    np.testing.assert_array_equal(packed.unpack(), [[False, True, True], [True, True, False]])
+    with pytest.raises(ValueError, match="shape"):
+        PackedBits(packed.words, 6, (4, 2))
+
+
+def test_xoshiro_and_splitmix_match_the_reference():
+    assert int(splitmix64(np.uint64(12345))) == naive.splitmix64(12345)
+    state = stream_state(np.uint64(7), np.uint64(9), np.uint64(3), 11)
+    ref = naive.stream(7, 9, 3, 11)
+    assert [int(s) for s in state] == ref.s
+    s0, s1, s2, s3 = (np.uint64(s) for s in state)
+    for _ in range(5):  # from Python, pass uint64 explicitly (small Python ints would type as int64)
+        value, *rest = xoshiro_next(s0, s1, s2, s3)
+        s0, s1, s2, s3 = (np.uint64(s) for s in rest)
+        assert int(value) == ref.next()
+
+
+def test_seed_keys_are_stable_and_distinct():
+    assert seed_key(0) == seed_key(0) != seed_key(1)
+    assert derive_key(seed_key(0), "w1") == derive_key(seed_key(0), "w1") != derive_key(seed_key(0), "w2")
+
+
+@pytest.mark.parametrize("nbits", [1, 65, 5000])
+@pytest.mark.parametrize("p", [0.003, 0.2])
+def test_geometric_mask_equals_naive(nbits, p):
+    chunk = 8  # several chunks even for small arrays
+    key = (11, 22)
+    mask = np.empty((nbits + 63) // 64, np.uint64)
+    kernels._fill_geometric(mask, nbits, p, np.uint64(key[0]), np.uint64(key[1]), np.uint64(5), chunk)
+    np.testing.assert_array_equal(mask, naive.geometric_mask(nbits, p, *key, 5, chunk))
+
+
+@pytest.mark.parametrize("nbits", [1, 65, 5000])
+@pytest.mark.parametrize("p", [0.03, 0.35, 0.5])
+def test_bitparallel_mask_equals_naive(nbits, p):
+    chunk = 8
+    digits, _ = kernels.p_digits(p)
+    mask = np.empty((nbits + 63) // 64, np.uint64)
+    kernels._fill_bitparallel(mask, nbits, digits, np.uint64(3), np.uint64(4), np.uint64(9), chunk)
+    np.testing.assert_array_equal(mask, naive.bitparallel_mask(nbits, digits, 3, 4, 9, chunk))
+
+
+@pytest.mark.parametrize("p", [1e-9, 1e-4, 0.01, 0.1, 0.35, 0.5, 0.999])
+def test_p_digits_represent_p(p):
+    """The digits reproduce p to P_BITS significant bits, through the sampler's own recursion."""
+    digits, p_eff = kernels.p_digits(p)
+    assert abs(p_eff - p) <= p * 2.0**-config.P_BITS
+    value = 0.0  # m <- d ? (r | m) : (r & m) maps P(bit) to (d + P) / 2, from the lowest set digit up
+    for d in digits:
+        value = (int(d) + value) / 2
+    assert value == p_eff
+
+
+def test_padding_bits_are_never_set():
+    for sampler in ("geometric", "bitparallel"):
+        mask = kernels.sample_mask(70, 0.9 if sampler == "bitparallel" else 0.02, (1, 2), 0, sampler)
+        assert int(mask[-1]) >> 6 == 0
+    full = kernels.sample_mask(70, 1.0, (1, 2), 0)
+    assert naive.popcount(full) == 70
+
+
+@pytest.mark.parametrize("nbits", [3, 64, 200])
+def test_weak_cells_equal_naive(nbits):
+    words = (nbits + 63) // 64
+    a, b = np.empty(words, np.uint64), np.empty(words, np.uint64)
+    kernels._weak_cells(a, b, nbits, 0.3, 0.25, np.uint64(5), np.uint64(6))
+    ra, rb = naive.weak_cells(nbits, 0.3, 0.25, 5, 6)
+    np.testing.assert_array_equal(a, ra)
+    np.testing.assert_array_equal(b, rb)
+
+
+def test_directional_and_xor_count_equal_naive():
+    rng = np.random.default_rng(0)
+    data, f0, f1 = (rng.integers(0, 2**64, 7, dtype=np.uint64) for _ in range(3))
+    out = np.empty_like(data)
+    kernels._directional(data, f0, f1, out)
+    np.testing.assert_array_equal(out, naive.directional(data, f0, f1))
+    xored = np.empty_like(data)
+    assert kernels._xor_count(data, out, xored) == naive.popcount(out)
+    np.testing.assert_array_equal(xored, data ^ out)
+
+
+def test_per_cell_mask_with_exact_probabilities_is_the_map():
+    probs = np.array([0.0, 1.0, 1.0, 0.0, 1.0])
+    mask = kernels.per_cell_mask(12, probs, (1, 2), 0)  # tiled: 0 1 1 0 1 | 0 1 1 0 1 | 0 1
+    np.testing.assert_array_equal(naive.unpack(mask, 12), np.resize(probs, 12).astype(bool))
