@@ -23,5 +23,6 @@ CHUNK_WORDS: int = 1024
 #: (crossover measured at p ~ 0.02-0.03 on this machine: shared/research/performance.md §3).
 GEOMETRIC_MAX_P: float = 0.025
 
-#: Significant bits of p kept by the bit-parallel sampler (relative error of p below 2**-P_BITS).
-P_BITS: int = 24
+#: Significant binary digits of p the bit-parallel sampler builds from random words; the
+#: remainder (below p * 2**-P_BITS) is added exactly by a sparse geometric pass.
+P_BITS: int = 12

@@ -67,14 +67,23 @@ def unpack(words: np.ndarray, nbits: int) -> np.ndarray:
     return np.array([(int(words[i // 64]) >> (i % 64)) & 1 for i in range(nbits)], dtype=bool)
 
 
-def geometric_mask(nbits: int, p: float, k0: int, k1: int, event: int, chunk_words: int) -> np.ndarray:
-    """Geometric-skip mask, one chunk stream after another, in plain Python."""
+def geometric_mask(
+    nbits: int,
+    p: float,
+    k0: int,
+    k1: int,
+    event: int,
+    chunk_words: int,
+    words: list[int] | None = None,
+    offset: int = 0,
+) -> np.ndarray:
+    """Geometric-skip mask, one chunk stream after another, in plain Python (OR-ed into ``words`` if given)."""
     nwords = (nbits + 63) // 64
-    words = [0] * nwords
+    words = [0] * nwords if words is None else [int(w) for w in words]
     log_q = math.log1p(-p)
     for c in range((nwords + chunk_words - 1) // chunk_words):
         w0, w1 = c * chunk_words, min(nwords, (c + 1) * chunk_words)
-        gen = stream(k0, k1, event, c)
+        gen = stream(k0, k1, event, c + offset)
         end, pos = min(nbits, w1 * 64), w0 * 64 - 1
         while True:
             gap = math.log1p(-unit(gen.next())) / log_q

@@ -8,6 +8,8 @@ Usage::
     memsim profiles import csv FILE -o OUT.yaml --technology T --reference TEXT [--name N] [--nominal X]
     memsim profiles import maps PATH [PATH ...] -o OUT.yaml --technology T --reference TEXT [--voltages V ...]
     memsim at PROFILE [--<knob> VALUE ...] [--extrapolate] [--json]     e.g. --vdd-v 1.1 --trcd-ns 10
+    memsim memory [PROFILE --<knob> VALUE ... | --ber P | --p01 A --p10 B] [--bits N] [--reads R]
+                  [--fault-model M] [--persistent-fraction F] [--seed S] [--json]
     memsim demo
 
 Every command that prints data takes ``--json``. Errors print one line and exit
@@ -255,10 +257,62 @@ def cmd_at(args: argparse.Namespace, extra: Sequence[str]) -> int:
     return 0
 
 
+def cmd_memory(args: argparse.Namespace, extra: Sequence[str]) -> int:
+    from memsim.memory.check import check_reads
+    from memsim.profile import load_profile
+
+    direct = args.ber is not None or args.p01 is not None or args.p10 is not None
+    if args.profile is not None and direct:
+        raise MemsimError(
+            f"give either a PROFILE (got {args.profile!r}) with --<knob> VALUE options, "
+            "or --ber / --p01 and --p10, not both"
+        )
+    if args.ber is not None and (args.p01 is not None or args.p10 is not None):
+        raise MemsimError("give either --ber or --p01 and --p10, not both")
+    if args.profile is None and not direct:
+        raise MemsimError("give a PROFILE (with --<knob> VALUE options), or --ber, or --p01 and --p10")
+    rates: Any
+    if args.profile is not None:
+        profile = load_profile(args.profile)
+        rates = profile.at(extrapolate=args.extrapolate, **_parse_knob_args(profile, extra))
+    elif extra:
+        raise MemsimError(f"unexpected arguments {' '.join(extra)}: knob options need a PROFILE")
+    elif args.ber is not None:
+        rates = args.ber
+    else:
+        if args.p01 is None or args.p10 is None:
+            raise MemsimError("give both --p01 and --p10")
+        rates = (args.p01, args.p10)
+    options = {} if args.persistent_fraction is None else {"persistent_fraction": args.persistent_fraction}
+    check = check_reads(
+        rates, nbits=args.bits, reads=args.reads, fault_model=args.fault_model, seed=args.seed, **options
+    )
+    if args.json:
+        _print_json(check.to_dict())
+        return 0
+    print(f"{check.reads} reads of {check.nbits} random bits, fault model {check.fault_model}, seed {args.seed}")
+    print(
+        _table(
+            ["", "p01", "p10", "ber"],
+            [
+                ["expected", check.expected_p01, check.expected_p10, check.expected_ber],
+                ["observed", check.observed_p01, check.observed_p10, check.observed_ber],
+            ],
+        )
+    )
+    print(f"z of the observed BER: {_fmt(check.z_ber)}")
+    energy = check.read_energy_pj_per_read
+    print(
+        f"read energy per read: {'-' if energy is None else f'{energy / 1e6:.4g} uJ'}; "
+        f"time per read: {check.seconds_per_read * 1e3:.3f} ms"
+    )
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from memsim.profile import available_profiles, load_profile
 
-    print("memsim demo: what the pipeline does so far (layer 1, memory profiles)\n")
+    print("memsim demo: what the pipeline does so far (layers 1-2: memory profiles, approximate memory)\n")
     names = available_profiles()
     print(f"{len(names)} profiles: {', '.join(names)}\n")
     sram = load_profile("sram_14nm_chandramoorthy2019")
@@ -281,8 +335,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
         op = p.at(**{knob.name: value})
         rows.append([name, f"{knob.name}={_fmt(value)}", op.ber, op.read_energy_pj_per_bit, op.read_latency_ns])
     print(_table(["profile", "knob", "ber", "read_energy_pj_per_bit", "read_latency_ns"], rows))
-    print("\nNext layers (approximate memory, BNN engine, sweeps) arrive with the next issues.")
-    print("Try: memsim profiles show dram_ddr3l_chang2017_vendorb; memsim at dram_ddr3l_chang2017_vendorb --vdd-v 1.05")
+    print()
+    from memsim.memory.check import check_reads
+
+    nbits = 784 * 2048 + 2048 * 2048 + 2048 * 10
+    print(f"Approximate memory (layer 2): the Fashion FCNN's {nbits} weight bits in that SRAM, 5 reads each,")
+    print("fresh transient flips on every read (seed 0):")
+    rows = []
+    for v in (0.917, 0.875, 0.833):
+        check = check_reads(sram.at(vdd_over_vmin=v), nbits=nbits, reads=5, seed=0)
+        energy = check.read_energy_pj_per_read
+        rows.append(
+            [
+                v,
+                check.expected_ber,
+                check.observed_ber,
+                check.z_ber,
+                None if energy is None else energy / 1e6,
+                check.seconds_per_read * 1e3,
+            ]
+        )
+    print(_table(["vdd_over_vmin", "ber", "observed_ber", "z", "read_energy_uj", "ms_per_read"], rows))
+    print("\nNext layers (BNN engine, trained models, sweeps) arrive with the next issues.")
+    print("Try: memsim profiles show dram_ddr3l_chang2017_vendorb")
+    print("     memsim at dram_ddr3l_chang2017_vendorb --vdd-v 1.05")
+    print("     memsim memory sram_14nm_chandramoorthy2019 --vdd-over-vmin 0.85 --fault-model mixed \\")
+    print("         --persistent-fraction 0.3")
     return 0
 
 
@@ -341,6 +419,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--extrapolate", action="store_true", help="allow knob values outside the profile's range")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_at, takes_extra=True)
+
+    from memsim.memory import available_fault_models
+
+    p = sub.add_parser("memory", help="read random bits from an approximate memory and compare flips with the rates")
+    p.add_argument("profile", nargs="?", help="profile name or .yaml path (knobs as --<knob> VALUE)")
+    p.add_argument("--ber", type=float, help="symmetric bit error rate instead of a profile")
+    p.add_argument("--p01", type=float, help="0->1 flip probability (with --p10)")
+    p.add_argument("--p10", type=float, help="1->0 flip probability (with --p01)")
+    p.add_argument("--bits", type=int, default=5820416, help="bits per read (default: the Fashion FCNN's 5,820,416)")
+    p.add_argument("--reads", type=int, default=10, help="number of reads (default 10)")
+    p.add_argument("--fault-model", default="transient", choices=available_fault_models())
+    p.add_argument("--persistent-fraction", type=float, help="share of errors from stuck cells (fault model mixed)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--extrapolate", action="store_true", help="allow knob values outside the profile's range")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_memory, takes_extra=True)
 
     p = sub.add_parser("demo", help="a tour of what memsim does, on shipped data")
     p.set_defaults(func=cmd_demo)

@@ -10,9 +10,13 @@ Samplers of a mask with i.i.d. Bernoulli(p) bits:
 * :func:`_fill_geometric` draws the gaps between set bits (geometric skip): cost
   grows with the number of flips, ``p * nbits``, not with ``nbits``.
 * :func:`_fill_bitparallel` builds whole words from the binary expansion of p:
-  with digits ``b_1 .. b_k`` (``p ~ sum b_i 2^-i``) and fair random words ``r``,
+  with digits ``b_1 .. b_k`` (``p_hi = sum b_i 2^-i``) and fair random words ``r``,
   ``m <- b_i ? (r | m) : (r & m)`` from the last digit to the first gives every
-  bit probability ``p`` exactly (to k bits); cost ``k`` random words per 64 bits.
+  bit probability ``p_hi`` exactly; cost ``k`` random words per 64 bits. The
+  expansion is cut after :data:`memsim.config.P_BITS` significant digits (fewer
+  random words); the remainder is added exactly by OR-ing a geometric mask of
+  probability ``(p - p_hi) / (1 - p_hi)``, which costs a handful of flips. The
+  result has ``P(bit) = p_hi + (1 - p_hi) (p - p_hi) / (1 - p_hi) = p``.
 
 The public wrappers in :mod:`memsim.memory.faults` validate and choose.
 """
@@ -25,17 +29,17 @@ import numpy as np
 from numba import njit, prange
 
 from memsim.bits import popcount
-from memsim.config import NUMBA_FLAGS, NUMBA_PARALLEL_FLAGS, P_BITS
+from memsim.config import NUMBA_FLAGS, NUMBA_PARALLEL_FLAGS
 from memsim.rng import hash_uniform, stream_state, to_unit, xoshiro_next
 
 __all__ = ["p_digits", "per_cell_mask", "sample_mask"]
 
 
-def p_digits(p: float, significant_bits: int = P_BITS) -> tuple[np.ndarray, float]:
-    """Binary digits of ``p`` for the bit-parallel sampler.
+def p_digits(p: float, significant_bits: int = 12) -> tuple[np.ndarray, float]:
+    """Binary digits of ``p`` for the bit-parallel sampler, rounded down.
 
     Keeps the leading zeros of ``p`` plus ``significant_bits`` bits, so the
-    relative error of the represented probability is below ``2**-significant_bits``.
+    represented ``p_eff <= p`` is within a relative ``2**-significant_bits`` of ``p``.
 
     Returns
     -------
@@ -48,24 +52,30 @@ def p_digits(p: float, significant_bits: int = P_BITS) -> tuple[np.ndarray, floa
         raise ValueError(f"p must be in (0, 1), got {p!r}")
     leading = math.floor(-math.log2(p))
     k = min(63, leading + 1 + significant_bits)
-    q = max(1, round(p * (1 << k)))
+    q = max(1, math.floor(p * (1 << k)))  # round down: the remainder p - p_eff is >= 0
     digits = [(q >> (k - 1 - i)) & 1 for i in range(k)]  # b_1 .. b_k, most significant first
     while digits and digits[-1] == 0:
         digits.pop()
     return np.array(digits[::-1], dtype=np.int8), q / float(1 << k)
 
 
+#: Chunk-number offset of the remainder streams of the bit-parallel sampler.
+RESIDUAL_STREAMS = 1 << 40
+
+
 @njit(**NUMBA_PARALLEL_FLAGS)
-def _fill_geometric(mask, nbits, p, k0, k1, event, chunk_words):  # type: ignore[no-untyped-def]
+def _fill_geometric(mask, nbits, p, k0, k1, event, chunk_words, accumulate, stream_offset):  # type: ignore[no-untyped-def]
+    # accumulate: OR the new bits into mask instead of overwriting it.
     nwords = mask.size
     nchunks = (nwords + chunk_words - 1) // chunk_words
     log_q = math.log1p(-p)
     for c in prange(nchunks):
         w0 = c * chunk_words
         w1 = min(nwords, w0 + chunk_words)
-        for w in range(w0, w1):
-            mask[w] = np.uint64(0)
-        s0, s1, s2, s3 = stream_state(k0, k1, event, c)
+        if not accumulate:
+            for w in range(w0, w1):
+                mask[w] = np.uint64(0)
+        s0, s1, s2, s3 = stream_state(k0, k1, event, c + stream_offset)
         end = min(nbits, w1 * 64)
         pos = w0 * 64 - 1
         while True:
@@ -221,10 +231,13 @@ def sample_mask(
         sampler = "geometric" if p <= config.GEOMETRIC_MAX_P else "bitparallel"
     k0, k1 = np.uint64(key[0]), np.uint64(key[1])
     if sampler == "geometric":
-        _fill_geometric(mask, nbits, p, k0, k1, np.uint64(event), chunk)
+        _fill_geometric(mask, nbits, p, k0, k1, np.uint64(event), chunk, False, 0)
     elif sampler == "bitparallel":
-        ops, _ = p_digits(p)
+        ops, p_hi = p_digits(p, config.P_BITS)
         _fill_bitparallel(mask, nbits, ops, k0, k1, np.uint64(event), chunk)
+        remainder = (p - p_hi) / (1.0 - p_hi)
+        if remainder > 0.0:
+            _fill_geometric(mask, nbits, remainder, k0, k1, np.uint64(event), chunk, True, RESIDUAL_STREAMS)
     else:
         raise ValueError(f"unknown sampler {sampler!r}; use 'auto', 'geometric' or 'bitparallel'")
     return mask

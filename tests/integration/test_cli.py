@@ -164,5 +164,64 @@ def test_demo_runs(capsys):
     code, out, _ = run(capsys, "demo")
     assert code == 0
     assert "23.4 %" in out  # energy saved at 0.875 Vmin: 1 - 0.875^2
+    assert "Approximate memory (layer 2)" in out and "observed_ber" in out
     for tech in ("sram", "dram", "rram", "stt_mram"):
         assert tech in out
+
+
+def test_memory_command_checks_flips_against_rates(capsys):
+    code, out, _ = run(
+        capsys,
+        "memory",
+        "sram_14nm_chandramoorthy2019",
+        "--vdd-over-vmin",
+        "0.833",
+        "--bits",
+        "200000",
+        "--reads",
+        "3",
+        "--json",
+    )
+    assert code == 0
+    check = json.loads(out)
+    assert check["expected_ber"] == pytest.approx(0.0111) and abs(check["z_ber"]) < 3.29
+    assert check["read_energy_pj_per_read"] == pytest.approx(200_000 * 0.31 * 0.833**2)
+    code, out, _ = run(
+        capsys,
+        "memory",
+        "--p01",
+        "0.0",
+        "--p10",
+        "0.2",
+        "--fault-model",
+        "asymmetric",
+        "--bits",
+        "100000",
+        "--reads",
+        "2",
+    )
+    assert code == 0 and "observed" in out and "fault model asymmetric" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["memory"], "give a PROFILE (with --<knob> VALUE options), or --ber, or --p01 and --p10"),
+        (["memory", "--ber", "1.5"], "ber must be in [0, 1], got 1.5"),
+        (["memory", "--p01", "0.1"], "give both --p01 and --p10"),
+        (["memory", "--ber", "0.1", "--bits", "-5"], "nbits must be a positive integer, got -5"),
+        (
+            ["memory", "--ber", "0.1", "--vdd-v", "1.0"],
+            "give either a PROFILE (got '1.0') with --<knob> VALUE options, or --ber",
+        ),
+        (["memory", "--ber", "0.1", "--p01", "0.1"], "give either --ber or --p01 and --p10, not both"),
+        (
+            ["memory", "--ber", "0.1", "--fault-model", "mixed", "--persistent-fraction", "3"],
+            "persistent_fraction must be in [0, 1]",
+        ),
+    ],
+)
+def test_memory_command_bad_input(capsys, args, message):
+    code, out, err = run(capsys, *args)
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert message in err

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import make_profile_data, write_yaml
+from helpers import make_profile_data, write_yaml
 
 from memsim import OutOfRangeError, ProfileError, UnknownNameError, load_profile
 

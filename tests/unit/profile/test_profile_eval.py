@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import make_profile_data
+from helpers import make_profile_data
 
 from memsim import OutOfRangeError, Profile
 from memsim.profile.forms import get_form
