@@ -143,3 +143,54 @@ def directional(data: np.ndarray, flip0: np.ndarray, flip1: np.ndarray) -> np.nd
 
 def popcount(words: np.ndarray) -> int:
     return sum(bin(int(w)).count("1") for w in words)
+
+
+# --------------------------------------------------------------- BNN engine
+def signs(words: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Stored-order weight bits -> +-1 integers of ``shape`` (bit 1 = +1)."""
+    nbits = int(np.prod(shape))
+    return np.where(unpack(words, nbits), 1, -1).astype(np.int64).reshape(shape)
+
+
+def bnn_forward(net, images: np.ndarray, weights: list[np.ndarray] | None = None) -> np.ndarray:
+    """The network in +-1 integer arithmetic, one image and one neuron at a time, zero padding as 0.
+
+    ``weights``: stored-order word streams per layer (default: the network's clean weights).
+    """
+    c, h, w = net.input_shape
+    imgs = np.asarray(images).reshape(-1, c, h, w)
+    streams = weights if weights is not None else [layer.weights for layer in net.layers]
+    out = []
+    for img in imgs:
+        x = np.where(img > net.input_threshold[:, None, None], 1, -1).astype(np.int64)  # (C, H, W)
+        for layer, stream in zip(net.layers, streams, strict=True):
+            wts = signs(stream, layer.shape)
+            if layer.kind == "conv":
+                pad = layer.padding
+                xp = np.zeros((x.shape[0], x.shape[1] + 2 * pad, x.shape[2] + 2 * pad), dtype=np.int64)
+                xp[:, pad : pad + x.shape[1], pad : pad + x.shape[2]] = x
+                ho, wo = xp.shape[1] - 2, xp.shape[2] - 2
+                hpre = np.zeros((layer.c_out, ho, wo), dtype=np.int64)
+                for o in range(layer.c_out):
+                    for yy in range(ho):
+                        for xx in range(wo):
+                            patch = xp[:, yy : yy + 3, xx : xx + 3]  # (C, 3, 3)
+                            hpre[o, yy, xx] = int(np.sum(patch * wts[o].transpose(2, 0, 1)))
+                if layer.pool:
+                    hpre = (
+                        hpre[:, : ho // 2 * 2, : wo // 2 * 2]
+                        .reshape(layer.c_out, ho // 2, 2, wo // 2, 2)
+                        .max(axis=(2, 4))
+                    )
+                fire = hpre > layer.threshold[:, None, None]
+                fire ^= layer.invert[:, None, None]
+                x = np.where(fire, 1, -1)
+            else:
+                vec = x.transpose(1, 2, 0).ravel() if x.ndim == 3 and len(layer.in_shape) == 3 else x.ravel()
+                hpre = np.array([int(np.dot(wts[o].ravel(), vec)) for o in range(layer.n_out)])
+                if layer.threshold is None:
+                    out.append(hpre)
+                    break
+                fire = (hpre > layer.threshold) ^ layer.invert
+                x = np.where(fire, 1, -1)
+    return np.array(out, dtype=np.int64)

@@ -102,7 +102,8 @@ class _Stored:
         return self.dtype == np.bool_
 
 
-def _granularity(value: Any) -> str:
+def parse_granularity(value: Any) -> str:
+    """The :class:`ReadGranularity` value of ``value``; a clear error for anything else."""
     try:
         return ReadGranularity(value).value
     except ValueError:
@@ -343,7 +344,7 @@ class ApproximateMemory:
             arrays and ``(nbits,)`` for multi-bit words.
         """
         s = self._get(name)
-        tag = None if granularity is None else _granularity(granularity)
+        tag = None if granularity is None else parse_granularity(granularity)
         if rng is not None:
             if not isinstance(rng, np.random.Generator):
                 raise MemsimError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")

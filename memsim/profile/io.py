@@ -24,8 +24,6 @@ from __future__ import annotations
 import csv
 import os
 import re
-import tempfile
-import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +33,8 @@ import numpy as np
 import yaml
 
 from memsim.errors import ProfileError, format_problem, suggest
+from memsim.files import load_npz as _load_npz
+from memsim.files import write_text_atomic
 from memsim.profile._validate import Checker
 
 if TYPE_CHECKING:
@@ -64,19 +64,6 @@ NPZ_KEYS = {
     "flip_probability": ("p01", "p10"),
     "failure_voltage": ("failure_voltage_v",),
 }
-
-
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same directory and a rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_csv_table(path: str | Path) -> tuple[list[str], list[list[float]], dict[str, str]]:
@@ -198,48 +185,8 @@ def read_curve_csv(path: str | Path) -> tuple[list[str], list[list[float]], str]
 
 
 def load_npz(path: str | Path, keys: Iterable[str] | None = None) -> dict[str, np.ndarray]:
-    """Load named arrays from an NPZ archive without ever unpickling.
-
-    Parameters
-    ----------
-    path : path
-        The ``.npz`` file.
-    keys : iterable of str, optional
-        Arrays that must be present.
-
-    Raises
-    ------
-    ProfileError
-        If the file is unreadable or truncated, holds pickled objects, or lacks a key.
-    """
-    label = str(path)
-    out: dict[str, np.ndarray] = {}
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            for key in archive.files:
-                try:
-                    out[key] = archive[key]
-                except ValueError as err:
-                    if "pickle" in str(err).lower():
-                        raise ProfileError(
-                            format_problem(
-                                label,
-                                key,
-                                "holds pickled Python objects; memsim never loads pickles (they can run code): "
-                                "save plain numeric arrays",
-                            )
-                        ) from None
-                    raise ProfileError(format_problem(label, key, f"cannot read the array: {err}")) from None
-    except ProfileError:
-        raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        raise ProfileError(
-            format_problem(label, None, f"not a readable NPZ archive (missing, truncated or another format): {err}")
-        ) from None
-    for key in keys or ():
-        if key not in out:
-            raise ProfileError(format_problem(label, key, f"missing array; found: {', '.join(out) or '(none)'}"))
-    return out
+    """Load named arrays from an NPZ archive without unpickling (:func:`memsim.files.load_npz`), as ProfileError."""
+    return _load_npz(path, keys, ProfileError)
 
 
 def read_bit_matrix(path: str | Path) -> np.ndarray:

@@ -1,0 +1,234 @@
+"""numba kernels of the BNN engine: XNOR-popcount dense and 3x3 convolution layers.
+
+Layouts (all bits packed as in :mod:`memsim.bits`; padding bits are 0 in inputs and
+weights, so they never count):
+
+* dense input ``x``: ``(B, nw_in)`` uint64, one row of bits per image;
+  dense weights ``w``: ``(n_out, nw_in)`` uint64, one row per neuron.
+* conv input ``x``: ``(B, H, W, nw_c)`` uint64, the channels of a pixel packed into
+  ``nw_c`` words; conv weights ``w``: ``(n_out, 3, 3, nw_c)``.
+
+A neuron's pre-activation over ``n`` valid bits with ``mism`` disagreeing bits is
+``h = n - 2 * mism`` (= 2 * popcount(XNOR) - n). Hidden neurons output +1 (bit 1)
+iff ``h > s``, or iff ``h <= s`` where batch norm had a negative scale (``invert``).
+Convolutions use zero padding: positions outside the image add nothing to ``h``
+and do not count in ``n``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from memsim.bits import popcount
+from memsim.config import NUMBA_FLAGS, NUMBA_PARALLEL_FLAGS
+
+__all__: list[str] = []
+
+
+@njit(**NUMBA_PARALLEL_FLAGS)
+def _binarize_flat(images, thresholds, nw):  # type: ignore[no-untyped-def]
+    # images: (B, C, P) uint8 -> (B, nw) bits of pixel > threshold[c], in (c, p) order.
+    B, C, P = images.shape
+    out = np.zeros((B, nw), dtype=np.uint64)
+    for b in prange(B):
+        for c in range(C):
+            t = thresholds[c]
+            for p in range(P):
+                if images[b, c, p] > t:
+                    i = c * P + p
+                    out[b, i >> 6] |= np.uint64(1) << np.uint64(i & 63)
+    return out
+
+
+@njit(**NUMBA_PARALLEL_FLAGS)
+def _binarize_hwc(images, thresholds, nwc):  # type: ignore[no-untyped-def]
+    # images: (B, C, H, W) uint8 -> (B, H, W, nwc) bits, channel c of a pixel at bit c.
+    B, C, H, W = images.shape
+    out = np.zeros((B, H, W, nwc), dtype=np.uint64)
+    for b in prange(B):
+        for c in range(C):
+            t = thresholds[c]
+            word = c >> 6
+            bit = np.uint64(1) << np.uint64(c & 63)
+            for y in range(H):
+                for x in range(W):
+                    if images[b, c, y, x] > t:
+                        out[b, y, x, word] |= bit
+    return out
+
+
+@njit(**NUMBA_PARALLEL_FLAGS)
+def _dense_h(x, w, n_in):  # type: ignore[no-untyped-def]
+    # Integer pre-activations h (B, n_out) of a dense layer.
+    B, nw = x.shape
+    n_out = w.shape[0]
+    out = np.empty((B, n_out), dtype=np.int32)
+    for b in prange(B):
+        for o in range(n_out):
+            mism = 0
+            for k in range(nw):
+                mism += popcount(x[b, k] ^ w[o, k])
+            out[b, o] = n_in - 2 * mism
+    return out
+
+
+@njit(**NUMBA_PARALLEL_FLAGS)
+def _threshold_flat(h, s, invert):  # type: ignore[no-untyped-def]
+    # (B, n_out) int32 -> (B, nw(n_out)) bits: fire iff h > s (or h <= s where invert).
+    B, n_out = h.shape
+    nw = (n_out + 63) // 64
+    out = np.zeros((B, nw), dtype=np.uint64)
+    for b in prange(B):
+        for o in range(n_out):
+            fire = h[b, o] > s[o]
+            if invert[o]:
+                fire = not fire
+            if fire:
+                out[b, o >> 6] |= np.uint64(1) << np.uint64(o & 63)
+    return out
+
+
+@njit(**NUMBA_PARALLEL_FLAGS)
+def _conv3x3_h(x, w, c_in, pad):  # type: ignore[no-untyped-def]
+    # Integer pre-activations (B, H', W', n_out) of a 3x3, stride-1 convolution with zero padding `pad`.
+    B, H, W, nwc = x.shape
+    n_out = w.shape[0]
+    Ho = H + 2 * pad - 2
+    Wo = W + 2 * pad - 2
+    out = np.empty((B, Ho, Wo, n_out), dtype=np.int32)
+    for b in prange(B):
+        for yo in range(Ho):
+            for xo in range(Wo):
+                n_valid = 0
+                for dy in range(3):
+                    yi = yo + dy - pad
+                    if 0 <= yi < H:
+                        for dx in range(3):
+                            xi = xo + dx - pad
+                            if 0 <= xi < W:
+                                n_valid += c_in
+                for o in range(n_out):
+                    mism = 0
+                    for dy in range(3):
+                        yi = yo + dy - pad
+                        if yi < 0 or yi >= H:
+                            continue
+                        for dx in range(3):
+                            xi = xo + dx - pad
+                            if xi < 0 or xi >= W:
+                                continue
+                            for k in range(nwc):
+                                mism += popcount(x[b, yi, xi, k] ^ w[o, dy, dx, k])
+                    out[b, yo, xo, o] = n_valid - 2 * mism
+    return out
+
+
+@njit(**NUMBA_PARALLEL_FLAGS)
+def _maxpool2(h):  # type: ignore[no-untyped-def]
+    # 2x2 max-pool, stride 2, of (B, H, W, n_out) int32 (odd edges dropped, as floor mode).
+    B, H, W, n_out = h.shape
+    Ho, Wo = H // 2, W // 2
+    out = np.empty((B, Ho, Wo, n_out), dtype=np.int32)
+    for b in prange(B):
+        for y in range(Ho):
+            for x in range(Wo):
+                for o in range(n_out):
+                    m = h[b, 2 * y, 2 * x, o]
+                    m = max(m, h[b, 2 * y, 2 * x + 1, o])
+                    m = max(m, h[b, 2 * y + 1, 2 * x, o])
+                    m = max(m, h[b, 2 * y + 1, 2 * x + 1, o])
+                    out[b, y, x, o] = m
+    return out
+
+
+@njit(**NUMBA_PARALLEL_FLAGS)
+def _threshold_hwc(h, s, invert):  # type: ignore[no-untyped-def]
+    # (B, H, W, n_out) int32 -> (B, H, W, nw(n_out)) bits.
+    B, H, W, n_out = h.shape
+    nw = (n_out + 63) // 64
+    out = np.zeros((B, H, W, nw), dtype=np.uint64)
+    for b in prange(B):
+        for y in range(H):
+            for x in range(W):
+                for o in range(n_out):
+                    fire = h[b, y, x, o] > s[o]
+                    if invert[o]:
+                        fire = not fire
+                    if fire:
+                        out[b, y, x, o >> 6] |= np.uint64(1) << np.uint64(o & 63)
+    return out
+
+
+@njit(**NUMBA_PARALLEL_FLAGS)
+def _realign_rows(stream, rows, n_bits):  # type: ignore[no-untyped-def]
+    # A contiguous bit stream of rows x n_bits -> (rows, nw) words, each row starting at bit 0.
+    nw = (n_bits + 63) // 64
+    out = np.zeros((rows, nw), dtype=np.uint64)
+    rem = n_bits & 63
+    for r in prange(rows):
+        start = r * n_bits
+        for k in range(nw):
+            pos = start + 64 * k
+            word = pos >> 6
+            shift = pos & 63
+            v = stream[word] >> np.uint64(shift)
+            if shift and word + 1 < stream.size:
+                v |= stream[word + 1] << np.uint64(64 - shift)
+            out[r, k] = v
+        if rem:
+            out[r, nw - 1] &= (np.uint64(1) << np.uint64(rem)) - np.uint64(1)
+    return out
+
+
+@njit(**NUMBA_FLAGS)
+def _output_margin(h):  # type: ignore[no-untyped-def]
+    # (B, n_out) int32 -> (top - runner-up) per image.
+    B, n_out = h.shape
+    out = np.empty(B, dtype=np.int32)
+    for b in range(B):
+        first = -(2**31)
+        second = -(2**31)
+        for o in range(n_out):
+            v = h[b, o]
+            if v > first:
+                second = first
+                first = v
+            elif v > second:
+                second = v
+        out[b] = first - second
+    return out
+
+
+@njit(**NUMBA_PARALLEL_FLAGS)
+def _conv3x3_h_per_position(x, w, c_in, pad):  # type: ignore[no-untyped-def]
+    # As _conv3x3_h for one image, with its own weights at every output position:
+    # w is (Ho * Wo, n_out, 3, 3, nwc), read afresh per position (granularity per_access).
+    B, H, W, nwc = x.shape
+    n_out = w.shape[1]
+    Ho = H + 2 * pad - 2
+    Wo = W + 2 * pad - 2
+    out = np.empty((B, Ho, Wo, n_out), dtype=np.int32)
+    for b in range(B):
+        for pos in prange(Ho * Wo):
+            yo = pos // Wo
+            xo = pos % Wo
+            n_valid = 0
+            for dy in range(3):
+                for dx in range(3):
+                    if 0 <= yo + dy - pad < H and 0 <= xo + dx - pad < W:
+                        n_valid += c_in
+            for o in range(n_out):
+                mism = 0
+                for dy in range(3):
+                    yi = yo + dy - pad
+                    if yi < 0 or yi >= H:
+                        continue
+                    for dx in range(3):
+                        xi = xo + dx - pad
+                        if xi < 0 or xi >= W:
+                            continue
+                        for k in range(nwc):
+                            mism += popcount(x[b, yi, xi, k] ^ w[pos, o, dy, dx, k])
+                out[b, yo, xo, o] = n_valid - 2 * mism
+    return out

@@ -1,0 +1,144 @@
+"""Layers of a BNN: 3x3 convolutions (optionally max-pooled) and dense layers, with folded thresholds.
+
+Each layer keeps its weights in the **stored order**, a compact bit stream (no
+padding) that is also what an :class:`~memsim.ApproximateMemory` holds:
+
+* ``Conv``: weights ``(out, 3, 3, in_channels)``, bits in C order;
+* ``Dense`` after a convolution: weights ``(out, H, W, C)`` over the input in
+  height-width-channel order; ``Dense`` after a dense layer or the input image:
+  weights ``(out, n_in)``.
+
+Every stored row of ``segment`` bits (one pixel's input channels, or a whole dense
+row) is realigned to whole words for the kernels (:func:`words_for_kernel`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from memsim.bits import n_words
+from memsim.bnn import kernels
+
+__all__ = ["Conv", "Dense", "Layer", "words_for_kernel"]
+
+
+@dataclass
+class Conv:
+    """3x3, stride-1 binary convolution; optional 2x2 max-pool of the integer pre-activations; threshold.
+
+    Attributes
+    ----------
+    c_in, c_out : int
+        Input and output channels.
+    padding : int
+        0 (valid) or 1 (same size, zero padding: outside pixels add nothing).
+    pool : bool
+        2x2 max-pool (stride 2) before the threshold.
+    weights : ndarray of uint64
+        Stored-order bit stream of ``(c_out, 3, 3, c_in)`` bits.
+    threshold : ndarray of int32, shape (c_out,)
+        Output +1 iff ``h > threshold`` (``h <= threshold`` where ``invert``).
+    invert : ndarray of bool, shape (c_out,)
+        Set where batch norm had a negative scale.
+    """
+
+    c_in: int
+    c_out: int
+    padding: int
+    pool: bool
+    weights: np.ndarray
+    threshold: np.ndarray
+    invert: np.ndarray
+
+    kind = "conv"
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Stored weight shape ``(c_out, 3, 3, c_in)``."""
+        return (self.c_out, 3, 3, self.c_in)
+
+    @property
+    def nbits(self) -> int:
+        """Number of weight bits."""
+        return self.c_out * 9 * self.c_in
+
+    @property
+    def segment(self) -> int:
+        """Bits per realigned row (one pixel's input channels)."""
+        return self.c_in
+
+    def output_hw(self, h: int, w: int) -> tuple[int, int]:
+        """Output height and width for an input of ``h`` x ``w`` pixels."""
+        ho, wo = h + 2 * self.padding - 2, w + 2 * self.padding - 2
+        return (ho // 2, wo // 2) if self.pool else (ho, wo)
+
+
+@dataclass
+class Dense:
+    """Fully connected binary layer; hidden layers have thresholds, the output layer returns h.
+
+    Attributes
+    ----------
+    n_in, n_out : int
+        Input bits and neurons.
+    in_shape : tuple of int
+        ``(n_in,)`` after a dense layer or the input image, ``(H, W, C)`` after a convolution.
+    weights : ndarray of uint64
+        Stored-order bit stream of ``(n_out, *in_shape)`` bits.
+    threshold, invert : ndarray or None
+        As for :class:`Conv`; None for the output layer.
+    """
+
+    n_in: int
+    n_out: int
+    in_shape: tuple[int, ...]
+    weights: np.ndarray
+    threshold: np.ndarray | None
+    invert: np.ndarray | None
+
+    kind = "dense"
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Stored weight shape ``(n_out, *in_shape)``."""
+        return (self.n_out, *self.in_shape)
+
+    @property
+    def nbits(self) -> int:
+        """Number of weight bits."""
+        return self.n_out * self.n_in
+
+    @property
+    def segment(self) -> int:
+        """Bits per realigned row: the channels of a pixel after a convolution, else a whole row."""
+        return self.in_shape[-1] if len(self.in_shape) == 3 else self.n_in
+
+    @property
+    def is_output(self) -> bool:
+        """True for the last layer (no threshold)."""
+        return self.threshold is None
+
+
+Layer = Conv | Dense
+
+
+def words_for_kernel(layer: Layer, stream: np.ndarray) -> np.ndarray:
+    """Realign a stored-order weight stream into the kernel layout of ``layer``.
+
+    Returns
+    -------
+    ndarray of uint64
+        ``(c_out, 3, 3, nw_c)`` for a convolution; ``(n_out, nw)`` for a dense layer,
+        where a dense layer after a convolution has ``nw = H * W * nw_c`` (one padded
+        word group per pixel, matching the convolution's activation layout).
+    """
+    rows = layer.nbits // layer.segment
+    if layer.segment % 64 == 0:  # rows are whole words already: a free reshape
+        aligned = np.asarray(stream).reshape(rows, layer.segment // 64)
+    else:
+        aligned = kernels._realign_rows(np.ascontiguousarray(stream), rows, layer.segment)
+    if isinstance(layer, Conv):
+        return aligned.reshape(layer.c_out, 3, 3, n_words(layer.c_in))
+    return aligned.reshape(layer.n_out, -1)

@@ -1,0 +1,161 @@
+"""The engine equals the +-1 integer reference (tests/naive.py), clean and on the very weights a memory returned."""
+
+from __future__ import annotations
+
+import naive
+import numpy as np
+import pytest
+
+from memsim import ApproximateMemory, MemsimError
+from memsim.bits import pack_bits
+from memsim.bnn import BNN, Conv, Dense
+
+
+def rand_bits(rng, n):
+    return pack_bits(rng.random(n) < 0.5).words
+
+
+def thresholds(rng, n_in, n_out):
+    spread = max(1, int(np.sqrt(n_in)))
+    return rng.integers(-spread, spread + 1, n_out).astype(np.int32), rng.random(n_out) < 0.3
+
+
+def awkward_net(seed: int, pad: int, pool: bool, c_mid: int, dense_mid: int, n_classes: int) -> BNN:
+    """1x9x11 input -> conv(1->c_mid) -> conv(c_mid->5) -> dense(dense_mid) -> dense(n_classes)."""
+    rng = np.random.default_rng(seed)
+    h, w = 9, 11
+    c1 = Conv(1, c_mid, pad, pool, rand_bits(rng, c_mid * 9), *thresholds(rng, 9, c_mid))
+    h, w = c1.output_hw(h, w)
+    c2 = Conv(c_mid, 5, 1 - pad, False, rand_bits(rng, 5 * 9 * c_mid), *thresholds(rng, 9 * c_mid, 5))
+    h, w = c2.output_hw(h, w)
+    n_in = h * w * 5
+    d1 = Dense(n_in, dense_mid, (h, w, 5), rand_bits(rng, dense_mid * n_in), *thresholds(rng, n_in, dense_mid))
+    d2 = Dense(dense_mid, n_classes, (dense_mid,), rand_bits(rng, n_classes * dense_mid), None, None)
+    net = BNN("custom", (1, 9, 11), np.array([100], np.uint8), [c1, c2, d1, d2])
+    net.validate()
+    return net
+
+
+def images_for(net, n, seed=0):
+    c, h, w = net.input_shape
+    return np.random.default_rng(seed).integers(0, 256, (n, c, h, w), dtype=np.uint8)
+
+
+@pytest.mark.parametrize(
+    ("pad", "pool", "c_mid", "dense_mid", "n_classes"),
+    [(1, True, 3, 1, 1), (0, True, 70, 65, 10), (1, False, 64, 130, 3), (0, False, 1, 63, 2)],
+)
+def test_awkward_networks_equal_naive(pad, pool, c_mid, dense_mid, n_classes):
+    """Channel counts not a multiple of 64, one neuron, odd spatial sizes, valid and same padding."""
+    net = awkward_net(c_mid + dense_mid, pad, pool, c_mid, dense_mid, n_classes)
+    imgs = images_for(net, 3)
+    np.testing.assert_array_equal(net.forward(imgs), naive.bnn_forward(net, imgs))
+    np.testing.assert_array_equal(net.forward(imgs[:1]), naive.bnn_forward(net, imgs[:1]))
+
+
+def test_fashion_fcnn_equals_naive_and_accepts_both_image_layouts():
+    net = BNN.random("fashion-fcnn", seed=1)
+    imgs = images_for(net, 4)
+    ref = naive.bnn_forward(net, imgs)
+    np.testing.assert_array_equal(net.forward(imgs), ref)
+    np.testing.assert_array_equal(net.forward(imgs[:, 0]), ref)  # (N, 28, 28) as the data set gives it
+    np.testing.assert_array_equal(net.predict(imgs), np.argmax(ref, axis=1))
+
+
+def test_fashion_cnn_equals_naive():
+    net = BNN.random("fashion-cnn", seed=2)
+    imgs = images_for(net, 2)
+    np.testing.assert_array_equal(net.forward(imgs), naive.bnn_forward(net, imgs))
+
+
+def test_output_h_has_the_parity_and_range_of_n():
+    net = BNN.random("fashion-fcnn", seed=3)
+    h = net.forward(images_for(net, 16))
+    n_in = net.layers[-1].n_in
+    assert np.all(np.abs(h) <= n_in) and np.all((h - n_in) % 2 == 0)
+
+
+def replay_reads(net, mem_seed, read_seed, n_images, granularity, op_ber, imgs):
+    """Reproduce the engine's reads with a second memory and run the naive reference on them."""
+    mem = ApproximateMemory(seed=mem_seed)
+    net.store_weights(mem)
+    mem.set_ber(op_ber)
+    rng = np.random.default_rng(read_seed)
+    out = []
+    for j in range(n_images):
+        streams = [mem.read_packed(f"layer{i}", rng=rng).words for i in range(len(net.layers))]
+        out.append(naive.bnn_forward(net, imgs[j : j + 1], streams)[0])
+    return np.array(out)
+
+
+@pytest.mark.parametrize("arch", ["fashion-fcnn", "custom"])
+def test_flipped_reads_equal_naive_on_the_same_weights(arch):
+    net = BNN.random("fashion-fcnn", seed=4) if arch == "fashion-fcnn" else awkward_net(9, 1, True, 70, 65, 10)
+    imgs = images_for(net, 3, seed=5)
+    mem = ApproximateMemory(seed=11)
+    net.store_weights(mem)
+    mem.set_ber(0.05)
+    got = net.forward(imgs, memory=mem, granularity="per_sample", seed=7)
+    np.testing.assert_array_equal(got, replay_reads(net, 11, 7, 3, "per_sample", 0.05, imgs))
+    assert not np.array_equal(got, net.forward(imgs)), "at BER 0.05 some pre-activation changes"
+    assert mem.counters.reads == 3 * len(net.layers)
+    assert mem.counters.by_granularity == {"per_sample": 3 * len(net.layers)}
+
+
+def test_per_batch_shares_one_read_and_per_access_reads_per_position():
+    net = awkward_net(3, 1, True, 3, 20, 4)
+    imgs = images_for(net, 5)
+    mem = ApproximateMemory(seed=1)
+    net.store_weights(mem)
+    mem.set_ber(0.1)
+    net.forward(imgs, memory=mem, granularity="per_batch", batch_size=2, seed=0)
+    assert mem.counters.reads == 3 * len(net.layers)  # batches of 2, 2, 1
+    mem.reset_counters()
+    net.forward(imgs[:1], memory=mem, granularity="per_access", seed=0)
+    positions = 9 * 11 + 2 * 3  # conv1 (same padding) before pooling; conv2 (valid) on the pooled 4x5
+    assert mem.counters.reads == positions + 2
+    mem.set_ber(0.0)
+    np.testing.assert_array_equal(net.forward(imgs, memory=mem, granularity="per_access"), net.forward(imgs))
+
+
+def test_zero_ber_memory_equals_clean():
+    net = BNN.random("fashion-cnn", seed=6)
+    imgs = images_for(net, 3)
+    mem = ApproximateMemory(seed=0)
+    net.store_weights(mem)
+    for granularity in ("per_sample", "per_batch"):
+        np.testing.assert_array_equal(net.forward(imgs, memory=mem, granularity=granularity), net.forward(imgs))
+
+
+def test_same_seed_same_result():
+    net = BNN.random("fashion-fcnn", seed=7)
+    imgs = images_for(net, 4)
+    results = []
+    for _ in range(2):
+        mem = ApproximateMemory(seed=3)
+        net.store_weights(mem)
+        mem.set_ber(0.1)
+        results.append(net.forward(imgs, memory=mem, seed=9))
+    np.testing.assert_array_equal(*results)
+
+
+def test_bad_forward_input():
+    net = BNN.random("fashion-fcnn", seed=0)
+    with pytest.raises(MemsimError, match=r"images must be uint8 pixels"):
+        net.forward(np.zeros((2, 28, 28), np.float32))
+    with pytest.raises(
+        MemsimError,
+        match=r"images of shape \(2, 32, 32\) do not fit fashion-fcnn \(\(N, 28, 28\) or \(N, 1, 28, 28\)\)",
+    ):
+        net.forward(np.zeros((2, 32, 32), np.uint8))
+    mem = ApproximateMemory()
+    with pytest.raises(
+        MemsimError,
+        match=r"the memory holds no weights named layer0, layer1, layer2; call net.store_weights\(memory\) first",
+    ):
+        net.forward(np.zeros((1, 28, 28), np.uint8), memory=mem)
+    net.store_weights(mem)
+    with pytest.raises(MemsimError, match=r"unknown read granularity 'per_image'"):
+        net.forward(np.zeros((1, 28, 28), np.uint8), memory=mem, granularity="per_image")
+    with pytest.raises(Exception, match=r"unknown architecture 'fashion_fcnn' \(did you mean 'fashion-fcnn'\?\)"):
+        BNN.random("fashion_fcnn")
