@@ -149,7 +149,8 @@ def popcount(words: np.ndarray) -> int:
 def signs(words: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Stored-order weight bits -> +-1 integers of ``shape`` (bit 1 = +1)."""
     nbits = int(np.prod(shape))
-    return np.where(unpack(words, nbits), 1, -1).astype(np.int64).reshape(shape)
+    bits = np.unpackbits(np.ascontiguousarray(words).view(np.uint8), count=nbits, bitorder="little")
+    return np.where(bits == 1, 1, -1).astype(np.int64).reshape(shape)
 
 
 def bnn_forward(net, images: np.ndarray, weights: list[np.ndarray] | None = None) -> np.ndarray:
@@ -187,7 +188,7 @@ def bnn_forward(net, images: np.ndarray, weights: list[np.ndarray] | None = None
                 x = np.where(fire, 1, -1)
             else:
                 vec = x.transpose(1, 2, 0).ravel() if x.ndim == 3 and len(layer.in_shape) == 3 else x.ravel()
-                hpre = np.array([int(np.dot(wts[o].ravel(), vec)) for o in range(layer.n_out)])
+                hpre = wts.reshape(layer.n_out, -1) @ vec
                 if layer.threshold is None:
                     out.append(hpre)
                     break
