@@ -232,3 +232,53 @@ def _conv3x3_h_per_position(x, w, c_in, pad):  # type: ignore[no-untyped-def]
                             mism += popcount(x[b, yi, xi, k] ^ w[pos, o, dy, dx, k])
                 out[b, yo, xo, o] = n_valid - 2 * mism
     return out
+
+
+@njit(**NUMBA_PARALLEL_FLAGS)
+def _importance_chain(a, h_next, w_next, s_next, inv_next, w_out, h_out):  # type: ignore[no-untyped-def]
+    # Mean change of the decision margin when each neuron of a hidden dense layer is inverted.
+    # a: (N, n) +-1 outputs of the layer; h_next/w_next/s_next/inv_next: the next hidden dense
+    # layer (w_next (m, n) +-1), or h_next.shape[1] == 0 when the next layer is the output;
+    # w_out (k, m or n) +-1 and h_out (N, k): the output layer. Returns (n,) float64.
+    N, n = a.shape
+    k = h_out.shape[1]
+    hidden = h_next.shape[1] > 0
+    total = np.zeros((N, n), dtype=np.float64)
+    for b in prange(N):
+        top = 0
+        for c in range(1, k):
+            if h_out[b, c] > h_out[b, top]:
+                top = c
+        base = -(2**31)
+        for c in range(k):
+            if c != top and h_out[b, c] > base:
+                base = h_out[b, c]
+        base = h_out[b, top] - base
+        new = np.empty(k, dtype=np.int64)
+        for j in range(n):
+            for c in range(k):
+                new[c] = h_out[b, c]
+            if hidden:
+                for i in range(h_next.shape[1]):
+                    h2 = h_next[b, i] - 2 * a[b, j] * w_next[i, j]
+                    old_fire = (h_next[b, i] > s_next[i]) != inv_next[i]
+                    new_fire = (h2 > s_next[i]) != inv_next[i]
+                    if old_fire != new_fire:
+                        step = 2 if new_fire else -2
+                        for c in range(k):
+                            new[c] += step * w_out[c, i]
+            else:
+                for c in range(k):
+                    new[c] -= 2 * a[b, j] * w_out[c, j]
+            runner = -(2**62)
+            for c in range(k):
+                if c != top and new[c] > runner:
+                    runner = new[c]
+            total[b, j] = base - (new[top] - runner)
+    out = np.zeros(n, dtype=np.float64)
+    for j in range(n):
+        acc = 0.0
+        for b in range(N):
+            acc += total[b, j]
+        out[j] = acc / max(N, 1)
+    return out

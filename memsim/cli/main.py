@@ -10,6 +10,8 @@ Usage::
     memsim at PROFILE [--<knob> VALUE ...] [--extrapolate] [--json]     e.g. --vdd-v 1.1 --trcd-ns 10
     memsim memory [PROFILE --<knob> VALUE ... | --ber P | --p01 A --p10 B] [--bits N] [--reads R]
                   [--fault-model M] [--persistent-fraction F] [--seed S] [--json]
+    memsim margins MODEL [--dataset NAME] [--split test] [--limit N] [--no-importance] [--json]
+    memsim data fetch NAME [--root DIR] | memsim data verify NAME [--root DIR] [--json]
     memsim demo
 
 Every command that prints data takes ``--json``. Errors print one line and exit
@@ -309,6 +311,75 @@ def cmd_memory(args: argparse.Namespace, extra: Sequence[str]) -> int:
     return 0
 
 
+def _load_net(spec: str) -> Any:
+    """A model by path or shipped name; ``random:ARCH[:SEED]`` builds a random network (for trying things out)."""
+    from memsim.bnn import BNN, load_model
+
+    if spec.startswith("random:"):
+        parts = spec.split(":")
+        try:
+            seed = int(parts[2]) if len(parts) > 2 else 0
+        except ValueError:
+            raise MemsimError(f"{spec!r}: the seed after the architecture must be an integer") from None
+        return BNN.random(parts[1], seed=seed)
+    return load_model(spec)
+
+
+def cmd_margins(args: argparse.Namespace) -> int:
+    from memsim.bnn.margins import margin_report
+    from memsim.datasets import load_dataset
+
+    net = _load_net(args.model)
+    images, labels = load_dataset(args.dataset, args.split)
+    if args.limit is not None:
+        if args.limit < 1:
+            raise MemsimError(f"--limit must be a positive integer, got {args.limit}")
+        images, labels = images[: args.limit], labels[: args.limit]
+    report = margin_report(net, images, labels, importance=not args.no_importance)
+    if args.json:
+        _print_json(report.to_dict())
+        return 0
+    data = report.to_dict()
+    print(f"{net!r} on {data['n_images']} images of {args.dataset}/{args.split}: clean accuracy {data['accuracy']:.4f}")
+    rows = []
+    for item in [*data["hidden_layers"], {**data["output"], "layer": len(net.layers) - 1, "kind": "output"}]:
+        pct = item["margin_percentiles"]
+        rows.append([item["layer"], item["kind"], item["count"], item["margin_mean"], pct[5], pct[50], pct[95],
+                     item["tolerated_mean"], item["fraction_tolerating_none"]])  # fmt: skip
+    print("neuron margins T = |h - s| (hidden, Eq. 3) and output margins m (Eq. 4); tolerated flips by Corollary 1 / 2")
+    print(_table(["layer", "kind", "count", "mean", "p5", "median", "p95", "tolerated_mean", "frac_none"], rows))
+    if data["importance"]:
+        print("\ninter-neuron importance (mean drop of the decision margin when one neuron is inverted)")
+        rows = [[d["layer"], d["mean"], d["variance"], d["min"], d["max"]] for d in data["importance"]]
+        print(_table(["layer", "mean", "variance", "min", "max"], rows))
+    return 0
+
+
+def cmd_data_fetch(args: argparse.Namespace) -> int:
+    from memsim.datasets import fetch
+
+    folder = fetch(args.name, root=args.root)
+    print(f"{args.name}: all files present with the published sha256 in {folder}")
+    return 0
+
+
+def cmd_data_verify(args: argparse.Namespace) -> int:
+    from memsim.datasets import DATASETS, verify
+
+    result = verify(args.name, root=args.root)
+    if args.json:
+        _print_json(result)
+    else:
+        for f in DATASETS[args.name].files:
+            print(f"  {f}: {'ok' if result.get(f) else 'missing' if f not in result else 'CHECKSUM MISMATCH'}")
+    if not all(result.values()):
+        bad = [f for f, ok in result.items() if not ok]
+        raise MemsimError(
+            f"{args.name}: sha256 mismatch in {', '.join(bad)}; delete them and run `memsim data fetch {args.name}`"
+        )
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from memsim.profile import available_profiles, load_profile
 
@@ -435,6 +506,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--extrapolate", action="store_true", help="allow knob values outside the profile's range")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_memory, takes_extra=True)
+
+    from memsim.datasets import DATASETS, available_datasets
+
+    p = sub.add_parser("margins", help="margin-based bit error tolerance metrics of a model on a data set")
+    p.add_argument("model", help="model file, shipped model name, or random:ARCH[:SEED]")
+    p.add_argument("--dataset", default="fashion-mnist-demo", choices=available_datasets())
+    p.add_argument("--split", default="test")
+    p.add_argument("--limit", type=int, help="use only the first N images")
+    p.add_argument("--no-importance", action="store_true", help="skip the inter-neuron importance (slowest part)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_margins)
+
+    data = sub.add_parser("data", help="fetch and verify data sets")
+    dsub = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
+    p = dsub.add_parser("fetch", help="download a data set, check sha256, write atomically, resume")
+    p.add_argument("name", choices=list(DATASETS))
+    p.add_argument("--root", help="directory to fetch into (default: $MEMSIM_DATA or the user cache)")
+    p.set_defaults(func=cmd_data_fetch)
+    p = dsub.add_parser("verify", help="check the sha256 of a data set's files")
+    p.add_argument("name", choices=list(DATASETS))
+    p.add_argument("--root", help="directory holding the data set's folder")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_data_verify)
 
     p = sub.add_parser("demo", help="a tour of what memsim does, on shipped data")
     p.set_defaults(func=cmd_demo)

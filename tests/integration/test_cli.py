@@ -225,3 +225,38 @@ def test_memory_command_bad_input(capsys, args, message):
     code, out, err = run(capsys, *args)
     assert code == 1 and out == "" and err.count("\n") == 1
     assert message in err
+
+
+def test_margins_command(capsys, tmp_path):
+    from memsim.bnn import BNN
+
+    path = tmp_path / "net.npz"
+    BNN.random("fashion-fcnn", seed=0).save(path)
+    code, out, _ = run(capsys, "margins", str(path), "--dataset", "fashion-mnist-demo", "--limit", "50", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["n_images"] == 50 and [h["layer"] for h in data["hidden_layers"]] == [0, 1]
+    assert len(data["importance"]) == 2
+    code, out, _ = run(capsys, "margins", "random:fashion-cnn:1", "--limit", "20", "--no-importance")
+    assert code == 0 and "conv" in out and "output" in out and "importance" not in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["margins", "nosuchmodel"], "unknown model 'nosuchmodel'"),
+        (["margins", "random:fashion-fcnn", "--limit", "0"], "--limit must be a positive integer"),
+        (["margins", "random:lenet"], "unknown architecture 'lenet'"),
+        (["margins", "random:fashion-fcnn:x"], "the seed after the architecture must be an integer"),
+    ],
+)
+def test_margins_bad_input(capsys, args, message):
+    code, out, err = run(capsys, *args)
+    assert code == 1 and out == "" and message in err and err.count("\n") == 1
+
+
+def test_data_verify_missing(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("MEMSIM_DATA", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    code, _, err = run(capsys, "data", "verify", "mnist")
+    assert code == 1 and "get it with `memsim data fetch mnist`" in err

@@ -1,0 +1,197 @@
+"""Margin-based bit error tolerance metrics (Buschjaeger et al.; arXiv 2102.01344), without fault injection.
+
+* **Neuron margin** ``T = |h - s|`` of every hidden neuron (and position) and image
+  (Eq. 3); by Corollary 1 the neuron tolerates ``max(0, floor(T/2) - 1)`` flips
+  among its weights and inputs when ``h > s``, and ``floor(T/2)`` when ``h <= s``
+  (by Theorem 1 each flip moves ``h`` by exactly 2).
+* **Output margin** ``m = h_top - h_second`` (Eq. 4); the output layer tolerates
+  ``max(0, floor(m/2) - 1)`` flips anywhere in its weights and inputs (Corollary 2).
+* **Inter-neuron importance** (our definition; the paper's exact formula was not
+  available): the importance of a hidden dense neuron is the mean, over images, of
+  the drop of the decision margin ``h[c*] - max_{c != c*} h[c]`` (``c*`` the clean
+  prediction) when that neuron's output alone is inverted and the layers after it
+  are recomputed. A layer's metric is the variance of its neurons' importances: a
+  low variance means no single neuron carries the decision. Computed for hidden
+  dense layers followed only by dense layers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from memsim.bits import unpack_bits
+from memsim.bnn import kernels
+from memsim.bnn.layers import Conv, Dense
+from memsim.errors import MemsimError
+
+__all__ = [
+    "Importance",
+    "LayerMargins",
+    "MarginReport",
+    "OutputMargins",
+    "margin_report",
+    "neuron_importance",
+    "neuron_margins",
+    "output_margins",
+    "tolerated_flips",
+]
+
+
+def tolerated_flips(h: np.ndarray, s: np.ndarray | int) -> np.ndarray:
+    """Flips a hidden neuron tolerates by Corollary 1: ``max(0, floor(T/2) - 1)`` if ``h > s``, else ``floor(T/2)``."""
+    h = np.asarray(h, dtype=np.int64)
+    margin = np.abs(h - s)
+    return np.where(h > s, np.maximum(0, margin // 2 - 1), margin // 2)
+
+
+@dataclass
+class LayerMargins:
+    """Neuron margins of one hidden layer: ``margin`` and ``tolerated`` have shape (N, ...neurons)."""
+
+    layer: int
+    kind: str
+    margin: np.ndarray
+    tolerated: np.ndarray
+
+    def summary(self) -> dict[str, Any]:
+        """Distribution of the margins and tolerated flips over neurons and images."""
+        return _summary(self.margin, self.tolerated) | {"layer": self.layer, "kind": self.kind}
+
+
+@dataclass
+class OutputMargins:
+    """Output margins ``m`` (N,), flips tolerated by Corollary 2, and the predicted classes."""
+
+    margin: np.ndarray
+    tolerated: np.ndarray
+    predicted: np.ndarray
+
+    def summary(self) -> dict[str, Any]:
+        """Distribution of ``m`` and of the tolerated flips over images."""
+        return _summary(self.margin, self.tolerated)
+
+
+@dataclass
+class Importance:
+    """Per-neuron importance (mean drop of the decision margin when inverted) of one hidden dense layer."""
+
+    layer: int
+    importance: np.ndarray
+
+    @property
+    def variance(self) -> float:
+        """Variance of the importances over the layer's neurons (the inter-neuron metric)."""
+        return float(np.var(self.importance))
+
+    def summary(self) -> dict[str, Any]:
+        """Mean, variance and extremes of the importances."""
+        imp = self.importance
+        return {"layer": self.layer, "mean": float(imp.mean()), "variance": self.variance,
+                "min": float(imp.min()), "max": float(imp.max())}  # fmt: skip
+
+
+def _summary(margin: np.ndarray, tolerated: np.ndarray) -> dict[str, Any]:
+    m = np.asarray(margin).ravel()
+    t = np.asarray(tolerated).ravel()
+    q = np.percentile(m, [5, 25, 50, 75, 95]) if m.size else [np.nan] * 5
+    return {
+        "count": int(m.size),
+        "margin_mean": float(m.mean()) if m.size else float("nan"),
+        "margin_percentiles": {p: float(v) for p, v in zip((5, 25, 50, 75, 95), q, strict=True)},
+        "tolerated_mean": float(t.mean()) if t.size else float("nan"),
+        "fraction_tolerating_none": float(np.mean(t == 0)) if t.size else float("nan"),
+    }
+
+
+def neuron_margins(net: Any, images: np.ndarray) -> list[LayerMargins]:
+    """Neuron margins ``T = |h - s|`` and tolerated flips of every hidden layer (clean weights)."""
+    out = []
+    for i, (layer, h) in enumerate(zip(net.layers, net.hidden(images), strict=True)):
+        if layer.threshold is None:
+            continue
+        s = layer.threshold  # broadcasts over the last (neuron) axis for conv (N, H, W, C) and dense (N, n)
+        out.append(LayerMargins(i, layer.kind, np.abs(h.astype(np.int64) - s), tolerated_flips(h, s)))
+    return out
+
+
+def output_margins(net: Any, images: np.ndarray) -> OutputMargins:
+    """Output margins ``m = h_top - h_second`` and the flips the output layer tolerates (Corollary 2)."""
+    h = net.forward(images)
+    m = kernels._output_margin(h).astype(np.int64)
+    return OutputMargins(m, np.maximum(0, m // 2 - 1), np.argmax(h, axis=1))
+
+
+def _signs(layer: Dense) -> np.ndarray:
+    bits = unpack_bits(layer.weights, layer.nbits).reshape(layer.n_out, layer.n_in)
+    return np.where(bits, 1, -1).astype(np.int8)
+
+
+def neuron_importance(net: Any, images: np.ndarray, layer: int) -> Importance:
+    """Importance of every neuron of hidden dense layer ``layer`` (see the module docstring).
+
+    Raises
+    ------
+    MemsimError
+        If the layer is not a hidden dense layer followed only by at most two dense layers.
+    """
+    layers = net.layers
+    if not 0 <= layer < len(layers) - 1 or not isinstance(layers[layer], Dense):
+        raise MemsimError(f"layer {layer} is not a hidden dense layer of {net.arch}")
+    after = layers[layer + 1 :]
+    if any(isinstance(item, Conv) for item in after) or len(after) > 2:
+        raise MemsimError(f"importance needs at most two dense layers after layer {layer}")
+    hs = net.hidden(images)
+    lay = layers[layer]
+    a = np.where((hs[layer] > lay.threshold) != lay.invert, 1, -1).astype(np.int8)
+    h_out = hs[-1].astype(np.int64)
+    w_out = _signs(layers[-1])
+    if len(after) == 2:
+        nxt = layers[layer + 1]
+        h_next = hs[layer + 1].astype(np.int64)
+        result = kernels._importance_chain(a, h_next, _signs(nxt), nxt.threshold, nxt.invert, w_out, h_out)
+    else:
+        empty = np.zeros((a.shape[0], 0), np.int64)
+        result = kernels._importance_chain(a, empty, np.zeros((0, a.shape[1]), np.int8), np.zeros(0, np.int32),
+                                           np.zeros(0, bool), w_out, h_out)  # fmt: skip
+    return Importance(layer, result)
+
+
+@dataclass
+class MarginReport:
+    """All margin metrics of a network on a set of images."""
+
+    arch: str
+    n_images: int
+    accuracy: float | None
+    neurons: list[LayerMargins]
+    output: OutputMargins
+    importance: list[Importance]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Summaries (not the per-neuron arrays), JSON-serialisable."""
+        return {
+            "arch": self.arch,
+            "n_images": self.n_images,
+            "accuracy": self.accuracy,
+            "hidden_layers": [m.summary() for m in self.neurons],
+            "output": self.output.summary(),
+            "importance": [imp.summary() for imp in self.importance],
+        }
+
+
+def margin_report(
+    net: Any, images: np.ndarray, labels: np.ndarray | None = None, importance: bool = True
+) -> MarginReport:
+    """Neuron margins, output margins and (for hidden dense layers) importances on ``images``."""
+    out = output_margins(net, images)
+    acc = None if labels is None else float(np.mean(out.predicted == np.asarray(labels)))
+    imps = []
+    if importance:
+        for i, layer in enumerate(net.layers[:-1]):
+            after = net.layers[i + 1 :]
+            if isinstance(layer, Dense) and len(after) <= 2 and all(isinstance(x, Dense) for x in after):
+                imps.append(neuron_importance(net, images, i))
+    return MarginReport(net.arch, len(out.margin), acc, neuron_margins(net, images), out, imps)
