@@ -282,3 +282,35 @@ def _importance_chain(a, h_next, w_next, s_next, inv_next, w_out, h_out):  # typ
             acc += total[b, j]
         out[j] = acc / max(N, 1)
     return out
+
+
+@njit(**NUMBA_PARALLEL_FLAGS)
+def _conv3x3_h_per_image(x, w, c_in, pad):  # type: ignore[no-untyped-def]
+    # As _conv3x3_h with each image's own weights: w is (B, O, 3, 3, nwc) (granularity per_sample).
+    B, H, W, nwc = x.shape
+    n_out = w.shape[1]
+    Ho = H + 2 * pad - 2
+    Wo = W + 2 * pad - 2
+    out = np.empty((B, Ho, Wo, n_out), dtype=np.int32)
+    for b in prange(B):
+        for yo in range(Ho):
+            for xo in range(Wo):
+                n_valid = 0
+                for dy in range(3):
+                    for dx in range(3):
+                        if 0 <= yo + dy - pad < H and 0 <= xo + dx - pad < W:
+                            n_valid += c_in
+                for o in range(n_out):
+                    mism = 0
+                    for dy in range(3):
+                        yi = yo + dy - pad
+                        if yi < 0 or yi >= H:
+                            continue
+                        for dx in range(3):
+                            xi = xo + dx - pad
+                            if xi < 0 or xi >= W:
+                                continue
+                            for k in range(nwc):
+                                mism += popcount(x[b, yi, xi, k] ^ w[b, o, dy, dx, k])
+                    out[b, yo, xo, o] = n_valid - 2 * mism
+    return out

@@ -260,6 +260,7 @@ class BNN:
         seed: int | None = None,
         batch_size: int = BATCH,
         prefix: str = "",
+        fast: bool = True,
     ) -> np.ndarray:
         """Integer output pre-activations ``h`` (N, classes) of ``images``.
 
@@ -283,6 +284,15 @@ class BNN:
             Images per read with ``per_batch``.
         prefix : str
             Name prefix used with :meth:`store_weights`.
+        fast : bool, default True
+            With a ``transient`` memory and ``per_sample`` reads, dense layers take the
+            exact-in-distribution fast path of :mod:`memsim.bnn.fastpath` (no flipped
+            weights are materialised; the memory still counts every read). ``False``
+            forces explicit bit flips everywhere.
+
+        Returns
+        -------
+        ndarray of int32, shape (N, classes)
         """
         x = self.binarize(images)
         n = x.shape[0]
@@ -312,6 +322,11 @@ class BNN:
             return words_for_kernel(self.layers[i], words)
 
         out = np.empty((n, self.layers[-1].n_out), dtype=np.int32)
+        fault = memory.fault_model
+        if fast and tag == "per_sample" and fault.name == "transient" and memory.p01 == memory.p10:
+            for start in range(0, n, BATCH):
+                out[start : start + BATCH] = self._forward_fast(x[start : start + BATCH], memory, names, rng, start)
+            return out
         if tag == "per_batch":
             for start in range(0, n, batch_size):
                 weights = [read(i) for i in range(len(self.layers))]
@@ -328,6 +343,41 @@ class BNN:
                     weights.append(read(i))
             out[j] = self._run(x[j : j + 1], weights, per_position)[0]
         return out
+
+    def _forward_fast(
+        self, x: np.ndarray, memory: ApproximateMemory, names: list[str], rng: np.random.Generator | None, first: int
+    ) -> np.ndarray:
+        """Per-sample transient reads: explicit flips for convolutions, the exact fast path for dense layers."""
+        from memsim.bnn.fastpath import _sample_fire, _sample_output, cdf_table, mismatch_threshold
+
+        n = x.shape[0]
+        p = memory.p01
+        act = x
+        clean = self._clean_kernel_weights()
+        for i, layer in enumerate(self.layers):
+            if isinstance(layer, Conv):  # small weights: one explicit read per image
+                w = np.stack(
+                    [words_for_kernel(layer, memory.read_packed(names[i], rng=rng, granularity="per_sample").words)
+                     for _ in range(n)]
+                )  # fmt: skip
+                h = kernels._conv3x3_h_per_image(act, w, layer.c_in, layer.padding)
+                if layer.pool:
+                    h = kernels._maxpool2(h)
+                act = kernels._threshold_hwc(h, layer.threshold, layer.invert)
+                continue
+            if act.ndim == 4:
+                act = act.reshape(n, -1)
+            key = memory.draw_read_key(rng)
+            memory.account_reads(names[i], n, key, granularity="per_sample")
+            (k0, k1), event = key
+            mism = (layer.n_in - kernels._dense_h(act, clean[i], layer.n_in)) // 2
+            lo, table = cdf_table(layer.n_in, p)
+            args = (np.uint64(k0), np.uint64(k1), np.uint64(event), first)
+            if layer.is_output:
+                return _sample_output(mism, lo, table, layer.n_in, *args)
+            t_fire = mismatch_threshold(layer.n_in, layer.threshold)
+            act = _sample_fire(mism, lo, table, t_fire, layer.invert, *args)
+        raise AssertionError("the last layer is an output layer")
 
     def _conv_positions(self, index: int) -> int:
         """Output positions (before pooling) of convolution ``index``: reads per image with ``per_access``."""

@@ -73,14 +73,18 @@ class AccessCounter:
         """Observed fraction of bits that flipped (nan before any read)."""
         return self.bits_flipped / self.bits_read if self.bits_read else math.nan
 
-    def _add_read(self, nbits: int, flipped: int, energy_pj_per_bit: float | None, granularity: str | None) -> None:
-        self.reads += 1
-        self.bits_read += nbits
+    def _add_read(
+        self, nbits: int, flipped: int, energy_pj_per_bit: float | None, granularity: str | None, count: int = 1
+    ) -> None:
+        self.reads += count
+        self.bits_read += count * nbits
         self.bits_flipped += flipped
         if self.read_energy_pj is not None:
-            self.read_energy_pj = None if energy_pj_per_bit is None else self.read_energy_pj + nbits * energy_pj_per_bit
+            self.read_energy_pj = (
+                None if energy_pj_per_bit is None else self.read_energy_pj + count * nbits * energy_pj_per_bit
+            )
         if granularity is not None:
-            self.by_granularity[granularity] = self.by_granularity.get(granularity, 0) + 1
+            self.by_granularity[granularity] = self.by_granularity.get(granularity, 0) + count
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (JSON-serialisable)."""
@@ -345,14 +349,7 @@ class ApproximateMemory:
         """
         s = self._get(name)
         tag = None if granularity is None else parse_granularity(granularity)
-        if rng is not None:
-            if not isinstance(rng, np.random.Generator):
-                raise MemsimError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-            k0, k1 = (int(v) for v in rng.integers(0, 2**64, size=2, dtype=np.uint64))
-            read_key, event = (k0, k1), 0
-        else:
-            read_key, event = self._key, self._event
-            self._event += 1
+        read_key, event = self.draw_read_key(rng)
         if self._p01 == 0.0 and self._p10 == 0.0 and self._fault_model.name in ("transient", "asymmetric", "mixed"):
             out, flipped = s.words.copy(), 0  # an error-free read is the stored data, bit for bit
         else:
@@ -364,6 +361,47 @@ class ApproximateMemory:
         for counter in (self.counters, s.counter):
             counter._add_read(s.nbits, flipped, energy, tag)
         return PackedBits(out, s.nbits, s.shape if s.binary else (s.nbits,))
+
+    def draw_read_key(self, rng: np.random.Generator | None = None) -> tuple[tuple[int, int], int]:
+        """The stream key and event number of the next read event (advances the memory's stream).
+
+        With ``rng``, the key is drawn from it (event 0); else it is the memory's seeded key
+        with its next event number. Kernels derive every random number of the event from these.
+        """
+        if rng is not None:
+            if not isinstance(rng, np.random.Generator):
+                raise MemsimError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+            k0, k1 = (int(v) for v in rng.integers(0, 2**64, size=2, dtype=np.uint64))
+            return (k0, k1), 0
+        event = self._event
+        self._event += 1
+        return self._key, event
+
+    def account_reads(
+        self,
+        name: str,
+        count: int,
+        key: tuple[tuple[int, int], int],
+        granularity: ReadGranularity | str | None = None,
+    ) -> None:
+        """Count ``count`` reads of ``name`` whose flips a consumer sampled in aggregate.
+
+        The BNN engine's exact fast path never materialises flipped weights; it still
+        reads every weight once per image. This records those reads, their bits and
+        energy, and a number of flipped bits drawn from its exact distribution,
+        ``Bin(zeros * count, p01) + Bin(ones * count, p10)`` (seeded by ``key``).
+        """
+        s = self._get(name)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise MemsimError(f"count must be a non-negative integer, got {count!r}")
+        tag = None if granularity is None else parse_granularity(granularity)
+        (k0, k1), event = key
+        ones = int(kernels._count(s.words))
+        gen = np.random.default_rng([k0 & 0xFFFFFFFF, k0 >> 32, k1 & 0xFFFFFFFF, k1 >> 32, event])
+        flipped = int(gen.binomial(count * (s.nbits - ones), self._p01)) + int(gen.binomial(count * ones, self._p10))
+        energy = None if self._op is None else self._op.read_energy_pj_per_bit
+        for counter in (self.counters, s.counter):
+            counter._add_read(s.nbits, flipped, energy, tag, count)
 
     def read(
         self,

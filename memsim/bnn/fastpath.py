@@ -1,0 +1,170 @@
+"""Exact-in-distribution fast path for dense layers under transient, symmetric flips read per sample.
+
+Why it is exact. Take a dense neuron with ``n`` inputs and clean weights ``w``, and one
+image's input bits ``x``; let ``m = popcount(x XOR w)`` be the clean mismatch count.
+A read flips every weight bit independently with probability ``p``. Flips on the ``m``
+mismatching bits remove a mismatch, flips on the ``n - m`` matching bits add one, so
+the mismatch count after the read is ``m' = m + D`` with
+
+    D = Bin(n - m, p) - Bin(m, p)      (two independent binomials)
+
+Different neurons hold disjoint weight bits, and under ``per_sample`` every image reads
+every weight afresh, so given the layer's input the neurons' ``D`` are independent of
+each other and of everything else. Hence, layer by layer:
+
+* a hidden neuron fires (``h' = n - 2 m' > s``) with probability ``P(D <= t - m)``, where
+  ``t = ceil((n - s) / 2) - 1`` is the largest firing mismatch count; draw one uniform
+  against that probability (none at all where it is exactly 0 or 1);
+* an output neuron's ``h' = n - 2 (m + D)`` is drawn by inverting the CDF of ``D``.
+
+The CDF of ``D`` for every ``m`` is tabulated once per ``(n, p)`` over ``mean +- 12 sd``
+(beyond that the tail mass is below 1e-30). This gives the same distribution of outputs
+as materialising every flipped weight, at the cost of clean XOR-popcounts plus one
+random number per neuron. :meth:`memsim.BNN.forward` uses it when the memory's fault
+model is ``transient`` and the granularity ``per_sample``; ``fast=False`` forces the
+explicit bit flips, and ``tests/statistical`` checks one against the other.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+from numba import njit, prange
+
+from memsim.config import NUMBA_FLAGS, NUMBA_PARALLEL_FLAGS
+from memsim.rng import stream_state, to_unit, xoshiro_next
+
+__all__ = ["cdf_table", "mismatch_threshold"]
+
+WINDOW_SD = 12.0
+
+
+@njit(**NUMBA_FLAGS)
+def _binom_pmf_window(N, p, lo, hi):  # type: ignore[no-untyped-def]
+    # pmf of Bin(N, p) at k = lo..hi (inclusive), via log-gamma (exact to double precision).
+    out = np.zeros(int(hi - lo + 1))
+    if p <= 0.0:
+        if lo <= 0 <= hi:
+            out[-lo] = 1.0
+        return out
+    lp = math.log(p)
+    lq = math.log1p(-p)
+    base = math.lgamma(N + 1.0)
+    for k in range(max(lo, 0), min(hi, N) + 1):
+        out[k - lo] = math.exp(base - math.lgamma(k + 1.0) - math.lgamma(N - k + 1.0) + k * lp + (N - k) * lq)
+    return out
+
+
+@njit(**NUMBA_PARALLEL_FLAGS)
+def _build_table(n, p, width, window_sd):  # type: ignore[no-untyped-def]
+    # lo[m]: smallest tabulated D; table[m, k] = P(D <= lo[m] + k | m), k < width.
+    sd = math.sqrt(n * p * (1.0 - p))
+    lo = np.empty(n + 1, dtype=np.int64)
+    table = np.ones((n + 1, width))
+    for m in prange(n + 1):
+        mean = p * (n - 2 * m)
+        start = int(math.floor(mean - window_sd * sd))
+        lo[m] = start
+        # windows of the two binomials
+        s1 = math.sqrt(m * p * (1.0 - p))
+        s2 = math.sqrt((n - m) * p * (1.0 - p))
+        a_lo = max(0, int(math.floor(m * p - window_sd * s1)) - 1)
+        a_hi = min(m, int(math.ceil(m * p + window_sd * s1)) + 1)
+        b_lo = max(0, int(math.floor((n - m) * p - window_sd * s2)) - 1)
+        b_hi = min(n - m, int(math.ceil((n - m) * p + window_sd * s2)) + 1)
+        pa = _binom_pmf_window(m, p, int(a_lo), int(a_hi))  # flips of mismatching bits (remove)
+        pb = _binom_pmf_window(n - m, p, int(b_lo), int(b_hi))  # flips of matching bits (add)
+        pmf = np.zeros(width)
+        for i in range(pb.size):
+            if pb[i] == 0.0:
+                continue
+            for j in range(pa.size):
+                d = (b_lo + i) - (a_lo + j) - start
+                if 0 <= d < width:
+                    pmf[d] += pb[i] * pa[j]
+        acc = 0.0
+        for k in range(width):
+            acc += pmf[k]
+            table[m, k] = min(acc, 1.0)
+    return lo, table
+
+
+@lru_cache(maxsize=32)
+def cdf_table(n: int, p: float) -> tuple[np.ndarray, np.ndarray]:
+    """CDF of ``D = Bin(n - m, p) - Bin(m, p)`` for every clean mismatch count ``m``.
+
+    Returns
+    -------
+    lo : ndarray of int64, shape (n + 1,)
+        Smallest tabulated ``D`` per ``m``; ``P(D < lo[m])`` is below 1e-30.
+    table : ndarray of float64, shape (n + 1, width)
+        ``table[m, k] = P(D <= lo[m] + k)``; 1 beyond the last column.
+    """
+    sd = math.sqrt(n * p * (1.0 - p))
+    width = int(math.ceil(2 * WINDOW_SD * sd)) + 3
+    lo, table = _build_table(int(n), float(p), width, WINDOW_SD)
+    lo.setflags(write=False)
+    table.setflags(write=False)
+    return lo, table
+
+
+def mismatch_threshold(n: int, threshold: np.ndarray) -> np.ndarray:
+    """Largest mismatch count at which ``h = n - 2 m > s`` holds: ``ceil((n - s) / 2) - 1``."""
+    s = np.asarray(threshold, dtype=np.int64)
+    return ((n - s + 1) // 2 - 1).astype(np.int64)
+
+
+@njit(**NUMBA_PARALLEL_FLAGS)
+def _sample_fire(mism, lo, table, t_fire, invert, k0, k1, event, stream_base):  # type: ignore[no-untyped-def]
+    # Hidden layer: packed firing bits (B, nw(O)) sampled from P(D <= t - m); one stream per image.
+    B, n_out = mism.shape
+    width = table.shape[1]
+    nw = (n_out + 63) // 64
+    out = np.zeros((B, nw), dtype=np.uint64)
+    for b in prange(B):
+        s0, s1, s2, s3 = stream_state(k0, k1, event, stream_base + b)
+        for o in range(n_out):
+            m = mism[b, o]
+            k = t_fire[o] - m - lo[m]
+            if k < 0:
+                fire = False
+            elif k >= width:
+                fire = True
+            else:
+                prob = table[m, k]
+                if prob >= 1.0:
+                    fire = True
+                elif prob <= 0.0:
+                    fire = False
+                else:
+                    r, s0, s1, s2, s3 = xoshiro_next(s0, s1, s2, s3)
+                    fire = to_unit(r) < prob
+            if fire != invert[o]:
+                out[b, o >> 6] |= np.uint64(1) << np.uint64(o & 63)
+    return out
+
+
+@njit(**NUMBA_PARALLEL_FLAGS)
+def _sample_output(mism, lo, table, n, k0, k1, event, stream_base):  # type: ignore[no-untyped-def]
+    # Output layer: h' = n - 2 (m + D) with D drawn by inverting its tabulated CDF.
+    B, n_out = mism.shape
+    width = table.shape[1]
+    out = np.empty((B, n_out), dtype=np.int32)
+    for b in prange(B):
+        s0, s1, s2, s3 = stream_state(k0, k1, event, stream_base + b)
+        for o in range(n_out):
+            m = mism[b, o]
+            r, s0, s1, s2, s3 = xoshiro_next(s0, s1, s2, s3)
+            u = to_unit(r)
+            left = 0
+            right = width - 1
+            while left < right:  # smallest k with table[m, k] >= u
+                mid = (left + right) // 2
+                if table[m, mid] >= u:
+                    right = mid
+                else:
+                    left = mid + 1
+            out[b, o] = n - 2 * (m + lo[m] + left)
+    return out

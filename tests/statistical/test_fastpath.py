@@ -1,0 +1,125 @@
+"""The dense-layer fast path is exact in distribution: tables against exact sums, outputs against explicit flips."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from stats_helpers import Z999, two_proportion_z
+
+from memsim import ApproximateMemory
+from memsim.bits import pack_bits
+from memsim.bnn import BNN, Dense
+from memsim.bnn.fastpath import cdf_table, mismatch_threshold
+
+
+def exact_cdf(n: int, m: int, p: Fraction) -> dict[int, Fraction]:
+    """P(D <= d) for D = Bin(n - m, p) - Bin(m, p), by exact rational sums."""
+    q = 1 - p
+    pmf: dict[int, Fraction] = {}
+    for a in range(m + 1):
+        pa = math.comb(m, a) * p**a * q ** (m - a)
+        for b in range(n - m + 1):
+            pb = math.comb(n - m, b) * p**b * q ** (n - m - b)
+            pmf[b - a] = pmf.get(b - a, Fraction(0)) + pa * pb
+    out, acc = {}, Fraction(0)
+    for d in range(-m, n - m + 1):
+        acc += pmf.get(d, Fraction(0))
+        out[d] = acc
+    return out
+
+
+@pytest.mark.parametrize(("n", "p"), [(13, Fraction(1, 8)), (40, Fraction(3, 10)), (7, Fraction(1, 2))])
+def test_table_equals_exact_cdf(n, p):
+    lo, table = cdf_table(n, float(p))
+    worst = 0.0
+    for m in range(n + 1):
+        exact = exact_cdf(n, m, p)
+        for k in range(table.shape[1]):
+            d = int(lo[m]) + k
+            want = float(exact[d]) if d in exact else (0.0 if d < -m else 1.0)
+            worst = max(worst, abs(table[m, k] - want))
+    print(f"n={n}, p={float(p)}: max |table - exact| = {worst:.2e}")
+    assert worst < 1e-12
+
+
+def test_mismatch_threshold_matches_the_firing_rule():
+    for n in (7, 8, 784, 2048):
+        for s in range(-n - 2, n + 3):
+            t = int(mismatch_threshold(n, np.array([s]))[0])
+            assert (n - 2 * t > s) and not (n - 2 * (t + 1) > s), (n, s, t)
+
+
+def dense_net(seed: int, sizes: tuple[int, ...]) -> BNN:
+    rng = np.random.default_rng(seed)
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        last = i == len(sizes) - 2
+        w = pack_bits(rng.random(a * b) < 0.5).words
+        thr = None if last else rng.integers(-3, 4, b).astype(np.int32)
+        inv = None if last else rng.random(b) < 0.2
+        layers.append(Dense(a, b, (a,), w, thr, inv))
+    side = math.isqrt(sizes[0])
+    return BNN("custom", (1, side, side), np.array([127], np.uint8), layers)
+
+
+def run_trials(net, image, p, trials, fast, seed):
+    mem = ApproximateMemory(seed=seed)
+    net.store_weights(mem)
+    mem.set_ber(p)
+    return net.forward(np.repeat(image[None], trials, axis=0), memory=mem, fast=fast, seed=seed), mem
+
+
+def ks_statistic(a: np.ndarray, b: np.ndarray) -> float:
+    values = np.union1d(a, b)
+    fa = np.searchsorted(np.sort(a), values, side="right") / a.size
+    fb = np.searchsorted(np.sort(b), values, side="right") / b.size
+    return float(np.max(np.abs(fa - fb)))
+
+
+@pytest.mark.parametrize("p", [0.02, 0.15, 0.4])
+def test_output_distribution_matches_explicit_flips(p):
+    """Two-sample KS on every output neuron's h: fast path vs materialised flips, same image."""
+    net = dense_net(1, (64, 48, 32, 10))
+    image = np.random.default_rng(2).integers(0, 256, (8, 8), dtype=np.uint8)
+    trials = 3000
+    fast, mem_fast = run_trials(net, image, p, trials, True, seed=5)
+    slow, _ = run_trials(net, image, p, trials, False, seed=6)
+    critical = 1.949 * math.sqrt(2 / trials)  # two-sample KS, alpha = 0.001
+    stats = [ks_statistic(fast[:, o], slow[:, o]) for o in range(10)]
+    print(f"p={p}: KS statistics {np.round(stats, 4).tolist()}, critical {critical:.4f}")
+    assert max(stats) < critical
+    assert mem_fast.counters.reads == trials * 3
+    z = (mem_fast.counters.bits_flipped - mem_fast.counters.bits_read * p) / math.sqrt(
+        mem_fast.counters.bits_read * p * (1 - p)
+    )
+    print(f"counted flips z = {z:+.2f}")
+    assert abs(z) < Z999
+
+
+def test_accuracy_over_many_images_matches_explicit_flips():
+    """On the FCNN shape: accuracy (against the clean predictions) with fast vs explicit reads."""
+    net = BNN.random("fashion-fcnn", seed=3)
+    images = np.random.default_rng(4).integers(0, 256, (600, 28, 28), dtype=np.uint8)
+    labels = net.predict(images)
+    acc = {}
+    for fast in (True, False):
+        mem = ApproximateMemory(seed=7 + fast)
+        net.store_weights(mem)
+        mem.set_ber(0.01)
+        acc[fast] = int(np.sum(net.predict(images, memory=mem, fast=fast) == labels))
+    z = two_proportion_z(acc[True], 600, acc[False], 600)
+    print(f"agreement with clean predictions: fast {acc[True]}/600, explicit {acc[False]}/600, z = {z:+.2f}")
+    assert abs(z) < Z999
+
+
+def test_zero_ber_fast_path_is_exactly_clean():
+    net = BNN.random("fashion-fcnn", seed=5)
+    images = np.random.default_rng(6).integers(0, 256, (50, 28, 28), dtype=np.uint8)
+    h, _ = run_trials(net, images[0], 0.0, 1, True, 0)
+    np.testing.assert_array_equal(h[0], net.forward(images[:1])[0])
+    mem = ApproximateMemory(seed=0)
+    net.store_weights(mem)
+    np.testing.assert_array_equal(net.forward(images, memory=mem), net.forward(images))
