@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from fractions import Fraction
 
@@ -55,7 +56,7 @@ def test_mismatch_threshold_matches_the_firing_rule():
 def dense_net(seed: int, sizes: tuple[int, ...]) -> BNN:
     rng = np.random.default_rng(seed)
     layers = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         last = i == len(sizes) - 2
         w = pack_bits(rng.random(a * b) < 0.5).words
         thr = None if last else rng.integers(-3, 4, b).astype(np.int32)

@@ -95,7 +95,7 @@ def test_flipped_reads_equal_naive_on_the_same_weights(arch):
     mem = ApproximateMemory(seed=11)
     net.store_weights(mem)
     mem.set_ber(0.05)
-    got = net.forward(imgs, memory=mem, granularity="per_sample", seed=7)
+    got = net.forward(imgs, memory=mem, granularity="per_sample", seed=7, fast=False)
     np.testing.assert_array_equal(got, replay_reads(net, 11, 7, 3, "per_sample", 0.05, imgs))
     assert not np.array_equal(got, net.forward(imgs)), "at BER 0.05 some pre-activation changes"
     assert mem.counters.reads == 3 * len(net.layers)
