@@ -32,12 +32,22 @@ def _binarize_flat(images, thresholds, nw):  # type: ignore[no-untyped-def]
     B, C, P = images.shape
     out = np.zeros((B, nw), dtype=np.uint64)
     for b in prange(B):
+        word = np.uint64(0)
+        k = 0
+        bit = 0
         for c in range(C):
             t = thresholds[c]
             for p in range(P):
                 if images[b, c, p] > t:
-                    i = c * P + p
-                    out[b, i >> 6] |= np.uint64(1) << np.uint64(i & 63)
+                    word |= np.uint64(1) << np.uint64(bit)
+                bit += 1
+                if bit == 64:  # build each word in a register, store it once
+                    out[b, k] = word
+                    k += 1
+                    word = np.uint64(0)
+                    bit = 0
+        if bit:
+            out[b, k] = word
     return out
 
 
@@ -314,3 +324,117 @@ def _conv3x3_h_per_image(x, w, c_in, pad):  # type: ignore[no-untyped-def]
                                 mism += popcount(x[b, yi, xi, k] ^ w[b, o, dy, dx, k])
                     out[b, yo, xo, o] = n_valid - 2 * mism
     return out
+
+
+# ---- neuron-major ("transposed") dense kernels: 64 neurons per vector lane group, 4 images per weight load.
+# wt is (nw, n_pad) with n_pad a multiple of 64 and the neurons of input word k contiguous in wt[k, :],
+# so the inner loop vectorises across neurons with no horizontal reductions.
+
+
+@njit(**NUMBA_PARALLEL_FLAGS)
+def _dense_mismatch_t(x, wt, n_out):  # type: ignore[no-untyped-def]
+    # Mismatch counts (B, n_out) int32 of packed inputs x (B, nw) against transposed weights wt.
+    B, nw = x.shape
+    groups = (n_out + 63) // 64
+    out = np.empty((B, n_out), dtype=np.int32)
+    for blk in prange((B + 3) // 4):
+        i0 = blk * 4
+        i1 = min(i0 + 1, B - 1)
+        i2 = min(i0 + 2, B - 1)
+        i3 = min(i0 + 3, B - 1)
+        a0 = np.empty(64, np.int64)
+        a1 = np.empty(64, np.int64)
+        a2 = np.empty(64, np.int64)
+        a3 = np.empty(64, np.int64)
+        for g in range(groups):
+            j0 = g * 64
+            a0[:] = 0
+            a1[:] = 0
+            a2[:] = 0
+            a3[:] = 0
+            for k in range(nw):
+                x0 = x[i0, k]
+                x1 = x[i1, k]
+                x2 = x[i2, k]
+                x3 = x[i3, k]
+                for jj in range(64):
+                    w = wt[k, j0 + jj]
+                    a0[jj] += popcount(x0 ^ w)
+                    a1[jj] += popcount(x1 ^ w)
+                    a2[jj] += popcount(x2 ^ w)
+                    a3[jj] += popcount(x3 ^ w)
+            for jj in range(min(64, n_out - j0)):
+                out[i0, j0 + jj] = a0[jj]
+                if i0 + 1 < B:
+                    out[i0 + 1, j0 + jj] = a1[jj]
+                if i0 + 2 < B:
+                    out[i0 + 2, j0 + jj] = a2[jj]
+                if i0 + 3 < B:
+                    out[i0 + 3, j0 + jj] = a3[jj]
+    return out
+
+
+@njit(**NUMBA_PARALLEL_FLAGS)
+def _dense_fire_t(x, wt, n_out, t_fire, invert):  # type: ignore[no-untyped-def]
+    # Packed firing bits (B, nw(n_out)): neuron fires iff mismatches <= t_fire (xor invert).
+    B, nw = x.shape
+    groups = (n_out + 63) // 64
+    out = np.zeros((B, groups), dtype=np.uint64)
+    for blk in prange((B + 3) // 4):
+        i0 = blk * 4
+        i1 = min(i0 + 1, B - 1)
+        i2 = min(i0 + 2, B - 1)
+        i3 = min(i0 + 3, B - 1)
+        a0 = np.empty(64, np.int64)
+        a1 = np.empty(64, np.int64)
+        a2 = np.empty(64, np.int64)
+        a3 = np.empty(64, np.int64)
+        for g in range(groups):
+            j0 = g * 64
+            a0[:] = 0
+            a1[:] = 0
+            a2[:] = 0
+            a3[:] = 0
+            for k in range(nw):
+                x0 = x[i0, k]
+                x1 = x[i1, k]
+                x2 = x[i2, k]
+                x3 = x[i3, k]
+                for jj in range(64):
+                    w = wt[k, j0 + jj]
+                    a0[jj] += popcount(x0 ^ w)
+                    a1[jj] += popcount(x1 ^ w)
+                    a2[jj] += popcount(x2 ^ w)
+                    a3[jj] += popcount(x3 ^ w)
+            b0 = np.uint64(0)
+            b1 = np.uint64(0)
+            b2 = np.uint64(0)
+            b3 = np.uint64(0)
+            for jj in range(min(64, n_out - j0)):
+                t = t_fire[j0 + jj]
+                inv = invert[j0 + jj]
+                bit = np.uint64(1) << np.uint64(jj)
+                if (a0[jj] <= t) != inv:
+                    b0 |= bit
+                if (a1[jj] <= t) != inv:
+                    b1 |= bit
+                if (a2[jj] <= t) != inv:
+                    b2 |= bit
+                if (a3[jj] <= t) != inv:
+                    b3 |= bit
+            out[i0, g] = b0
+            if i0 + 1 < B:
+                out[i0 + 1, g] = b1
+            if i0 + 2 < B:
+                out[i0 + 2, g] = b2
+            if i0 + 3 < B:
+                out[i0 + 3, g] = b3
+    return out
+
+
+def transpose_dense(words: np.ndarray) -> np.ndarray:
+    """(n_out, nw) kernel-layout dense weights -> (nw, n_out padded to 64), neurons contiguous."""
+    n_out, nw = words.shape
+    wt = np.zeros((nw, (n_out + 63) // 64 * 64), dtype=np.uint64)
+    wt[:, :n_out] = words.T
+    return wt

@@ -33,7 +33,8 @@ ARCHITECTURES: dict[str, dict[str, Any]] = {
     },
 }  # fmt: skip
 
-BATCH = 256  # images per kernel call on the clean path (bounds the conv activations' memory)
+BATCH = 256  # images per kernel call when convolutions are involved (bounds their activations' memory)
+FAST_BATCH = 4096  # images per call of the dense-only fast path (amortises kernel launches)
 
 
 @dataclass
@@ -164,10 +165,31 @@ class BNN:
         return names
 
     def _clean_kernel_weights(self) -> list[np.ndarray]:
+        """Clean weights in kernel layout; dense layers neuron-major (transposed) for the batched kernels."""
         cached = getattr(self, "_kernel_cache", None)
         if cached is None:
-            cached = [words_for_kernel(layer, layer.weights) for layer in self.layers]
+            cached = []
+            for layer in self.layers:
+                words = words_for_kernel(layer, layer.weights)
+                # Neuron-major only pays with at least one full group of 64 neurons (not the 10 outputs).
+                wide = isinstance(layer, Dense) and layer.n_out >= 64
+                cached.append(kernels.transpose_dense(words) if wide else words)
             object.__setattr__(self, "_kernel_cache", cached)
+        return cached
+
+    def _fire_thresholds(self) -> list[np.ndarray | None]:
+        """Per hidden dense layer, the largest firing mismatch count ``ceil((n - s) / 2) - 1``."""
+        from memsim.bnn.fastpath import mismatch_threshold
+
+        cached = getattr(self, "_fire_cache", None)
+        if cached is None:
+            cached = [
+                mismatch_threshold(layer.n_in, layer.threshold)
+                if isinstance(layer, Dense) and layer.threshold is not None
+                else None
+                for layer in self.layers
+            ]
+            object.__setattr__(self, "_fire_cache", cached)
         return cached
 
     # --------------------------------------------------------------- forward
@@ -203,10 +225,41 @@ class BNN:
             raise MemsimError(f"images of shape {np.shape(images)} do not fit {self.arch} ({want})")
         return np.ascontiguousarray(arr)
 
+    def _run_clean(self, x: np.ndarray) -> np.ndarray:
+        """Integer output pre-activations with the clean weights (batched neuron-major dense kernels)."""
+        act = x
+        fire = self._fire_thresholds()
+        for layer, w, t_fire in zip(self.layers, self._clean_kernel_weights(), fire, strict=True):
+            if isinstance(layer, Conv):
+                h = kernels._conv3x3_h(act, w, layer.c_in, layer.padding)
+                if layer.pool:
+                    h = kernels._maxpool2(h)
+                act = kernels._threshold_hwc(h, layer.threshold, layer.invert)
+                continue
+            if act.ndim == 4:
+                act = act.reshape(act.shape[0], -1)
+            if layer.n_out < 64:  # row-major weights, see _clean_kernel_weights
+                h = kernels._dense_h(act, w, layer.n_in)
+                if layer.is_output:
+                    return h
+                act = kernels._threshold_flat(h, layer.threshold, layer.invert)
+                continue
+            if layer.is_output:
+                return layer.n_in - 2 * kernels._dense_mismatch_t(act, w, layer.n_out)
+            act = kernels._dense_fire_t(act, w, layer.n_out, t_fire, layer.invert)
+        raise AssertionError("the last layer is an output layer")
+
+    @staticmethod
+    def _dense_clean_h(act: np.ndarray, layer: Dense, w: np.ndarray) -> np.ndarray:
+        """Pre-activations of a dense layer with its cached clean weights (either layout)."""
+        if layer.n_out < 64:
+            return kernels._dense_h(act, w, layer.n_in)
+        return layer.n_in - 2 * kernels._dense_mismatch_t(act, w, layer.n_out)
+
     def _run(
         self, x: np.ndarray, weights: Sequence[np.ndarray], per_position: Sequence[bool] | None = None
     ) -> np.ndarray:
-        """Integer output pre-activations of packed inputs ``x`` with kernel-layout ``weights``."""
+        """Integer output pre-activations of packed inputs ``x`` with kernel-layout ``weights`` of one read."""
         act = x
         for i, (layer, w) in enumerate(zip(self.layers, weights, strict=True)):
             if isinstance(layer, Conv):
@@ -246,7 +299,7 @@ class BNN:
             else:
                 if act.ndim == 4:
                     act = act.reshape(act.shape[0], -1)
-                h = kernels._dense_h(act, w, layer.n_in)
+                h = self._dense_clean_h(act, layer, w)
                 out.append(h)
                 if not layer.is_output:
                     act = kernels._threshold_flat(h, layer.threshold, layer.invert)
@@ -297,9 +350,9 @@ class BNN:
         x = self.binarize(images)
         n = x.shape[0]
         if memory is None:
-            clean = self._clean_kernel_weights()
-            return np.concatenate([self._run(x[i : i + BATCH], clean) for i in range(0, n, BATCH)] or
-                                  [np.empty((0, self.layers[-1].n_out), np.int32)])  # fmt: skip
+            chunk = BATCH if any(isinstance(layer, Conv) for layer in self.layers) else max(n, 1)
+            parts = [self._run_clean(x[i : i + chunk]) for i in range(0, n, chunk)]
+            return np.concatenate(parts) if parts else np.empty((0, self.layers[-1].n_out), np.int32)
         tag = parse_granularity(granularity)
         names = self.weight_names(prefix)
         missing = [name for name in names if name not in memory]
@@ -324,8 +377,9 @@ class BNN:
         out = np.empty((n, self.layers[-1].n_out), dtype=np.int32)
         fault = memory.fault_model
         if fast and tag == "per_sample" and fault.name == "transient" and memory.p01 == memory.p10:
-            for start in range(0, n, BATCH):
-                out[start : start + BATCH] = self._forward_fast(x[start : start + BATCH], memory, names, rng, start)
+            chunk = BATCH if any(isinstance(layer, Conv) for layer in self.layers) else FAST_BATCH
+            for start in range(0, n, chunk):
+                out[start : start + chunk] = self._forward_fast(x[start : start + chunk], memory, names, rng, start)
             return out
         if tag == "per_batch":
             for start in range(0, n, batch_size):
@@ -370,7 +424,7 @@ class BNN:
             key = memory.draw_read_key(rng)
             memory.account_reads(names[i], n, key, granularity="per_sample")
             (k0, k1), event = key
-            mism = (layer.n_in - kernels._dense_h(act, clean[i], layer.n_in)) // 2
+            mism = (layer.n_in - self._dense_clean_h(act, layer, clean[i])) // 2
             lo, table = cdf_table(layer.n_in, p)
             args = (np.uint64(k0), np.uint64(k1), np.uint64(event), first)
             if layer.is_output:
