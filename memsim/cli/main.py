@@ -12,6 +12,7 @@ Usage::
                   [--fault-model M] [--persistent-fraction F] [--seed S] [--json]
     memsim margins MODEL [--dataset NAME] [--split test] [--limit N] [--no-importance] [--json]
     memsim data fetch NAME [--root DIR] | memsim data verify NAME [--root DIR] [--json]
+    memsim train --arch ARCH --loss {cel,mhl} [--b B] [--train-ber P] --epochs N --out models/NAME.npz [--resume]
     memsim demo
 
 Every command that prints data takes ``--json``. Errors print one line and exit
@@ -380,6 +381,22 @@ def cmd_data_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    try:
+        from memsim.train import TrainConfig, train
+    except ImportError as err:
+        raise MemsimError(str(err)) from None
+    cfg = TrainConfig(
+        arch=args.arch, loss=args.loss, b=args.b, train_ber=args.train_ber, epochs=args.epochs, seed=args.seed,
+        input_threshold=args.input_threshold, dataset=args.dataset, train_split=args.train_split,
+        batch_size=args.batch_size, val_size=args.val_size, limit=args.limit, threads=args.threads,
+    )  # fmt: skip
+    result = train(cfg, args.out, resume=args.resume, log=lambda line: print(line, flush=True))
+    print(f"clean test accuracy {result.test_accuracy:.4f}, validation {result.val_accuracy:.4f}, "
+          f"best epoch {result.best_epoch}")  # fmt: skip
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from memsim.profile import available_profiles, load_profile
 
@@ -529,6 +546,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", help="directory holding the data set's folder")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_data_verify)
+
+    from memsim.bnn.network import ARCHITECTURES
+
+    p = sub.add_parser("train", help="train a BNN with torch (CEL or MHL, optional flip injection) and export it")
+    p.add_argument("--arch", required=True, choices=list(ARCHITECTURES))
+    p.add_argument("--loss", default="cel", choices=["cel", "mhl"])
+    p.add_argument("--b", type=float, help="margin parameter of the modified hinge loss (mhl)")
+    p.add_argument("--train-ber", type=float, default=0.0, help="weight-sign-flip probability while training [0, 0.5]")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--input-threshold", type=int, default=40, help="pixel > threshold binarizes to +1")
+    p.add_argument("--dataset", choices=list(DATASETS), help="default: the architecture's data set")
+    p.add_argument("--train-split", default="train", help="training split (cifar10: train or train1)")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--val-size", type=int, default=5000, help="validation images held out of the training split")
+    p.add_argument("--limit", type=int, help="train on the first N shuffled images only (quick runs, tests)")
+    p.add_argument("--threads", type=int, help="torch threads")
+    p.add_argument("--out", required=True, help="model file to write (.npz); checkpoint beside it")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("demo", help="a tour of what memsim does, on shipped data")
     p.set_defaults(func=cmd_demo)

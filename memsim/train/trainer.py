@@ -1,0 +1,230 @@
+"""Training BNNs for bit error tolerance: CEL or MHL, optional weight-sign-flip injection, export to the engine.
+
+Setup of the reference papers (DESIGN.md): Adam, lr 1e-3, batch 256, lr halved every
+25 epochs, latent weights clipped to [-1, 1] (Hubara et al.). A validation split
+(the last ``val_size`` images of a seeded permutation of the training set) picks the
+best epoch; clean test accuracy is measured by the numba engine on the exported model.
+Every epoch writes a checkpoint (atomically); ``resume=True`` continues from it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from memsim.datasets import load_dataset
+from memsim.errors import MemsimError
+from memsim.files import write_bytes_atomic
+from memsim.train.model import TorchBNN, binarize_input, export_bnn, modified_hinge_loss
+
+__all__ = ["DEFAULT_DATASET", "TrainConfig", "TrainResult", "train"]
+
+DEFAULT_DATASET = {"fashion-fcnn": "fashion-mnist", "fashion-cnn": "fashion-mnist", "cifar10-cnn": "cifar10"}
+
+
+@dataclass
+class TrainConfig:
+    """Options of :func:`train` (validated by :meth:`check`)."""
+
+    arch: str
+    loss: str = "cel"
+    b: float | None = None
+    train_ber: float = 0.0
+    epochs: int = 20
+    seed: int = 0
+    input_threshold: int = 40
+    dataset: str | None = None
+    train_split: str = "train"
+    batch_size: int = 256
+    lr: float = 1e-3
+    lr_halve_every: int = 25
+    val_size: int = 5000
+    limit: int | None = None
+    threads: int | None = None
+
+    def check(self) -> None:
+        """Raise :class:`MemsimError` naming the option, value and allowed range."""
+        from memsim.bnn.network import ARCHITECTURES
+
+        if self.arch not in ARCHITECTURES:
+            raise MemsimError(f"--arch {self.arch!r} is not one of {', '.join(ARCHITECTURES)}")
+        if self.loss not in ("cel", "mhl"):
+            raise MemsimError(f"--loss {self.loss!r} must be 'cel' or 'mhl'")
+        if self.loss == "mhl" and (self.b is None or not self.b > 0):
+            raise MemsimError(f"--b {self.b!r}: the modified hinge loss needs b > 0")
+        if self.loss == "cel" and self.b is not None:
+            raise MemsimError("--b applies to --loss mhl only")
+        if not 0.0 <= self.train_ber <= 0.5:
+            raise MemsimError(f"--train-ber {self.train_ber!r} is outside [0, 0.5]")
+        if self.epochs < 1:
+            raise MemsimError(f"--epochs {self.epochs!r} must be at least 1")
+        if not 0 <= self.input_threshold <= 255:
+            raise MemsimError(f"--input-threshold {self.input_threshold!r} is outside [0, 255]")
+        if self.batch_size < 1 or self.lr <= 0 or self.lr_halve_every < 1 or self.val_size < 0:
+            raise MemsimError("batch size, learning rate, lr schedule and validation size must be positive")
+        if self.limit is not None and self.limit < 2:
+            raise MemsimError(f"--limit {self.limit!r} must be at least 2")
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` produced."""
+
+    path: Path
+    test_accuracy: float
+    val_accuracy: float
+    best_epoch: int
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def _split(images: np.ndarray, labels: np.ndarray, cfg: TrainConfig) -> tuple[np.ndarray, ...]:
+    order = np.random.default_rng(cfg.seed).permutation(len(labels))
+    if cfg.limit is not None:
+        order = order[: cfg.limit]
+    n_val = min(cfg.val_size, len(order) // 5) if cfg.limit is not None else cfg.val_size
+    train_idx, val_idx = order[: len(order) - n_val], order[len(order) - n_val :]
+    return images[train_idx], labels[train_idx], images[val_idx], labels[val_idx]
+
+
+def _progress(epoch: int, epochs: int, done: int, total: int, loss: float) -> None:
+    if sys.stderr.isatty():
+        width = 30
+        filled = int(width * done / max(total, 1))
+        sys.stderr.write(f"\repoch {epoch}/{epochs} [{'#' * filled}{'.' * (width - filled)}] loss {loss:.4f}")
+        sys.stderr.flush()
+
+
+def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    write_bytes_atomic(path, buffer.getvalue())
+
+
+def train(cfg: TrainConfig, out: str | Path, resume: bool = False, log: Any = None) -> TrainResult:
+    """Train a BNN and write the engine's model file ``out`` (``.npz``), with a checkpoint beside it.
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+        Architecture, loss (``cel`` / ``mhl`` with ``b``), training BER, epochs, seed, ...
+    out : path
+        Model file to write; the checkpoint is ``<out>.ckpt.pt``.
+    resume : bool
+        Continue from the checkpoint (its configuration must match).
+    log : callable, optional
+        Receives one line per epoch (default: print to stderr).
+
+    Returns
+    -------
+    TrainResult
+    """
+    cfg.check()
+    out = Path(out)
+    if out.suffix != ".npz":
+        raise MemsimError(f"{out}: the model file must end in .npz")
+    if not out.parent.is_dir():
+        raise MemsimError(f"{out}: directory {str(out.parent)!r} does not exist")
+    ckpt = out.with_name(out.name + ".ckpt.pt")
+    say = log or logging.getLogger(__name__).info
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    dataset = cfg.dataset or DEFAULT_DATASET[cfg.arch]
+    images, labels = load_dataset(dataset, cfg.train_split)
+    test_images, test_labels = load_dataset(dataset, "test")
+    if cfg.limit is not None:
+        test_images, test_labels = test_images[: cfg.limit], test_labels[: cfg.limit]
+    tr_x, tr_y, va_x, va_y = _split(images, labels, cfg)
+    model = TorchBNN(cfg.arch, cfg.input_threshold)
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    model.set_flip_injection(cfg.train_ber, gen)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_halve_every, gamma=0.5)
+    start_epoch, best_val, best_epoch, best_state, history = 0, -1.0, 0, None, []
+    config_json = json.dumps(cfg.__dict__, sort_keys=True)
+    if resume:
+        if not ckpt.is_file():
+            raise MemsimError(f"{ckpt}: no checkpoint to resume from")
+        state = torch.load(ckpt, weights_only=False)
+        if state["config"] != config_json:
+            raise MemsimError(f"{ckpt}: the checkpoint was made with other options: {state['config']}")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        start_epoch, best_val, best_epoch = state["epoch"], state["best_val"], state["best_epoch"]
+        best_state, history = state["best_state"], state["history"]
+        say(f"resuming {out.name} after epoch {start_epoch}")
+    x_train = binarize_input(tr_x, cfg.input_threshold, model.input_shape)
+    y_train = torch.as_tensor(tr_y.astype(np.int64))
+    perm_rng = np.random.default_rng([cfg.seed, 7])
+    for _ in range(start_epoch):
+        perm_rng.permutation(len(y_train))  # replay the shuffles of the epochs already done
+    for epoch in range(start_epoch + 1, cfg.epochs + 1):
+        model.train()
+        t0 = time.perf_counter()
+        order = torch.as_tensor(perm_rng.permutation(len(y_train)))
+        total, correct, seen = 0.0, 0, 0
+        n_batches = (len(order) + cfg.batch_size - 1) // cfg.batch_size
+        for k in range(n_batches):
+            idx = order[k * cfg.batch_size : (k + 1) * cfg.batch_size]
+            xb, yb = x_train[idx], y_train[idx]
+            h = model(xb)
+            loss = F.cross_entropy(model.logits(h), yb) if cfg.loss == "cel" else modified_hinge_loss(h, yb, cfg.b)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            with torch.no_grad():
+                for layer in model.layers:
+                    layer.weight.clamp_(-1.0, 1.0)
+            total += loss.item() * len(idx)
+            correct += int((h.argmax(1) == yb).sum())
+            seen += len(idx)
+            _progress(epoch, cfg.epochs, k + 1, n_batches, total / seen)
+        scheduler.step()
+        if sys.stderr.isatty():
+            sys.stderr.write("\n")
+        model.eval()
+        net = export_bnn(model)
+        val_acc = float(np.mean(net.predict(va_x) == va_y)) if len(va_y) else float("nan")
+        record = {"epoch": epoch, "loss": total / seen, "train_accuracy": correct / seen, "val_accuracy": val_acc,
+                  "seconds": time.perf_counter() - t0}  # fmt: skip
+        history.append(record)
+        if val_acc > best_val or best_state is None:
+            best_val, best_epoch = val_acc, epoch
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        say(f"epoch {epoch}/{cfg.epochs}: loss {record['loss']:.4f}, train acc {record['train_accuracy']:.4f}, "
+            f"val acc {val_acc:.4f} (best {best_val:.4f} @ {best_epoch}), {record['seconds']:.0f} s")  # fmt: skip
+        _save_checkpoint(ckpt, {
+            "config": config_json, "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
+            "best_val": best_val, "best_epoch": best_epoch, "best_state": best_state, "history": history,
+        })  # fmt: skip
+    assert best_state is not None
+    model.load_state_dict(best_state)
+    model.eval()
+    meta = {
+        "loss": cfg.loss, "b": cfg.b, "train_ber": cfg.train_ber, "epochs": cfg.epochs, "best_epoch": best_epoch,
+        "seed": cfg.seed, "dataset": dataset, "input_threshold": cfg.input_threshold, "val_accuracy": best_val,
+        "train_size": int(len(tr_y)), "val_size": int(len(va_y)), "batch_size": cfg.batch_size, "lr": cfg.lr,
+        "lr_halve_every": cfg.lr_halve_every, "limit": cfg.limit, "history": history,
+        "torch_version": torch.__version__,
+    }  # fmt: skip
+    net = export_bnn(model, meta)
+    test_acc = float(np.mean(net.predict(test_images) == test_labels))
+    net.metadata["clean_accuracy"] = test_acc
+    net.metadata["clean_accuracy_measured_by"] = "memsim engine on the exported model"
+    net.save(out)
+    say(f"wrote {out}: clean test accuracy {test_acc:.4f} (engine), best epoch {best_epoch}")
+    return TrainResult(out, test_acc, best_val, best_epoch, history)
