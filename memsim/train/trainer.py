@@ -204,13 +204,13 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, log: Any = No
         if val_acc > best_val or best_state is None:
             best_val, best_epoch = val_acc, epoch
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        say(f"epoch {epoch}/{cfg.epochs}: loss {record['loss']:.4f}, train acc {record['train_accuracy']:.4f}, "
-            f"val acc {val_acc:.4f} (best {best_val:.4f} @ {best_epoch}), {record['seconds']:.0f} s")  # fmt: skip
         _save_checkpoint(ckpt, {
             "config": config_json, "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
             "best_val": best_val, "best_epoch": best_epoch, "best_state": best_state, "history": history,
         })  # fmt: skip
+        say(f"epoch {epoch}/{cfg.epochs}: loss {record['loss']:.4f}, train acc {record['train_accuracy']:.4f}, "
+            f"val acc {val_acc:.4f} (best {best_val:.4f} @ {best_epoch}), {record['seconds']:.0f} s")  # fmt: skip
     assert best_state is not None
     model.load_state_dict(best_state)
     model.eval()

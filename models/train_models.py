@@ -1,0 +1,116 @@
+"""Train the shipped models, one after another, with the exact `memsim train` commands logged.
+
+Run from the repository root with the data sets available (MEMSIM_DATA):
+
+    python models/train_models.py [--only fcnn|cnn] [--epochs-fcnn 15] [--epochs-cnn 15]
+
+Models already in models/ are skipped; an interrupted training resumes from its
+checkpoint. Every command is appended to models/COMMANDS.md as it starts. The MHL
+margin b is chosen by a search over powers of two (short runs): the b with the
+highest mean validation accuracy over BER in {0, 1, 5, 10 %} (fresh per-image flips).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+LOG = HERE / "COMMANDS.md"
+
+
+def run(args: list[str]) -> None:
+    cmd = ["memsim", "train", *args]
+    with LOG.open("a", encoding="utf-8") as log:
+        log.write(f"    {shlex.join(cmd)}\n")
+    subprocess.run(cmd, check=True)
+
+
+def train_model(name: str, args: list[str]) -> Path:
+    out = HERE / f"{name}.npz"
+    if out.exists():
+        print(f"skip {name}: already trained", flush=True)
+        return out
+    resume = ["--resume"] if (HERE / f"{name}.npz.ckpt.pt").exists() else []
+    run([*args, "--out", str(out.relative_to(HERE.parent)), *resume])
+    return out
+
+
+def robust_accuracy(path: Path, bers=(0.0, 0.01, 0.05, 0.1), seed: int = 0) -> float:
+    """Mean validation accuracy over BERs (the held-out split the training used), fresh per-image flips."""
+    from memsim import ApproximateMemory
+    from memsim.bnn import load_model
+    from memsim.datasets import load_dataset
+
+    net = load_model(path)
+    meta = net.metadata
+    images, labels = load_dataset(meta["dataset"], "train")
+    order = np.random.default_rng(meta["seed"]).permutation(len(labels))
+    if meta.get("limit"):
+        order = order[: meta["limit"]]
+    val = order[len(order) - meta["val_size"] :]
+    accs = []
+    for ber in bers:
+        mem = ApproximateMemory(seed=seed)
+        net.store_weights(mem)
+        mem.set_ber(ber)
+        accs.append(float(np.mean(net.predict(images[val], memory=mem) == labels[val])))
+    return float(np.mean(accs))
+
+
+def b_search(arch: str, candidates: list[int], epochs: int, prefix: str) -> int:
+    """Short MHL runs for each b; the best by robust validation accuracy. Results go to models/b_search_<arch>.json."""
+    record = HERE / f"b_search_{arch}.json"
+    results = json.loads(record.read_text()) if record.exists() else {}
+    tmp = HERE / "search"
+    tmp.mkdir(exist_ok=True)
+    for b in candidates:
+        if str(b) in results:
+            continue
+        out = tmp / f"{prefix}_mhl_b{b}_search.npz"
+        if not out.exists():
+            resume = ["--resume"] if Path(f"{out}.ckpt.pt").exists() else []
+            run(["--arch", arch, "--loss", "mhl", "--b", str(b), "--epochs", str(epochs), "--out",
+                 str(out.relative_to(HERE.parent)), *resume])  # fmt: skip
+        results[str(b)] = robust_accuracy(out)
+        record.write_text(json.dumps(results, indent=2))
+        print(f"b={b}: mean validation accuracy over BER 0-10 %: {results[str(b)]:.4f}", flush=True)
+    return int(max(results, key=results.get))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", choices=["fcnn", "cnn"])
+    parser.add_argument("--epochs-fcnn", type=int, default=15)
+    parser.add_argument("--epochs-cnn", type=int, default=15)
+    parser.add_argument("--search-epochs", type=int, default=4)
+    opts = parser.parse_args()
+    if not LOG.exists():
+        LOG.write_text("# Commands that trained the shipped models\n\nRun from the repository root, in order:\n\n")
+    jobs = []
+    if opts.only in (None, "fcnn"):
+        jobs.append(("fashion-fcnn", "fcnn", opts.epochs_fcnn, [32, 64, 128, 256, 512], (0.05, 0.10), (0.05, 0.10)))
+    if opts.only in (None, "cnn"):
+        jobs.append(("fashion-cnn", "cnn", opts.epochs_cnn, [32, 64, 128, 256], (0.05,), (0.05,)))
+    for arch, short, epochs, bs, cel_bers, mhl_bers in jobs:
+        base = ["--arch", arch, "--epochs", str(epochs), "--seed", "0"]
+        train_model(f"{short}_cel_ber0", [*base, "--loss", "cel"])
+        b = b_search(arch, bs, opts.search_epochs, short)
+        train_model(f"{short}_mhl_b{b}_ber0", [*base, "--loss", "mhl", "--b", str(b)])
+        for ber in cel_bers:
+            train_model(f"{short}_cel_ber{round(ber * 100)}", [*base, "--loss", "cel", "--train-ber", str(ber)])
+        for ber in mhl_bers:
+            train_model(
+                f"{short}_mhl_b{b}_ber{round(ber * 100)}",
+                [*base, "--loss", "mhl", "--b", str(b), "--train-ber", str(ber)],
+            )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

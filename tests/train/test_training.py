@@ -1,0 +1,114 @@
+"""Training on tiny subsets: losses, STE, flip injection, checkpoints and resume, bad options."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from memsim import MemsimError  # noqa: E402
+from memsim.bnn import load_model  # noqa: E402
+from memsim.datasets import load_dataset  # noqa: E402
+from memsim.train import FlipInjector, TrainConfig, modified_hinge_loss, sign_ste, train  # noqa: E402
+
+
+@pytest.fixture
+def demo_data(monkeypatch):
+    """Train on the shipped demo subset (no data set needed): 'train' and 'test' both come from it."""
+    import memsim.train.trainer as trainer
+
+    monkeypatch.setattr(trainer, "load_dataset", lambda name, split: load_dataset("fashion-mnist-demo"))
+
+
+def test_sign_ste_encoding_and_gradient():
+    x = torch.tensor([-2.0, -0.5, 0.0, 0.5, 2.0], requires_grad=True)
+    y = sign_ste(x)
+    assert y.tolist() == [-1.0, -1.0, 1.0, 1.0, 1.0]  # sign(0) = +1, as the engine packs it
+    y.sum().backward()
+    assert x.grad.tolist() == [0.0, 1.0, 1.0, 1.0, 0.0]  # passed only where |x| <= 1
+
+
+def test_flip_injection_rate_and_straight_through_gradient():
+    w = torch.ones(200_000, requires_grad=True)
+    flipped = FlipInjector(0.1, torch.Generator().manual_seed(0))(w)
+    rate = float((flipped < 0).float().mean())
+    assert abs(rate - 0.1) < 3.29 * (0.1 * 0.9 / 200_000) ** 0.5, rate
+    flipped.sum().backward()
+    assert torch.all(w.grad == 1.0), "the gradient passes straight through the flips"
+    with pytest.raises(ValueError, match=r"training BER must be in \[0, 0.5\]"):
+        FlipInjector(0.6)
+
+
+def test_modified_hinge_loss_by_hand():
+    h = torch.tensor([[10.0, -4.0, 2.0]])
+    # y_enc = [+1, -1, -1] for class 0, y_enc * h = [10, 4, -2]; b - y_enc * h with b = 8: [-2, 4, 10]
+    loss = modified_hinge_loss(h, torch.tensor([0]), b=8.0)
+    assert float(loss) == pytest.approx((0 + 4 + 10) / 3 / 8)
+
+
+def test_tiny_training_run_writes_a_working_model(tmp_path, demo_data):
+    out = tmp_path / "tiny.npz"
+    result = train(TrainConfig("fashion-fcnn", loss="mhl", b=32, train_ber=0.05, epochs=2, limit=600), out)
+    net = load_model(out, arch="fashion-fcnn")
+    meta = net.metadata
+    assert meta["loss"] == "mhl" and meta["b"] == 32 and meta["train_ber"] == 0.05 and meta["epochs"] == 2
+    assert meta["clean_accuracy"] == pytest.approx(result.test_accuracy) and len(meta["history"]) == 2
+    images, labels = load_dataset("fashion-mnist-demo")
+    acc = float(np.mean(net.predict(images[:600]) == labels[:600]))
+    print(f"accuracy after 2 epochs on 480 images: {acc:.3f}")
+    assert acc > 0.4, "well above chance (0.1)"
+
+
+def test_resume_continues_exactly(tmp_path, demo_data):
+    cfg = TrainConfig("fashion-fcnn", loss="cel", train_ber=0.02, epochs=2, limit=400)
+    straight = tmp_path / "straight.npz"
+    train(cfg, straight)
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_first_epoch(line):
+        if line.startswith("epoch 1/2"):
+            raise Stop
+
+    broken = tmp_path / "resumed.npz"
+    with pytest.raises(Stop):
+        train(cfg, broken, log=stop_after_first_epoch)
+    assert not broken.exists() and (tmp_path / "resumed.npz.ckpt.pt").exists()
+    train(cfg, broken, resume=True)
+    a, b = load_model(straight), load_model(broken)
+    for la, lb in zip(a.layers, b.layers, strict=True):
+        np.testing.assert_array_equal(la.weights, lb.weights)
+        if la.threshold is not None:
+            np.testing.assert_array_equal(la.threshold, lb.threshold)
+    with pytest.raises(MemsimError, match="the checkpoint was made with other options"):
+        train(TrainConfig("fashion-fcnn", loss="cel", epochs=3, limit=400), broken, resume=True)
+
+
+def test_cnn_and_cifar_code_paths_train(tmp_path, monkeypatch):
+    import memsim.train.trainer as trainer
+
+    rng = np.random.default_rng(0)
+    fake = (rng.integers(0, 256, (40, 3, 32, 32), dtype=np.uint8), rng.integers(0, 10, 40).astype(np.uint8))
+    monkeypatch.setattr(trainer, "load_dataset", lambda name, split: fake)
+    result = train(TrainConfig("cifar10-cnn", epochs=1, limit=40, batch_size=16), tmp_path / "c.npz")
+    assert load_model(tmp_path / "c.npz").arch == "cifar10-cnn" and 0.0 <= result.test_accuracy <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"loss": "mhl", "b": -4.0}, r"--b -4.0: the modified hinge loss needs b > 0"),
+        ({"loss": "mhl"}, r"needs b > 0"),
+        ({"train_ber": 0.6}, r"--train-ber 0.6 is outside \[0, 0.5\]"),
+        ({"train_ber": -0.1}, r"--train-ber -0.1 is outside \[0, 0.5\]"),
+        ({"epochs": 0}, r"--epochs 0 must be at least 1"),
+        ({"loss": "mse"}, r"--loss 'mse' must be 'cel' or 'mhl'"),
+        ({"b": 8.0}, r"--b applies to --loss mhl only"),
+    ],
+)
+def test_bad_training_options(tmp_path, options, message):
+    with pytest.raises(MemsimError, match=message):
+        train(TrainConfig("fashion-fcnn", **options), tmp_path / "m.npz")
+    assert not (tmp_path / "m.npz").exists()
