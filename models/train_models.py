@@ -90,7 +90,11 @@ def main() -> None:
     parser.add_argument("--epochs-fcnn", type=int, default=15)
     parser.add_argument("--epochs-cnn", type=int, default=15)
     parser.add_argument("--search-epochs", type=int, default=4)
+    parser.add_argument("--table", action="store_true", help="print the Markdown table of the trained models and exit")
     opts = parser.parse_args()
+    if opts.table:
+        print(write_table())
+        return
     if not LOG.exists():
         LOG.write_text("# Commands that trained the shipped models\n\nRun from the repository root, in order:\n\n")
     jobs = []
@@ -110,6 +114,23 @@ def main() -> None:
                 f"{short}_mhl_b{b}_ber{round(ber * 100)}",
                 [*base, "--loss", "mhl", "--b", str(b), "--train-ber", str(ber)],
             )
+
+
+def write_table() -> str:
+    """The Markdown table of the shipped models (accuracy as measured by the engine), for models/README.md."""
+    from memsim.bnn import load_model
+
+    header = "| model | arch | loss | b | training BER | epochs (best) | seed | clean accuracy (engine) | size |"
+    rows = [header, "|---|---|---|---|---|---|---|---|---|"]
+    for path in sorted(HERE.glob("*.npz")):
+        m = load_model(path).metadata
+        b = "-" if m.get("b") is None else f"{m['b']:g}"
+        rows.append(
+            f"| `{path.stem}` | {load_model(path).arch} | {m['loss'].upper()} | {b} | {m['train_ber']:g} | "
+            f"{m['epochs']} ({m['best_epoch']}) | {m['seed']} | {m['clean_accuracy']:.4f} | "
+            f"{path.stat().st_size / 1e6:.2f} MB |"
+        )
+    return "\n".join(rows)
 
 
 if __name__ == "__main__":
