@@ -8,6 +8,8 @@ a numba engine runs inference on them; experiments sweep operating points.
 ``import memsim`` loads neither torch nor matplotlib.
 """
 
+from memsim.bnn import BNN, ModelFileError, available_models, load_model
+from memsim.datasets import available_datasets, load_dataset
 from memsim.errors import MemsimError, OutOfRangeError, ProfileError, UnknownNameError
 from memsim.memory import (
     AccessCounter,
@@ -31,11 +33,13 @@ from memsim.profile import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "BNN",
     "AccessCounter",
     "ApproximateMemory",
     "Knob",
     "MechanismRate",
     "MemsimError",
+    "ModelFileError",
     "OperatingPoint",
     "OutOfRangeError",
     "PersistentFaults",
@@ -44,10 +48,14 @@ __all__ = [
     "ReadGranularity",
     "UnknownNameError",
     "__version__",
+    "available_datasets",
     "available_fault_models",
+    "available_models",
     "available_profiles",
     "get_fault_model",
     "import_csv",
     "import_fault_maps",
+    "load_dataset",
+    "load_model",
     "load_profile",
 ]

@@ -165,6 +165,7 @@ def test_demo_runs(capsys):
     assert code == 0
     assert "23.4 %" in out  # energy saved at 0.875 Vmin: 1 - 0.875^2
     assert "Approximate memory (layer 2)" in out and "observed_ber" in out
+    assert "BNN engine (layer 3)" in out and "read_energy_uj_per_image" in out
     for tech in ("sram", "dram", "rram", "stt_mram"):
         assert tech in out
 
