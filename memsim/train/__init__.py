@@ -12,7 +12,7 @@ except ImportError as err:  # pragma: no cover - exercised only without torch
     ) from err
 
 from memsim.train.layers import BinaryConv2d, BinaryLinear, FlipInjector, sign_ste
-from memsim.train.model import TorchBNN, binarize_input, export_bnn, fold_batchnorm, modified_hinge_loss
+from memsim.train.model import TorchBNN, binarize_input, export_bnn, fold_batchnorm, import_bnn, modified_hinge_loss
 from memsim.train.trainer import TrainConfig, TrainResult, train
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "binarize_input",
     "export_bnn",
     "fold_batchnorm",
+    "import_bnn",
     "modified_hinge_loss",
     "sign_ste",
     "train",

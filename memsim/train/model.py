@@ -193,3 +193,39 @@ def export_bnn(model: TorchBNN, metadata: dict[str, Any] | None = None) -> BNN:
               layers, dict(metadata or {}))  # fmt: skip
     net.validate()
     return net
+
+
+def import_bnn(net: BNN) -> TorchBNN:
+    """A torch model that computes exactly what an engine model file computes (for checks and fine-tuning).
+
+    Latent weights are the +-1 weights; each threshold ``s`` becomes a batch norm with mean
+    ``s + 0.5``, unit variance and scale +1 (or -1 where ``invert``), so that ``BN(h) >= 0``
+    iff ``h > s`` (or ``h <= s``) for every integer ``h``.
+    """
+    from memsim.bits import unpack_bits
+
+    model = TorchBNN(net.arch, int(net.input_threshold[0]))
+    if any(int(t) != int(net.input_threshold[0]) for t in net.input_threshold):
+        raise MemsimError("per-channel input thresholds cannot be imported into TorchBNN")
+    if len(model.layers) != len(net.layers):
+        raise MemsimError(
+            f"{net.arch}: the model file has {len(net.layers)} layers, the architecture {len(model.layers)}"
+        )
+    with torch.no_grad():
+        for i, (layer, norm, src) in enumerate(zip(model.layers, model.norms, net.layers, strict=True)):
+            signs = np.where(unpack_bits(src.weights, src.nbits), 1.0, -1.0).reshape(src.shape).astype(np.float32)
+            if model.kinds[i] == "conv":
+                weight = signs.transpose(0, 3, 1, 2)  # (O, 3, 3, C) -> (O, C, 3, 3)
+            elif model.after_conv[i]:
+                weight = signs.transpose(0, 3, 1, 2).reshape(src.n_out, -1)  # (O, H, W, C) -> (O, C*H*W)
+            else:
+                weight = signs
+            if tuple(layer.weight.shape) != weight.shape:
+                raise MemsimError(f"layer {i}: weight shape {weight.shape} does not fit {tuple(layer.weight.shape)}")
+            layer.weight.copy_(torch.from_numpy(np.ascontiguousarray(weight)))
+            if src.threshold is not None:
+                norm.running_mean.copy_(torch.from_numpy(src.threshold.astype(np.float32) + 0.5))
+                norm.running_var.fill_(1.0 - norm.eps)
+                norm.weight.copy_(torch.from_numpy(np.where(src.invert, -1.0, 1.0).astype(np.float32)))
+                norm.bias.zero_()
+    return model.eval()

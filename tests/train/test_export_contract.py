@@ -71,3 +71,44 @@ def test_fold_batchnorm_matches_float64_bn_on_every_integer():
     bn = (h - norm.running_mean.double().numpy()) / np.sqrt(norm.running_var.double().numpy() + norm.eps)
     fires = bn * norm.weight.detach().double().numpy() + norm.bias.detach().double().numpy() >= 0
     np.testing.assert_array_equal((h > s) != inv, fires)
+
+
+SHARED = __import__("pathlib").Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
+
+
+def shipped_models() -> list[str]:
+    from memsim.bnn import available_models
+
+    return available_models()
+
+
+@pytest.mark.parametrize("name", shipped_models())
+def test_every_shipped_model_keeps_the_contract_on_the_full_test_set(name, monkeypatch):
+    """torch (eval) and the engine give identical h and predictions on all 10,000 test images."""
+    from memsim.bnn import load_model
+    from memsim.train import import_bnn
+
+    if not (SHARED / "fashion-mnist").is_dir():
+        pytest.skip("../shared/datasets not present")
+    monkeypatch.setenv("MEMSIM_DATA", str(SHARED))
+    net = load_model(name)
+    images, labels = load_dataset(net.metadata["dataset"], "test")
+    model = import_bnn(net)
+    h_engine = net.forward(images)
+    h_torch = np.concatenate([torch_h(model, images[i : i + 2000]) for i in range(0, len(images), 2000)])
+    np.testing.assert_array_equal(h_engine, h_torch)
+    accuracy = float(np.mean(h_engine.argmax(1) == labels))
+    print(f"{name}: engine accuracy {accuracy:.4f} (metadata {net.metadata['clean_accuracy']:.4f})")
+    assert accuracy == pytest.approx(net.metadata["clean_accuracy"], abs=1e-12)
+
+
+def test_import_round_trip():
+    from memsim.train import import_bnn
+
+    net = export_bnn(randomised("fashion-cnn", 4))
+    again = export_bnn(import_bnn(net))
+    for a, b in zip(net.layers, again.layers, strict=True):
+        np.testing.assert_array_equal(a.weights, b.weights)
+        if a.threshold is not None:
+            np.testing.assert_array_equal((np.arange(-600, 600)[:, None] > a.threshold) != a.invert,
+                                          (np.arange(-600, 600)[:, None] > b.threshold) != b.invert)  # fmt: skip
