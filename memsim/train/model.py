@@ -27,8 +27,8 @@ __all__ = ["TorchBNN", "binarize_input", "export_bnn", "fold_batchnorm", "modifi
 
 def binarize_input(images: np.ndarray | torch.Tensor, threshold: int, shape: tuple[int, int, int]) -> torch.Tensor:
     """uint8 images -> float +-1 tensor (N, C, H, W): +1 iff pixel > threshold (the engine's rule)."""
-    x = torch.as_tensor(np.asarray(images)).reshape(-1, *shape)
-    return torch.where(x > threshold, 1.0, -1.0)
+    signs = np.where(np.asarray(images) > threshold, np.float32(1.0), np.float32(-1.0))
+    return torch.from_numpy(signs.reshape(-1, *shape))
 
 
 class TorchBNN(nn.Module):
