@@ -56,9 +56,17 @@ class Dataset:
     licence: str = ""
 
 
+def _idx_dataset(name: str, files: dict[str, str], url: str, classes: tuple[str, ...], licence: str) -> Dataset:
+    """An (Fashion-)MNIST-style data set: four gzipped IDX files under ``url``."""
+    splits = {
+        "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+        "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+    }
+    return Dataset(name, name, files, splits, "idx", {f: url + f for f in files}, classes=classes, licence=licence)
+
+
 DATASETS: dict[str, Dataset] = {
-    "fashion-mnist": Dataset(
-        "fashion-mnist",
+    "fashion-mnist": _idx_dataset(
         "fashion-mnist",
         {
             "train-images-idx3-ubyte.gz": "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
@@ -66,36 +74,11 @@ DATASETS: dict[str, Dataset] = {
             "t10k-images-idx3-ubyte.gz": "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
             "t10k-labels-idx1-ubyte.gz": "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
         },
-        {
-            "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
-            "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
-        },
-        "idx",
-        {
-            f: f"http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/{f}"
-            for f in (
-                "train-images-idx3-ubyte.gz",
-                "train-labels-idx1-ubyte.gz",
-                "t10k-images-idx3-ubyte.gz",
-                "t10k-labels-idx1-ubyte.gz",
-            )
-        },
-        classes=(
-            "T-shirt/top",
-            "Trouser",
-            "Pullover",
-            "Dress",
-            "Coat",
-            "Sandal",
-            "Shirt",
-            "Sneaker",
-            "Bag",
-            "Ankle boot",
-        ),
-        licence="MIT, Copyright (c) 2017 Zalando SE",
+        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+        ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+        "MIT, Copyright (c) 2017 Zalando SE",
     ),
-    "mnist": Dataset(
-        "mnist",
+    "mnist": _idx_dataset(
         "mnist",
         {
             "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
@@ -103,22 +86,9 @@ DATASETS: dict[str, Dataset] = {
             "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
             "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
         },
-        {
-            "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
-            "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
-        },
-        "idx",
-        {
-            f: f"https://ossci-datasets.s3.amazonaws.com/mnist/{f}"
-            for f in (
-                "train-images-idx3-ubyte.gz",
-                "train-labels-idx1-ubyte.gz",
-                "t10k-images-idx3-ubyte.gz",
-                "t10k-labels-idx1-ubyte.gz",
-            )
-        },
-        classes=tuple(str(i) for i in range(10)),
-        licence="no formal licence; cite LeCun et al. 1998",
+        "https://ossci-datasets.s3.amazonaws.com/mnist/",
+        tuple(str(i) for i in range(10)),
+        "no formal licence; cite LeCun et al. 1998",
     ),
     "cifar10": Dataset(
         "cifar10",

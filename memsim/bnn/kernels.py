@@ -99,38 +99,43 @@ def _threshold_flat(h, s, invert):  # type: ignore[no-untyped-def]
     return out
 
 
+#: Weight indexing of :func:`_conv3x3_h`: one read shared by all, one per image, one per output position.
+SHARED, PER_IMAGE, PER_POSITION = 0, 1, 2
+
+
 @njit(**NUMBA_PARALLEL_FLAGS)
-def _conv3x3_h(x, w, c_in, pad):  # type: ignore[no-untyped-def]
-    # Integer pre-activations (B, H', W', n_out) of a 3x3, stride-1 convolution with zero padding `pad`.
+def _conv3x3_h(x, w, c_in, pad, mode):  # type: ignore[no-untyped-def]
+    # Integer pre-activations (B, H', W', O) of a 3x3, stride-1 convolution with zero padding `pad`.
+    # w is (K, O, 3, 3, nwc): K = 1 (mode SHARED), B (PER_IMAGE) or H' * W' (PER_POSITION, reads per access).
     B, H, W, nwc = x.shape
-    n_out = w.shape[0]
+    n_out = w.shape[1]
     Ho = H + 2 * pad - 2
     Wo = W + 2 * pad - 2
     out = np.empty((B, Ho, Wo, n_out), dtype=np.int32)
-    for b in prange(B):
-        for yo in range(Ho):
-            for xo in range(Wo):
-                n_valid = 0
-                for dy in range(3):
-                    yi = yo + dy - pad
-                    if 0 <= yi < H:
-                        for dx in range(3):
-                            xi = xo + dx - pad
-                            if 0 <= xi < W:
-                                n_valid += c_in
-                for o in range(n_out):
-                    mism = 0
-                    for dy in range(3):
-                        yi = yo + dy - pad
-                        if yi < 0 or yi >= H:
-                            continue
-                        for dx in range(3):
-                            xi = xo + dx - pad
-                            if xi < 0 or xi >= W:
-                                continue
-                            for k in range(nwc):
-                                mism += popcount(x[b, yi, xi, k] ^ w[o, dy, dx, k])
-                    out[b, yo, xo, o] = n_valid - 2 * mism
+    for idx in prange(B * Ho * Wo):
+        b = idx // (Ho * Wo)
+        pos = idx % (Ho * Wo)
+        yo = pos // Wo
+        xo = pos % Wo
+        r = 0 if mode == SHARED else (b if mode == PER_IMAGE else pos)
+        n_valid = 0
+        for dy in range(3):
+            for dx in range(3):
+                if 0 <= yo + dy - pad < H and 0 <= xo + dx - pad < W:
+                    n_valid += c_in
+        for o in range(n_out):
+            mism = 0
+            for dy in range(3):
+                yi = yo + dy - pad
+                if yi < 0 or yi >= H:
+                    continue
+                for dx in range(3):
+                    xi = xo + dx - pad
+                    if xi < 0 or xi >= W:
+                        continue
+                    for k in range(nwc):
+                        mism += popcount(x[b, yi, xi, k] ^ w[r, o, dy, dx, k])
+            out[b, yo, xo, o] = n_valid - 2 * mism
     return out
 
 
@@ -211,40 +216,6 @@ def _output_margin(h):  # type: ignore[no-untyped-def]
 
 
 @njit(**NUMBA_PARALLEL_FLAGS)
-def _conv3x3_h_per_position(x, w, c_in, pad):  # type: ignore[no-untyped-def]
-    # As _conv3x3_h for one image, with its own weights at every output position:
-    # w is (Ho * Wo, n_out, 3, 3, nwc), read afresh per position (granularity per_access).
-    B, H, W, nwc = x.shape
-    n_out = w.shape[1]
-    Ho = H + 2 * pad - 2
-    Wo = W + 2 * pad - 2
-    out = np.empty((B, Ho, Wo, n_out), dtype=np.int32)
-    for b in range(B):
-        for pos in prange(Ho * Wo):
-            yo = pos // Wo
-            xo = pos % Wo
-            n_valid = 0
-            for dy in range(3):
-                for dx in range(3):
-                    if 0 <= yo + dy - pad < H and 0 <= xo + dx - pad < W:
-                        n_valid += c_in
-            for o in range(n_out):
-                mism = 0
-                for dy in range(3):
-                    yi = yo + dy - pad
-                    if yi < 0 or yi >= H:
-                        continue
-                    for dx in range(3):
-                        xi = xo + dx - pad
-                        if xi < 0 or xi >= W:
-                            continue
-                        for k in range(nwc):
-                            mism += popcount(x[b, yi, xi, k] ^ w[pos, o, dy, dx, k])
-                out[b, yo, xo, o] = n_valid - 2 * mism
-    return out
-
-
-@njit(**NUMBA_PARALLEL_FLAGS)
 def _importance_chain(a, h_next, w_next, s_next, inv_next, w_out, h_out):  # type: ignore[no-untyped-def]
     # Mean change of the decision margin when each neuron of a hidden dense layer is inverted.
     # a: (N, n) +-1 outputs of the layer; h_next/w_next/s_next/inv_next: the next hidden dense
@@ -294,47 +265,35 @@ def _importance_chain(a, h_next, w_next, s_next, inv_next, w_out, h_out):  # typ
     return out
 
 
-@njit(**NUMBA_PARALLEL_FLAGS)
-def _conv3x3_h_per_image(x, w, c_in, pad):  # type: ignore[no-untyped-def]
-    # As _conv3x3_h with each image's own weights: w is (B, O, 3, 3, nwc) (granularity per_sample).
-    B, H, W, nwc = x.shape
-    n_out = w.shape[1]
-    Ho = H + 2 * pad - 2
-    Wo = W + 2 * pad - 2
-    out = np.empty((B, Ho, Wo, n_out), dtype=np.int32)
-    for b in prange(B):
-        for yo in range(Ho):
-            for xo in range(Wo):
-                n_valid = 0
-                for dy in range(3):
-                    for dx in range(3):
-                        if 0 <= yo + dy - pad < H and 0 <= xo + dx - pad < W:
-                            n_valid += c_in
-                for o in range(n_out):
-                    mism = 0
-                    for dy in range(3):
-                        yi = yo + dy - pad
-                        if yi < 0 or yi >= H:
-                            continue
-                        for dx in range(3):
-                            xi = xo + dx - pad
-                            if xi < 0 or xi >= W:
-                                continue
-                            for k in range(nwc):
-                                mism += popcount(x[b, yi, xi, k] ^ w[b, o, dy, dx, k])
-                    out[b, yo, xo, o] = n_valid - 2 * mism
-    return out
-
-
 # ---- neuron-major ("transposed") dense kernels: 64 neurons per vector lane group, 4 images per weight load.
 # wt is (nw, n_pad) with n_pad a multiple of 64 and the neurons of input word k contiguous in wt[k, :],
 # so the inner loop vectorises across neurons with no horizontal reductions.
 
 
+@njit(inline="always", **NUMBA_FLAGS)
+def _accumulate4(x, wt, i0, i1, i2, i3, j0, a0, a1, a2, a3):  # type: ignore[no-untyped-def]
+    # Mismatch counts of images i0..i3 against neurons j0..j0+63 (a0..a3 hold 64 counts each).
+    a0[:] = 0
+    a1[:] = 0
+    a2[:] = 0
+    a3[:] = 0
+    for k in range(x.shape[1]):
+        x0 = x[i0, k]
+        x1 = x[i1, k]
+        x2 = x[i2, k]
+        x3 = x[i3, k]
+        for jj in range(64):
+            w = wt[k, j0 + jj]
+            a0[jj] += popcount(x0 ^ w)
+            a1[jj] += popcount(x1 ^ w)
+            a2[jj] += popcount(x2 ^ w)
+            a3[jj] += popcount(x3 ^ w)
+
+
 @njit(**NUMBA_PARALLEL_FLAGS)
 def _dense_mismatch_t(x, wt, n_out):  # type: ignore[no-untyped-def]
     # Mismatch counts (B, n_out) int32 of packed inputs x (B, nw) against transposed weights wt.
-    B, nw = x.shape
+    B = x.shape[0]
     groups = (n_out + 63) // 64
     out = np.empty((B, n_out), dtype=np.int32)
     for blk in prange((B + 3) // 4):
@@ -348,21 +307,7 @@ def _dense_mismatch_t(x, wt, n_out):  # type: ignore[no-untyped-def]
         a3 = np.empty(64, np.int64)
         for g in range(groups):
             j0 = g * 64
-            a0[:] = 0
-            a1[:] = 0
-            a2[:] = 0
-            a3[:] = 0
-            for k in range(nw):
-                x0 = x[i0, k]
-                x1 = x[i1, k]
-                x2 = x[i2, k]
-                x3 = x[i3, k]
-                for jj in range(64):
-                    w = wt[k, j0 + jj]
-                    a0[jj] += popcount(x0 ^ w)
-                    a1[jj] += popcount(x1 ^ w)
-                    a2[jj] += popcount(x2 ^ w)
-                    a3[jj] += popcount(x3 ^ w)
+            _accumulate4(x, wt, i0, i1, i2, i3, j0, a0, a1, a2, a3)
             for jj in range(min(64, n_out - j0)):
                 out[i0, j0 + jj] = a0[jj]
                 if i0 + 1 < B:
@@ -377,7 +322,7 @@ def _dense_mismatch_t(x, wt, n_out):  # type: ignore[no-untyped-def]
 @njit(**NUMBA_PARALLEL_FLAGS)
 def _dense_fire_t(x, wt, n_out, t_fire, invert):  # type: ignore[no-untyped-def]
     # Packed firing bits (B, nw(n_out)): neuron fires iff mismatches <= t_fire (xor invert).
-    B, nw = x.shape
+    B = x.shape[0]
     groups = (n_out + 63) // 64
     out = np.zeros((B, groups), dtype=np.uint64)
     for blk in prange((B + 3) // 4):
@@ -391,21 +336,7 @@ def _dense_fire_t(x, wt, n_out, t_fire, invert):  # type: ignore[no-untyped-def]
         a3 = np.empty(64, np.int64)
         for g in range(groups):
             j0 = g * 64
-            a0[:] = 0
-            a1[:] = 0
-            a2[:] = 0
-            a3[:] = 0
-            for k in range(nw):
-                x0 = x[i0, k]
-                x1 = x[i1, k]
-                x2 = x[i2, k]
-                x3 = x[i3, k]
-                for jj in range(64):
-                    w = wt[k, j0 + jj]
-                    a0[jj] += popcount(x0 ^ w)
-                    a1[jj] += popcount(x1 ^ w)
-                    a2[jj] += popcount(x2 ^ w)
-                    a3[jj] += popcount(x3 ^ w)
+            _accumulate4(x, wt, i0, i1, i2, i3, j0, a0, a1, a2, a3)
             b0 = np.uint64(0)
             b1 = np.uint64(0)
             b2 = np.uint64(0)

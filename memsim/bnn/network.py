@@ -231,10 +231,7 @@ class BNN:
         fire = self._fire_thresholds()
         for layer, w, t_fire in zip(self.layers, self._clean_kernel_weights(), fire, strict=True):
             if isinstance(layer, Conv):
-                h = kernels._conv3x3_h(act, w, layer.c_in, layer.padding)
-                if layer.pool:
-                    h = kernels._maxpool2(h)
-                act = kernels._threshold_hwc(h, layer.threshold, layer.invert)
+                _, act = _conv_block(layer, act, w)
                 continue
             if act.ndim == 4:
                 act = act.reshape(act.shape[0], -1)
@@ -263,13 +260,8 @@ class BNN:
         act = x
         for i, (layer, w) in enumerate(zip(self.layers, weights, strict=True)):
             if isinstance(layer, Conv):
-                if per_position is not None and per_position[i]:
-                    h = kernels._conv3x3_h_per_position(act, w, layer.c_in, layer.padding)
-                else:
-                    h = kernels._conv3x3_h(act, w, layer.c_in, layer.padding)
-                if layer.pool:
-                    h = kernels._maxpool2(h)
-                act = kernels._threshold_hwc(h, layer.threshold, layer.invert)
+                mode = kernels.PER_POSITION if per_position is not None and per_position[i] else kernels.SHARED
+                _, act = _conv_block(layer, act, w, mode)
             else:
                 if act.ndim == 4:
                     act = act.reshape(act.shape[0], -1)
@@ -291,11 +283,8 @@ class BNN:
         out = []
         for layer, w in zip(self.layers, self._clean_kernel_weights(), strict=True):
             if isinstance(layer, Conv):
-                h = kernels._conv3x3_h(act, w, layer.c_in, layer.padding)
-                if layer.pool:
-                    h = kernels._maxpool2(h)
+                h, act = _conv_block(layer, act, w)
                 out.append(h)
-                act = kernels._threshold_hwc(h, layer.threshold, layer.invert)
             else:
                 if act.ndim == 4:
                     act = act.reshape(act.shape[0], -1)
@@ -414,10 +403,7 @@ class BNN:
                     [words_for_kernel(layer, memory.read_packed(names[i], rng=rng, granularity="per_sample").words)
                      for _ in range(n)]
                 )  # fmt: skip
-                h = kernels._conv3x3_h_per_image(act, w, layer.c_in, layer.padding)
-                if layer.pool:
-                    h = kernels._maxpool2(h)
-                act = kernels._threshold_hwc(h, layer.threshold, layer.invert)
+                _, act = _conv_block(layer, act, w, kernels.PER_IMAGE)
                 continue
             if act.ndim == 4:
                 act = act.reshape(n, -1)
@@ -468,6 +454,19 @@ class BNN:
             else:
                 parts.append(f"FC{layer.n_out}")
         return f"BNN({self.arch!r}: {'->'.join(parts)}, {self.n_weight_bits} weight bits)"
+
+
+def _conv_block(
+    layer: Conv, act: np.ndarray, w: np.ndarray, mode: int = kernels.SHARED
+) -> tuple[np.ndarray, np.ndarray]:
+    """One convolution layer: pre-activations (pooled if the layer pools) and the thresholded output bits.
+
+    ``w`` is one kernel-layout read for ``mode`` SHARED, else a stack of reads per image or per position.
+    """
+    h = kernels._conv3x3_h(act, w[None] if mode == kernels.SHARED else w, layer.c_in, layer.padding, mode)
+    if layer.pool:
+        h = kernels._maxpool2(h)
+    return h, kernels._threshold_hwc(h, layer.threshold, layer.invert)
 
 
 def _random_bits(rng: np.random.Generator, nbits: int) -> np.ndarray:

@@ -52,12 +52,12 @@ class FlipInjector:
         return w + (flipped - w).detach()
 
 
-class BinaryLinear(nn.Linear):
-    """Linear layer with +-1 weights (latent float weights, sign in the forward pass), no bias."""
+class _BinaryWeights:
+    """Latent float weights binarized by :func:`sign_ste`, with optional flip injection while training."""
 
-    def __init__(self, n_in: int, n_out: int) -> None:
-        super().__init__(n_in, n_out, bias=False)
-        self.injector: FlipInjector | None = None
+    weight: torch.Tensor
+    training: bool
+    injector: FlipInjector | None = None
 
     def binary_weight(self) -> torch.Tensor:
         """The +-1 weights used in the forward pass (with injected flips while training)."""
@@ -65,24 +65,23 @@ class BinaryLinear(nn.Linear):
         if self.injector is not None and self.training:
             w = self.injector(w)
         return w
+
+
+class BinaryLinear(_BinaryWeights, nn.Linear):
+    """Linear layer with +-1 weights (latent float weights, sign in the forward pass), no bias."""
+
+    def __init__(self, n_in: int, n_out: int) -> None:
+        super().__init__(n_in, n_out, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         return nn.functional.linear(x, self.binary_weight())
 
 
-class BinaryConv2d(nn.Conv2d):
+class BinaryConv2d(_BinaryWeights, nn.Conv2d):
     """3x3, stride-1 convolution with +-1 weights and zero padding (outside pixels add nothing), no bias."""
 
     def __init__(self, c_in: int, c_out: int, padding: int = 1) -> None:
         super().__init__(c_in, c_out, 3, padding=padding, bias=False)
-        self.injector: FlipInjector | None = None
-
-    def binary_weight(self) -> torch.Tensor:
-        """The +-1 weights used in the forward pass (with injected flips while training)."""
-        w = sign_ste(self.weight)
-        if self.injector is not None and self.training:
-            w = self.injector(w)
-        return w
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         return nn.functional.conv2d(x, self.binary_weight(), padding=self.padding)
