@@ -93,7 +93,13 @@ def main() -> None:
     parser.add_argument("--table", action="store_true", help="print the Markdown table of the trained models and exit")
     opts = parser.parse_args()
     if opts.table:
-        print(write_table())
+        table = write_table()
+        readme = HERE / "README.md"
+        text = readme.read_text(encoding="utf-8")
+        head, rest = text.split("<!-- table -->\n", 1)
+        tail = rest.split("<!-- /table -->", 1)[1]
+        readme.write_text(f"{head}<!-- table -->\n{table}\n<!-- /table -->{tail}", encoding="utf-8")
+        print(table)
         return
     if not LOG.exists():
         LOG.write_text("# Commands that trained the shipped models\n\nRun from the repository root, in order:\n\n")
