@@ -14,6 +14,6 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 class CustomBuildHook(BuildHookInterface):
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
         models = Path(self.root) / "models"
-        for path in sorted(models.glob("*.npz")) + [models / "README.md"]:
+        for path in [*sorted(models.glob("*.npz")), models / "README.md"]:
             if path.is_file():
                 build_data["force_include"][str(path)] = f"memsim/_models/{path.name}"
