@@ -348,7 +348,7 @@ def fetch(
         The data set's folder.
     """
     ds = _get(name)
-    base = Path(root) if root is not None else data_dirs()[1 if os.environ.get("MEMSIM_DATA") else 0]
+    base = Path(root) if root is not None else data_dirs()[0]
     folder = base / ds.folder
     folder.mkdir(parents=True, exist_ok=True)
     sources = {**ds.urls, **(urls or {})}

@@ -156,11 +156,14 @@ def test_fetch_checks_sha256_resumes_and_never_leaves_a_bad_file(tmp_path, serve
 
 
 @needs_shared
-def test_fetch_rejects_a_wrong_file(tmp_path, server):
+def test_fetch_rejects_a_wrong_file(tmp_path, server, monkeypatch):
+    """A file whose sha256 differs is deleted, never put in place; the default target is $MEMSIM_DATA."""
     src, base = server
     files = DATASETS["mnist"].files
     for f in files:
         (src / f).write_bytes(b"not the real file")
+    monkeypatch.setenv("MEMSIM_DATA", str(tmp_path / "d"))
     with pytest.raises(DatasetError, match=r"sha256 [0-9a-f]+ does not match the published"):
-        fetch("mnist", root=tmp_path / "d", urls={f: f"{base}/{f}" for f in files}, progress=False)
+        fetch("mnist", urls={f: f"{base}/{f}" for f in files}, progress=False)
+    assert (tmp_path / "d" / "mnist").is_dir()
     assert not (tmp_path / "d" / "mnist" / next(iter(files))).exists()
