@@ -39,3 +39,58 @@ def test_memsim_profile_path_adds_user_directories(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert '"profile": "mine"' in proc.stdout
+
+
+def _imports(path):
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            yield node.module
+
+
+# Imports flow down the pipeline: a package may not import from the ones listed for it.
+FORBIDDEN = {
+    "memsim/profile": (
+        "memsim.memory",
+        "memsim.bnn",
+        "memsim.train",
+        "memsim.cli",
+        "memsim.plot",
+        "torch",
+        "matplotlib",
+    ),
+    "memsim/memory": ("memsim.bnn", "memsim.train", "memsim.cli", "memsim.plot", "torch", "matplotlib"),
+    "memsim/bnn": ("memsim.train", "memsim.cli", "memsim.plot", "torch", "matplotlib"),
+    "memsim/datasets.py": ("memsim.train", "memsim.cli", "torch", "matplotlib"),
+    "memsim/bits.py": ("memsim.profile", "memsim.memory", "memsim.bnn", "torch", "matplotlib"),
+    "memsim/rng.py": ("memsim.profile", "memsim.memory", "memsim.bnn", "torch", "matplotlib"),
+}
+
+
+def test_imports_flow_down_the_pipeline():
+    """An AST scan: no module imports from a higher layer; torch only in memsim/train, matplotlib only in plot."""
+    from pathlib import Path
+
+    import memsim
+
+    root = Path(memsim.__file__).resolve().parent.parent
+    bad = []
+    for prefix, forbidden in FORBIDDEN.items():
+        target = root / prefix
+        files = [target] if target.suffix == ".py" else sorted(target.rglob("*.py"))
+        for path in files:
+            for name in _imports(path):
+                if any(name == f or name.startswith(f + ".") for f in forbidden):
+                    bad.append(f"{path.relative_to(root)} imports {name}")
+    for path in sorted((root / "memsim").rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        for name in _imports(path):
+            if name.split(".")[0] == "torch" and not rel.startswith("memsim/train/"):
+                bad.append(f"{rel} imports torch")
+            if name.split(".")[0] == "matplotlib" and rel != "memsim/plot.py":
+                bad.append(f"{rel} imports matplotlib")
+    assert not bad, bad
