@@ -159,3 +159,20 @@ def test_bad_forward_input():
         net.forward(np.zeros((1, 28, 28), np.uint8), memory=mem, granularity="per_image")
     with pytest.raises(Exception, match=r"unknown architecture 'fashion_fcnn' \(did you mean 'fashion-fcnn'\?\)"):
         BNN.random("fashion_fcnn")
+
+
+@pytest.mark.parametrize("fault_model", ["asymmetric", "persistent", "mixed"])
+def test_other_fault_models_run_through_the_explicit_path(fault_model):
+    """Non-transient memories read explicit flips; persistent faults give the same outputs on every pass."""
+    net = awkward_net(5, 1, True, 3, 20, 4)
+    imgs = images_for(net, 4)
+    mem = ApproximateMemory(fault_model, seed=2)
+    net.store_weights(mem)
+    mem.set_ber(p01=0.05, p10=0.02) if fault_model == "asymmetric" else mem.set_ber(0.05)
+    first = net.forward(imgs, memory=mem)
+    second = net.forward(imgs, memory=mem)
+    assert mem.counters.bits_flipped > 0 and mem.counters.reads == 2 * 4 * len(net.layers)
+    if fault_model == "persistent":
+        np.testing.assert_array_equal(first, second)
+    else:
+        assert not np.array_equal(first, second), "fresh flips on every read"
