@@ -843,5 +843,85 @@ class Profile:
                     raise ProfileError(format_problem(self.source, dotted, f"cannot descend into {node!r}"))
         return Profile(data, source=f"{self.source} (with overrides)", base_dir=self.base_dir)
 
+    def with_vmin(self, vmin_v: float) -> Profile:
+        """A copy in absolute volts: the relative knob ``vdd_over_vmin`` becomes ``vdd_v = vdd_over_vmin * vmin_v``.
+
+        For profiles published relative to Vmin (such as the 14 nm SRAM) when the user knows
+        the Vmin of their own array. Curve points, knob ranges, ``gaussian_threshold`` /
+        ``log_linear`` models and energy/latency scaling laws are rescaled; BER values and
+        energy ratios are unchanged.
+
+        Parameters
+        ----------
+        vmin_v : float
+            The absolute Vmin, in V (> 0).
+
+        Raises
+        ------
+        ProfileError
+            If the profile has no ``vdd_over_vmin`` knob, or data that cannot be rescaled
+            (a curve in a CSV file, another model form, fault maps).
+        """
+        old, new = "vdd_over_vmin", "vdd_v"
+        if old not in self.knobs:
+            raise ProfileError(
+                format_problem(self.source, "knobs", f"no {old!r} knob to rescale; knobs: {', '.join(self.knobs)}")
+            )
+        if isinstance(vmin_v, bool) or not isinstance(vmin_v, (int, float)) or not math.isfinite(vmin_v) or vmin_v <= 0:
+            raise ProfileError(format_problem(self.source, "vmin_v", f"{vmin_v!r} must be a positive number of volts"))
+        f = float(vmin_v)
+        data = copy.deepcopy(self._raw)
+        if data.get("fault_maps") is not None:
+            raise ProfileError(
+                format_problem(self.source, "fault_maps", "fault maps are indexed by their own knob values")
+            )
+
+        def scale(x: float) -> float:  # 12 significant digits: 0.75 * 0.8 is 0.6, not 0.6000000000000001
+            return float(f"{x * f:.12g}")
+
+        knob = data["knobs"].pop(old)
+        data["knobs"] = {
+            new: {**knob, "unit": "V", **{k: scale(knob[k]) for k in ("nominal", "min", "max")}},
+            **data["knobs"],
+        }
+
+        def rename(block: dict[str, Any], path: str) -> None:
+            if block.get("knob") != old:
+                return
+            block["knob"] = new
+            if "points" in block:
+                block["points"] = [[scale(row[0]), *row[1:]] for row in block["points"]]
+            if "columns" in block:
+                block["columns"] = [new, *block["columns"][1:]]
+            if "csv" in block:
+                raise ProfileError(format_problem(self.source, path, "a curve in a CSV file cannot be rescaled"))
+            if block.get("law") in ("v_exp", "linear"):
+                key = "k_per_unit" if block["law"] == "v_exp" else "slope"
+                block[key] = block[key] / f
+
+        for i, mech in enumerate(data["mechanisms"]):
+            for part in ("curve", "table"):
+                if part in mech:
+                    rename(mech[part], f"mechanisms[{i}].{part}")
+            model = mech.get("model")
+            if model is not None and model.get("knob") == old:
+                model["knob"] = new
+                params = model["params"]
+                if model["form"] == "gaussian_threshold":
+                    params["mean"], params["std"] = params["mean"] * f, params["std"] * f
+                elif model["form"] == "log_linear":
+                    params["slope"] = params["slope"] / f
+                else:
+                    raise ProfileError(format_problem(self.source, f"mechanisms[{i}].model.form",
+                                                      f"{model['form']!r} cannot be rescaled"))  # fmt: skip
+        for section in ("energy", "latency"):
+            for key, entry in data[section].items():
+                rename(entry, f"{section}.{key}")
+                for j, law in enumerate(entry.get("scaling", [])):
+                    rename(law, f"{section}.{key}.scaling[{j}]")
+        data["name"] = f"{self.name}_vmin{f:g}v"
+        data["description"] = f"{self.description} Rescaled to absolute volts with Vmin = {f:g} V (user-supplied)."
+        return Profile(data, source=f"{self.source} (Vmin = {f:g} V)", base_dir=self.base_dir)
+
     def __repr__(self) -> str:
         return f"Profile({self.name!r}, technology={self.technology!r}, knobs={list(self.knobs)})"

@@ -158,3 +158,20 @@ def test_stt_mram_read_disturb_is_one_way_and_write_error_at_nominal_is_1e6():
     write = next(m for m in p.at().mechanisms if m.name == "write_error")
     assert 5e-7 < write.ber < 2e-6
     assert p.at(write_i_over_ic0=4.0).write_energy_pj_per_bit == pytest.approx(0.194 * (4.0 / 2.88) ** 2)
+
+
+def test_sram_in_absolute_volts_with_a_user_vmin():
+    """with_vmin(0.8): vdd_v = 0.7 V is 0.875 Vmin: same BER and energy ratio, model rescaled too."""
+    rel = load_profile(SRAM)
+    absolute = rel.with_vmin(0.8)
+    assert list(absolute.knobs) == ["vdd_v"] and absolute.knobs["vdd_v"].max == pytest.approx(0.8)
+    for v in (0.6, 0.66, 0.7, 0.77, 0.8):
+        a, r = absolute.at(vdd_v=v), rel.at(vdd_over_vmin=round(v / 0.8, 12))
+        assert a.ber == pytest.approx(r.ber, rel=1e-9, abs=1e-300)
+        assert a.read_energy_pj_per_bit == pytest.approx(r.read_energy_pj_per_bit)
+    low = absolute.at(vdd_v=0.57, extrapolate=True).ber
+    assert low == pytest.approx(rel.at(vdd_over_vmin=0.57 / 0.8, extrapolate=True).ber)
+    with pytest.raises(ValueError, match="must be a positive number of volts"):
+        rel.with_vmin(-1.0)
+    with pytest.raises(ValueError, match="no 'vdd_over_vmin' knob to rescale"):
+        load_profile(DRAM).with_vmin(1.0)
