@@ -239,6 +239,8 @@ def cmd_at(args: argparse.Namespace, extra: Sequence[str]) -> int:
     from memsim.profile import load_profile
 
     profile = load_profile(args.profile)
+    if args.vmin_v is not None:
+        profile = profile.with_vmin(args.vmin_v)
     op = profile.at(extrapolate=args.extrapolate, **_parse_knob_args(profile, extra))
     if args.json:
         _print_json(op.to_dict())
@@ -549,6 +551,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("at", help="evaluate a profile at an operating point: --<knob> VALUE ...")
     p.add_argument("profile", help="profile name or path to a .yaml file")
     p.add_argument("--extrapolate", action="store_true", help="allow knob values outside the profile's range")
+    p.add_argument("--vmin-v", type=float, help="for a profile relative to Vmin: your Vmin in V (then use --vdd-v)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_at, takes_extra=True)
 

@@ -261,3 +261,8 @@ def test_data_verify_missing(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     code, _, err = run(capsys, "data", "verify", "mnist")
     assert code == 1 and "get it with `memsim data fetch mnist`" in err
+
+
+def test_at_with_a_user_vmin(capsys):
+    code, out, _ = run(capsys, "at", "sram_14nm_chandramoorthy2019", "--vmin-v", "0.8", "--vdd-v", "0.7", "--json")
+    assert code == 0 and json.loads(out)["ber"] == pytest.approx(1.29e-3)
