@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 __all__ = ["plot_profile"]
 
 FORMATS = (".png", ".pdf", ".svg")
+BER_FLOOR = 1e-15  # lower edge of the BER axis
 
 
 def _save(fig: object, out: Path) -> None:
@@ -32,10 +33,11 @@ def _save(fig: object, out: Path) -> None:
 
 
 def plot_profile(profile: Profile, out: str | os.PathLike[str], knob: str | None = None, n: int = 200) -> Path:
-    """Plot BER (log axis) and energy per bit read against each knob of a profile.
+    """Plot BER (log axis), energy per bit and (if published) read latency against each knob of a profile.
 
-    One column of two panels per knob (or only ``knob``); other knobs stay nominal.
-    Measured or tabulated points are drawn as markers over the interpolated curve.
+    One column of panels per knob (or only ``knob``); other knobs stay nominal.
+    Measured or tabulated points are drawn as markers over the interpolated curve;
+    BER below 1e-15 (including "no errors measured") is left out of the log axis.
 
     Parameters
     ----------
@@ -69,7 +71,9 @@ def plot_profile(profile: Profile, out: str | os.PathLike[str], knob: str | None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, len(knobs), figsize=(4.2 * len(knobs), 6.0), squeeze=False, sharex="col")
+    has_latency = profile.at().read_latency_ns is not None
+    rows = 3 if has_latency else 2
+    fig, axes = plt.subplots(rows, len(knobs), figsize=(4.2 * len(knobs), 3.0 * rows), squeeze=False, sharex="col")
     for col, name in enumerate(knobs):
         spec = profile.knobs[name]
         ax_ber, ax_e = axes[0, col], axes[1, col]
@@ -85,16 +89,25 @@ def plot_profile(profile: Profile, out: str | os.PathLike[str], knob: str | None
             xs = profile.knob_values(name, n)
             ops = [profile.at(**{name: x}) for x in xs]
             ber = np.array([op.ber for op in ops])
-            ax_ber.plot(xs, np.where(ber > 0, ber, np.nan), color="C0", label="interpolated")
+            # BER below the floor (or 0: no errors measured) is not drawn: it would stretch the log axis to 1e-60.
+            ax_ber.plot(xs, np.where(ber >= BER_FLOOR, ber, np.nan), color="C0", label="interpolated")
             marks = profile.knob_values(name)
             mark_ops = [profile.at(**{name: x}) for x in marks]
             mb = np.array([op.ber for op in mark_ops])
-            ax_ber.plot(marks, np.where(mb > 0, mb, np.nan), "o", color="C0", ms=4, label="data points")
+            ax_ber.plot(marks, np.where(mb >= BER_FLOOR, mb, np.nan), "o", color="C0", ms=4, label="data points")
+            ax_ber.set_ylim(bottom=BER_FLOOR)
+            if has_latency:
+                ax_l = axes[2, col]
+                ax_l.plot(xs, [op.read_latency_ns for op in ops], color="C2")
+                ax_l.set_ylabel("read latency [ns]")
+                ax_l.grid(True, alpha=0.3)
+                ax_l.set_xlabel(f"{name} [{spec.unit}]")
             for label, attr in (("read", "read_energy_pj_per_bit"), ("write", "write_energy_pj_per_bit")):
                 vals = [getattr(op, attr) for op in ops]
                 if all(v is not None for v in vals):
                     ax_e.plot(xs, vals, label=label)
-            ax_e.set_xlabel(f"{name} [{spec.unit}]")
+            if not has_latency:
+                ax_e.set_xlabel(f"{name} [{spec.unit}]")
         ax_ber.set_yscale("log")
         ax_ber.set_ylabel("bit error rate")
         ax_ber.set_title(name)
