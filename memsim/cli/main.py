@@ -10,6 +10,7 @@ Usage::
     memsim at PROFILE [--<knob> VALUE ...] [--extrapolate] [--json]     e.g. --vdd-v 1.1 --trcd-ns 10
     memsim memory [PROFILE --<knob> VALUE ... | --ber P | --p01 A --p10 B] [--bits N] [--reads R]
                   [--fault-model M] [--persistent-fraction F] [--seed S] [--json]
+    memsim evaluate MODEL [--profile P --<knob> V | --ber B] [--fault-model M] [--granularity G] [--json]
     memsim margins MODEL [--dataset NAME] [--split test] [--limit N] [--no-importance] [--json]
     memsim data fetch NAME [--root DIR] | memsim data verify NAME [--root DIR] [--json]
     memsim train --arch ARCH --loss {cel,mhl} [--b B] [--train-ber P] --epochs N --out models/NAME.npz [--resume]
@@ -358,6 +359,40 @@ def cmd_margins(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace, extra: Sequence[str]) -> int:
+    from memsim.bnn.evaluate import evaluate
+    from memsim.datasets import load_dataset
+    from memsim.profile import load_profile
+
+    net = _load_net(args.model)
+    if args.profile is not None and args.ber is not None:
+        raise MemsimError("give either --profile (with --<knob> VALUE options) or --ber, not both")
+    if args.profile is not None:
+        profile = load_profile(args.profile)
+        rates: Any = profile.at(extrapolate=args.extrapolate, **_parse_knob_args(profile, extra))
+    elif extra:
+        raise MemsimError(f"unexpected arguments {' '.join(extra)}: knob options need --profile")
+    else:
+        rates = 0.0 if args.ber is None else args.ber
+    images, labels = load_dataset(args.dataset or net.metadata.get("dataset", "fashion-mnist-demo"), args.split)
+    if args.limit is not None:
+        if args.limit < 1:
+            raise MemsimError(f"--limit must be a positive integer, got {args.limit}")
+        images, labels = images[: args.limit], labels[: args.limit]
+    options = {} if args.persistent_fraction is None else {"persistent_fraction": args.persistent_fraction}
+    result = evaluate(net, images, labels, rates, args.fault_model, args.granularity, args.seed, **options)
+    if args.json:
+        _print_json(result.to_dict())
+        return 0
+    print(f"{net!r}, {result.n_images} images, {result.fault_model} faults at BER {_fmt(result.ber)} "
+          f"({result.granularity}, seed {result.seed})")  # fmt: skip
+    print(f"accuracy {result.accuracy:.4f} (95 % CI {result.ci_low:.4f}-{result.ci_high:.4f})")
+    energy = "-" if result.read_energy_pj_per_image is None else f"{result.read_energy_pj_per_image / 1e6:.4g} uJ"
+    print(f"weight reads: {result.reads}, {result.bits_read} bits, {result.bits_flipped} flipped; "
+          f"read energy per image {energy}; {result.seconds:.2f} s")  # fmt: skip
+    return 0
+
+
 def cmd_data_fetch(args: argparse.Namespace) -> int:
     from memsim.datasets import fetch
 
@@ -581,6 +616,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-importance", action="store_true", help="skip the inter-neuron importance (slowest part)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_margins)
+
+    from memsim.memory.approximate import ReadGranularity
+
+    p = sub.add_parser("evaluate", help="accuracy of a model with its weights in approximate memory")
+    p.add_argument("model", help="model file, shipped model name, or random:ARCH[:SEED]")
+    p.add_argument("--profile", help="profile name or .yaml path (knobs as --<knob> VALUE)")
+    p.add_argument("--ber", type=float, help="symmetric bit error rate instead of a profile")
+    p.add_argument("--fault-model", default="transient", choices=available_fault_models())
+    p.add_argument("--persistent-fraction", type=float, help="share of errors from stuck cells (fault model mixed)")
+    p.add_argument("--granularity", default="per_sample", choices=[g.value for g in ReadGranularity])
+    p.add_argument("--dataset", choices=available_datasets(), help="default: the model's data set")
+    p.add_argument("--split", default="test")
+    p.add_argument("--limit", type=int, help="use only the first N images")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--extrapolate", action="store_true", help="allow knob values outside the profile's range")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_evaluate, takes_extra=True)
 
     data = sub.add_parser("data", help="fetch and verify data sets")
     dsub = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")

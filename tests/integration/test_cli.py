@@ -266,3 +266,39 @@ def test_data_verify_missing(capsys, tmp_path, monkeypatch):
 def test_at_with_a_user_vmin(capsys):
     code, out, _ = run(capsys, "at", "sram_14nm_chandramoorthy2019", "--vmin-v", "0.8", "--vdd-v", "0.7", "--json")
     assert code == 0 and json.loads(out)["ber"] == pytest.approx(1.29e-3)
+
+
+def test_evaluate_command(capsys, tmp_path):
+    from memsim.bnn import BNN
+
+    path = tmp_path / "net.npz"
+    BNN.random("fashion-fcnn", seed=0).save(path)
+    code, out, _ = run(capsys, "evaluate", str(path), "--dataset", "fashion-mnist-demo", "--limit", "200",
+                       "--profile", "sram_14nm_chandramoorthy2019", "--vdd-over-vmin", "0.875", "--json")  # fmt: skip
+    assert code == 0
+    result = json.loads(out)
+    assert result["n_images"] == 200 and result["ci_low"] <= result["accuracy"] <= result["ci_high"]
+    assert result["ber"] == pytest.approx(1.29e-3) and result["reads"] == 600
+    assert result["read_energy_pj_per_image"] == pytest.approx(5820416 * 0.31 * 0.875**2)
+    code, out, err = run(capsys, "evaluate", str(path), "--ber", "0.1", "--vdd-v", "1")
+    assert code == 1 and "knob options need --profile" in err
+
+
+def test_evaluate_api_matches_predict():
+    import numpy as np
+
+    from memsim import ApproximateMemory
+    from memsim.bnn import BNN
+    from memsim.bnn.evaluate import evaluate, wilson_interval
+    from memsim.datasets import load_dataset
+
+    net = BNN.random("fashion-fcnn", seed=1)
+    images, labels = load_dataset("fashion-mnist-demo")
+    result = evaluate(net, images[:100], labels[:100], 0.05, seed=3)
+    mem = ApproximateMemory(seed=3)
+    mem.set_ber(0.05)
+    net.store_weights(mem)
+    expected = float(np.mean(net.predict(images[:100], memory=mem, seed=3) == labels[:100]))
+    assert result.accuracy == expected
+    lo, hi = wilson_interval(50, 100)
+    assert lo == pytest.approx(0.4038, abs=1e-4) and hi == pytest.approx(0.5962, abs=1e-4)

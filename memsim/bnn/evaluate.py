@@ -1,0 +1,125 @@
+"""Accuracy of a BNN whose weights sit in approximate memory at one operating point."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from memsim.memory.approximate import ApproximateMemory
+from memsim.profile.operating_point import OperatingPoint
+
+__all__ = ["Evaluation", "evaluate", "wilson_interval"]
+
+
+def wilson_interval(correct: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval of an accuracy ``correct / n`` (95 % by default)."""
+    if n == 0:
+        return (math.nan, math.nan)
+    phat = correct / n
+    denom = 1 + z * z / n
+    centre = (phat + z * z / (2 * n)) / denom
+    half = z * math.sqrt(phat * (1 - phat) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One evaluation: accuracy with a 95 % Wilson interval, and what the reads cost.
+
+    Attributes
+    ----------
+    accuracy, ci_low, ci_high : float
+        Fraction of correct predictions and its 95 % Wilson interval.
+    n_images : int
+    ber, p01, p10 : float
+        Error rates of the memory.
+    fault_model, granularity : str
+    read_energy_pj_per_image : float or None
+        Weight-read energy per image at the operating point, in pJ (None if not published).
+    reads, bits_read, bits_flipped : int
+        Memory counters over the evaluation.
+    seconds : float
+        Wall time.
+    seed : int or None
+    """
+
+    accuracy: float
+    ci_low: float
+    ci_high: float
+    n_images: int
+    ber: float
+    p01: float
+    p10: float
+    fault_model: str
+    granularity: str
+    read_energy_pj_per_image: float | None
+    reads: int
+    bits_read: int
+    bits_flipped: int
+    seconds: float
+    seed: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form (JSON-serialisable)."""
+        return asdict(self)
+
+
+def evaluate(
+    net: Any,
+    images: np.ndarray,
+    labels: np.ndarray,
+    rates: OperatingPoint | float | tuple[float, float] = 0.0,
+    fault_model: str = "transient",
+    granularity: str = "per_sample",
+    seed: int | None = 0,
+    **fault_options: Any,
+) -> Evaluation:
+    """Accuracy of ``net`` on ``images`` with its weights in an approximate memory set to ``rates``.
+
+    Parameters
+    ----------
+    net : BNN
+    images, labels : ndarray
+        uint8 images as the data set gives them, and their labels.
+    rates : OperatingPoint, float or (p01, p10)
+        Operating point of a profile, a symmetric BER, or a pair.
+    fault_model, granularity, seed, **fault_options
+        As for :class:`~memsim.ApproximateMemory` and :meth:`~memsim.BNN.forward`.
+    """
+    mem = ApproximateMemory(fault_model, seed=seed, **fault_options)
+    if isinstance(rates, OperatingPoint):
+        mem.set_operating_point(rates)
+    elif isinstance(rates, tuple):
+        mem.set_ber(p01=rates[0], p10=rates[1])
+    else:
+        mem.set_ber(rates)
+    net.store_weights(mem)
+    start = time.perf_counter()
+    predicted = net.predict(images, memory=mem, granularity=granularity, seed=seed)
+    seconds = time.perf_counter() - start
+    labels = np.asarray(labels)
+    correct = int(np.count_nonzero(predicted == labels))
+    n = int(labels.size)
+    low, high = wilson_interval(correct, n)
+    c = mem.counters
+    return Evaluation(
+        accuracy=correct / n if n else math.nan,
+        ci_low=low,
+        ci_high=high,
+        n_images=n,
+        ber=mem.ber,
+        p01=mem.p01,
+        p10=mem.p10,
+        fault_model=mem.fault_model.name,
+        granularity=granularity,
+        read_energy_pj_per_image=None if c.read_energy_pj is None or not n else c.read_energy_pj / n,
+        reads=c.reads,
+        bits_read=c.bits_read,
+        bits_flipped=c.bits_flipped,
+        seconds=seconds,
+        seed=seed,
+    )
