@@ -391,7 +391,7 @@ class BNN:
         self, x: np.ndarray, memory: ApproximateMemory, names: list[str], rng: np.random.Generator | None, first: int
     ) -> np.ndarray:
         """Per-sample transient reads: explicit flips for convolutions, the exact fast path for dense layers."""
-        from memsim.bnn.fastpath import _sample_fire, _sample_output, cdf_table, mismatch_threshold
+        from memsim.bnn.fastpath import _sample_fire, _sample_output, cdf_table
 
         n = x.shape[0]
         p = memory.p01
@@ -415,8 +415,7 @@ class BNN:
             args = (np.uint64(k0), np.uint64(k1), np.uint64(event), first)
             if layer.is_output:
                 return _sample_output(mism, lo, table, layer.n_in, *args)
-            t_fire = mismatch_threshold(layer.n_in, layer.threshold)
-            act = _sample_fire(mism, lo, table, t_fire, layer.invert, *args)
+            act = _sample_fire(mism, lo, table, self._fire_thresholds()[i], layer.invert, *args)
         raise AssertionError("the last layer is an output layer")
 
     def _conv_positions(self, index: int) -> int:
