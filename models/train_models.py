@@ -124,17 +124,33 @@ def main() -> None:
 
 def write_table() -> str:
     """The Markdown table of the shipped models (accuracy as measured by the engine), for models/README.md."""
+    from memsim import ApproximateMemory
     from memsim.bnn import load_model
+    from memsim.datasets import load_dataset
 
-    header = "| model | arch | loss | b | training BER | epochs (best) | seed | clean accuracy (engine) | size |"
-    rows = [header, "|---|---|---|---|---|---|---|---|---|"]
+    bers = (0.01, 0.05, 0.1, 0.2)
+    header = (
+        "| model | arch | loss | b | training BER | epochs (best) | seed | clean accuracy (engine) | "
+        + " | ".join(f"at BER {100 * p:g} %" for p in bers)
+        + " | size |"
+    )
+    rows = [header, "|" + "---|" * (9 + len(bers))]
     for path in sorted(HERE.glob("*.npz")):
-        m = load_model(path).metadata
+        net = load_model(path)
+        m = net.metadata
+        images, labels = load_dataset(m["dataset"], "test")
+        noisy = []
+        for p in bers:  # fresh transient flips on every read, per image (seed 0)
+            mem = ApproximateMemory(seed=0)
+            net.store_weights(mem)
+            mem.set_ber(p)
+            noisy.append(float(np.mean(net.predict(images, memory=mem, seed=0) == labels)))
         b = "-" if m.get("b") is None else f"{m['b']:g}"
         rows.append(
-            f"| `{path.stem}` | {load_model(path).arch} | {m['loss'].upper()} | {b} | {m['train_ber']:g} | "
+            f"| `{path.stem}` | {net.arch} | {m['loss'].upper()} | {b} | {m['train_ber']:g} | "
             f"{m['epochs']} ({m['best_epoch']}) | {m['seed']} | {m['clean_accuracy']:.4f} | "
-            f"{path.stat().st_size / 1e6:.2f} MB |"
+            + " | ".join(f"{a:.4f}" for a in noisy)
+            + f" | {path.stat().st_size / 1e6:.2f} MB |"
         )
     return "\n".join(rows)
 
