@@ -222,7 +222,17 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, log: Any = No
         "torch_version": torch.__version__,
     }  # fmt: skip
     net = export_bnn(model, meta)
-    test_acc = float(np.mean(net.predict(test_images) == test_labels))
+    h_engine = net.forward(test_images)
+    with torch.no_grad():  # the export contract, on the very model just trained
+        h_torch = np.concatenate([
+            model(binarize_input(test_images[i : i + 1000], cfg.input_threshold, model.input_shape)).numpy()
+            for i in range(0, len(test_images), 1000)
+        ])  # fmt: skip
+    if not np.array_equal(h_engine, h_torch.astype(np.int64)):
+        bad = int(np.count_nonzero(np.any(h_engine != h_torch, axis=1)))
+        raise MemsimError(f"export contract broken: engine and torch differ on {bad} of {len(h_engine)} test images")
+    net.metadata["export_contract"] = f"identical output h, engine vs torch eval, on {len(h_engine)} test images"
+    test_acc = float(np.mean(h_engine.argmax(1) == test_labels))
     net.metadata["clean_accuracy"] = test_acc
     net.metadata["clean_accuracy_measured_by"] = "memsim engine on the exported model"
     net.save(out)

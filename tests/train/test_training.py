@@ -54,6 +54,7 @@ def test_tiny_training_run_writes_a_working_model(tmp_path, demo_data):
     meta = net.metadata
     assert meta["loss"] == "mhl" and meta["b"] == 32 and meta["train_ber"] == 0.05 and meta["epochs"] == 2
     assert meta["clean_accuracy"] == pytest.approx(result.test_accuracy) and len(meta["history"]) == 2
+    assert meta["export_contract"].startswith("identical output h")
     images, labels = load_dataset("fashion-mnist-demo")
     acc = float(np.mean(net.predict(images[:600]) == labels[:600]))
     print(f"accuracy after 2 epochs on 480 images: {acc:.3f}")
