@@ -91,12 +91,7 @@ def evaluate(
         As for :class:`~memsim.ApproximateMemory` and :meth:`~memsim.BNN.forward`.
     """
     mem = ApproximateMemory(fault_model, seed=seed, **fault_options)
-    if isinstance(rates, OperatingPoint):
-        mem.set_operating_point(rates)
-    elif isinstance(rates, tuple):
-        mem.set_ber(p01=rates[0], p10=rates[1])
-    else:
-        mem.set_ber(rates)
+    mem.set_rates(rates)
     net.store_weights(mem)
     start = time.perf_counter()
     predicted = net.predict(images, memory=mem, granularity=granularity, seed=seed)

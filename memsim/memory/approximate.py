@@ -240,6 +240,17 @@ class ApproximateMemory:
             raise MemsimError("give a ber, or both p01 and p10")
         self._op = None
 
+    def set_rates(self, rates: OperatingPoint | float | tuple[float, float]) -> None:
+        """:meth:`set_operating_point` for an operating point, :meth:`set_ber` for a BER or a ``(p01, p10)`` pair."""
+        if isinstance(rates, OperatingPoint):
+            self.set_operating_point(rates)
+        elif isinstance(rates, tuple):
+            if len(rates) != 2:
+                raise MemsimError(f"a rate pair is (p01, p10), got {rates!r}")
+            self.set_ber(p01=rates[0], p10=rates[1])
+        else:
+            self.set_ber(rates)
+
     # ---------------------------------------------------------------- arrays
     def store(self, name: str, array: np.ndarray | PackedBits) -> None:
         """Write an array into the memory (replacing one of the same name).

@@ -89,12 +89,7 @@ def check_reads(
 
     def memory(size: int) -> tuple[ApproximateMemory, np.ndarray]:
         mem = ApproximateMemory(fault_model, seed=seed, **fault_options)
-        if isinstance(rates, OperatingPoint):
-            mem.set_operating_point(rates)
-        elif isinstance(rates, tuple):
-            mem.set_ber(p01=rates[0], p10=rates[1])
-        else:
-            mem.set_ber(rates)
+        mem.set_rates(rates)
         data = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0]).random(size) < 0.5
         mem.store("data", data)
         return mem, data
