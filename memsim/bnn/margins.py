@@ -106,10 +106,13 @@ def _summary(margin: np.ndarray, tolerated: np.ndarray) -> dict[str, Any]:
     }
 
 
-def neuron_margins(net: Any, images: np.ndarray) -> list[LayerMargins]:
-    """Neuron margins ``T = |h - s|`` and tolerated flips of every hidden layer (clean weights)."""
+def neuron_margins(net: Any, images: np.ndarray, hidden: list[np.ndarray] | None = None) -> list[LayerMargins]:
+    """Neuron margins ``T = |h - s|`` and tolerated flips of every hidden layer (clean weights).
+
+    ``hidden``: the result of ``net.hidden(images)`` if already computed.
+    """
     out = []
-    for i, (layer, h) in enumerate(zip(net.layers, net.hidden(images), strict=True)):
+    for i, (layer, h) in enumerate(zip(net.layers, hidden or net.hidden(images), strict=True)):
         if layer.threshold is None:
             continue
         s = layer.threshold  # broadcasts over the last (neuron) axis for conv (N, H, W, C) and dense (N, n)
@@ -119,7 +122,10 @@ def neuron_margins(net: Any, images: np.ndarray) -> list[LayerMargins]:
 
 def output_margins(net: Any, images: np.ndarray) -> OutputMargins:
     """Output margins ``m = h_top - h_second`` and the flips the output layer tolerates (Corollary 2)."""
-    h = net.forward(images)
+    return _output_margins_of(net.forward(images))
+
+
+def _output_margins_of(h: np.ndarray) -> OutputMargins:
     m = kernels._output_margin(h).astype(np.int64)
     return OutputMargins(m, np.maximum(0, m // 2 - 1), np.argmax(h, axis=1))
 
@@ -129,8 +135,10 @@ def _signs(layer: Dense) -> np.ndarray:
     return np.where(bits, 1, -1).astype(np.int8)
 
 
-def neuron_importance(net: Any, images: np.ndarray, layer: int) -> Importance:
+def neuron_importance(net: Any, images: np.ndarray, layer: int, hidden: list[np.ndarray] | None = None) -> Importance:
     """Importance of every neuron of hidden dense layer ``layer`` (see the module docstring).
+
+    ``hidden``: the result of ``net.hidden(images)`` if already computed.
 
     Raises
     ------
@@ -143,7 +151,7 @@ def neuron_importance(net: Any, images: np.ndarray, layer: int) -> Importance:
     after = layers[layer + 1 :]
     if any(isinstance(item, Conv) for item in after) or len(after) > 2:
         raise MemsimError(f"importance needs at most two dense layers after layer {layer}")
-    hs = net.hidden(images)
+    hs = hidden or net.hidden(images)
     lay = layers[layer]
     a = np.where((hs[layer] > lay.threshold) != lay.invert, 1, -1).astype(np.int8)
     h_out = hs[-1].astype(np.int64)
@@ -186,12 +194,13 @@ def margin_report(
     net: Any, images: np.ndarray, labels: np.ndarray | None = None, importance: bool = True
 ) -> MarginReport:
     """Neuron margins, output margins and (for hidden dense layers) importances on ``images``."""
-    out = output_margins(net, images)
+    hidden = net.hidden(images)  # once, for every metric below
+    out = _output_margins_of(hidden[-1])
     acc = None if labels is None else float(np.mean(out.predicted == np.asarray(labels)))
     imps = []
     if importance:
         for i, layer in enumerate(net.layers[:-1]):
             after = net.layers[i + 1 :]
             if isinstance(layer, Dense) and len(after) <= 2 and all(isinstance(x, Dense) for x in after):
-                imps.append(neuron_importance(net, images, i))
-    return MarginReport(net.arch, len(out.margin), acc, neuron_margins(net, images), out, imps)
+                imps.append(neuron_importance(net, images, i, hidden))
+    return MarginReport(net.arch, len(out.margin), acc, neuron_margins(net, images, hidden), out, imps)
