@@ -100,10 +100,18 @@ class _Stored:
     cell_key: tuple[int, int]
     counter: AccessCounter = field(default_factory=AccessCounter)
     cache: dict[Any, Any] = field(default_factory=dict)
+    _ones: int | None = None
 
     @property
     def binary(self) -> bool:
         return self.dtype == np.bool_
+
+    @property
+    def ones(self) -> int:
+        """Number of stored 1 bits (computed once; the stored words never change)."""
+        if self._ones is None:
+            self._ones = int(kernels._count(self.words))
+        return self._ones
 
 
 def parse_granularity(value: Any) -> str:
@@ -407,7 +415,7 @@ class ApproximateMemory:
             raise MemsimError(f"count must be a non-negative integer, got {count!r}")
         tag = None if granularity is None else parse_granularity(granularity)
         (k0, k1), event = key
-        ones = int(kernels._count(s.words))
+        ones = s.ones
         gen = np.random.default_rng([k0 & 0xFFFFFFFF, k0 >> 32, k1 & 0xFFFFFFFF, k1 >> 32, event])
         flipped = int(gen.binomial(count * (s.nbits - ones), self._p01)) + int(gen.binomial(count * ones, self._p10))
         energy = None if self._op is None else self._op.read_energy_pj_per_bit
