@@ -90,6 +90,8 @@ def main() -> None:
     parser.add_argument("--epochs-fcnn", type=int, default=15)
     parser.add_argument("--epochs-cnn", type=int, default=15)
     parser.add_argument("--search-epochs", type=int, default=4)
+    parser.add_argument("--lr-halve-every-cnn", type=int, default=25, help="CNN lr schedule (epochs per halving)")
+    parser.add_argument("--b-cnn", type=int, help="MHL margin of the CNNs (default: search as for the FCNN)")
     parser.add_argument("--table", action="store_true", help="print the Markdown table of the trained models and exit")
     opts = parser.parse_args()
     if opts.table:
@@ -105,13 +107,16 @@ def main() -> None:
         LOG.write_text("# Commands that trained the shipped models\n\nRun from the repository root, in order:\n\n")
     jobs = []
     if opts.only in (None, "fcnn"):
-        jobs.append(("fashion-fcnn", "fcnn", opts.epochs_fcnn, [32, 64, 128, 256, 512], (0.05, 0.10), (0.05, 0.10)))
+        jobs.append(("fashion-fcnn", "fcnn", opts.epochs_fcnn, 25, [32, 64, 128, 256, 512], (0.05, 0.10), (0.05, 0.10)))
     if opts.only in (None, "cnn"):
-        jobs.append(("fashion-cnn", "cnn", opts.epochs_cnn, [32, 64, 128, 256], (0.05,), (0.05,)))
-    for arch, short, epochs, bs, cel_bers, mhl_bers in jobs:
+        bs = [opts.b_cnn] if opts.b_cnn else [32, 64, 128, 256]
+        jobs.append(("fashion-cnn", "cnn", opts.epochs_cnn, opts.lr_halve_every_cnn, bs, (0.05,), (0.05,)))
+    for arch, short, epochs, halve, bs, cel_bers, mhl_bers in jobs:
         base = ["--arch", arch, "--epochs", str(epochs), "--seed", "0"]
+        if halve != 25:
+            base += ["--lr-halve-every", str(halve)]
         train_model(f"{short}_cel_ber0", [*base, "--loss", "cel"])
-        b = b_search(arch, bs, opts.search_epochs, short)
+        b = bs[0] if len(bs) == 1 else b_search(arch, bs, opts.search_epochs, short)
         train_model(f"{short}_mhl_b{b}_ber0", [*base, "--loss", "mhl", "--b", str(b)])
         for ber in cel_bers:
             train_model(f"{short}_cel_ber{round(ber * 100)}", [*base, "--loss", "cel", "--train-ber", str(ber)])

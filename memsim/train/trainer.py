@@ -70,8 +70,14 @@ class TrainConfig:
             raise MemsimError(f"--epochs {self.epochs!r} must be at least 1")
         if not 0 <= self.input_threshold <= 255:
             raise MemsimError(f"--input-threshold {self.input_threshold!r} is outside [0, 255]")
-        if self.batch_size < 1 or self.lr <= 0 or self.lr_halve_every < 1 or self.val_size < 0:
-            raise MemsimError("batch size, learning rate, lr schedule and validation size must be positive")
+        if self.batch_size < 1:
+            raise MemsimError(f"--batch-size {self.batch_size!r} must be at least 1")
+        if not self.lr > 0:
+            raise MemsimError(f"--lr {self.lr!r} must be positive")
+        if self.lr_halve_every < 1:
+            raise MemsimError(f"--lr-halve-every {self.lr_halve_every!r} must be at least 1 (epochs)")
+        if self.val_size < 0:
+            raise MemsimError(f"--val-size {self.val_size!r} must be at least 0")
         if self.limit is not None and self.limit < 2:
             raise MemsimError(f"--limit {self.limit!r} must be at least 2")
 
@@ -192,14 +198,15 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, log: Any = No
             correct += int((h.argmax(1) == yb).sum())
             seen += len(idx)
             _progress(epoch, cfg.epochs, k + 1, n_batches, total / seen)
+        epoch_lr = optimizer.param_groups[0]["lr"]
         scheduler.step()
         if sys.stderr.isatty():
             sys.stderr.write("\n")
         model.eval()
         net = export_bnn(model)
         val_acc = float(np.mean(net.predict(va_x) == va_y)) if len(va_y) else float("nan")
-        record = {"epoch": epoch, "loss": total / seen, "train_accuracy": correct / seen, "val_accuracy": val_acc,
-                  "seconds": time.perf_counter() - t0}  # fmt: skip
+        record = {"epoch": epoch, "lr": epoch_lr, "loss": total / seen, "train_accuracy": correct / seen,
+                  "val_accuracy": val_acc, "seconds": time.perf_counter() - t0}  # fmt: skip
         history.append(record)
         if val_acc > best_val or best_state is None:
             best_val, best_epoch = val_acc, epoch

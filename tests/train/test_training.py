@@ -55,10 +55,16 @@ def test_tiny_training_run_writes_a_working_model(tmp_path, demo_data):
     assert meta["loss"] == "mhl" and meta["b"] == 32 and meta["train_ber"] == 0.05 and meta["epochs"] == 2
     assert meta["clean_accuracy"] == pytest.approx(result.test_accuracy) and len(meta["history"]) == 2
     assert meta["export_contract"].startswith("identical output h")
+    assert [h["lr"] for h in meta["history"]] == [1e-3, 1e-3], "lr halved only after 25 epochs by default"
     images, labels = load_dataset("fashion-mnist-demo")
     acc = float(np.mean(net.predict(images[:600]) == labels[:600]))
     print(f"accuracy after 2 epochs on 480 images: {acc:.3f}")
     assert acc > 0.4, "well above chance (0.1)"
+
+
+def test_lr_schedule_halves_every_n_epochs(tmp_path, demo_data):
+    train(TrainConfig("fashion-fcnn", epochs=5, limit=100, lr=4e-3, lr_halve_every=2), tmp_path / "s.npz")
+    assert [h["lr"] for h in load_model(tmp_path / "s.npz").metadata["history"]] == [4e-3, 4e-3, 2e-3, 2e-3, 1e-3]
 
 
 def test_resume_continues_exactly(tmp_path, demo_data):
@@ -107,9 +113,27 @@ def test_cnn_and_cifar_code_paths_train(tmp_path, monkeypatch):
         ({"epochs": 0}, r"--epochs 0 must be at least 1"),
         ({"loss": "mse"}, r"--loss 'mse' must be 'cel' or 'mhl'"),
         ({"b": 8.0}, r"--b applies to --loss mhl only"),
+        ({"lr": 0.0}, r"--lr 0.0 must be positive"),
+        ({"lr_halve_every": 0}, r"--lr-halve-every 0 must be at least 1"),
+        ({"batch_size": 0}, r"--batch-size 0 must be at least 1"),
+        ({"val_size": -1}, r"--val-size -1 must be at least 0"),
     ],
 )
 def test_bad_training_options(tmp_path, options, message):
     with pytest.raises(MemsimError, match=message):
         train(TrainConfig("fashion-fcnn", **options), tmp_path / "m.npz")
     assert not (tmp_path / "m.npz").exists()
+
+
+def test_train_command(capsys, tmp_path, demo_data):
+    from memsim.cli.main import main
+
+    out = tmp_path / "cli.npz"
+    args = ["train", "--arch", "fashion-fcnn", "--loss", "mhl", "--b", "64", "--epochs", "2", "--limit", "200"]
+    assert main([*args, "--lr", "2e-3", "--lr-halve-every", "1", "--out", str(out)]) == 0
+    assert "clean test accuracy" in capsys.readouterr().out
+    meta = load_model(out).metadata
+    assert meta["b"] == 64 and [h["lr"] for h in meta["history"]] == [2e-3, 1e-3]
+    assert main([*args, "--lr-halve-every", "0", "--out", str(tmp_path / "bad.npz")]) == 1
+    assert "--lr-halve-every 0 must be at least 1 (epochs)" in capsys.readouterr().err
+    assert not (tmp_path / "bad.npz").exists()
