@@ -4,7 +4,8 @@ Setup of the reference papers (DESIGN.md): Adam, lr 1e-3, batch 256, lr halved e
 25 epochs, latent weights clipped to [-1, 1] (Hubara et al.). A validation split
 (the last ``val_size`` images of a seeded permutation of the training set) picks the
 best epoch; clean test accuracy is measured by the numba engine on the exported model.
-Every epoch writes a checkpoint (atomically); ``resume=True`` continues from it.
+Every epoch writes a checkpoint (atomically); ``resume=True`` continues from it, also
+with a larger ``epochs`` to extend a finished run.
 """
 
 from __future__ import annotations
@@ -162,8 +163,13 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, log: Any = No
         if not ckpt.is_file():
             raise MemsimError(f"{ckpt}: no checkpoint to resume from")
         state = torch.load(ckpt, weights_only=False)
-        if state["config"] != config_json:
+        # --epochs may grow on resume (extend a run); every other option must match
+        saved = json.loads(state["config"])
+        if {**saved, "epochs": cfg.epochs} != json.loads(config_json):
             raise MemsimError(f"{ckpt}: the checkpoint was made with other options: {state['config']}")
+        if state["epoch"] > cfg.epochs:
+            done = state["epoch"]
+            raise MemsimError(f"--epochs {cfg.epochs} is fewer than the {done} epochs the checkpoint has done")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])

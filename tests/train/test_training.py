@@ -91,6 +91,21 @@ def test_resume_continues_exactly(tmp_path, demo_data):
             np.testing.assert_array_equal(la.threshold, lb.threshold)
     with pytest.raises(MemsimError, match="the checkpoint was made with other options"):
         train(TrainConfig("fashion-fcnn", loss="cel", epochs=3, limit=400), broken, resume=True)
+    with pytest.raises(MemsimError, match="--epochs 1 is fewer than the 2 epochs the checkpoint has done"):
+        train(TrainConfig("fashion-fcnn", loss="cel", train_ber=0.02, epochs=1, limit=400), broken, resume=True)
+
+
+def test_resume_with_more_epochs_extends_a_finished_run(tmp_path, demo_data):
+    cfg = {"arch": "fashion-fcnn", "loss": "mhl", "b": 16.0, "limit": 300, "lr_halve_every": 1}
+    straight, extended = tmp_path / "straight.npz", tmp_path / "extended.npz"
+    train(TrainConfig(**cfg, epochs=3), straight)
+    train(TrainConfig(**cfg, epochs=2), extended)
+    train(TrainConfig(**cfg, epochs=3), extended, resume=True)
+    a, b = load_model(straight), load_model(extended)
+    assert b.metadata["epochs"] == 3 and len(b.metadata["history"]) == 3
+    assert [h["lr"] for h in b.metadata["history"]] == [1e-3, 5e-4, 2.5e-4]
+    for la, lb in zip(a.layers, b.layers, strict=True):
+        np.testing.assert_array_equal(la.weights, lb.weights)
 
 
 def test_cnn_and_cifar_code_paths_train(tmp_path, monkeypatch):
