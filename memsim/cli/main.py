@@ -427,7 +427,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         arch=args.arch, loss=args.loss, b=args.b, train_ber=args.train_ber, epochs=args.epochs, seed=args.seed,
         input_threshold=args.input_threshold, dataset=args.dataset, train_split=args.train_split,
         batch_size=args.batch_size, lr=args.lr, lr_halve_every=args.lr_halve_every, val_size=args.val_size,
-        limit=args.limit, threads=args.threads,
+        limit=args.limit, threads=args.threads, augment_shift=args.augment_shift, recalibrate_bn=args.recalibrate_bn,
     )  # fmt: skip
     result = train(cfg, args.out, resume=args.resume, log=lambda line: print(line, flush=True))
     print(f"clean test accuracy {result.test_accuracy:.4f}, validation {result.val_accuracy:.4f}, "
@@ -663,6 +663,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-3, help="initial Adam learning rate")
     p.add_argument(
         "--lr-halve-every", type=int, default=25, help="halve the learning rate every N epochs (paper: 25 of 200)"
+    )
+    p.add_argument("--augment-shift", type=int, default=0, help="translate training images by up to N pixels (0 = off)")
+    p.add_argument(
+        "--recalibrate-bn", action="store_true", help="re-estimate batch-norm statistics on the final weights"
     )
     p.add_argument("--val-size", type=int, default=5000, help="validation images held out of the training split")
     p.add_argument("--limit", type=int, help="train on the first N shuffled images only (quick runs, tests)")

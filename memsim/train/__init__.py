@@ -13,7 +13,7 @@ except ImportError as err:  # pragma: no cover - exercised only without torch
 
 from memsim.train.layers import BinaryConv2d, BinaryLinear, FlipInjector, sign_ste
 from memsim.train.model import TorchBNN, binarize_input, export_bnn, fold_batchnorm, import_bnn, modified_hinge_loss
-from memsim.train.trainer import TrainConfig, TrainResult, train
+from memsim.train.trainer import TrainConfig, TrainResult, random_shift, recalibrate_batchnorm, train
 
 __all__ = [
     "BinaryConv2d",
@@ -27,6 +27,8 @@ __all__ = [
     "fold_batchnorm",
     "import_bnn",
     "modified_hinge_loss",
+    "random_shift",
+    "recalibrate_batchnorm",
     "sign_ste",
     "train",
 ]

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 from torch.nn import functional as F
 
 from memsim.datasets import load_dataset
@@ -28,7 +29,7 @@ from memsim.errors import MemsimError
 from memsim.files import write_bytes_atomic
 from memsim.train.model import TorchBNN, binarize_input, export_bnn, modified_hinge_loss
 
-__all__ = ["DEFAULT_DATASET", "TrainConfig", "TrainResult", "train"]
+__all__ = ["DEFAULT_DATASET", "TrainConfig", "TrainResult", "random_shift", "recalibrate_batchnorm", "train"]
 
 DEFAULT_DATASET = {"fashion-fcnn": "fashion-mnist", "fashion-cnn": "fashion-mnist", "cifar10-cnn": "cifar10"}
 
@@ -52,6 +53,8 @@ class TrainConfig:
     val_size: int = 5000
     limit: int | None = None
     threads: int | None = None
+    augment_shift: int = 0
+    recalibrate_bn: bool = False
 
     def check(self) -> None:
         """Raise :class:`MemsimError` naming the option, value and allowed range."""
@@ -79,6 +82,8 @@ class TrainConfig:
             raise MemsimError(f"--lr-halve-every {self.lr_halve_every!r} must be at least 1 (epochs)")
         if self.val_size < 0:
             raise MemsimError(f"--val-size {self.val_size!r} must be at least 0")
+        if not 0 <= self.augment_shift <= 8:
+            raise MemsimError(f"--augment-shift {self.augment_shift!r} is outside [0, 8] (pixels)")
         if self.limit is not None and self.limit < 2:
             raise MemsimError(f"--limit {self.limit!r} must be at least 2")
 
@@ -101,6 +106,51 @@ def _split(images: np.ndarray, labels: np.ndarray, cfg: TrainConfig) -> tuple[np
     n_val = min(cfg.val_size, len(order) // 5) if cfg.limit is not None else cfg.val_size
     train_idx, val_idx = order[: len(order) - n_val], order[len(order) - n_val :]
     return images[train_idx], labels[train_idx], images[val_idx], labels[val_idx]
+
+
+def random_shift(x: torch.Tensor, shift: int, generator: torch.Generator) -> torch.Tensor:
+    """Translate each +-1 image of ``x`` (N, C, H, W) by its own uniform (dy, dx) in [-shift, shift] pixels.
+
+    Pixels shifted in are -1, the binarized background, so a shift never invents ink.
+    """
+    n, _, h, w = x.shape
+    padded = F.pad(x, (shift, shift, shift, shift), value=-1.0)
+    offsets = torch.randint(0, 2 * shift + 1, (n, 2), generator=generator)
+    rows = (offsets[:, 0, None] + torch.arange(h))[:, None, :, None]  # (N, 1, H, 1)
+    cols = (offsets[:, 1, None] + torch.arange(w))[:, None, None, :]  # (N, 1, 1, W)
+    batch = torch.arange(n)[:, None, None, None]
+    chans = torch.arange(x.shape[1])[None, :, None, None]
+    return padded[batch, chans, rows, cols]
+
+
+def recalibrate_batchnorm(model: nn.Module, x: torch.Tensor, batch: int = 1000) -> None:
+    """Replace the running batch-norm statistics by population statistics of the clean model on ``x``.
+
+    The exponential running averages trail weights that keep flipping signs; the population
+    estimate matches the weights being exported (no flip injection while estimating). Uses the
+    first ``len(x) // batch`` full batches: the mean is the exact mean over them, the variance
+    the average of the per-batch variances.
+    """
+    injectors = [layer.injector for layer in model.layers]
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [norm.momentum for norm in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative average over all batches
+    model.train()
+    for layer in model.layers:
+        layer.injector = None
+    try:
+        with torch.no_grad():
+            n = max(len(x) // batch, 1) * min(batch, len(x))  # equal batches: their plain average is exact
+            for i in range(0, n, batch):
+                model(x[i : min(i + batch, n)])
+    finally:
+        for layer, injector in zip(model.layers, injectors, strict=True):
+            layer.injector = injector
+        for norm, momentum in zip(norms, momenta, strict=True):
+            norm.momentum = momentum
+    model.eval()
 
 
 def _progress(epoch: int, epochs: int, done: int, total: int, loss: float) -> None:
@@ -155,6 +205,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, log: Any = No
     model = TorchBNN(cfg.arch, cfg.input_threshold)
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     model.set_flip_injection(cfg.train_ber, gen)
+    aug_gen = torch.Generator().manual_seed(cfg.seed + 2)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_halve_every, gamma=0.5)
     start_epoch, best_val, best_epoch, best_state, history = 0, -1.0, 0, None, []
@@ -164,7 +215,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, log: Any = No
             raise MemsimError(f"{ckpt}: no checkpoint to resume from")
         state = torch.load(ckpt, weights_only=False)
         # --epochs may grow on resume (extend a run); every other option must match
-        saved = json.loads(state["config"])
+        saved = {**TrainConfig(cfg.arch).__dict__, **json.loads(state["config"])}  # options added since: defaults
         if {**saved, "epochs": cfg.epochs} != json.loads(config_json):
             raise MemsimError(f"{ckpt}: the checkpoint was made with other options: {state['config']}")
         if state["epoch"] > cfg.epochs:
@@ -174,6 +225,8 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, log: Any = No
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         gen.set_state(state["generator"])
+        if "aug_generator" in state:
+            aug_gen.set_state(state["aug_generator"])
         torch.set_rng_state(state["torch_rng"])
         start_epoch, best_val, best_epoch = state["epoch"], state["best_val"], state["best_epoch"]
         best_state, history = state["best_state"], state["history"]
@@ -192,6 +245,8 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, log: Any = No
         for k in range(n_batches):
             idx = order[k * cfg.batch_size : (k + 1) * cfg.batch_size]
             xb, yb = x_train[idx], y_train[idx]
+            if cfg.augment_shift:
+                xb = random_shift(xb, cfg.augment_shift, aug_gen)
             h = model(xb)
             loss = F.cross_entropy(model.logits(h), yb) if cfg.loss == "cel" else modified_hinge_loss(h, yb, cfg.b)
             optimizer.zero_grad()
@@ -220,18 +275,23 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, log: Any = No
         _save_checkpoint(ckpt, {
             "config": config_json, "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
+            "aug_generator": aug_gen.get_state(),
             "best_val": best_val, "best_epoch": best_epoch, "best_state": best_state, "history": history,
         })  # fmt: skip
         say(f"epoch {epoch}/{cfg.epochs}: loss {record['loss']:.4f}, train acc {record['train_accuracy']:.4f}, "
             f"val acc {val_acc:.4f} (best {best_val:.4f} @ {best_epoch}), {record['seconds']:.0f} s")  # fmt: skip
     assert best_state is not None
     model.load_state_dict(best_state)
+    if cfg.recalibrate_bn:
+        recalibrate_batchnorm(model, x_train[:20_000])
+        say("batch-norm statistics re-estimated on up to 20,000 training images")
     model.eval()
     meta = {
         "loss": cfg.loss, "b": cfg.b, "train_ber": cfg.train_ber, "epochs": cfg.epochs, "best_epoch": best_epoch,
         "seed": cfg.seed, "dataset": dataset, "input_threshold": cfg.input_threshold, "val_accuracy": best_val,
         "train_size": int(len(tr_y)), "val_size": int(len(va_y)), "batch_size": cfg.batch_size, "lr": cfg.lr,
         "lr_halve_every": cfg.lr_halve_every, "limit": cfg.limit, "history": history,
+        "augment_shift": cfg.augment_shift, "recalibrate_bn": cfg.recalibrate_bn,
         "torch_version": torch.__version__,
     }  # fmt: skip
     net = export_bnn(model, meta)

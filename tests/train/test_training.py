@@ -152,3 +152,60 @@ def test_train_command(capsys, tmp_path, demo_data):
     assert main([*args, "--lr-halve-every", "0", "--out", str(tmp_path / "bad.npz")]) == 1
     assert "--lr-halve-every 0 must be at least 1 (epochs)" in capsys.readouterr().err
     assert not (tmp_path / "bad.npz").exists()
+
+
+def _shift_twin(x, dy, dx, shift):
+    """Slow twin of random_shift for one image and one offset: a loop over output pixels."""
+    c, h, w = x.shape
+    out = np.full((c, h, w), -1.0, dtype=np.float32)
+    for r in range(h):
+        for q in range(w):
+            sr, sq = r + dy - shift, q + dx - shift
+            if 0 <= sr < h and 0 <= sq < w:
+                out[:, r, q] = x[:, sr, sq]
+    return out
+
+
+def test_random_shift_matches_its_twin_and_is_seeded():
+    from memsim.train import random_shift
+
+    x = torch.where(torch.rand(6, 3, 7, 9, generator=torch.Generator().manual_seed(1)) > 0.5, 1.0, -1.0)
+    shifted = random_shift(x, 2, torch.Generator().manual_seed(5))
+    offsets = torch.randint(0, 5, (6, 2), generator=torch.Generator().manual_seed(5))  # the draws it made
+    for i in range(6):
+        expected = _shift_twin(x[i].numpy(), int(offsets[i, 0]), int(offsets[i, 1]), 2)
+        np.testing.assert_array_equal(shifted[i].numpy(), expected)
+    assert len({tuple(o) for o in offsets.tolist()}) > 1, "each image draws its own offset"
+    np.testing.assert_array_equal(shifted, random_shift(x, 2, torch.Generator().manual_seed(5)))
+
+
+def test_recalibrate_batchnorm_gives_population_statistics():
+    from memsim.train import TorchBNN, binarize_input, recalibrate_batchnorm
+
+    images, _ = load_dataset("fashion-mnist-demo")
+    x = binarize_input(images[:300], 40, (1, 28, 28))
+    model = TorchBNN("fashion-fcnn")
+    model.set_flip_injection(0.3, torch.Generator().manual_seed(0))
+    recalibrate_batchnorm(model, x, batch=64)  # 4 full batches of 64, the last 44 images unused
+    assert not model.training and model.layers[0].injector is not None, "injection restored"
+    assert model.norms[0].momentum == 0.1
+    h = model.layers[0](x[:256].flatten(1)).detach()  # no injection in eval mode
+    np.testing.assert_allclose(model.norms[0].running_mean, h.mean(0), rtol=1e-5, atol=1e-4)
+    per_batch = torch.stack([h[i : i + 64].var(0) for i in range(0, 256, 64)]).mean(0)
+    np.testing.assert_allclose(model.norms[0].running_var, per_batch, rtol=1e-4, atol=1e-3)
+    print(
+        f"population / averaged per-batch variance, median over neurons: {float((h.var(0) / per_batch).median()):.4f}"
+    )
+
+
+def test_augmented_recalibrated_run_resumes_exactly(tmp_path, demo_data):
+    cfg = {"arch": "fashion-cnn", "limit": 120, "batch_size": 32, "augment_shift": 2, "recalibrate_bn": True}
+    train(TrainConfig(**cfg, epochs=2), tmp_path / "a.npz")
+    train(TrainConfig(**cfg, epochs=1), tmp_path / "b.npz")
+    train(TrainConfig(**cfg, epochs=2), tmp_path / "b.npz", resume=True)
+    a, b = load_model(tmp_path / "a.npz"), load_model(tmp_path / "b.npz")
+    assert a.metadata["augment_shift"] == 2 and a.metadata["recalibrate_bn"] is True
+    for la, lb in zip(a.layers, b.layers, strict=True):
+        np.testing.assert_array_equal(la.weights, lb.weights)
+        if la.threshold is not None:
+            np.testing.assert_array_equal(la.threshold, lb.threshold)
