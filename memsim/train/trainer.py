@@ -177,7 +177,8 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, log: Any = No
     out : path
         Model file to write; the checkpoint is ``<out>.ckpt.pt``.
     resume : bool
-        Continue from the checkpoint (its configuration must match).
+        Continue from the checkpoint. Its options must match, except ``epochs``, which may grow
+        (to extend a finished run), and ``threads`` (torch's float sums may then round differently).
     log : callable, optional
         Receives one line per epoch (default: print to stderr).
 
@@ -214,9 +215,9 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, log: Any = No
         if not ckpt.is_file():
             raise MemsimError(f"{ckpt}: no checkpoint to resume from")
         state = torch.load(ckpt, weights_only=False)
-        # --epochs may grow on resume (extend a run); every other option must match
+        # --epochs may grow on resume (extend a run) and --threads may change (speed); the rest must match
         saved = {**TrainConfig(cfg.arch).__dict__, **json.loads(state["config"])}  # options added since: defaults
-        if {**saved, "epochs": cfg.epochs} != json.loads(config_json):
+        if {**saved, "epochs": cfg.epochs, "threads": cfg.threads} != json.loads(config_json):
             raise MemsimError(f"{ckpt}: the checkpoint was made with other options: {state['config']}")
         if state["epoch"] > cfg.epochs:
             done = state["epoch"]

@@ -100,7 +100,8 @@ def test_resume_with_more_epochs_extends_a_finished_run(tmp_path, demo_data):
     straight, extended = tmp_path / "straight.npz", tmp_path / "extended.npz"
     train(TrainConfig(**cfg, epochs=3), straight)
     train(TrainConfig(**cfg, epochs=2), extended)
-    train(TrainConfig(**cfg, epochs=3), extended, resume=True)
+    threads = torch.get_num_threads()  # a different --threads is accepted on resume (here: same count)
+    train(TrainConfig(**cfg, epochs=3, threads=threads), extended, resume=True)
     a, b = load_model(straight), load_model(extended)
     assert b.metadata["epochs"] == 3 and len(b.metadata["history"]) == 3
     assert [h["lr"] for h in b.metadata["history"]] == [1e-3, 5e-4, 2.5e-4]
