@@ -423,12 +423,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         from memsim.train import TrainConfig, train
     except ImportError as err:
         raise MemsimError(str(err)) from None
-    cfg = TrainConfig(
-        arch=args.arch, loss=args.loss, b=args.b, train_ber=args.train_ber, epochs=args.epochs, seed=args.seed,
-        input_threshold=args.input_threshold, dataset=args.dataset, train_split=args.train_split,
-        batch_size=args.batch_size, lr=args.lr, lr_halve_every=args.lr_halve_every, val_size=args.val_size,
-        limit=args.limit, threads=args.threads, augment_shift=args.augment_shift, recalibrate_bn=args.recalibrate_bn,
-    )  # fmt: skip
+    from dataclasses import fields
+
+    # every TrainConfig field has a same-named option, so a new option cannot be forgotten here
+    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
     result = train(cfg, args.out, resume=args.resume, log=lambda line: print(line, flush=True))
     print(f"clean test accuracy {result.test_accuracy:.4f}, validation {result.val_accuracy:.4f}, "
           f"best epoch {result.best_epoch}")  # fmt: skip
