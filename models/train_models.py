@@ -3,6 +3,7 @@
 Run from the repository root with the data sets available (MEMSIM_DATA):
 
     python models/train_models.py [--only fcnn|cnn] [--epochs-fcnn 15] [--epochs-cnn 15]
+        [--lr-halve-every-cnn 25] [--b-cnn B] [--augment-shift-cnn 0] [--recalibrate-bn-cnn]
 
 Models already in models/ are skipped; an interrupted training resumes from its
 checkpoint. Every command is appended to models/COMMANDS.md as it starts. The MHL
@@ -92,6 +93,8 @@ def main() -> None:
     parser.add_argument("--search-epochs", type=int, default=4)
     parser.add_argument("--lr-halve-every-cnn", type=int, default=25, help="CNN lr schedule (epochs per halving)")
     parser.add_argument("--b-cnn", type=int, help="MHL margin of the CNNs (default: search as for the FCNN)")
+    parser.add_argument("--augment-shift-cnn", type=int, default=0, help="random-shift augmentation of the CNNs (px)")
+    parser.add_argument("--recalibrate-bn-cnn", action="store_true", help="recalibrate the CNNs' batch norm at export")
     parser.add_argument("--table", action="store_true", help="print the Markdown table of the trained models and exit")
     opts = parser.parse_args()
     if opts.table:
@@ -107,12 +110,15 @@ def main() -> None:
         LOG.write_text("# Commands that trained the shipped models\n\nRun from the repository root, in order:\n\n")
     jobs = []
     if opts.only in (None, "fcnn"):
-        jobs.append(("fashion-fcnn", "fcnn", opts.epochs_fcnn, 25, [32, 64, 128, 256, 512], (0.05, 0.10), (0.05, 0.10)))
+        fcnn_bs = [32, 64, 128, 256, 512]
+        jobs.append(("fashion-fcnn", "fcnn", opts.epochs_fcnn, 25, fcnn_bs, (0.05, 0.10), (0.05, 0.10), []))
     if opts.only in (None, "cnn"):
         bs = [opts.b_cnn] if opts.b_cnn else [32, 64, 128, 256]
-        jobs.append(("fashion-cnn", "cnn", opts.epochs_cnn, opts.lr_halve_every_cnn, bs, (0.05,), (0.05,)))
-    for arch, short, epochs, halve, bs, cel_bers, mhl_bers in jobs:
-        base = ["--arch", arch, "--epochs", str(epochs), "--seed", "0"]
+        extra = ["--augment-shift", str(opts.augment_shift_cnn)] if opts.augment_shift_cnn else []
+        extra += ["--recalibrate-bn"] if opts.recalibrate_bn_cnn else []
+        jobs.append(("fashion-cnn", "cnn", opts.epochs_cnn, opts.lr_halve_every_cnn, bs, (0.05,), (0.05,), extra))
+    for arch, short, epochs, halve, bs, cel_bers, mhl_bers, extra in jobs:
+        base = ["--arch", arch, "--epochs", str(epochs), "--seed", "0", *extra]
         if halve != 25:
             base += ["--lr-halve-every", str(halve)]
         train_model(f"{short}_cel_ber0", [*base, "--loss", "cel"])

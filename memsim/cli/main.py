@@ -666,6 +666,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--recalibrate-bn", action="store_true", help="re-estimate batch-norm statistics on the final weights"
     )
+    p.add_argument(
+        "--init-from", metavar="CKPT", help="fine-tune: start from the best epoch of this training checkpoint"
+    )
     p.add_argument("--val-size", type=int, default=5000, help="validation images held out of the training split")
     p.add_argument("--limit", type=int, help="train on the first N shuffled images only (quick runs, tests)")
     p.add_argument("--threads", type=int, help="torch threads")

@@ -5,11 +5,14 @@ Setup of the reference papers (DESIGN.md): Adam, lr 1e-3, batch 256, lr halved e
 (the last ``val_size`` images of a seeded permutation of the training set) picks the
 best epoch; clean test accuracy is measured by the numba engine on the exported model.
 Every epoch writes a checkpoint (atomically); ``resume=True`` continues from it, also
-with a larger ``epochs`` to extend a finished run.
+with a larger ``epochs`` to extend a finished run. ``init_from`` warm-starts a new run
+(fine-tuning) from the best epoch of another run's checkpoint, with a fresh optimizer,
+schedule and random streams.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -55,6 +58,7 @@ class TrainConfig:
     threads: int | None = None
     augment_shift: int = 0
     recalibrate_bn: bool = False
+    init_from: str | None = None
 
     def check(self) -> None:
         """Raise :class:`MemsimError` naming the option, value and allowed range."""
@@ -84,6 +88,11 @@ class TrainConfig:
             raise MemsimError(f"--val-size {self.val_size!r} must be at least 0")
         if not 0 <= self.augment_shift <= 8:
             raise MemsimError(f"--augment-shift {self.augment_shift!r} is outside [0, 8] (pixels)")
+        if self.init_from is not None and not str(self.init_from).endswith(".ckpt.pt"):
+            raise MemsimError(
+                f"--init-from {self.init_from!r}: give a training checkpoint (*.npz.ckpt.pt); a model file (.npz) "
+                "lacks the latent weights and batch-norm parameters that training continues from"
+            )
         if self.limit is not None and self.limit < 2:
             raise MemsimError(f"--limit {self.limit!r} must be at least 2")
 
@@ -153,6 +162,29 @@ def recalibrate_batchnorm(model: nn.Module, x: torch.Tensor, batch: int = 1000) 
     model.eval()
 
 
+def _load_init(path: Path, cfg: TrainConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The best-epoch state of the checkpoint ``path`` and a record of where it came from."""
+    if not path.is_file():
+        raise MemsimError(f"--init-from {str(path)!r}: no such file")
+    blob = path.read_bytes()
+    try:
+        state = torch.load(io.BytesIO(blob), weights_only=False)
+        src = json.loads(state["config"])
+        best_state, best_epoch = state["best_state"], int(state["best_epoch"])
+    except Exception as err:  # any unreadable checkpoint gets the same clear error
+        raise MemsimError(f"{path}: not a memsim training checkpoint ({type(err).__name__}: {err})") from None
+    # the same data split, or the validation images of this run were training images of the source
+    for key in ("arch", "input_threshold", "dataset", "train_split", "seed", "val_size", "limit"):
+        if src.get(key, getattr(TrainConfig(cfg.arch), key)) != getattr(cfg, key):
+            raise MemsimError(
+                f"{path}: field {key!r} is {src.get(key)!r}, but this run has --{key.replace('_', '-')} "
+                f"{getattr(cfg, key)!r}; they must match to warm-start (same network, same held-out split)"
+            )
+    record = {"file": path.name, "sha256": hashlib.sha256(blob).hexdigest(), "best_epoch": best_epoch,
+              "epochs_done": int(state["epoch"]), "config": src}  # fmt: skip
+    return best_state, record
+
+
 def _progress(epoch: int, epochs: int, done: int, total: int, loss: float) -> None:
     if sys.stderr.isatty():
         width = 30
@@ -211,6 +243,11 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, log: Any = No
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_halve_every, gamma=0.5)
     start_epoch, best_val, best_epoch, best_state, history = 0, -1.0, 0, None, []
     config_json = json.dumps(cfg.__dict__, sort_keys=True)
+    init_record = None
+    if cfg.init_from is not None:
+        init_state, init_record = _load_init(Path(cfg.init_from), cfg)
+        if not resume:
+            model.load_state_dict(init_state)
     if resume:
         if not ckpt.is_file():
             raise MemsimError(f"{ckpt}: no checkpoint to resume from")
@@ -229,6 +266,8 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, log: Any = No
         if "aug_generator" in state:
             aug_gen.set_state(state["aug_generator"])
         torch.set_rng_state(state["torch_rng"])
+        if init_record is not None and (state.get("init_from") or {}).get("sha256") != init_record["sha256"]:
+            raise MemsimError(f"--init-from {cfg.init_from!r} has changed since {ckpt.name} was started from it")
         start_epoch, best_val, best_epoch = state["epoch"], state["best_val"], state["best_epoch"]
         best_state, history = state["best_state"], state["history"]
         say(f"resuming {out.name} after epoch {start_epoch}")
@@ -276,7 +315,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, log: Any = No
         _save_checkpoint(ckpt, {
             "config": config_json, "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
-            "aug_generator": aug_gen.get_state(),
+            "aug_generator": aug_gen.get_state(), "init_from": init_record,
             "best_val": best_val, "best_epoch": best_epoch, "best_state": best_state, "history": history,
         })  # fmt: skip
         say(f"epoch {epoch}/{cfg.epochs}: loss {record['loss']:.4f}, train acc {record['train_accuracy']:.4f}, "
@@ -292,7 +331,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, log: Any = No
         "seed": cfg.seed, "dataset": dataset, "input_threshold": cfg.input_threshold, "val_accuracy": best_val,
         "train_size": int(len(tr_y)), "val_size": int(len(va_y)), "batch_size": cfg.batch_size, "lr": cfg.lr,
         "lr_halve_every": cfg.lr_halve_every, "limit": cfg.limit, "history": history,
-        "augment_shift": cfg.augment_shift, "recalibrate_bn": cfg.recalibrate_bn,
+        "augment_shift": cfg.augment_shift, "recalibrate_bn": cfg.recalibrate_bn, "init_from": init_record,
         "torch_version": torch.__version__,
     }  # fmt: skip
     net = export_bnn(model, meta)

@@ -210,3 +210,50 @@ def test_augmented_recalibrated_run_resumes_exactly(tmp_path, demo_data):
         np.testing.assert_array_equal(la.weights, lb.weights)
         if la.threshold is not None:
             np.testing.assert_array_equal(la.threshold, lb.threshold)
+
+
+def test_init_from_warm_starts_at_the_source_best_epoch(tmp_path, demo_data):
+    import hashlib
+
+    cfg = {"arch": "fashion-fcnn", "loss": "cel", "limit": 300}
+    source = tmp_path / "source.npz"
+    train(TrainConfig(**cfg, epochs=2), source)
+    ckpt = tmp_path / "source.npz.ckpt.pt"
+    # a vanishing lr keeps every latent weight's sign: the fine-tuned weights are the source's best epoch
+    tuned = tmp_path / "tuned.npz"
+    train(TrainConfig(**cfg, epochs=1, lr=1e-12, init_from=str(ckpt)), tuned)
+    src, out = load_model(source), load_model(tuned)
+    for ls, lt in zip(src.layers, out.layers, strict=True):
+        np.testing.assert_array_equal(ls.weights, lt.weights)
+    record = out.metadata["init_from"]
+    assert record["file"] == ckpt.name and record["best_epoch"] == src.metadata["best_epoch"]
+    assert record["sha256"] == hashlib.sha256(ckpt.read_bytes()).hexdigest() and record["epochs_done"] == 2
+    cold = tmp_path / "cold.npz"  # the control: the same run without the warm start learns other weights
+    train(TrainConfig(**cfg, epochs=1, lr=1e-12), cold)
+    assert any(
+        not np.array_equal(a.weights, b.weights) for a, b in zip(src.layers, load_model(cold).layers, strict=True)
+    )
+    # resuming a fine-tune whose source has changed since is refused
+    train(TrainConfig(**cfg, epochs=3), source, resume=True)
+    with pytest.raises(MemsimError, match=r"has changed since tuned\.npz\.ckpt\.pt was started"):
+        train(TrainConfig(**cfg, epochs=2, lr=1e-12, init_from=str(ckpt)), tuned, resume=True)
+
+
+def test_init_from_bad_sources(tmp_path, demo_data):
+    cfg = {"arch": "fashion-fcnn", "loss": "cel", "limit": 300, "epochs": 1}
+    with pytest.raises(MemsimError, match=r"--init-from 'm.npz': give a training checkpoint"):
+        train(TrainConfig(**cfg, init_from="m.npz"), tmp_path / "t.npz")
+    with pytest.raises(MemsimError, match=r"no such file"):
+        train(TrainConfig(**cfg, init_from=str(tmp_path / "none.npz.ckpt.pt")), tmp_path / "t.npz")
+    junk = tmp_path / "junk.npz.ckpt.pt"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(MemsimError, match=r"junk.npz.ckpt.pt: not a memsim training checkpoint"):
+        train(TrainConfig(**cfg, init_from=str(junk)), tmp_path / "t.npz")
+    train(TrainConfig(**cfg), tmp_path / "s.npz")
+    with pytest.raises(MemsimError, match=r"field 'seed' is 0, but this run has --seed 1; they must match"):
+        train(TrainConfig(**cfg, seed=1, init_from=str(tmp_path / "s.npz.ckpt.pt")), tmp_path / "t.npz")
+    with pytest.raises(MemsimError, match=r"field 'arch' is 'fashion-fcnn', but this run has --arch 'fashion-cnn'"):
+        train(
+            TrainConfig(**{**cfg, "arch": "fashion-cnn"}, init_from=str(tmp_path / "s.npz.ckpt.pt")), tmp_path / "t.npz"
+        )
+    assert not (tmp_path / "t.npz").exists()
