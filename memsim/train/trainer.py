@@ -252,9 +252,11 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, log: Any = No
         if not ckpt.is_file():
             raise MemsimError(f"{ckpt}: no checkpoint to resume from")
         state = torch.load(ckpt, weights_only=False)
-        # --epochs may grow on resume (extend a run) and --threads may change (speed); the rest must match
+        # --epochs may grow on resume (extend a run), --threads may change (speed) and --recalibrate-bn
+        # (it acts on the export only, so a finished run can be re-exported with it); the rest must match
         saved = {**TrainConfig(cfg.arch).__dict__, **json.loads(state["config"])}  # options added since: defaults
-        if {**saved, "epochs": cfg.epochs, "threads": cfg.threads} != json.loads(config_json):
+        free = {"epochs": cfg.epochs, "threads": cfg.threads, "recalibrate_bn": cfg.recalibrate_bn}
+        if {**saved, **free} != json.loads(config_json):
             raise MemsimError(f"{ckpt}: the checkpoint was made with other options: {state['config']}")
         if state["epoch"] > cfg.epochs:
             done = state["epoch"]

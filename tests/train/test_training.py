@@ -257,3 +257,20 @@ def test_init_from_bad_sources(tmp_path, demo_data):
             TrainConfig(**{**cfg, "arch": "fashion-cnn"}, init_from=str(tmp_path / "s.npz.ckpt.pt")), tmp_path / "t.npz"
         )
     assert not (tmp_path / "t.npz").exists()
+
+
+def test_finished_run_is_reexported_with_recalibrated_batchnorm(tmp_path, demo_data):
+    cfg = {"arch": "fashion-cnn", "limit": 120, "batch_size": 32, "epochs": 2}
+    train(TrainConfig(**cfg, recalibrate_bn=True), tmp_path / "straight.npz")
+    train(TrainConfig(**cfg), tmp_path / "later.npz")
+    before = load_model(tmp_path / "later.npz")
+    train(TrainConfig(**cfg, recalibrate_bn=True), tmp_path / "later.npz", resume=True)  # no epoch left: export only
+    straight, after = load_model(tmp_path / "straight.npz"), load_model(tmp_path / "later.npz")
+    assert after.metadata["recalibrate_bn"] is True and len(after.metadata["history"]) == 2
+    assert any(
+        not np.array_equal(a.threshold, b.threshold) for a, b in zip(before.layers[:-1], after.layers[:-1], strict=True)
+    )
+    for ls, la in zip(straight.layers, after.layers, strict=True):
+        np.testing.assert_array_equal(ls.weights, la.weights)
+        if ls.threshold is not None:
+            np.testing.assert_array_equal(ls.threshold, la.threshold)
