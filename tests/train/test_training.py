@@ -199,6 +199,31 @@ def test_recalibrate_batchnorm_gives_population_statistics():
     )
 
 
+def test_recalibrate_batchnorm_under_flips_matches_its_twin():
+    """Statistics estimated at a BER: per batch, fresh flips of every layer's weights, drawn in layer order."""
+    from memsim.train import TorchBNN, binarize_input, recalibrate_batchnorm
+
+    images, _ = load_dataset("fashion-mnist-demo")
+    x = binarize_input(images[:200], 40, (1, 28, 28))
+    model = TorchBNN("fashion-fcnn")
+    recalibrate_batchnorm(model, x, batch=50, ber=0.2, generator=torch.Generator().manual_seed(3))
+    assert model.layers[0].injector is None, "no injection after the estimate"
+    gen = torch.Generator().manual_seed(3)
+    signs = [torch.where(layer.weight >= 0, 1.0, -1.0).detach() for layer in model.layers]
+    hs = []
+    for i in range(0, 200, 50):
+        draws = [torch.rand(s.shape, generator=gen) < 0.2 for s in signs]  # the injector's order: layer by layer
+        hs.append(x[i : i + 50].flatten(1) @ torch.where(draws[0], -signs[0], signs[0]).T)
+    h = torch.cat(hs)
+    np.testing.assert_allclose(model.norms[0].running_mean, h.mean(0), rtol=1e-5, atol=1e-4)
+    per_batch = torch.stack([b.var(0) for b in hs]).mean(0)
+    np.testing.assert_allclose(model.norms[0].running_var, per_batch, rtol=1e-4, atol=1e-3)
+    clean = x[:200].flatten(1) @ signs[0].T
+    shift = float((h.mean(0) - clean.mean(0)).abs().mean())
+    print(f"mean |shift| of the layer-0 batch-norm mean at BER 0.2 vs clean: {shift:.2f} (of n = 784)")
+    assert shift > 1.0
+
+
 def test_augmented_recalibrated_run_resumes_exactly(tmp_path, demo_data):
     cfg = {"arch": "fashion-cnn", "limit": 120, "batch_size": 32, "augment_shift": 2, "recalibrate_bn": True}
     train(TrainConfig(**cfg, epochs=2), tmp_path / "a.npz")
