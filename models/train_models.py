@@ -3,7 +3,7 @@
 Run from the repository root with the data sets available (MEMSIM_DATA):
 
     python models/train_models.py [--only fcnn|cnn] [--epochs-fcnn 15] [--epochs-cnn 15]
-        [--lr-halve-every-cnn 25] [--b-cnn B] [--augment-shift-cnn 0] [--recalibrate-bn-cnn]
+        [--lr-halve-every-cnn N] [--b-cnn B] [--augment-shift-cnn 0] [--recalibrate-bn-cnn]
 
 Models already in models/ are skipped; an interrupted training resumes from its
 checkpoint. Every command is appended to models/COMMANDS.md as it starts. The MHL
@@ -91,7 +91,7 @@ def main() -> None:
     parser.add_argument("--epochs-fcnn", type=int, default=15)
     parser.add_argument("--epochs-cnn", type=int, default=15)
     parser.add_argument("--search-epochs", type=int, default=4)
-    parser.add_argument("--lr-halve-every-cnn", type=int, default=25, help="CNN lr schedule (epochs per halving)")
+    parser.add_argument("--lr-halve-every-cnn", type=int, help="CNN epochs per lr halving (default: memsim's)")
     parser.add_argument("--b-cnn", type=int, help="MHL margin of the CNNs (default: search as for the FCNN)")
     parser.add_argument("--augment-shift-cnn", type=int, default=0, help="random-shift augmentation of the CNNs (px)")
     parser.add_argument("--recalibrate-bn-cnn", action="store_true", help="recalibrate the CNNs' batch norm at export")
@@ -110,17 +110,15 @@ def main() -> None:
         LOG.write_text("# Commands that trained the shipped models\n\nRun from the repository root, in order:\n\n")
     jobs = []
     if opts.only in (None, "fcnn"):
-        fcnn_bs = [32, 64, 128, 256, 512]
-        jobs.append(("fashion-fcnn", "fcnn", opts.epochs_fcnn, 25, fcnn_bs, (0.05, 0.10), (0.05, 0.10), []))
+        jobs.append(("fashion-fcnn", "fcnn", opts.epochs_fcnn, [32, 64, 128, 256, 512], (0.05, 0.10), (0.05, 0.10), []))
     if opts.only in (None, "cnn"):
         bs = [opts.b_cnn] if opts.b_cnn else [32, 64, 128, 256]
-        extra = ["--augment-shift", str(opts.augment_shift_cnn)] if opts.augment_shift_cnn else []
+        extra = ["--lr-halve-every", str(opts.lr_halve_every_cnn)] if opts.lr_halve_every_cnn else []
+        extra += ["--augment-shift", str(opts.augment_shift_cnn)] if opts.augment_shift_cnn else []
         extra += ["--recalibrate-bn"] if opts.recalibrate_bn_cnn else []
-        jobs.append(("fashion-cnn", "cnn", opts.epochs_cnn, opts.lr_halve_every_cnn, bs, (0.05,), (0.05,), extra))
-    for arch, short, epochs, halve, bs, cel_bers, mhl_bers, extra in jobs:
+        jobs.append(("fashion-cnn", "cnn", opts.epochs_cnn, bs, (0.05,), (0.05,), extra))
+    for arch, short, epochs, bs, cel_bers, mhl_bers, extra in jobs:
         base = ["--arch", arch, "--epochs", str(epochs), "--seed", "0", *extra]
-        if halve != 25:
-            base += ["--lr-halve-every", str(halve)]
         train_model(f"{short}_cel_ber0", [*base, "--loss", "cel"])
         b = bs[0] if len(bs) == 1 else b_search(arch, bs, opts.search_epochs, short)
         train_model(f"{short}_mhl_b{b}_ber0", [*base, "--loss", "mhl", "--b", str(b)])

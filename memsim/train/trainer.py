@@ -181,26 +181,38 @@ def recalibrate_batchnorm(
     model.eval()
 
 
+def _saved_config(config_json: str, arch: str) -> dict[str, Any]:
+    """The options a checkpoint was made with; options added to TrainConfig since take their defaults."""
+    return {**TrainConfig(arch).__dict__, **json.loads(config_json)}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _load_init(path: Path, cfg: TrainConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """The best-epoch state of the checkpoint ``path`` and a record of where it came from."""
     if not path.is_file():
         raise MemsimError(f"--init-from {str(path)!r}: no such file")
-    blob = path.read_bytes()
     try:
-        state = torch.load(io.BytesIO(blob), weights_only=False)
-        src = json.loads(state["config"])
+        state = torch.load(path, weights_only=False)
+        src = _saved_config(state["config"], cfg.arch)
         best_state, best_epoch = state["best_state"], int(state["best_epoch"])
     except Exception as err:  # any unreadable checkpoint gets the same clear error
         raise MemsimError(f"{path}: not a memsim training checkpoint ({type(err).__name__}: {err})") from None
     # the same data split, or the validation images of this run were training images of the source
     for key in ("arch", "input_threshold", "dataset", "train_split", "seed", "val_size", "limit"):
-        if src.get(key, getattr(TrainConfig(cfg.arch), key)) != getattr(cfg, key):
+        if src[key] != getattr(cfg, key):
             raise MemsimError(
-                f"{path}: field {key!r} is {src.get(key)!r}, but this run has --{key.replace('_', '-')} "
+                f"{path}: field {key!r} is {src[key]!r}, but this run has --{key.replace('_', '-')} "
                 f"{getattr(cfg, key)!r}; they must match to warm-start (same network, same held-out split)"
             )
-    record = {"file": path.name, "sha256": hashlib.sha256(blob).hexdigest(), "best_epoch": best_epoch,
-              "epochs_done": int(state["epoch"]), "config": src}  # fmt: skip
+    record = {"file": path.name, "sha256": _sha256(path), "best_epoch": best_epoch,
+              "epochs_done": int(state["epoch"]), "config": json.loads(state["config"])}  # fmt: skip
     return best_state, record
 
 
@@ -263,17 +275,16 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, log: Any = No
     start_epoch, best_val, best_epoch, best_state, history = 0, -1.0, 0, None, []
     config_json = json.dumps(cfg.__dict__, sort_keys=True)
     init_record = None
-    if cfg.init_from is not None:
+    if cfg.init_from is not None and not resume:  # on resume the checkpoint holds the model and the record
         init_state, init_record = _load_init(Path(cfg.init_from), cfg)
-        if not resume:
-            model.load_state_dict(init_state)
+        model.load_state_dict(init_state)
     if resume:
         if not ckpt.is_file():
             raise MemsimError(f"{ckpt}: no checkpoint to resume from")
         state = torch.load(ckpt, weights_only=False)
         # --epochs may grow on resume (extend a run), --threads may change (speed) and --recalibrate-bn
         # (it acts on the export only, so a finished run can be re-exported with it); the rest must match
-        saved = {**TrainConfig(cfg.arch).__dict__, **json.loads(state["config"])}  # options added since: defaults
+        saved = _saved_config(state["config"], cfg.arch)
         free = {"epochs": cfg.epochs, "threads": cfg.threads, "recalibrate_bn": cfg.recalibrate_bn}
         if {**saved, **free} != json.loads(config_json):
             raise MemsimError(f"{ckpt}: the checkpoint was made with other options: {state['config']}")
@@ -287,8 +298,11 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, log: Any = No
         if "aug_generator" in state:
             aug_gen.set_state(state["aug_generator"])
         torch.set_rng_state(state["torch_rng"])
-        if init_record is not None and (state.get("init_from") or {}).get("sha256") != init_record["sha256"]:
-            raise MemsimError(f"--init-from {cfg.init_from!r} has changed since {ckpt.name} was started from it")
+        init_record = state.get("init_from")
+        if cfg.init_from is not None:
+            source = Path(cfg.init_from)
+            if not source.is_file() or init_record is None or _sha256(source) != init_record["sha256"]:
+                raise MemsimError(f"--init-from {cfg.init_from!r} has changed since {ckpt.name} was started from it")
         start_epoch, best_val, best_epoch = state["epoch"], state["best_val"], state["best_epoch"]
         best_state, history = state["best_state"], state["history"]
         say(f"resuming {out.name} after epoch {start_epoch}")
