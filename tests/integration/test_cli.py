@@ -280,6 +280,9 @@ def test_evaluate_command(capsys, tmp_path):
     assert result["n_images"] == 200 and result["ci_low"] <= result["accuracy"] <= result["ci_high"]
     assert result["ber"] == pytest.approx(1.29e-3) and result["reads"] == 600
     assert result["read_energy_pj_per_image"] == pytest.approx(5820416 * 0.31 * 0.875**2)
+    code, out, _ = run(capsys, "evaluate", str(path), "--dataset", "fashion-mnist-demo", "--limit", "50",
+                       "--ber", "0.01")  # fmt: skip
+    assert code == 0 and "read energy per image: n/a (a bare --ber has no energy model" in out
     code, out, err = run(capsys, "evaluate", str(path), "--ber", "0.1", "--vdd-v", "1")
     assert code == 1 and "knob options need --profile" in err
 
