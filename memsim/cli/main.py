@@ -387,11 +387,12 @@ def cmd_evaluate(args: argparse.Namespace, extra: Sequence[str]) -> int:
     print(f"{net!r}, {result.n_images} images, {result.fault_model} faults at BER {_fmt(result.ber)} "
           f"({result.granularity}, seed {result.seed})")  # fmt: skip
     print(f"accuracy {result.accuracy:.4f} (95 % CI {result.ci_low:.4f}-{result.ci_high:.4f})")
-    energy = (
-        "n/a (a bare --ber has no energy model; give --profile)"
-        if result.read_energy_pj_per_image is None
-        else f"{result.read_energy_pj_per_image / 1e6:.4g} uJ"
-    )
+    if result.read_energy_pj_per_image is not None:
+        energy = f"{result.read_energy_pj_per_image / 1e6:.4g} uJ"
+    elif args.profile is None:
+        energy = "n/a (a bare --ber has no energy model; give --profile)"
+    else:
+        energy = f"n/a ({args.profile} publishes no read energy)"
     print(f"weight reads: {result.reads}, {result.bits_read} bits, {result.bits_flipped} flipped; "
           f"{result.seconds:.2f} s")  # fmt: skip
     print(f"read energy per image: {energy}")
