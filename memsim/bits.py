@@ -6,9 +6,10 @@
 * Multi-bit words (uint8/int8/int16/int32) are stored as their little-endian bytes,
   so bit ``b`` of byte ``j`` is stored bit ``8 j + b``.
 
-:func:`popcount` is a numba intrinsic (``llvm.ctpop.i64``) returning int64: numba
+:func:`popcount` compiles to ``llvm.ctpop.i64`` inside kernels and returns int64: numba
 0.68 does not support ``np.bitwise_count`` in ``@njit``, and an unsigned result
-would turn integer accumulations into float adds.
+would turn integer accumulations into float adds. It is a plain Python function with
+a numba overload, so kernels also run with ``NUMBA_DISABLE_JIT=1``.
 """
 
 from __future__ import annotations
@@ -18,9 +19,21 @@ from dataclasses import dataclass
 
 import numpy as np
 from numba import types
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
-__all__ = ["PackedBits", "n_words", "pack_bits", "pack_signs", "pad_mask", "popcount", "unpack_bits"]
+from memsim.errors import ConfigError
+
+__all__ = [
+    "PackedBits",
+    "n_words",
+    "pack_bits",
+    "pack_signs",
+    "pack_words",
+    "pad_mask",
+    "popcount",
+    "unpack_bits",
+    "unpack_words",
+]
 
 if sys.byteorder != "little":  # pragma: no cover - every supported platform is little-endian
     raise ImportError("memsim's bit layout assumes a little-endian machine")
@@ -57,15 +70,38 @@ class PackedBits:
 
     def __post_init__(self) -> None:
         if self.words.dtype != np.uint64 or self.words.ndim != 1:
-            raise ValueError(f"words must be a 1-D uint64 array, got {self.words.dtype} with shape {self.words.shape}")
+            raise ConfigError(f"words must be a 1-D uint64 array, got {self.words.dtype} with shape {self.words.shape}")
         if self.words.size != n_words(self.nbits):
-            raise ValueError(f"{self.nbits} bits need {n_words(self.nbits)} words, got {self.words.size}")
+            raise ConfigError(f"{self.nbits} bits need {n_words(self.nbits)} words, got {self.words.size}")
         if int(np.prod(self.shape, dtype=np.int64)) != self.nbits:
-            raise ValueError(f"shape {self.shape} does not hold {self.nbits} bits")
+            raise ConfigError(f"shape {self.shape} does not hold {self.nbits} bits")
 
     def unpack(self) -> np.ndarray:
         """The bits as a bool array of :attr:`shape`."""
         return unpack_bits(self.words, self.nbits).reshape(self.shape)
+
+
+def pack_words(array: np.ndarray) -> tuple[np.ndarray, int]:
+    """Multi-bit words (uint8/int8/int16/int32) as packed uint64 words of their little-endian bytes.
+
+    Returns
+    -------
+    words : ndarray of uint64
+        Bit ``b`` of byte ``j`` is bit ``8 j + b`` of the stream; padding bits are 0.
+    nbits : int
+        ``8 * array.nbytes``.
+    """
+    raw = np.ascontiguousarray(array).view(np.uint8).ravel()
+    nbits = raw.size * 8
+    padded = np.zeros(n_words(nbits) * 8, dtype=np.uint8)
+    padded[: raw.size] = raw
+    return padded.view(np.uint64), nbits
+
+
+def unpack_words(words: np.ndarray, nbits: int, dtype: np.dtype | str, shape: tuple[int, ...]) -> np.ndarray:
+    """Inverse of :func:`pack_words`: the first ``nbits // 8`` bytes of ``words`` as ``dtype`` of ``shape``."""
+    nbytes = int(nbits) // 8
+    return np.ascontiguousarray(words).view(np.uint8)[:nbytes].copy().view(np.dtype(dtype)).reshape(shape)
 
 
 def pack_bits(bits: np.ndarray) -> PackedBits:
@@ -91,8 +127,7 @@ def pack_signs(values: np.ndarray) -> PackedBits:
 
 
 @intrinsic
-def popcount(typingctx, x):  # type: ignore[no-untyped-def]
-    """Number of set bits of a 64-bit integer, as int64 (numba only)."""
+def _ctpop(typingctx, x):  # type: ignore[no-untyped-def]
     if not isinstance(x, types.Integer):
         return None
     sig = types.int64(x)
@@ -103,3 +138,19 @@ def popcount(typingctx, x):  # type: ignore[no-untyped-def]
         return builder.ctpop(value)
 
     return sig, codegen
+
+
+def popcount(x: int | np.integer) -> int:
+    """Number of set bits of a 64-bit integer, as int64.
+
+    Plain Python under ``NUMBA_DISABLE_JIT=1`` (so kernels run, and are covered, without
+    the JIT); inside ``@njit`` code the overload below compiles it to one ``ctpop``.
+    """
+    return int(np.uint64(x)).bit_count()
+
+
+@overload(popcount, inline="always")
+def _popcount_overload(x):  # type: ignore[no-untyped-def]
+    if isinstance(x, types.Integer):
+        return lambda x: _ctpop(x)
+    return None

@@ -1,16 +1,26 @@
-"""Kernel settings in one place (numba flags, chunk sizes, sampler crossover).
+"""Speed settings in one place (numba flags, chunk and block sizes, sampler crossover).
 
 Kernels read these at import (numba flags) or at call time (sizes); nothing in a
-kernel hard-codes them. Results never depend on them: chunking is fixed by
-``CHUNK_WORDS``, not by the thread count, so the same seed gives the same bits on
-1 or 2 threads.
+kernel hard-codes them. No result depends on the block sizes (every random draw is
+keyed by what it describes, not by the call it happens in); ``CHUNK_WORDS``,
+``GEOMETRIC_MAX_P`` and ``P_BITS`` shape the random streams of a read, so they are
+fixed for reproducibility and never depend on the thread count.
 """
 
 from __future__ import annotations
 
 import os
 
-__all__ = ["CHUNK_WORDS", "GEOMETRIC_MAX_P", "NUMBA_FLAGS", "NUMBA_PARALLEL_FLAGS", "P_BITS"]
+__all__ = [
+    "CHUNK_WORDS",
+    "CONV_BLOCK",
+    "DENSE_BLOCK",
+    "GEOMETRIC_MAX_P",
+    "NUMBA_FLAGS",
+    "NUMBA_PARALLEL_FLAGS",
+    "P_BITS",
+    "reset",
+]
 
 #: ``cache=True`` keeps compiled kernels between runs (set MEMSIM_NUMBA_CACHE=0 to disable).
 NUMBA_FLAGS: dict[str, bool] = {"cache": os.environ.get("MEMSIM_NUMBA_CACHE", "1") != "0", "nogil": True}
@@ -26,3 +36,17 @@ GEOMETRIC_MAX_P: float = 0.025
 #: Significant binary digits of p the bit-parallel sampler builds from random words; the
 #: remainder (below p * 2**-P_BITS) is added exactly by a sparse geometric pass.
 P_BITS: int = 12
+
+#: Images per kernel call when convolutions are involved (bounds their activations' memory).
+CONV_BLOCK: int = 256
+
+#: Images per kernel call of dense-only networks (amortises kernel launches).
+DENSE_BLOCK: int = 4096
+
+_DEFAULTS = {"CHUNK_WORDS": CHUNK_WORDS, "GEOMETRIC_MAX_P": GEOMETRIC_MAX_P, "P_BITS": P_BITS,
+             "CONV_BLOCK": CONV_BLOCK, "DENSE_BLOCK": DENSE_BLOCK}  # fmt: skip
+
+
+def reset() -> None:
+    """Restore every size and crossover above to its default (tests change them to prove they change no result)."""
+    globals().update(_DEFAULTS)

@@ -30,15 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
-from memsim.errors import MemsimError, UnknownNameError, suggest
+from memsim.errors import DatasetError, UnknownNameError, suggest
 
 __all__ = ["DATASETS", "Dataset", "DatasetError", "available_datasets", "data_dirs", "fetch", "load_dataset", "verify"]
 
 _HERE = Path(__file__).resolve().parent
-
-
-class DatasetError(MemsimError, OSError):
-    """A data set is missing, corrupt (checksum, magic number, counts) or cannot be fetched."""
 
 
 @dataclass(frozen=True)

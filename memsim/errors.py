@@ -13,7 +13,10 @@ from collections.abc import Iterable
 from os import PathLike
 
 __all__ = [
+    "ConfigError",
+    "DatasetError",
     "MemsimError",
+    "ModelFileError",
     "OutOfRangeError",
     "ProfileError",
     "UnknownNameError",
@@ -23,7 +26,15 @@ __all__ = [
 
 
 class MemsimError(Exception):
-    """Base class of every error memsim raises on bad input."""
+    """Base class of every error memsim raises on bad input.
+
+    Never raised itself: every error is one of the subclasses below, each also the
+    fitting builtin (``ValueError``, ``LookupError``, ``OSError``).
+    """
+
+
+class ConfigError(MemsimError, ValueError):
+    """A bad argument or option: a rate outside [0, 1], a negative seed, a zero batch size."""
 
 
 class ProfileError(MemsimError, ValueError):
@@ -39,6 +50,14 @@ class UnknownNameError(MemsimError, LookupError):
 
     def __str__(self) -> str:  # LookupError would quote the message like a KeyError
         return str(self.args[0]) if self.args else ""
+
+
+class ModelFileError(MemsimError, ValueError):
+    """A model file (or an in-memory network) is malformed or does not fit its architecture."""
+
+
+class DatasetError(MemsimError, OSError):
+    """A data set is missing, corrupt or fails its checksum."""
 
 
 def suggest(name: str, valid: Iterable[str]) -> str:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from memsim.errors import MemsimError, format_problem
+from memsim.errors import ConfigError, format_problem
 
 if TYPE_CHECKING:
     from memsim.profile import Profile
@@ -57,11 +57,11 @@ def plot_profile(profile: Profile, out: str | os.PathLike[str], knob: str | None
     """
     out = Path(out)
     if out.suffix.lower() not in FORMATS:
-        raise MemsimError(
+        raise ConfigError(
             format_problem(str(out), None, f"unsupported plot format {out.suffix!r}; use one of {', '.join(FORMATS)}")
         )
     if not out.parent.is_dir():
-        raise MemsimError(format_problem(str(out), None, f"directory {str(out.parent)!r} does not exist"))
+        raise ConfigError(format_problem(str(out), None, f"directory {str(out.parent)!r} does not exist"))
     knobs = [knob] if knob is not None else list(profile.knobs)
     for name in knobs:
         profile.knob_values(name)  # raises a clear error for an unknown knob

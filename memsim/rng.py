@@ -15,18 +15,26 @@ Two kinds of randomness:
 
 from __future__ import annotations
 
-import zlib
-
 import numpy as np
 from numba import njit
 
 from memsim.config import NUMBA_FLAGS
+from memsim.errors import ConfigError
 
 __all__ = [
+    "ACCESS_BITS",
+    "INDEX_BITS",
+    "SCOPE_BATCH",
+    "SCOPE_DIRECT",
+    "SCOPE_IMAGE",
+    "child_key",
     "derive_key",
     "hash_uniform",
+    "mix64",
+    "read_events",
     "seed_key",
     "splitmix64",
+    "stream_key",
     "stream_state",
     "to_unit",
     "xoshiro_next",
@@ -48,10 +56,82 @@ def seed_key(seed: int | np.random.SeedSequence | None) -> tuple[int, int]:
     return int(k0), int(k1)
 
 
+def _words32(key: tuple[int, int]) -> list[int]:
+    return [key[0] & 0xFFFFFFFF, key[0] >> 32, key[1] & 0xFFFFFFFF, key[1] >> 32]
+
+
 def derive_key(key: tuple[int, int], label: str) -> tuple[int, int]:
     """A child key for ``label`` (e.g. a stored array's name), stable across runs and platforms."""
-    tag = zlib.crc32(label.encode("utf-8"))
-    return seed_key(np.random.SeedSequence([key[0] & 0xFFFFFFFF, key[0] >> 32, key[1] & 0xFFFFFFFF, key[1] >> 32, tag]))
+    return child_key(key, label)
+
+
+def child_key(key: tuple[int, int], *labels: str | int) -> tuple[int, int]:
+    """A child key of ``key`` for a path of labels (strings or non-negative integers).
+
+    Every label enters ``SeedSequence``'s entropy pool in full (a string as its UTF-8
+    length and bytes, an integer as 32-bit words), so distinct paths give
+    independent keys, stable across runs, platforms and processes.
+    """
+    entropy = _words32(key)
+    for label in labels:
+        if isinstance(label, str):
+            raw = label.encode("utf-8")
+            raw += b"\0" * (-len(raw) % 4)
+            entropy += [0xFFFFFFFF, len(raw), *np.frombuffer(raw, dtype="<u4").tolist()]
+        else:
+            value = int(label)
+            if value < 0:
+                raise ConfigError(f"key labels are non-negative, got {value}")
+            parts = []
+            while True:
+                parts.append(value & 0xFFFFFFFF)
+                value >>= 32
+                if not value:
+                    break
+            entropy += [0xFFFFFFFE, len(parts), *parts]
+    return seed_key(np.random.SeedSequence(entropy))
+
+
+_M64 = (1 << 64) - 1
+
+
+def mix64(x: int) -> int:
+    """:func:`splitmix64` in plain Python (for keys computed outside kernels)."""
+    z = (int(x) + 0x9E3779B97F4A7C15) & _M64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+    return z ^ (z >> 31)
+
+
+def stream_key(key: tuple[int, int], stream: int) -> tuple[int, int]:
+    """Key of sub-stream ``stream`` of a read (e.g. the p01 and the p10 mask of one read)."""
+    return key[0], mix64(key[1] ^ mix64(0x5EED0000 + int(stream)))
+
+
+#: Scopes of a read event: what the read serves (see :func:`read_events`).
+SCOPE_DIRECT, SCOPE_IMAGE, SCOPE_BATCH = 0, 1, 2
+#: Bits of an event number for the image (or batch) index and for the read within it.
+INDEX_BITS, ACCESS_BITS = 40, 22
+
+
+def read_events(scope: int, index: np.ndarray, access: np.ndarray | int = 0) -> np.ndarray:
+    """Event numbers of reads, one per (index, access): a one-to-one code, no hashing.
+
+    ``event = scope << 62 | index << 22 | access``: ``scope`` says what a read serves
+    (a numbered direct read, one image, one batch), ``index`` is the image (or batch)
+    index in the caller's whole evaluated set, ``access`` the read within it (the
+    output position of a convolution read per access). Kernels derive every random
+    number of a read from its key and event, so a read is the same whoever asks for it.
+    """
+    idx = np.asarray(index, dtype=np.int64)
+    acc = np.broadcast_to(np.asarray(access, dtype=np.int64), idx.shape)
+    if idx.size and (idx.min() < 0 or idx.max() >= 1 << INDEX_BITS):
+        raise ConfigError(f"read indices must be in [0, 2**{INDEX_BITS}), got {idx.min()}..{idx.max()}")
+    if acc.size and (acc.min() < 0 or acc.max() >= 1 << ACCESS_BITS):
+        raise ConfigError(f"accesses per read must be in [0, 2**{ACCESS_BITS}), got {acc.min()}..{acc.max()}")
+    return (
+        (np.uint64(scope) << np.uint64(62)) | (idx.astype(np.uint64) << np.uint64(ACCESS_BITS)) | acc.astype(np.uint64)
+    )
 
 
 @njit(inline="always", **NUMBA_FLAGS)

@@ -34,9 +34,11 @@ import numpy as np
 from numba import njit, prange
 
 from memsim.config import NUMBA_FLAGS, NUMBA_PARALLEL_FLAGS
+from memsim.errors import ConfigError
+from memsim.memory.reads import SymmetricFlips
 from memsim.rng import stream_state, to_unit, xoshiro_next
 
-__all__ = ["cdf_table", "mismatch_threshold"]
+__all__ = ["cdf_table", "fire_limit", "sample_fire", "sample_output"]
 
 WINDOW_SD = 12.0
 
@@ -102,6 +104,8 @@ def cdf_table(n: int, p: float) -> tuple[np.ndarray, np.ndarray]:
     table : ndarray of float64, shape (n + 1, width)
         ``table[m, k] = P(D <= lo[m] + k)``; 1 beyond the last column.
     """
+    if not (isinstance(n, (int, np.integer)) and n >= 1 and 0.0 <= p <= 1.0):
+        raise ConfigError(f"cdf_table needs n >= 1 and p in [0, 1], got n={n!r}, p={p!r}")
     sd = math.sqrt(n * p * (1.0 - p))
     width = int(math.ceil(2 * WINDOW_SD * sd)) + 3
     lo, table = _build_table(int(n), float(p), width, WINDOW_SD)
@@ -110,21 +114,29 @@ def cdf_table(n: int, p: float) -> tuple[np.ndarray, np.ndarray]:
     return lo, table
 
 
-def mismatch_threshold(n: int, threshold: np.ndarray) -> np.ndarray:
-    """Largest mismatch count at which ``h = n - 2 m > s`` holds: ``ceil((n - s) / 2) - 1``."""
+def fire_limit(n: int, threshold: np.ndarray) -> np.ndarray:
+    """Largest mismatch count at which ``h = n - 2 m > s`` holds: ``ceil((n - s) / 2) - 1``.
+
+    Parameters
+    ----------
+    n : int
+        Inputs of the neuron (valid bits).
+    threshold : ndarray of int
+        The neurons' thresholds ``s``.
+    """
     s = np.asarray(threshold, dtype=np.int64)
     return ((n - s + 1) // 2 - 1).astype(np.int64)
 
 
 @njit(**NUMBA_PARALLEL_FLAGS)
-def _sample_fire(mism, lo, table, t_fire, invert, k0, k1, event, stream_base):  # type: ignore[no-untyped-def]
-    # Hidden layer: packed firing bits (B, nw(O)) sampled from P(D <= t - m); one stream per image.
+def _sample_fire(mism, lo, table, t_fire, invert, k0, k1, events):  # type: ignore[no-untyped-def]
+    # Hidden layer: packed firing bits (B, nw(O)) sampled from P(D <= t - m); one stream per image's read.
     B, n_out = mism.shape
     width = table.shape[1]
     nw = (n_out + 63) // 64
     out = np.zeros((B, nw), dtype=np.uint64)
     for b in prange(B):
-        s0, s1, s2, s3 = stream_state(k0, k1, event, stream_base + b)
+        s0, s1, s2, s3 = stream_state(k0, k1, events[b], 0)
         for o in range(n_out):
             m = mism[b, o]
             k = t_fire[o] - m - lo[m]
@@ -147,13 +159,13 @@ def _sample_fire(mism, lo, table, t_fire, invert, k0, k1, event, stream_base):  
 
 
 @njit(**NUMBA_PARALLEL_FLAGS)
-def _sample_output(mism, lo, table, n, k0, k1, event, stream_base):  # type: ignore[no-untyped-def]
+def _sample_output(mism, lo, table, n, k0, k1, events):  # type: ignore[no-untyped-def]
     # Output layer: h' = n - 2 (m + D) with D drawn by inverting its tabulated CDF.
     B, n_out = mism.shape
     width = table.shape[1]
     out = np.empty((B, n_out), dtype=np.int32)
     for b in prange(B):
-        s0, s1, s2, s3 = stream_state(k0, k1, event, stream_base + b)
+        s0, s1, s2, s3 = stream_state(k0, k1, events[b], 0)
         for o in range(n_out):
             m = mism[b, o]
             r, s0, s1, s2, s3 = xoshiro_next(s0, s1, s2, s3)
@@ -168,3 +180,46 @@ def _sample_output(mism, lo, table, n, k0, k1, event, stream_base):  # type: ign
                     left = mid + 1
             out[b, o] = n - 2 * (m + lo[m] + left)
     return out
+
+
+def _check_block(mism: np.ndarray, n: int, events: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mism = np.ascontiguousarray(mism)
+    ev = np.ascontiguousarray(events, dtype=np.uint64)
+    if mism.ndim != 2 or ev.shape != (mism.shape[0],):
+        raise ConfigError(f"need mismatch counts (B, n_out) and B events, got {mism.shape} and {ev.shape}")
+    if mism.size and (mism.min() < 0 or mism.max() > n):
+        raise ConfigError(f"mismatch counts must lie in [0, {n}]")
+    return mism, ev
+
+
+def sample_fire(
+    mism: np.ndarray, n: int, limit: np.ndarray, invert: np.ndarray, law: SymmetricFlips, events: np.ndarray
+) -> np.ndarray:
+    """Packed firing bits ``(B, n_words(n_out))`` of a hidden dense layer after one flipped read per image.
+
+    Parameters
+    ----------
+    mism : ndarray of int, shape (B, n_out)
+        Clean mismatch counts.
+    n : int
+        Inputs per neuron.
+    limit : ndarray of int64, shape (n_out,)
+        :func:`fire_limit` of the layer's thresholds.
+    invert : ndarray of bool, shape (n_out,)
+        Inverted comparisons.
+    law : SymmetricFlips
+        Flip probability and sampler key served by the memory.
+    events : ndarray of uint64, shape (B,)
+        Event of each image's read: image b draws from the stream of ``events[b]``.
+    """
+    mism, ev = _check_block(mism, n, events)
+    lo, table = cdf_table(int(n), float(law.p))
+    k0, k1 = np.uint64(law.key[0]), np.uint64(law.key[1])
+    return _sample_fire(mism, lo, table, np.asarray(limit, np.int64), np.asarray(invert, np.bool_), k0, k1, ev)
+
+
+def sample_output(mism: np.ndarray, n: int, law: SymmetricFlips, events: np.ndarray) -> np.ndarray:
+    """Output pre-activations ``(B, n_out)`` after one flipped read per image (arguments as :func:`sample_fire`)."""
+    mism, ev = _check_block(mism, n, events)
+    lo, table = cdf_table(int(n), float(law.p))
+    return _sample_output(mism, lo, table, int(n), np.uint64(law.key[0]), np.uint64(law.key[1]), ev)

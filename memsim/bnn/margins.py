@@ -25,7 +25,7 @@ import numpy as np
 from memsim.bits import unpack_bits
 from memsim.bnn import kernels
 from memsim.bnn.layers import Conv, Dense
-from memsim.errors import MemsimError
+from memsim.errors import ConfigError
 
 __all__ = [
     "Importance",
@@ -147,10 +147,10 @@ def neuron_importance(net: Any, images: np.ndarray, layer: int, hidden: list[np.
     """
     layers = net.layers
     if not 0 <= layer < len(layers) - 1 or not isinstance(layers[layer], Dense):
-        raise MemsimError(f"layer {layer} is not a hidden dense layer of {net.arch}")
+        raise ConfigError(f"layer {layer} is not a hidden dense layer of {net.arch}")
     after = layers[layer + 1 :]
     if any(isinstance(item, Conv) for item in after) or len(after) > 2:
-        raise MemsimError(f"importance needs at most two dense layers after layer {layer}")
+        raise ConfigError(f"importance needs at most two dense layers after layer {layer}")
     hs = hidden or net.hidden(images)
     lay = layers[layer]
     a = np.where((hs[layer] > lay.threshold) != lay.invert, 1, -1).astype(np.int8)

@@ -41,17 +41,14 @@ import numpy as np
 
 from memsim.bits import n_words
 from memsim.bnn.layers import Conv, Dense, Layer
-from memsim.errors import MemsimError, UnknownNameError, suggest
+from memsim.bnn.network import BNN
+from memsim.errors import ModelFileError, UnknownNameError, suggest
 from memsim.files import load_npz, write_bytes_atomic
 
 __all__ = ["SCHEMA_VERSION", "ModelFileError", "available_models", "load_model", "save_model"]
 
 SCHEMA_VERSION = 1
 _PACKAGE = Path(__file__).resolve().parent.parent
-
-
-class ModelFileError(MemsimError, ValueError):
-    """A model file is missing, unreadable, of another schema or inconsistent."""
 
 
 def _words_from_bytes(raw: np.ndarray, nbits: int) -> np.ndarray:
@@ -63,7 +60,7 @@ def _words_from_bytes(raw: np.ndarray, nbits: int) -> np.ndarray:
     return words
 
 
-def save_model(net: Any, path: str | os.PathLike[str]) -> None:
+def save_model(net: BNN, path: str | os.PathLike[str]) -> None:
     """Write ``net`` (a :class:`~memsim.BNN`) as a schema-v1 model file, atomically.
 
     Raises
@@ -123,7 +120,7 @@ def _scalar(arrays: dict[str, np.ndarray], key: str, label: str, kind: type) -> 
         raise ModelFileError(f"{label}: {key} = {value.item()!r} is not a {kind.__name__}") from None
 
 
-def read_model_file(path: str | os.PathLike[str]) -> Any:
+def read_model_file(path: str | os.PathLike[str]) -> BNN:
     """Read and validate a model file; returns a :class:`~memsim.BNN`.
 
     Raises
@@ -133,8 +130,6 @@ def read_model_file(path: str | os.PathLike[str]) -> Any:
         weights of the wrong size, shape mismatch between consecutive layers,
         thresholds of the wrong length, pickled content.
     """
-    from memsim.bnn.network import BNN
-
     label = str(path)
     arrays = load_npz(path, error=ModelFileError)
     version = _scalar(arrays, "schema_version", label, int)
@@ -213,7 +208,7 @@ def available_models() -> list[str]:
     return sorted({p.stem for d in model_dirs() for p in d.glob("*.npz")})
 
 
-def load_model(name_or_path: str | os.PathLike[str], arch: str | None = None) -> Any:
+def load_model(name_or_path: str | os.PathLike[str], arch: str | None = None) -> BNN:
     """Load a BNN from a model file, by path or by the name of a shipped model.
 
     Parameters

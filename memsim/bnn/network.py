@@ -9,11 +9,16 @@ from typing import Any
 
 import numpy as np
 
-from memsim.bits import n_words, pack_bits
+from memsim import config
+from memsim.bits import PackedBits, n_words, pack_bits
 from memsim.bnn import kernels
+from memsim.bnn.fastpath import fire_limit, sample_fire, sample_output
 from memsim.bnn.layers import Conv, Dense, Layer, words_for_kernel
-from memsim.errors import MemsimError, UnknownNameError, suggest
-from memsim.memory.approximate import ApproximateMemory, ReadGranularity, parse_granularity
+from memsim.bnn.weights import WeightSource
+from memsim.errors import ConfigError, ModelFileError, UnknownNameError, suggest
+from memsim.memory.approximate import ApproximateMemory
+from memsim.memory.granularity import ReadGranularity, parse_granularity
+from memsim.memory.reads import ReadSet, resolve_seed
 
 __all__ = ["ARCHITECTURES", "BNN"]
 
@@ -32,9 +37,6 @@ ARCHITECTURES: dict[str, dict[str, Any]] = {
         ],
     },
 }  # fmt: skip
-
-BATCH = 256  # images per kernel call when convolutions are involved (bounds their activations' memory)
-FAST_BATCH = 4096  # images per call of the dense-only fast path (amortises kernel launches)
 
 
 @dataclass
@@ -102,8 +104,6 @@ class BNN:
 
     def validate(self, source: str = "<BNN>") -> None:
         """Check that consecutive layers fit together; raise :class:`ModelFileError` naming the layer."""
-        from memsim.bnn.modelfile import ModelFileError
-
         c, h, w = self.input_shape
         if len(self.input_threshold) != c:
             raise ModelFileError(f"{source}: input_threshold has {len(self.input_threshold)} values for {c} channels")
@@ -157,8 +157,6 @@ class BNN:
 
     def store_weights(self, memory: ApproximateMemory, prefix: str = "") -> list[str]:
         """Write every layer's weights into ``memory`` (as ``layer0``, ``layer1``, ...); returns the names."""
-        from memsim.bits import PackedBits
-
         names = self.weight_names(prefix)
         for name, layer in zip(names, self.layers, strict=True):
             memory.store(name, PackedBits(layer.weights.copy(), layer.nbits, layer.shape))
@@ -177,14 +175,12 @@ class BNN:
             object.__setattr__(self, "_kernel_cache", cached)
         return cached
 
-    def _fire_thresholds(self) -> list[np.ndarray | None]:
+    def _fire_limits(self) -> list[np.ndarray | None]:
         """Per hidden dense layer, the largest firing mismatch count ``ceil((n - s) / 2) - 1``."""
-        from memsim.bnn.fastpath import mismatch_threshold
-
         cached = getattr(self, "_fire_cache", None)
         if cached is None:
             cached = [
-                mismatch_threshold(layer.n_in, layer.threshold)
+                fire_limit(layer.n_in, layer.threshold)
                 if isinstance(layer, Dense) and layer.threshold is not None
                 else None
                 for layer in self.layers
@@ -217,18 +213,18 @@ class BNN:
         arr = np.asarray(images)
         c, h, w = self.input_shape
         if arr.dtype != np.uint8:
-            raise MemsimError(f"images must be uint8 pixels as the data set gives them, got dtype {arr.dtype}")
+            raise ConfigError(f"images must be uint8 pixels as the data set gives them, got dtype {arr.dtype}")
         if arr.ndim == 3 and c == 1:
             arr = arr[:, None, :, :]
         if arr.ndim != 4 or arr.shape[1:] != (c, h, w):
             want = f"(N, {h}, {w}) or (N, {c}, {h}, {w})" if c == 1 else f"(N, {c}, {h}, {w})"
-            raise MemsimError(f"images of shape {np.shape(images)} do not fit {self.arch} ({want})")
+            raise ConfigError(f"images of shape {np.shape(images)} do not fit {self.arch} ({want})")
         return np.ascontiguousarray(arr)
 
     def _run_clean(self, x: np.ndarray) -> np.ndarray:
         """Integer output pre-activations with the clean weights (batched neuron-major dense kernels)."""
         act = x
-        fire = self._fire_thresholds()
+        fire = self._fire_limits()
         for layer, w, t_fire in zip(self.layers, self._clean_kernel_weights(), fire, strict=True):
             if isinstance(layer, Conv):
                 _, act = _conv_block(layer, act, w)
@@ -297,12 +293,13 @@ class BNN:
     def forward(
         self,
         images: np.ndarray,
-        memory: ApproximateMemory | None = None,
+        memory: WeightSource | None = None,
         granularity: ReadGranularity | str = "per_sample",
-        seed: int | None = None,
-        batch_size: int = BATCH,
+        seed: int | None = 0,
+        batch_size: int = 256,
         prefix: str = "",
         fast: bool = True,
+        first_index: int = 0,
     ) -> np.ndarray:
         """Integer output pre-activations ``h`` (N, classes) of ``images``.
 
@@ -310,27 +307,33 @@ class BNN:
         ----------
         images : ndarray of uint8
             ``(N, H, W)`` or ``(N, C, H, W)`` pixels, as the data set gives them.
-        memory : ApproximateMemory, optional
-            Read the weights from this memory (after :meth:`store_weights`); every
-            read has fresh errors at the memory's operating point. Without a
-            memory the weights are clean.
+        memory : WeightSource, optional
+            Read the weights from this memory (an :class:`~memsim.ApproximateMemory`
+            after :meth:`store_weights`, or anything implementing
+            :class:`~memsim.bnn.weights.WeightSource`). Without a memory the weights are clean.
         granularity : {"per_sample", "per_batch", "per_access"}
             ``per_sample`` (default): each image reads every weight once;
-            ``per_batch``: one read per layer shared by ``batch_size`` images;
-            ``per_access``: as ``per_sample``, but a convolution reads its weights
-            afresh at every output position.
-        seed : int, optional
-            Seed of this call's reads (a ``numpy.random.Generator`` handed to every
-            memory read); None uses the memory's own stream.
+            ``per_batch``: image ``i`` shares one read per layer with the other images of
+            batch ``i // batch_size`` of the whole set; ``per_access``: as ``per_sample``,
+            but a convolution reads its weights afresh at every output position.
+        seed : int or None, default 0
+            The trial. Every read is a function of (memory seed, ``seed``, layer, image
+            index, read within the image): the same seed gives the same result whatever
+            the thread count or the split of the images into calls. None draws a fresh
+            trial from OS entropy (not reproducible).
         batch_size : int
-            Images per read with ``per_batch``.
+            Images per read with ``per_batch`` (part of the result, unlike internal
+            block sizes, which live in :mod:`memsim.config` and never change a result).
         prefix : str
             Name prefix used with :meth:`store_weights`.
         fast : bool, default True
-            With a ``transient`` memory and ``per_sample`` reads, dense layers take the
-            exact-in-distribution fast path of :mod:`memsim.bnn.fastpath` (no flipped
-            weights are materialised; the memory still counts every read). ``False``
-            forces explicit bit flips everywhere.
+            Dense layers take the exact-in-distribution fast path of
+            :mod:`memsim.bnn.fastpath` where the memory can serve it (every bit of every
+            read flips independently with one probability); the memory still counts
+            every read. ``False`` forces explicit bit flips everywhere.
+        first_index : int, default 0
+            Index of ``images[0]`` in the caller's whole evaluated set, so a set split
+            across calls or workers gives bit for bit the single-call result.
 
         Returns
         -------
@@ -338,85 +341,105 @@ class BNN:
         """
         x = self.binarize(images)
         n = x.shape[0]
+        has_conv = any(isinstance(layer, Conv) for layer in self.layers)
         if memory is None:
-            chunk = BATCH if any(isinstance(layer, Conv) for layer in self.layers) else max(n, 1)
-            parts = [self._run_clean(x[i : i + chunk]) for i in range(0, n, chunk)]
+            block = config.CONV_BLOCK if has_conv else max(n, 1)
+            parts = [self._run_clean(x[i : i + block]) for i in range(0, n, block)]
             return np.concatenate(parts) if parts else np.empty((0, self.layers[-1].n_out), np.int32)
         tag = parse_granularity(granularity)
+        names = self._check_source(memory, prefix)
+        trial = resolve_seed(seed)
+        first = _non_negative_int(first_index, "first_index")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
+        out = np.empty((n, self.layers[-1].n_out), dtype=np.int32)
+        if tag == ReadGranularity.PER_BATCH:
+            batch_of = (first + np.arange(n)) // batch_size
+            for b in np.unique(batch_of):
+                sel = np.flatnonzero(batch_of == b)
+                reads = ReadSet.batches([int(b)], trial)
+                weights = [words_for_kernel(layer, memory.read_words(name, reads)[0])
+                           for name, layer in zip(names, self.layers, strict=True)]  # fmt: skip
+                out[sel[0] : sel[-1] + 1] = self._run(x[sel[0] : sel[-1] + 1], weights)
+            return out
+        block = config.CONV_BLOCK if has_conv else config.DENSE_BLOCK
+        for start in range(0, n, block):
+            stop = min(n, start + block)
+            out[start:stop] = self._forward_reads(x[start:stop], memory, names, tag, trial, first + start, fast)
+        return out
+
+    def _check_source(self, memory: WeightSource, prefix: str) -> list[str]:
+        """The layers' names in ``memory``, after checking that it holds them with the right sizes."""
+        if not isinstance(memory, WeightSource):
+            raise ConfigError(
+                f"memory must implement the WeightSource protocol (e.g. an ApproximateMemory), got "
+                f"{type(memory).__name__}"
+            )
         names = self.weight_names(prefix)
-        missing = [name for name in names if name not in memory]
+        missing = []
+        for name, layer in zip(names, self.layers, strict=True):
+            try:
+                nbits = memory.stored_bits(name)
+            except LookupError:
+                missing.append(name)
+                continue
+            if nbits != layer.nbits:
+                raise ConfigError(f"memory array {name!r} holds {nbits} bits; layer needs {layer.nbits}")
         if missing:
-            raise MemsimError(
+            raise ConfigError(
                 f"the memory holds no weights named {', '.join(missing)}; call net.store_weights(memory"
                 + (f", prefix={prefix!r}" if prefix else "")
                 + ") first"
             )
-        for name, layer in zip(names, self.layers, strict=True):
-            stored = memory.info(name)
-            if stored["nbits"] != layer.nbits:
-                raise MemsimError(f"memory array {name!r} holds {stored['nbits']} bits; layer needs {layer.nbits}")
-        rng = None if seed is None else np.random.default_rng(seed)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise MemsimError(f"batch_size must be a positive integer, got {batch_size!r}")
+        return names
 
-        def read(i: int) -> np.ndarray:
-            words = memory.read_packed(names[i], rng=rng, granularity=tag).words
-            return words_for_kernel(self.layers[i], words)
-
-        out = np.empty((n, self.layers[-1].n_out), dtype=np.int32)
-        fault = memory.fault_model
-        if fast and tag == "per_sample" and fault.name == "transient" and memory.p01 == memory.p10:
-            chunk = BATCH if any(isinstance(layer, Conv) for layer in self.layers) else FAST_BATCH
-            for start in range(0, n, chunk):
-                out[start : start + chunk] = self._forward_fast(x[start : start + chunk], memory, names, rng, start)
-            return out
-        if tag == "per_batch":
-            for start in range(0, n, batch_size):
-                weights = [read(i) for i in range(len(self.layers))]
-                out[start : start + batch_size] = self._run(x[start : start + batch_size], weights)
-            return out
-        per_position = [tag == "per_access" and isinstance(layer, Conv) for layer in self.layers]
-        for j in range(n):
-            weights = []
-            for i in range(len(self.layers)):
-                if per_position[i]:
-                    positions = self._conv_positions(i)
-                    weights.append(np.stack([read(i) for _ in range(positions)]))
-                else:
-                    weights.append(read(i))
-            out[j] = self._run(x[j : j + 1], weights, per_position)[0]
-        return out
-
-    def _forward_fast(
-        self, x: np.ndarray, memory: ApproximateMemory, names: list[str], rng: np.random.Generator | None, first: int
+    def _forward_reads(
+        self,
+        x: np.ndarray,
+        memory: WeightSource,
+        names: list[str],
+        tag: ReadGranularity,
+        seed: int,
+        first: int,
+        fast: bool,
     ) -> np.ndarray:
-        """Per-sample transient reads: explicit flips for convolutions, the exact fast path for dense layers."""
-        from memsim.bnn.fastpath import _sample_fire, _sample_output, cdf_table
-
+        """Layer by layer over a block of images that each read every weight (per sample or per access)."""
         n = x.shape[0]
-        p = memory.p01
         act = x
         clean = self._clean_kernel_weights()
-        for i, layer in enumerate(self.layers):
-            if isinstance(layer, Conv):  # small weights: one explicit read per image
-                w = np.stack(
-                    [words_for_kernel(layer, memory.read_packed(names[i], rng=rng, granularity="per_sample").words)
-                     for _ in range(n)]
-                )  # fmt: skip
-                _, act = _conv_block(layer, act, w, kernels.PER_IMAGE)
+        for i, (name, layer) in enumerate(zip(names, self.layers, strict=True)):
+            if isinstance(layer, Conv):
+                if tag == ReadGranularity.PER_ACCESS:
+                    positions = self._conv_positions(i)
+                    parts = []
+                    for j in range(n):
+                        words = memory.read_words(name, ReadSet.accesses(first + j, positions, seed))
+                        w = np.stack([words_for_kernel(layer, row) for row in words])
+                        parts.append(_conv_block(layer, act[j : j + 1], w, kernels.PER_POSITION)[1])
+                    act = np.concatenate(parts)
+                else:
+                    words = memory.read_words(name, ReadSet.images(first, n, seed, tag))
+                    w = np.stack([words_for_kernel(layer, row) for row in words])
+                    _, act = _conv_block(layer, act, w, kernels.PER_IMAGE)
                 continue
             if act.ndim == 4:
                 act = act.reshape(n, -1)
-            key = memory.draw_read_key(rng)
-            memory.account_reads(names[i], n, key, granularity="per_sample")
-            (k0, k1), event = key
-            mism = (layer.n_in - self._dense_clean_h(act, layer, clean[i])) // 2
-            lo, table = cdf_table(layer.n_in, p)
-            args = (np.uint64(k0), np.uint64(k1), np.uint64(event), first)
+            reads = ReadSet.images(first, n, seed, tag)
+            law = memory.symmetric_flips(name, reads) if fast else None
+            if law is not None:
+                mism = (layer.n_in - self._dense_clean_h(act, layer, clean[i])) // 2
+                if layer.is_output:
+                    return sample_output(mism, layer.n_in, law, reads.events())
+                act = sample_fire(mism, layer.n_in, self._fire_limits()[i], layer.invert, law, reads.events())
+                continue
+            h = np.empty((n, layer.n_out), dtype=np.int32)
+            for j in range(n):  # explicit flips: each image reads the layer once
+                row = memory.read_words(name, ReadSet.images(first + j, 1, seed, tag))[0]
+                h[j] = kernels._dense_h(act[j : j + 1], words_for_kernel(layer, row), layer.n_in)[0]
             if layer.is_output:
-                return _sample_output(mism, lo, table, layer.n_in, *args)
-            act = _sample_fire(mism, lo, table, self._fire_thresholds()[i], layer.invert, *args)
-        raise AssertionError("the last layer is an output layer")
+                return h
+            act = kernels._threshold_flat(h, layer.threshold, layer.invert)
+        raise AssertionError("the last layer is an output layer")  # validate() guarantees it
 
     def _conv_positions(self, index: int) -> int:
         """Output positions (before pooling) of convolution ``index``: reads per image with ``per_access``."""
@@ -432,18 +455,6 @@ class BNN:
     def predict(self, images: np.ndarray, **kwargs: Any) -> np.ndarray:
         """Class labels: the arg-max of :meth:`forward` (lowest index on ties). Same arguments."""
         return np.argmax(self.forward(images, **kwargs), axis=1).astype(np.int64)
-
-    def accuracy(self, images: np.ndarray, labels: np.ndarray, **kwargs: Any) -> float:
-        """Fraction of correct predictions (arguments of :meth:`forward`)."""
-        labels = np.asarray(labels)
-        return float(np.mean(self.predict(images, **kwargs) == labels)) if labels.size else math.nan
-
-    # ------------------------------------------------------------------ files
-    def save(self, path: str) -> None:
-        """Write the model file (``.npz``, see :mod:`memsim.bnn.modelfile`)."""
-        from memsim.bnn.modelfile import save_model
-
-        save_model(self, path)
 
     def __repr__(self) -> str:
         parts = []
@@ -466,6 +477,12 @@ def _conv_block(
     if layer.pool:
         h = kernels._maxpool2(h)
     return h, kernels._threshold_hwc(h, layer.threshold, layer.invert)
+
+
+def _non_negative_int(value: Any, label: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) < 0:
+        raise ConfigError(f"{label} must be a non-negative integer, got {value!r}")
+    return int(value)
 
 
 def _random_bits(rng: np.random.Generator, nbits: int) -> np.ndarray:

@@ -29,7 +29,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from memsim.errors import MemsimError, UnknownNameError, suggest
+from memsim.errors import ConfigError, MemsimError, UnknownNameError, suggest
 
 __all__ = ["main"]
 
@@ -212,11 +212,11 @@ def _parse_knob_args(profile: Any, extra: Sequence[str]) -> dict[str, float | st
     while i < len(items):
         token = items[i]
         if not token.startswith("--"):
-            raise MemsimError(f"unexpected argument {token!r}; knobs are given as --<knob> VALUE")
+            raise ConfigError(f"unexpected argument {token!r}; knobs are given as --<knob> VALUE")
         key, eq, value = token[2:].partition("=")
         if not eq:
             if i + 1 >= len(items):
-                raise MemsimError(f"--{key} needs a value")
+                raise ConfigError(f"--{key} needs a value")
             value = items[i + 1]
             i += 1
         i += 1
@@ -232,7 +232,7 @@ def _parse_knob_args(profile: Any, extra: Sequence[str]) -> dict[str, float | st
             try:
                 knobs[name] = float(value)
             except ValueError:
-                raise MemsimError(f"--{key}: {value!r} is not a number ({profile.knobs[name].unit})") from None
+                raise ConfigError(f"--{key}: {value!r} is not a number ({profile.knobs[name].unit})") from None
     return knobs
 
 
@@ -264,33 +264,33 @@ def cmd_at(args: argparse.Namespace, extra: Sequence[str]) -> int:
 
 
 def cmd_memory(args: argparse.Namespace, extra: Sequence[str]) -> int:
-    from memsim.memory.check import check_reads
+    from memsim.experiment.audit import audit_reads
     from memsim.profile import load_profile
 
     direct = args.ber is not None or args.p01 is not None or args.p10 is not None
     if args.profile is not None and direct:
-        raise MemsimError(
+        raise ConfigError(
             f"give either a PROFILE (got {args.profile!r}) with --<knob> VALUE options, "
             "or --ber / --p01 and --p10, not both"
         )
     if args.ber is not None and (args.p01 is not None or args.p10 is not None):
-        raise MemsimError("give either --ber or --p01 and --p10, not both")
+        raise ConfigError("give either --ber or --p01 and --p10, not both")
     if args.profile is None and not direct:
-        raise MemsimError("give a PROFILE (with --<knob> VALUE options), or --ber, or --p01 and --p10")
+        raise ConfigError("give a PROFILE (with --<knob> VALUE options), or --ber, or --p01 and --p10")
     rates: Any
     if args.profile is not None:
         profile = load_profile(args.profile)
         rates = profile.at(extrapolate=args.extrapolate, **_parse_knob_args(profile, extra))
     elif extra:
-        raise MemsimError(f"unexpected arguments {' '.join(extra)}: knob options need a PROFILE")
+        raise ConfigError(f"unexpected arguments {' '.join(extra)}: knob options need a PROFILE")
     elif args.ber is not None:
         rates = args.ber
     else:
         if args.p01 is None or args.p10 is None:
-            raise MemsimError("give both --p01 and --p10")
+            raise ConfigError("give both --p01 and --p10")
         rates = (args.p01, args.p10)
     options = {} if args.persistent_fraction is None else {"persistent_fraction": args.persistent_fraction}
-    check = check_reads(
+    check = audit_reads(
         rates, nbits=args.bits, reads=args.reads, fault_model=args.fault_model, seed=args.seed, **options
     )
     if args.json:
@@ -324,7 +324,7 @@ def _load_net(spec: str) -> Any:
         try:
             seed = int(parts[2]) if len(parts) > 2 else 0
         except ValueError:
-            raise MemsimError(f"{spec!r}: the seed after the architecture must be an integer") from None
+            raise ConfigError(f"{spec!r}: the seed after the architecture must be an integer") from None
         return BNN.random(parts[1], seed=seed)
     return load_model(spec)
 
@@ -337,7 +337,7 @@ def cmd_margins(args: argparse.Namespace) -> int:
     images, labels = load_dataset(args.dataset, args.split)
     if args.limit is not None:
         if args.limit < 1:
-            raise MemsimError(f"--limit must be a positive integer, got {args.limit}")
+            raise ConfigError(f"--limit must be a positive integer, got {args.limit}")
         images, labels = images[: args.limit], labels[: args.limit]
     report = margin_report(net, images, labels, importance=not args.no_importance)
     if args.json:
@@ -360,24 +360,24 @@ def cmd_margins(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace, extra: Sequence[str]) -> int:
-    from memsim.bnn.evaluate import evaluate
     from memsim.datasets import load_dataset
+    from memsim.experiment.evaluate import evaluate
     from memsim.profile import load_profile
 
     net = _load_net(args.model)
     if args.profile is not None and args.ber is not None:
-        raise MemsimError("give either --profile (with --<knob> VALUE options) or --ber, not both")
+        raise ConfigError("give either --profile (with --<knob> VALUE options) or --ber, not both")
     if args.profile is not None:
         profile = load_profile(args.profile)
         rates: Any = profile.at(extrapolate=args.extrapolate, **_parse_knob_args(profile, extra))
     elif extra:
-        raise MemsimError(f"unexpected arguments {' '.join(extra)}: knob options need --profile")
+        raise ConfigError(f"unexpected arguments {' '.join(extra)}: knob options need --profile")
     else:
         rates = 0.0 if args.ber is None else args.ber
     images, labels = load_dataset(args.dataset or net.metadata.get("dataset", "fashion-mnist-demo"), args.split)
     if args.limit is not None:
         if args.limit < 1:
-            raise MemsimError(f"--limit must be a positive integer, got {args.limit}")
+            raise ConfigError(f"--limit must be a positive integer, got {args.limit}")
         images, labels = images[: args.limit], labels[: args.limit]
     options = {} if args.persistent_fraction is None else {"persistent_fraction": args.persistent_fraction}
     result = evaluate(net, images, labels, rates, args.fault_model, args.granularity, args.seed, **options)
@@ -418,7 +418,7 @@ def cmd_data_verify(args: argparse.Namespace) -> int:
             print(f"  {f}: {'ok' if result.get(f) else 'missing' if f not in result else 'CHECKSUM MISMATCH'}")
     if not all(result.values()):
         bad = [f for f, ok in result.items() if not ok]
-        raise MemsimError(
+        raise ConfigError(
             f"{args.name}: sha256 mismatch in {', '.join(bad)}; delete them and run `memsim data fetch {args.name}`"
         )
     return 0
@@ -428,7 +428,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         from memsim.train import TrainConfig, train
     except ImportError as err:
-        raise MemsimError(str(err)) from None
+        raise ConfigError(str(err)) from None
     from dataclasses import fields
 
     # every TrainConfig field has a same-named option, so a new option cannot be forgotten here
@@ -473,7 +473,7 @@ def _demo_engine(sram: Any) -> None:
         predicted = net.predict(images, memory=mem, seed=1)
         seconds = time.perf_counter() - start
         acc = float(np.mean(predicted == labels))
-        energy = mem.counters.read_energy_pj
+        energy = mem.totals.read_energy_pj
         rows.append([v, op.ber, acc, None if energy is None else energy / len(labels) / 1e6, seconds])
     print(_table(["vdd_over_vmin", "ber", "accuracy", "read_energy_uj_per_image", "seconds"], rows))
     m = output_margins(net, images)
@@ -508,14 +508,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         rows.append([name, f"{knob.name}={_fmt(value)}", op.ber, op.read_energy_pj_per_bit, op.read_latency_ns])
     print(_table(["profile", "knob", "ber", "read_energy_pj_per_bit", "read_latency_ns"], rows))
     print()
-    from memsim.memory.check import check_reads
+    from memsim.experiment.audit import audit_reads
 
     nbits = 784 * 2048 + 2048 * 2048 + 2048 * 10
     print(f"Approximate memory (layer 2): the Fashion FCNN's {nbits} weight bits in that SRAM, 5 reads each,")
     print("fresh transient flips on every read (seed 0):")
     rows = []
     for v in (0.917, 0.875, 0.833):
-        check = check_reads(sram.at(vdd_over_vmin=v), nbits=nbits, reads=5, seed=0)
+        check = audit_reads(sram.at(vdd_over_vmin=v), nbits=nbits, reads=5, seed=0)
         energy = check.read_energy_pj_per_read
         rows.append(
             [

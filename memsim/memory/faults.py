@@ -2,7 +2,10 @@
 
 Every model answers one question, :meth:`FaultModel.flips`: given the stored
 words of an array and the current error rates, which bits flip on this read?
-Stored data is never changed; the memory XORs the flips into a copy.
+Stored data is never changed; the memory XORs the flips into a copy. A model also
+declares what else it can serve (:meth:`FaultModel.iid_rate`): if every bit of every
+read flips independently with one probability, the engine may take its exact fast
+path. Nothing outside this module branches on a model's name.
 
 ==============  ==========================================================================
 name            model
@@ -16,7 +19,8 @@ name            model
                 (higher BER) contains the set at a higher one; a faulty cell is stuck-at-1
                 (flips stored 0s) with probability ``p01 / (p01 + p10)``, else stuck-at-0.
                 With a measured map (:class:`memsim.profile.FaultMapSet` or per-cell
-                ``p01``/``p10`` arrays) the map decides, at the operating point's knob value.
+                ``p01``/``p10`` arrays) the map decides, at the operating point's knob value;
+                the memory's arrays lie on consecutive cells of the map (an address space).
 ``mixed``       persistent + transient, as measured SRAM shows: a ``persistent_fraction`` f of
                 the error rate comes from stuck cells, the rest is drawn per read on the other
                 cells, with the transient rate chosen so the total stays ``p01``/``p10`` exactly.
@@ -31,22 +35,27 @@ from typing import Any
 
 import numpy as np
 
-from memsim.errors import MemsimError, UnknownNameError, suggest
+from memsim.bits import pack_bits
+from memsim.errors import ConfigError, UnknownNameError, suggest
 from memsim.memory import kernels
 from memsim.profile.io import FaultMapSet
 from memsim.profile.operating_point import OperatingPoint
+from memsim.rng import stream_key
 
 __all__ = [
-    "AsymmetricFlips",
+    "AsymmetricFaults",
     "FaultModel",
     "MixedFaults",
     "PersistentFaults",
     "ReadContext",
-    "TransientFlips",
+    "TransientFaults",
     "available_fault_models",
     "get_fault_model",
     "register_fault_model",
 ]
+
+#: Sub-streams of one read (:meth:`ReadContext.mask`): flips of stored 0s, of stored 1s.
+STREAM_P01, STREAM_P10 = 0, 1
 
 
 @dataclass
@@ -62,11 +71,16 @@ class ReadContext:
     p01, p10 : float
         Current flip probabilities of a stored 0 and a stored 1.
     operating_point : OperatingPoint or None
-        The current operating point (None after ``set_ber``).
+        The current operating point (None after ``set_ber``/``set_rates``).
     read_key : (int, int)
-        Stream key of this read; ``event`` numbers the read.
+        Key of this array's reads in this trial; ``event`` names the read (what it serves).
+    event : int
+        The read's event number (:func:`memsim.rng.read_events`).
     cell_key : (int, int)
-        Fixed key of the stored array (identity of its cells across reads).
+        Fixed key of the stored array (identity of its cells across reads and trials).
+    cell_offset : int
+        Address of the array's first bit in the memory's cell space (arrays lie on
+        consecutive cells in storing order).
     cache : dict
         Per-array cache that survives between reads (persistent masks).
     """
@@ -79,15 +93,20 @@ class ReadContext:
     read_key: tuple[int, int]
     event: int
     cell_key: tuple[int, int]
+    cell_offset: int = 0
     cache: dict[Any, Any] = field(default_factory=dict)
 
     def mask(self, p: float, stream: int) -> np.ndarray:
-        """A fresh Bernoulli(p) mask for this read; ``stream`` separates masks of one read."""
-        return kernels.sample_mask(self.nbits, p, self.read_key, self.event * 4 + stream)
+        """A fresh Bernoulli(p) mask for this read; ``stream`` separates the masks of one read."""
+        return kernels.sample_mask(self.nbits, p, stream_key(self.read_key, stream), self.event)
 
 
 class FaultModel:
-    """Base class: a rule that turns stored words into this read's flip mask."""
+    """Base class: a rule that turns stored words into this read's flip mask.
+
+    Subclass it (or write any class with these methods) and :func:`register_fault_model`
+    it; the memory and the engine need nothing else.
+    """
 
     name = "base"
 
@@ -95,56 +114,94 @@ class FaultModel:
         """Flip mask (uint64 words) for one read of ``data`` under ``ctx``."""
         raise NotImplementedError
 
-    def check_shape(self, name: str, nbits: int) -> None:
-        """Raise if the model cannot serve an array of ``nbits`` bits (e.g. a map of another size)."""
+    def iid_rate(self, p01: float, p10: float) -> float | None:
+        """The probability with which every bit of every read flips independently, or None.
+
+        Not None only if flips are fresh per read, independent across bits, and do not
+        depend on the stored bit or the cell: then the engine's exact fast path
+        applies, and a rate of 0 means reads return the stored data.
+        """
+        return None
+
+    def check_shape(self, name: str, nbits: int, cell_offset: int = 0) -> None:
+        """Raise if the model cannot serve an array of ``nbits`` bits at ``cell_offset`` (a map too small)."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
 
-class TransientFlips(FaultModel):
+class TransientFaults(FaultModel):
     """Symmetric transient flips: every bit of every read flips with probability ``ber``."""
 
     name = "transient"
 
     def flips(self, data: np.ndarray, ctx: ReadContext) -> np.ndarray:
         if ctx.p01 != ctx.p10:
-            raise MemsimError(
+            raise ConfigError(
                 f"the transient fault model is symmetric but the rates differ (p01={ctx.p01:g}, p10={ctx.p10:g}); "
                 "use fault_model='asymmetric', or set_ber(ber) for a symmetric rate"
             )
-        return ctx.mask(ctx.p01, 0)
+        return ctx.mask(ctx.p01, STREAM_P01)
+
+    def iid_rate(self, p01: float, p10: float) -> float | None:
+        return p01 if p01 == p10 else None
 
 
-class AsymmetricFlips(FaultModel):
+class AsymmetricFaults(FaultModel):
     """Transient flips whose probability depends on the stored bit: ``p01`` for 0s, ``p10`` for 1s."""
 
     name = "asymmetric"
 
     def flips(self, data: np.ndarray, ctx: ReadContext) -> np.ndarray:
-        out = np.empty_like(data)
-        kernels._directional(data, ctx.mask(ctx.p01, 0), ctx.mask(ctx.p10, 1), out)
-        return out
+        return kernels.directional(data, ctx.mask(ctx.p01, STREAM_P01), ctx.mask(ctx.p10, STREAM_P10))
+
+    def iid_rate(self, p01: float, p10: float) -> float | None:
+        return p01 if p01 == p10 else None
 
 
 def _drawn_stuck(ctx: ReadContext, p01: float, p10: float) -> tuple[np.ndarray, np.ndarray]:
     """Stuck-at-1 and stuck-at-0 masks of the cells drawn once per array (nested in the rates)."""
     fault_fraction = p01 + p10
-    if fault_fraction > 1.0 + 1e-12:
-        raise MemsimError(
+    if fault_fraction > 1.0 + 1e-12:  # rounding of rates that sum to exactly 1
+        raise ConfigError(
             f"persistent faults are stuck cells, which cannot give p01 + p10 > 1 (p01={p01:g}, p10={p10:g})"
         )
     key = ("drawn", p01, p10)
     if key not in ctx.cache:
-        nwords = (ctx.nbits + 63) // 64
-        stuck1 = np.empty(nwords, dtype=np.uint64)
-        stuck0 = np.empty(nwords, dtype=np.uint64)
         share = 0.5 if fault_fraction == 0.0 else p01 / fault_fraction
-        k0, k1 = (np.uint64(k) for k in ctx.cell_key)
-        kernels._weak_cells(stuck1, stuck0, ctx.nbits, fault_fraction, share, k0, k1)
+        masks = kernels.weak_cells(ctx.nbits, min(fault_fraction, 1.0), share, ctx.cell_key)
         ctx.cache.clear()  # one operating point at a time: do not grow without bound
-        ctx.cache[key] = (stuck1, stuck0)
+        ctx.cache[key] = masks
     return ctx.cache[key]
+
+
+@dataclass(frozen=True)
+class _CellMasks:
+    """One array's cells under a per-cell map: set masks for rate-1 cells, a sparse list for the rest."""
+
+    stuck1: np.ndarray  # cells that always flip a stored 0 (p01 == 1)
+    stuck0: np.ndarray  # cells that always flip a stored 1 (p10 == 1)
+    pos01: np.ndarray  # bit positions with 0 < p01 < 1, and their rates
+    prob01: np.ndarray
+    pos10: np.ndarray
+    prob10: np.ndarray
+
+
+def _cell_masks(p01_cells: np.ndarray, p10_cells: np.ndarray, nbits: int, offset: int) -> _CellMasks:
+    """The masks of an array of ``nbits`` bits laid on cells ``offset, offset + 1, ...`` (wrapping)."""
+    ncells = p01_cells.size
+    start = offset % ncells
+
+    def lay(cells: np.ndarray) -> np.ndarray:  # consecutive cells from `start`, wrapping around the chip
+        return np.resize(np.roll(cells, -start), nbits) if (start or nbits != ncells) else cells
+
+    parts = []
+    for cells in (p01_cells, p10_cells):
+        rates = lay(cells)
+        fractional = np.flatnonzero((rates > 0.0) & (rates < 1.0))
+        parts.append((pack_bits(rates >= 1.0).words, fractional, rates[fractional].astype(np.float64)))
+    (s1, p01, r01), (s0, p10, r10) = parts
+    return _CellMasks(s1, s0, p01, r01, p10, r10)
 
 
 class PersistentFaults(FaultModel):
@@ -158,24 +215,33 @@ class PersistentFaults(FaultModel):
         ``fault_maps``): per-cell rates at the operating point's knob value. A tuple
         ``(p01_cells, p10_cells)`` of arrays in [0, 1]: fixed per-cell rates.
     tile : bool, default False
-        Repeat the map to cover arrays with more bits than the map has cells
-        (the usual way a chip's map is laid over a larger network). Without it,
-        the map must have exactly one cell per stored bit.
+        The memory's arrays lie on consecutive cells of the map in storing order (layer
+        2 starts where layer 1 ended), as an address space would. ``tile=True`` wraps
+        around to the first cell when the chip is used up, so a chip's map covers a
+        larger network; without it the arrays must fit in the map's cells.
+
+    Notes
+    -----
+    Cells whose rate is 0 or 1 (a measured stuck-at map, drawn stuck cells) are applied
+    as precomputed word masks: a read costs time proportional to the words, plus one
+    random number per cell whose rate is strictly between 0 and 1.
     """
 
     name = "persistent"
 
     def __init__(self, cell_map: FaultMapSet | tuple[np.ndarray, np.ndarray] | None = None, tile: bool = False) -> None:
         self.cell_map = cell_map
-        self.tile = tile
+        self.tile = bool(tile)
         self.map_size: int | None = None
         if isinstance(cell_map, tuple):
+            if len(cell_map) != 2:
+                raise ConfigError(f"a per-cell map is a (p01, p10) pair of arrays, got {len(cell_map)} items")
             p01, p10 = (np.asarray(a, dtype=np.float64) for a in cell_map)
             if p01.shape != p10.shape:
-                raise MemsimError(f"per-cell maps differ in shape: p01 {p01.shape}, p10 {p10.shape}")
+                raise ConfigError(f"per-cell maps differ in shape: p01 {p01.shape}, p10 {p10.shape}")
             for label, arr in (("p01", p01), ("p10", p10)):
                 if not np.all((arr >= 0) & (arr <= 1)):
-                    raise MemsimError(
+                    raise ConfigError(
                         f"per-cell {label} map must hold probabilities in [0, 1] (found NaN or out of range)"
                     )
             self._fixed = (p01.ravel(), p10.ravel())
@@ -183,55 +249,60 @@ class PersistentFaults(FaultModel):
         elif isinstance(cell_map, FaultMapSet):
             self.map_size = int(np.prod(cell_map.shape))
         elif cell_map is not None:
-            raise MemsimError(
+            raise ConfigError(
                 f"cell_map must be a FaultMapSet, a (p01, p10) tuple of arrays or None, got {type(cell_map).__name__}"
             )
+        if self.map_size == 0:
+            raise ConfigError("the per-cell fault map has no cells")
 
-    def check_shape(self, name: str, nbits: int) -> None:
-        if self.map_size is None:
+    def iid_rate(self, p01: float, p10: float) -> float | None:
+        return 0.0 if self.cell_map is None and p01 == 0.0 and p10 == 0.0 else None
+
+    def check_shape(self, name: str, nbits: int, cell_offset: int = 0) -> None:
+        if self.map_size is None or self.tile:
             return
-        if self.tile:
-            return
-        if self.map_size != nbits:
+        if cell_offset + nbits > self.map_size:
             shape = self.cell_map.shape if isinstance(self.cell_map, FaultMapSet) else self._fixed[0].shape
-            raise MemsimError(
-                f"the per-cell fault map has {self.map_size} cells (shape {tuple(shape)}) but array {name!r} holds "
-                f"{nbits} bits; they must match, or pass tile=True to repeat the map over the array"
+            raise ConfigError(
+                f"the per-cell fault map has {self.map_size} cells (shape {tuple(shape)}) but array {name!r} needs "
+                f"cells {cell_offset}..{cell_offset + nbits - 1} (arrays lie on consecutive cells in storing "
+                "order); use a larger map, or pass tile=True to wrap around the map"
             )
 
-    def _map_rates(self, ctx: ReadContext) -> tuple[np.ndarray, np.ndarray]:
-        if isinstance(self.cell_map, FaultMapSet):
-            op = ctx.operating_point
-            knob = self.cell_map.knob
-            if op is None:
-                raise MemsimError(
-                    f"a measured fault map is indexed by {knob!r}: set an operating point "
-                    "(set_operating_point) instead of a bare BER"
-                )
-            if knob not in op.knobs:
-                raise MemsimError(
-                    f"the operating point of profile {op.profile!r} has knobs {', '.join(op.knobs)}; "
-                    f"this memory's fault map is indexed by {knob!r}"
-                )
-            key = ("map", op.knobs[knob])
-            if key not in ctx.cache:
-                p01, p10 = self.cell_map.cell_rates(float(op.knobs[knob]))
-                ctx.cache.clear()
-                ctx.cache[key] = (p01.ravel().astype(np.float64), p10.ravel().astype(np.float64))
-            return ctx.cache[key]
-        return self._fixed
+    def _map_rates(self, ctx: ReadContext) -> tuple[Any, tuple[np.ndarray, np.ndarray]]:
+        if not isinstance(self.cell_map, FaultMapSet):
+            return "fixed", self._fixed
+        op = ctx.operating_point
+        knob = self.cell_map.knob
+        if op is None:
+            raise ConfigError(
+                f"a measured fault map is indexed by {knob!r}: set an operating point "
+                "(set_operating_point) instead of a bare BER"
+            )
+        if knob not in op.knobs:
+            raise ConfigError(
+                f"the operating point of profile {op.profile!r} has knobs {', '.join(op.knobs)}; "
+                f"this memory's fault map is indexed by {knob!r}"
+            )
+        value = float(op.knobs[knob])
+        return value, (lambda: self.cell_map.cell_rates(value))  # type: ignore[return-value,union-attr]
 
     def flips(self, data: np.ndarray, ctx: ReadContext) -> np.ndarray:
-        out = np.empty_like(data)
         if self.cell_map is None:
             stuck1, stuck0 = _drawn_stuck(ctx, ctx.p01, ctx.p10)
-            kernels._directional(data, stuck1, stuck0, out)
-            return out
-        p01, p10 = self._map_rates(ctx)
-        m0 = kernels.per_cell_mask(ctx.nbits, p01, ctx.read_key, ctx.event * 4 + 2)
-        m1 = kernels.per_cell_mask(ctx.nbits, p10, ctx.read_key, ctx.event * 4 + 3)
-        kernels._directional(data, m0, m1, out)
-        return out
+            return kernels.directional(data, stuck1, stuck0)
+        label, rates = self._map_rates(ctx)
+        key = ("map", label, ctx.cell_offset)
+        if key not in ctx.cache:
+            p01, p10 = rates() if callable(rates) else rates
+            p01 = np.asarray(p01, dtype=np.float64).ravel()
+            p10 = np.asarray(p10, dtype=np.float64).ravel()
+            ctx.cache.clear()  # one operating point at a time
+            ctx.cache[key] = _cell_masks(p01, p10, ctx.nbits, ctx.cell_offset)
+        cells: _CellMasks = ctx.cache[key]
+        m01 = kernels.sparse_mask(cells.stuck1, cells.pos01, cells.prob01, stream_key(ctx.read_key, 2), ctx.event)
+        m10 = kernels.sparse_mask(cells.stuck0, cells.pos10, cells.prob10, stream_key(ctx.read_key, 3), ctx.event)
+        return kernels.directional(data, m01, m10)
 
     def __repr__(self) -> str:
         kind = "drawn" if self.cell_map is None else "map"
@@ -244,47 +315,64 @@ class MixedFaults(FaultModel):
     Parameters
     ----------
     persistent_fraction : float
-        Share f of each flip probability that comes from stuck cells (measured SRAM:
-        0.09-0.45, Stutz et al. 2021 supplement). The other cells flip per read with
+        Share f of each flip probability that comes from stuck cells. Measured SRAM
+        shows 0.09-0.45 (Stutz et al. 2021 supplement); the default 0.3 lies inside
+        that range. The other cells flip per read with
         ``t = (1 - f) p / (1 - f (p01 + p10))`` so the total stays ``p`` exactly.
     """
 
     name = "mixed"
 
-    def __init__(self, persistent_fraction: float = 0.5) -> None:
-        if not (isinstance(persistent_fraction, (int, float)) and 0.0 <= persistent_fraction <= 1.0):
-            raise MemsimError(f"persistent_fraction must be in [0, 1], got {persistent_fraction!r}")
+    def __init__(self, persistent_fraction: float = 0.3) -> None:
+        if (
+            isinstance(persistent_fraction, bool)
+            or not isinstance(persistent_fraction, (int, float))
+            or not 0.0 <= persistent_fraction <= 1.0
+        ):
+            raise ConfigError(f"persistent_fraction must be in [0, 1], got {persistent_fraction!r}")
         self.persistent_fraction = float(persistent_fraction)
+
+    def iid_rate(self, p01: float, p10: float) -> float | None:
+        if p01 != p10:
+            return None
+        return p01 if (self.persistent_fraction == 0.0 or p01 == 0.0) else None
 
     def flips(self, data: np.ndarray, ctx: ReadContext) -> np.ndarray:
         f = self.persistent_fraction
         s01, s10 = f * ctx.p01, f * ctx.p10
         stuck1, stuck0 = _drawn_stuck(ctx, s01, s10)
-        out = np.empty_like(data)
-        kernels._directional(data, stuck1, stuck0, out)
+        out = kernels.directional(data, stuck1, stuck0)
         free = 1.0 - s01 - s10
         if free <= 0.0:
             return out
-        t01 = (ctx.p01 - s01) / free
-        t10 = (ctx.p10 - s10) / free
-        kernels._combine_transient(out, data, stuck1 | stuck0, ctx.mask(min(t01, 1.0), 0), ctx.mask(min(t10, 1.0), 1))
-        return out
+        t01 = min((ctx.p01 - s01) / free, 1.0)
+        t10 = min((ctx.p10 - s10) / free, 1.0)
+        return kernels.mixed_flips(out, data, stuck1 | stuck0, ctx.mask(t01, STREAM_P01), ctx.mask(t10, STREAM_P10))
 
     def __repr__(self) -> str:
         return f"MixedFaults(persistent_fraction={self.persistent_fraction:g})"
 
 
 _REGISTRY: dict[str, Callable[..., FaultModel]] = {
-    "transient": TransientFlips,
-    "asymmetric": AsymmetricFlips,
+    "transient": TransientFaults,
+    "asymmetric": AsymmetricFaults,
     "persistent": PersistentFaults,
     "mixed": MixedFaults,
-    "persistent+transient": MixedFaults,
 }
 
 
 def register_fault_model(name: str, factory: Callable[..., FaultModel]) -> None:
-    """Register a fault model class (or factory) under ``name``."""
+    """Register a fault model class (or factory) under ``name``.
+
+    Parameters
+    ----------
+    name : str
+        The name :func:`get_fault_model` (and ``ApproximateMemory(fault_model=...)``) accepts.
+    factory : callable
+        Returns a :class:`FaultModel` from keyword options.
+    """
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"fault model names are non-empty strings, got {name!r}")
     _REGISTRY[name] = factory
 
 
@@ -296,14 +384,23 @@ def available_fault_models() -> list[str]:
 def get_fault_model(spec: str | FaultModel, **options: Any) -> FaultModel:
     """A fault model from its name (with constructor ``options``) or an instance.
 
+    Parameters
+    ----------
+    spec : str or FaultModel
+        A registered name or a ready instance.
+    **options
+        Constructor options of a model given by name.
+
     Raises
     ------
     UnknownNameError
         For an unknown name; the message lists the valid ones.
+    ConfigError
+        For options the model does not take.
     """
     if isinstance(spec, FaultModel):
         if options:
-            raise MemsimError(f"options {sorted(options)} only apply when the fault model is given by name")
+            raise ConfigError(f"options {sorted(options)} only apply when the fault model is given by name")
         return spec
     if not isinstance(spec, str) or spec not in _REGISTRY:
         raise UnknownNameError(
@@ -312,4 +409,4 @@ def get_fault_model(spec: str | FaultModel, **options: Any) -> FaultModel:
     try:
         return _REGISTRY[spec](**options)
     except TypeError as err:
-        raise MemsimError(f"fault model {spec!r} does not take these options: {err}") from None
+        raise ConfigError(f"fault model {spec!r} does not take these options: {err}") from None

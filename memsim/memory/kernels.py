@@ -18,7 +18,8 @@ Samplers of a mask with i.i.d. Bernoulli(p) bits:
   probability ``(p - p_hi) / (1 - p_hi)``, which costs a handful of flips. The
   result has ``P(bit) = p_hi + (1 - p_hi) (p - p_hi) / (1 - p_hi) = p``.
 
-The public wrappers in :mod:`memsim.memory.faults` validate and choose.
+Every kernel is private; the public wrappers at the end of this module validate
+their arguments and are the only callers (the fault models call the wrappers).
 """
 
 from __future__ import annotations
@@ -28,11 +29,22 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from memsim.bits import popcount
+from memsim.bits import n_words, pad_mask, popcount
 from memsim.config import NUMBA_FLAGS, NUMBA_PARALLEL_FLAGS
-from memsim.rng import hash_uniform, stream_state, to_unit, xoshiro_next
+from memsim.errors import ConfigError
+from memsim.rng import hash_uniform, splitmix64, stream_state, to_unit, xoshiro_next
 
-__all__ = ["p_digits", "per_cell_mask", "sample_mask"]
+__all__ = [
+    "count_ones",
+    "directional",
+    "flip_counts",
+    "mixed_flips",
+    "p_digits",
+    "sample_mask",
+    "sparse_mask",
+    "weak_cells",
+    "xor_count",
+]
 
 
 def p_digits(p: float, significant_bits: int = 12) -> tuple[np.ndarray, float]:
@@ -49,7 +61,7 @@ def p_digits(p: float, significant_bits: int = 12) -> tuple[np.ndarray, float]:
         The probability the digits represent.
     """
     if not 0.0 < p < 1.0:
-        raise ValueError(f"p must be in (0, 1), got {p!r}")
+        raise ConfigError(f"p must be in (0, 1), got {p!r}")
     leading = math.floor(-math.log2(p))
     k = min(63, leading + 1 + significant_bits)
     q = max(1, math.floor(p * (1 << k)))  # round down: the remainder p - p_eff is >= 0
@@ -111,27 +123,29 @@ def _fill_bitparallel(mask, nbits, ops, k0, k1, event, chunk_words):  # type: ig
         mask[nwords - 1] &= (np.uint64(1) << np.uint64(rem)) - np.uint64(1)
 
 
-@njit(**NUMBA_PARALLEL_FLAGS)
-def _fill_per_cell(mask, nbits, probs, k0, k1, event, chunk_words):  # type: ignore[no-untyped-def]
-    # Bit i flips with probability probs[i % probs.size] (a per-cell map, tiled).
-    nwords = mask.size
-    ncells = probs.size
-    nchunks = (nwords + chunk_words - 1) // chunk_words
-    for c in prange(nchunks):
-        w0 = c * chunk_words
-        w1 = min(nwords, w0 + chunk_words)
-        s0, s1, s2, s3 = stream_state(k0, k1, event, c)
-        for w in range(w0, w1):
-            m = np.uint64(0)
-            for b in range(min(64, nbits - w * 64)):
-                pc = probs[(w * 64 + b) % ncells]
-                if pc >= 1.0:
-                    m |= np.uint64(1) << np.uint64(b)
-                elif pc > 0.0:
-                    r, s0, s1, s2, s3 = xoshiro_next(s0, s1, s2, s3)
-                    if to_unit(r) < pc:
-                        m |= np.uint64(1) << np.uint64(b)
-            mask[w] = m
+@njit(**NUMBA_FLAGS)
+def _fill_sparse(mask, positions, probs, k0, k1, event):  # type: ignore[no-untyped-def]
+    # Set bit positions[j] with probability probs[j] (0 < p < 1): one stream per read, in order.
+    s0, s1, s2, s3 = stream_state(k0, k1, event, 0)
+    for j in range(positions.size):
+        r, s0, s1, s2, s3 = xoshiro_next(s0, s1, s2, s3)
+        if to_unit(r) < probs[j]:
+            pos = positions[j]
+            mask[pos >> 6] |= np.uint64(1) << np.uint64(pos & 63)
+
+
+@njit(**NUMBA_FLAGS)
+def _flip_counts(zeros, ones, p01, p10, k0, k1, events):  # type: ignore[no-untyped-def]
+    # Total of Bin(zeros, p01) + Bin(ones, p10) over reads, each read seeded from its own event.
+    total = 0
+    for i in range(events.size):
+        # numba's thread-local legacy generator, reseeded per read: no state leaks between reads.
+        np.random.seed(np.uint32(splitmix64(np.uint64(k0) ^ splitmix64(np.uint64(k1) ^ events[i])) >> np.uint64(32)))  # noqa: NPY002
+        if zeros > 0 and p01 > 0.0:
+            total += np.random.binomial(zeros, p01)  # noqa: NPY002
+        if ones > 0 and p10 > 0.0:
+            total += np.random.binomial(ones, p10)  # noqa: NPY002
+    return total
 
 
 @njit(**NUMBA_PARALLEL_FLAGS)
@@ -214,17 +228,18 @@ def sample_mask(
     -------
     ndarray of uint64, shape (n_words(nbits),)
     """
-    from memsim import config
+    from memsim import config  # read at call time, so tests can change the constants
 
-    nwords = (nbits + 63) // 64
+    if not 0.0 <= p <= 1.0:
+        raise ConfigError(f"p must be in [0, 1], got {p!r}")
+    nwords = n_words(nbits)
     mask = np.empty(nwords, dtype=np.uint64)
     if p <= 0.0 or nbits == 0:
         mask[:] = 0
         return mask
     if p >= 1.0:
         mask[:] = np.uint64(0xFFFFFFFFFFFFFFFF)
-        if nbits % 64:
-            mask[-1] = np.uint64((1 << (nbits % 64)) - 1)
+        mask[-1] = pad_mask(nbits)
         return mask
     chunk = int(chunk_words or config.CHUNK_WORDS)
     if sampler == "auto":
@@ -239,18 +254,98 @@ def sample_mask(
         if remainder > 0.0:
             _fill_geometric(mask, nbits, remainder, k0, k1, np.uint64(event), chunk, True, RESIDUAL_STREAMS)
     else:
-        raise ValueError(f"unknown sampler {sampler!r}; use 'auto', 'geometric' or 'bitparallel'")
+        raise ConfigError(f"unknown sampler {sampler!r}; use 'auto', 'geometric' or 'bitparallel'")
     return mask
 
 
-def per_cell_mask(nbits: int, probs: np.ndarray, key: tuple[int, int], event: int) -> np.ndarray:
-    """A packed mask whose bit i is set with probability ``probs[i % probs.size]`` (a tiled per-cell map).
+def _u64(key: tuple[int, int]) -> tuple[np.uint64, np.uint64]:
+    return np.uint64(key[0]), np.uint64(key[1])
 
-    Cells with probability 0 or 1 draw no random number, so a 0/1 map is exact and cheap.
+
+def _words(name: str, arr: np.ndarray, size: int | None = None) -> np.ndarray:
+    if not isinstance(arr, np.ndarray) or arr.dtype != np.uint64 or arr.ndim != 1:
+        raise ConfigError(f"{name} must be a 1-D uint64 array of packed bits")
+    if size is not None and arr.size != size:
+        raise ConfigError(f"{name} holds {arr.size} words, expected {size}")
+    return np.ascontiguousarray(arr)
+
+
+def sparse_mask(
+    base: np.ndarray, positions: np.ndarray, probs: np.ndarray, key: tuple[int, int], event: int
+) -> np.ndarray:
+    """``base`` OR a mask whose bit ``positions[j]`` is set with probability ``probs[j]``.
+
+    The cost grows with ``positions.size`` (the cells with a fractional rate), not with
+    the array: cells with rate 0 or 1 belong in ``base``.
     """
-    from memsim import config
-
-    mask = np.empty((nbits + 63) // 64, dtype=np.uint64)
-    probs = np.ascontiguousarray(probs, dtype=np.float64).ravel()
-    _fill_per_cell(mask, nbits, probs, np.uint64(key[0]), np.uint64(key[1]), np.uint64(event), int(config.CHUNK_WORDS))
+    mask = _words("base", base).copy()
+    pos = np.ascontiguousarray(positions, dtype=np.int64)
+    pr = np.ascontiguousarray(probs, dtype=np.float64)
+    if pos.shape != pr.shape:
+        raise ConfigError(f"positions {pos.shape} and probs {pr.shape} differ in shape")
+    if pos.size:
+        if pos.min() < 0 or pos.max() >= mask.size * 64:
+            raise ConfigError("positions outside the mask")
+        if not np.all((pr > 0.0) & (pr < 1.0)):
+            raise ConfigError("sparse probabilities must lie strictly between 0 and 1")
+        _fill_sparse(mask, pos, pr, *_u64(key), np.uint64(event))
     return mask
+
+
+def weak_cells(
+    nbits: int, fault_fraction: float, share01: float, key: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Masks (stuck-at-1, stuck-at-0) of the weak cells of an array, fixed per ``key``.
+
+    Cell i is faulty iff ``u_i < fault_fraction`` with ``u_i`` a fixed hash of (key, i), so
+    the faulty set grows with ``fault_fraction`` (nested across operating points); a faulty
+    cell is stuck-at-1 iff a second fixed uniform is below ``share01``.
+    """
+    if not (0.0 <= fault_fraction <= 1.0 and 0.0 <= share01 <= 1.0):
+        raise ConfigError(f"fault_fraction and share01 must lie in [0, 1], got {fault_fraction!r}, {share01!r}")
+    stuck1 = np.empty(n_words(nbits), dtype=np.uint64)
+    stuck0 = np.empty(n_words(nbits), dtype=np.uint64)
+    _weak_cells(stuck1, stuck0, int(nbits), float(fault_fraction), float(share01), *_u64(key))
+    return stuck1, stuck0
+
+
+def directional(data: np.ndarray, flip0: np.ndarray, flip1: np.ndarray) -> np.ndarray:
+    """Flip mask that flips stored 0s where ``flip0`` is set and stored 1s where ``flip1`` is set."""
+    data = _words("data", data)
+    out = np.empty_like(data)
+    _directional(data, _words("flip0", flip0, data.size), _words("flip1", flip1, data.size), out)
+    return out
+
+
+def mixed_flips(
+    stuck_flips: np.ndarray, data: np.ndarray, stuck: np.ndarray, t0: np.ndarray, t1: np.ndarray
+) -> np.ndarray:
+    """``stuck_flips`` plus transient flips (``t0`` of stored 0s, ``t1`` of stored 1s) on the cells not ``stuck``."""
+    data = _words("data", data)
+    out = _words("stuck_flips", stuck_flips, data.size).copy()
+    _combine_transient(out, data, _words("stuck", stuck, data.size), _words("t0", t0, data.size),
+                       _words("t1", t1, data.size))  # fmt: skip
+    return out
+
+
+def xor_count(data: np.ndarray, flips: np.ndarray) -> tuple[np.ndarray, int]:
+    """``data XOR flips`` and the number of set bits of ``flips``."""
+    data = _words("data", data)
+    out = np.empty_like(data)
+    total = int(_xor_count(data, _words("flips", flips, data.size), out))
+    return out, total
+
+
+def count_ones(words: np.ndarray) -> int:
+    """Number of set bits of packed words."""
+    return int(_count(_words("words", words)))
+
+
+def flip_counts(zeros: int, ones: int, p01: float, p10: float, key: tuple[int, int], events: np.ndarray) -> int:
+    """Flipped bits of reads served in aggregate: per read ``Bin(zeros, p01) + Bin(ones, p10)``, summed.
+
+    Each read's draw is seeded from its own event, so the total over a set of reads does
+    not depend on how the set was split into calls.
+    """
+    ev = np.ascontiguousarray(events, dtype=np.uint64)
+    return int(_flip_counts(int(zeros), int(ones), float(p01), float(p10), *_u64(key), ev))

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from memsim.errors import OutOfRangeError, ProfileError, UnknownNameError, format_problem, suggest
+from memsim.errors import ConfigError, OutOfRangeError, ProfileError, UnknownNameError, format_problem, suggest
 from memsim.profile._validate import Checker, join
 from memsim.profile.forms import get_form
 from memsim.profile.operating_point import MechanismRate, OperatingPoint
@@ -733,7 +733,7 @@ class Profile:
         assert knob.min is not None and knob.max is not None
         if n is not None:
             if n < 1:
-                raise ValueError(f"n must be >= 1, got {n}")
+                raise ConfigError(f"n must be >= 1, got {n}")
             return [float(v) for v in np.linspace(knob.min, knob.max, n)] if n > 1 else [float(knob.nominal)]
         xs = {float(knob.min), float(knob.max), float(knob.nominal)}
         for mech in self.mechanisms:

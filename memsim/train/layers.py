@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from memsim.errors import ConfigError
+
 __all__ = ["BinaryConv2d", "BinaryLinear", "FlipInjector", "sign_ste"]
 
 
@@ -40,7 +42,7 @@ class FlipInjector:
 
     def __init__(self, ber: float = 0.0, generator: torch.Generator | None = None) -> None:
         if not 0.0 <= ber <= 0.5:
-            raise ValueError(f"training BER must be in [0, 0.5], got {ber!r}")
+            raise ConfigError(f"training BER must be in [0, 0.5], got {ber!r}")
         self.ber = float(ber)
         self.generator = generator
 

@@ -19,7 +19,7 @@ from torch.nn import functional as F
 from memsim.bits import pack_bits
 from memsim.bnn.layers import Conv, Dense
 from memsim.bnn.network import ARCHITECTURES, BNN
-from memsim.errors import MemsimError
+from memsim.errors import ConfigError, UnknownNameError
 from memsim.train.layers import BinaryConv2d, BinaryLinear, FlipInjector, sign_ste
 
 __all__ = ["TorchBNN", "binarize_input", "export_bnn", "fold_batchnorm", "modified_hinge_loss"]
@@ -42,7 +42,7 @@ class TorchBNN(nn.Module):
     def __init__(self, arch: str, input_threshold: int = 40) -> None:
         super().__init__()
         if arch not in ARCHITECTURES:
-            raise MemsimError(f"unknown architecture {arch!r}; valid: {', '.join(ARCHITECTURES)}")
+            raise UnknownNameError(f"unknown architecture {arch!r}; valid: {', '.join(ARCHITECTURES)}")
         spec = ARCHITECTURES[arch]
         self.arch = arch
         self.input_shape: tuple[int, int, int] = spec["input_shape"]
@@ -206,9 +206,9 @@ def import_bnn(net: BNN) -> TorchBNN:
 
     model = TorchBNN(net.arch, int(net.input_threshold[0]))
     if any(int(t) != int(net.input_threshold[0]) for t in net.input_threshold):
-        raise MemsimError("per-channel input thresholds cannot be imported into TorchBNN")
+        raise ConfigError("per-channel input thresholds cannot be imported into TorchBNN")
     if len(model.layers) != len(net.layers):
-        raise MemsimError(
+        raise ConfigError(
             f"{net.arch}: the model file has {len(net.layers)} layers, the architecture {len(model.layers)}"
         )
     with torch.no_grad():
@@ -221,7 +221,7 @@ def import_bnn(net: BNN) -> TorchBNN:
             else:
                 weight = signs
             if tuple(layer.weight.shape) != weight.shape:
-                raise MemsimError(f"layer {i}: weight shape {weight.shape} does not fit {tuple(layer.weight.shape)}")
+                raise ConfigError(f"layer {i}: weight shape {weight.shape} does not fit {tuple(layer.weight.shape)}")
             layer.weight.copy_(torch.from_numpy(np.ascontiguousarray(weight)))
             if src.threshold is not None:
                 norm.running_mean.copy_(torch.from_numpy(src.threshold.astype(np.float32) + 0.5))

@@ -27,8 +27,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from memsim.bnn.modelfile import save_model
 from memsim.datasets import load_dataset
-from memsim.errors import MemsimError
+from memsim.errors import ConfigError
 from memsim.files import write_bytes_atomic
 from memsim.train.layers import FlipInjector
 from memsim.train.model import TorchBNN, binarize_input, export_bnn, modified_hinge_loss
@@ -66,36 +67,36 @@ class TrainConfig:
         from memsim.bnn.network import ARCHITECTURES
 
         if self.arch not in ARCHITECTURES:
-            raise MemsimError(f"--arch {self.arch!r} is not one of {', '.join(ARCHITECTURES)}")
+            raise ConfigError(f"--arch {self.arch!r} is not one of {', '.join(ARCHITECTURES)}")
         if self.loss not in ("cel", "mhl"):
-            raise MemsimError(f"--loss {self.loss!r} must be 'cel' or 'mhl'")
+            raise ConfigError(f"--loss {self.loss!r} must be 'cel' or 'mhl'")
         if self.loss == "mhl" and (self.b is None or not self.b > 0):
-            raise MemsimError(f"--b {self.b!r}: the modified hinge loss needs b > 0")
+            raise ConfigError(f"--b {self.b!r}: the modified hinge loss needs b > 0")
         if self.loss == "cel" and self.b is not None:
-            raise MemsimError("--b applies to --loss mhl only")
+            raise ConfigError("--b applies to --loss mhl only")
         if not 0.0 <= self.train_ber <= 0.5:
-            raise MemsimError(f"--train-ber {self.train_ber!r} is outside [0, 0.5]")
+            raise ConfigError(f"--train-ber {self.train_ber!r} is outside [0, 0.5]")
         if self.epochs < 1:
-            raise MemsimError(f"--epochs {self.epochs!r} must be at least 1")
+            raise ConfigError(f"--epochs {self.epochs!r} must be at least 1")
         if not 0 <= self.input_threshold <= 255:
-            raise MemsimError(f"--input-threshold {self.input_threshold!r} is outside [0, 255]")
+            raise ConfigError(f"--input-threshold {self.input_threshold!r} is outside [0, 255]")
         if self.batch_size < 1:
-            raise MemsimError(f"--batch-size {self.batch_size!r} must be at least 1")
+            raise ConfigError(f"--batch-size {self.batch_size!r} must be at least 1")
         if not self.lr > 0:
-            raise MemsimError(f"--lr {self.lr!r} must be positive")
+            raise ConfigError(f"--lr {self.lr!r} must be positive")
         if self.lr_halve_every < 1:
-            raise MemsimError(f"--lr-halve-every {self.lr_halve_every!r} must be at least 1 (epochs)")
+            raise ConfigError(f"--lr-halve-every {self.lr_halve_every!r} must be at least 1 (epochs)")
         if self.val_size < 0:
-            raise MemsimError(f"--val-size {self.val_size!r} must be at least 0")
+            raise ConfigError(f"--val-size {self.val_size!r} must be at least 0")
         if not 0 <= self.augment_shift <= 8:
-            raise MemsimError(f"--augment-shift {self.augment_shift!r} is outside [0, 8] (pixels)")
+            raise ConfigError(f"--augment-shift {self.augment_shift!r} is outside [0, 8] (pixels)")
         if self.init_from is not None and not str(self.init_from).endswith(".ckpt.pt"):
-            raise MemsimError(
+            raise ConfigError(
                 f"--init-from {self.init_from!r}: give a training checkpoint (*.npz.ckpt.pt); a model file (.npz) "
                 "lacks the latent weights and batch-norm parameters that training continues from"
             )
         if self.limit is not None and self.limit < 2:
-            raise MemsimError(f"--limit {self.limit!r} must be at least 2")
+            raise ConfigError(f"--limit {self.limit!r} must be at least 2")
 
 
 @dataclass
@@ -197,17 +198,17 @@ def _sha256(path: Path) -> str:
 def _load_init(path: Path, cfg: TrainConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """The best-epoch state of the checkpoint ``path`` and a record of where it came from."""
     if not path.is_file():
-        raise MemsimError(f"--init-from {str(path)!r}: no such file")
+        raise ConfigError(f"--init-from {str(path)!r}: no such file")
     try:
         state = torch.load(path, weights_only=False)
         src = _saved_config(state["config"], cfg.arch)
         best_state, best_epoch = state["best_state"], int(state["best_epoch"])
     except Exception as err:  # any unreadable checkpoint gets the same clear error
-        raise MemsimError(f"{path}: not a memsim training checkpoint ({type(err).__name__}: {err})") from None
+        raise ConfigError(f"{path}: not a memsim training checkpoint ({type(err).__name__}: {err})") from None
     # the same data split, or the validation images of this run were training images of the source
     for key in ("arch", "input_threshold", "dataset", "train_split", "seed", "val_size", "limit"):
         if src[key] != getattr(cfg, key):
-            raise MemsimError(
+            raise ConfigError(
                 f"{path}: field {key!r} is {src[key]!r}, but this run has --{key.replace('_', '-')} "
                 f"{getattr(cfg, key)!r}; they must match to warm-start (same network, same held-out split)"
             )
@@ -252,9 +253,9 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, log: Any = No
     cfg.check()
     out = Path(out)
     if out.suffix != ".npz":
-        raise MemsimError(f"{out}: the model file must end in .npz")
+        raise ConfigError(f"{out}: the model file must end in .npz")
     if not out.parent.is_dir():
-        raise MemsimError(f"{out}: directory {str(out.parent)!r} does not exist")
+        raise ConfigError(f"{out}: directory {str(out.parent)!r} does not exist")
     ckpt = out.with_name(out.name + ".ckpt.pt")
     say = log or logging.getLogger(__name__).info
     if cfg.threads:
@@ -280,17 +281,17 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, log: Any = No
         model.load_state_dict(init_state)
     if resume:
         if not ckpt.is_file():
-            raise MemsimError(f"{ckpt}: no checkpoint to resume from")
+            raise ConfigError(f"{ckpt}: no checkpoint to resume from")
         state = torch.load(ckpt, weights_only=False)
         # --epochs may grow on resume (extend a run), --threads may change (speed) and --recalibrate-bn
         # (it acts on the export only, so a finished run can be re-exported with it); the rest must match
         saved = _saved_config(state["config"], cfg.arch)
         free = {"epochs": cfg.epochs, "threads": cfg.threads, "recalibrate_bn": cfg.recalibrate_bn}
         if {**saved, **free} != json.loads(config_json):
-            raise MemsimError(f"{ckpt}: the checkpoint was made with other options: {state['config']}")
+            raise ConfigError(f"{ckpt}: the checkpoint was made with other options: {state['config']}")
         if state["epoch"] > cfg.epochs:
             done = state["epoch"]
-            raise MemsimError(f"--epochs {cfg.epochs} is fewer than the {done} epochs the checkpoint has done")
+            raise ConfigError(f"--epochs {cfg.epochs} is fewer than the {done} epochs the checkpoint has done")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -302,7 +303,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, log: Any = No
         if cfg.init_from is not None:
             source = Path(cfg.init_from)
             if not source.is_file() or init_record is None or _sha256(source) != init_record["sha256"]:
-                raise MemsimError(f"--init-from {cfg.init_from!r} has changed since {ckpt.name} was started from it")
+                raise ConfigError(f"--init-from {cfg.init_from!r} has changed since {ckpt.name} was started from it")
         start_epoch, best_val, best_epoch = state["epoch"], state["best_val"], state["best_epoch"]
         best_state, history = state["best_state"], state["history"]
         say(f"resuming {out.name} after epoch {start_epoch}")
@@ -379,11 +380,11 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, log: Any = No
         ])  # fmt: skip
     if not np.array_equal(h_engine, h_torch.astype(np.int64)):
         bad = int(np.count_nonzero(np.any(h_engine != h_torch, axis=1)))
-        raise MemsimError(f"export contract broken: engine and torch differ on {bad} of {len(h_engine)} test images")
+        raise ConfigError(f"export contract broken: engine and torch differ on {bad} of {len(h_engine)} test images")
     net.metadata["export_contract"] = f"identical output h, engine vs torch eval, on {len(h_engine)} test images"
     test_acc = float(np.mean(h_engine.argmax(1) == test_labels))
     net.metadata["clean_accuracy"] = test_acc
     net.metadata["clean_accuracy_measured_by"] = "memsim engine on the exported model"
-    net.save(out)
+    save_model(net, out)
     say(f"wrote {out}: clean test accuracy {test_acc:.4f} (engine), best epoch {best_epoch}")
     return TrainResult(out, test_acc, best_val, best_epoch, history)

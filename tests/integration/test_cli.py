@@ -229,10 +229,10 @@ def test_memory_command_bad_input(capsys, args, message):
 
 
 def test_margins_command(capsys, tmp_path):
-    from memsim.bnn import BNN
+    from memsim.bnn import BNN, save_model
 
     path = tmp_path / "net.npz"
-    BNN.random("fashion-fcnn", seed=0).save(path)
+    save_model(BNN.random("fashion-fcnn", seed=0), path)
     code, out, _ = run(capsys, "margins", str(path), "--dataset", "fashion-mnist-demo", "--limit", "50", "--json")
     assert code == 0
     data = json.loads(out)
@@ -269,10 +269,10 @@ def test_at_with_a_user_vmin(capsys):
 
 
 def test_evaluate_command(capsys, tmp_path):
-    from memsim.bnn import BNN
+    from memsim.bnn import BNN, save_model
 
     path = tmp_path / "net.npz"
-    BNN.random("fashion-fcnn", seed=0).save(path)
+    save_model(BNN.random("fashion-fcnn", seed=0), path)
     code, out, _ = run(capsys, "evaluate", str(path), "--dataset", "fashion-mnist-demo", "--limit", "200",
                        "--profile", "sram_14nm_chandramoorthy2019", "--vdd-over-vmin", "0.875", "--json")  # fmt: skip
     assert code == 0
@@ -292,8 +292,8 @@ def test_evaluate_api_matches_predict():
 
     from memsim import ApproximateMemory
     from memsim.bnn import BNN
-    from memsim.bnn.evaluate import evaluate, wilson_interval
     from memsim.datasets import load_dataset
+    from memsim.experiment import evaluate, wilson_interval
 
     net = BNN.random("fashion-fcnn", seed=1)
     images, labels = load_dataset("fashion-mnist-demo")

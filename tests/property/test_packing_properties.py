@@ -47,4 +47,4 @@ def test_flips_only_ever_touch_stored_bits(array, p):
     rem = packed.nbits % 64
     if rem:
         assert int(packed.words[-1]) >> rem == 0, "padding bits stay 0"
-    assert mem.counters.bits_flipped <= array.size * 16
+    assert mem.totals.bits_flipped <= array.size * 16

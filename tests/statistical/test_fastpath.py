@@ -13,7 +13,7 @@ from stats_helpers import Z999, two_proportion_z
 from memsim import ApproximateMemory
 from memsim.bits import pack_bits
 from memsim.bnn import BNN, Dense
-from memsim.bnn.fastpath import cdf_table, mismatch_threshold
+from memsim.bnn.fastpath import cdf_table, fire_limit
 
 
 def exact_cdf(n: int, m: int, p: Fraction) -> dict[int, Fraction]:
@@ -46,10 +46,10 @@ def test_table_equals_exact_cdf(n, p):
     assert worst < 1e-12
 
 
-def test_mismatch_threshold_matches_the_firing_rule():
+def test_fire_limit_matches_the_firing_rule():
     for n in (7, 8, 784, 2048):
         for s in range(-n - 2, n + 3):
-            t = int(mismatch_threshold(n, np.array([s]))[0])
+            t = int(fire_limit(n, np.array([s]))[0])
             assert (n - 2 * t > s) and not (n - 2 * (t + 1) > s), (n, s, t)
 
 
@@ -92,9 +92,9 @@ def test_output_distribution_matches_explicit_flips(p):
     stats = [ks_statistic(fast[:, o], slow[:, o]) for o in range(10)]
     print(f"p={p}: KS statistics {np.round(stats, 4).tolist()}, critical {critical:.4f}")
     assert max(stats) < critical
-    assert mem_fast.counters.reads == trials * 3
-    z = (mem_fast.counters.bits_flipped - mem_fast.counters.bits_read * p) / math.sqrt(
-        mem_fast.counters.bits_read * p * (1 - p)
+    assert mem_fast.totals.reads == trials * 3
+    z = (mem_fast.totals.bits_flipped - mem_fast.totals.bits_read * p) / math.sqrt(
+        mem_fast.totals.bits_read * p * (1 - p)
     )
     print(f"counted flips z = {z:+.2f}")
     assert abs(z) < Z999

@@ -9,6 +9,7 @@ import pytest
 from memsim import ApproximateMemory, MemsimError
 from memsim.bits import pack_bits
 from memsim.bnn import BNN, Conv, Dense
+from memsim.memory import ReadSet
 
 
 def rand_bits(rng, n):
@@ -80,10 +81,10 @@ def replay_reads(net, mem_seed, read_seed, n_images, granularity, op_ber, imgs):
     mem = ApproximateMemory(seed=mem_seed)
     net.store_weights(mem)
     mem.set_ber(op_ber)
-    rng = np.random.default_rng(read_seed)
     out = []
     for j in range(n_images):
-        streams = [mem.read_packed(f"layer{i}", rng=rng).words for i in range(len(net.layers))]
+        reads = ReadSet.images(j, 1, read_seed, granularity)
+        streams = [mem.read_words(f"layer{i}", reads)[0] for i in range(len(net.layers))]
         out.append(naive.bnn_forward(net, imgs[j : j + 1], streams)[0])
     return np.array(out)
 
@@ -98,8 +99,8 @@ def test_flipped_reads_equal_naive_on_the_same_weights(arch):
     got = net.forward(imgs, memory=mem, granularity="per_sample", seed=7, fast=False)
     np.testing.assert_array_equal(got, replay_reads(net, 11, 7, 3, "per_sample", 0.05, imgs))
     assert not np.array_equal(got, net.forward(imgs)), "at BER 0.05 some pre-activation changes"
-    assert mem.counters.reads == 3 * len(net.layers)
-    assert mem.counters.by_granularity == {"per_sample": 3 * len(net.layers)}
+    assert mem.totals.reads == 3 * len(net.layers)
+    assert mem.totals.by_granularity == {"per_sample": 3 * len(net.layers)}
 
 
 def test_per_batch_shares_one_read_and_per_access_reads_per_position():
@@ -109,11 +110,11 @@ def test_per_batch_shares_one_read_and_per_access_reads_per_position():
     net.store_weights(mem)
     mem.set_ber(0.1)
     net.forward(imgs, memory=mem, granularity="per_batch", batch_size=2, seed=0)
-    assert mem.counters.reads == 3 * len(net.layers)  # batches of 2, 2, 1
+    assert mem.totals.reads == 3 * len(net.layers)  # batches of 2, 2, 1
     mem.reset_counters()
     net.forward(imgs[:1], memory=mem, granularity="per_access", seed=0)
     positions = 9 * 11 + 2 * 3  # conv1 (same padding) before pooling; conv2 (valid) on the pooled 4x5
-    assert mem.counters.reads == positions + 2
+    assert mem.totals.reads == positions + 2
     mem.set_ber(0.0)
     np.testing.assert_array_equal(net.forward(imgs, memory=mem, granularity="per_access"), net.forward(imgs))
 
@@ -163,16 +164,16 @@ def test_bad_forward_input():
 
 @pytest.mark.parametrize("fault_model", ["asymmetric", "persistent", "mixed"])
 def test_other_fault_models_run_through_the_explicit_path(fault_model):
-    """Non-transient memories read explicit flips; persistent faults give the same outputs on every pass."""
+    """Non-transient memories read explicit flips; persistent faults give the same outputs in every trial."""
     net = awkward_net(5, 1, True, 3, 20, 4)
     imgs = images_for(net, 4)
     mem = ApproximateMemory(fault_model, seed=2)
     net.store_weights(mem)
-    mem.set_ber(p01=0.05, p10=0.02) if fault_model == "asymmetric" else mem.set_ber(0.05)
-    first = net.forward(imgs, memory=mem)
-    second = net.forward(imgs, memory=mem)
-    assert mem.counters.bits_flipped > 0 and mem.counters.reads == 2 * 4 * len(net.layers)
+    mem.set_rates(0.05, 0.02) if fault_model == "asymmetric" else mem.set_ber(0.05)
+    first = net.forward(imgs, memory=mem, seed=0)
+    second = net.forward(imgs, memory=mem, seed=1)
+    assert mem.totals.bits_flipped > 0 and mem.totals.reads == 2 * 4 * len(net.layers)
     if fault_model == "persistent":
         np.testing.assert_array_equal(first, second)
     else:
-        assert not np.array_equal(first, second), "fresh flips on every read"
+        assert not np.array_equal(first, second), "another trial, other flips"

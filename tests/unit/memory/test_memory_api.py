@@ -32,16 +32,16 @@ def test_counters_count_reads_bits_flips_and_energy():
     mem.store("w", data)
     mem.set_operating_point(op)
     flipped = sum(int(np.count_nonzero(mem.read("w", granularity="per_sample"))) for _ in range(3))
-    c = mem.counters
+    c = mem.totals
     assert (c.reads, c.bits_read, c.bits_flipped, c.writes) == (3, 30_000, flipped, 1)
     assert c.read_energy_pj == pytest.approx(30_000 * op.read_energy_pj_per_bit)
     assert c.by_granularity == {"per_sample": 3}
-    assert mem.counter("w").reads == 3
+    assert mem.counter_for("w").reads == 3
     mem.set_ber(0.01)
     mem.read("w")
-    assert mem.counters.read_energy_pj is None, "energy unknown once a read has no energy figure"
+    assert mem.totals.read_energy_pj is None, "energy unknown once a read has no energy figure"
     mem.reset_counters()
-    assert mem.counters.reads == 0 and mem.counter("w").reads == 0
+    assert mem.totals.reads == 0 and mem.counter_for("w").reads == 0
 
 
 def test_operating_point_is_cheap_to_change_between_reads():
@@ -61,17 +61,27 @@ def test_bad_ber(bad):
     with pytest.raises(MemsimError, match=r"ber must be"):
         mem.set_ber(bad)
     with pytest.raises(MemsimError, match=r"p01 must be"):
-        mem.set_ber(p01=bad, p10=0.1)
+        mem.set_rates(bad, 0.1)
     with pytest.raises(MemsimError, match=r"p10 must be"):
-        mem.set_ber(p01=0.1, p10=bad)
+        mem.set_rates(0.1, bad)
 
 
-def test_ambiguous_rates():
+def test_one_setter_per_kind_of_rate():
     mem = ApproximateMemory()
-    with pytest.raises(MemsimError, match="give either ber or both p01 and p10"):
-        mem.set_ber(0.1, p01=0.1, p10=0.2)
-    with pytest.raises(MemsimError, match="give a ber, or both p01 and p10"):
-        mem.set_ber(p01=0.1)
+    mem.set_ber(0.1)
+    assert (mem.p01, mem.p10, mem.ber) == (0.1, 0.1, 0.1)
+    mem.set_rates(0.1, 0.3)
+    assert (mem.p01, mem.p10) == (0.1, 0.3) and mem.ber == pytest.approx(0.2)
+    assert mem.operating_point is None
+
+
+def test_bad_rates_are_value_errors():
+    """Every bad-input error is a MemsimError and the fitting builtin."""
+    mem = ApproximateMemory()
+    with pytest.raises(ValueError, match="ber must be"):
+        mem.set_ber(1.5)
+    with pytest.raises(LookupError, match="no array named 'x'"):
+        mem.read("x")
 
 
 def test_unknown_name_lists_stored_names():
@@ -98,9 +108,12 @@ def test_per_cell_map_shape_must_match_unless_tiled():
     mem = ApproximateMemory(memsim.PersistentFaults((p01, p10)))
     with pytest.raises(
         MemsimError,
-        match=r"the per-cell fault map has 64 cells \(shape \(64,\)\) but array 'w' holds 100 bits; .*tile=True",
+        match=r"the per-cell fault map has 64 cells \(shape \(64,\)\) but array 'w' needs cells 0\.\.99 .*tile=True",
     ):
         mem.store("w", np.ones(100, bool))
+    mem.store("a", np.ones(40, bool))  # cells 0..39
+    with pytest.raises(MemsimError, match=r"array 'b' needs cells 40\.\.79"):
+        mem.store("b", np.ones(40, bool))  # the next array starts where the last ended
     tiled = ApproximateMemory(memsim.PersistentFaults((p01, p10), tile=True))
     tiled.store("w", np.ones(100, bool))
     tiled.set_ber(0.0)
@@ -149,25 +162,23 @@ def test_fault_model_names_and_options():
 def test_transient_refuses_asymmetric_rates_and_persistent_refuses_impossible_rates():
     mem = ApproximateMemory("transient")
     mem.store("w", np.ones(64, bool))
-    mem.set_ber(p01=0.1, p10=0.2)
+    mem.set_rates(0.1, 0.2)
     with pytest.raises(MemsimError, match="the transient fault model is symmetric"):
         mem.read("w")
     pers = ApproximateMemory("persistent")
     pers.store("w", np.ones(64, bool))
-    pers.set_ber(p01=0.8, p10=0.5)
+    pers.set_rates(0.8, 0.5)
     with pytest.raises(MemsimError, match=r"cannot give p01 \+ p10 > 1"):
         pers.read("w")
 
 
-def test_bad_granularity_and_rng():
+def test_bad_granularity():
     mem = ApproximateMemory()
     mem.store("w", np.ones(8, bool))
     with pytest.raises(
         MemsimError, match=r"unknown read granularity 'per_image'.*valid: per_batch, per_sample, per_access"
     ):
         mem.read("w", granularity="per_image")
-    with pytest.raises(MemsimError, match=r"rng must be a numpy\.random\.Generator"):
-        mem.read("w", rng=42)
     assert [g.value for g in memsim.ReadGranularity] == ["per_batch", "per_sample", "per_access"]
 
 

@@ -126,7 +126,14 @@ def test_directional_and_xor_count_equal_naive():
     np.testing.assert_array_equal(xored, data ^ out)
 
 
-def test_per_cell_mask_with_exact_probabilities_is_the_map():
-    probs = np.array([0.0, 1.0, 1.0, 0.0, 1.0])
-    mask = kernels.per_cell_mask(12, probs, (1, 2), 0)  # tiled: 0 1 1 0 1 | 0 1 1 0 1 | 0 1
-    np.testing.assert_array_equal(naive.unpack(mask, 12), np.resize(probs, 12).astype(bool))
+def test_sparse_mask_sets_only_listed_positions_at_their_rates():
+    base = np.zeros(3, np.uint64)
+    base[0] = np.uint64(1)
+    positions = np.arange(64, 192, dtype=np.int64)
+    probs = np.full(positions.size, 0.5)
+    mask = kernels.sparse_mask(base, positions, probs, (1, 2), 7)
+    bits = naive.unpack(mask, 192)
+    assert bits[0] and not bits[1:64].any(), "the base stays, nothing outside the listed positions"
+    assert 40 < bits[64:].sum() < 88, bits[64:].sum()
+    np.testing.assert_array_equal(mask, kernels.sparse_mask(base, positions, probs, (1, 2), 7))
+    assert np.any(mask != kernels.sparse_mask(base, positions, probs, (1, 2), 8)), "another read, other draws"

@@ -1,4 +1,4 @@
-"""Measure a memory's flips against the rates it was set to (the ``memsim memory`` command)."""
+"""Audit a memory: its observed flips against the rates it was set to (the ``memsim memory`` command)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,16 @@ from typing import Any
 
 import numpy as np
 
-from memsim.errors import MemsimError
+from memsim.errors import ConfigError
+from memsim.experiment.rates import Rates, apply_rates
 from memsim.memory.approximate import ApproximateMemory
 from memsim.memory.faults import FaultModel
-from memsim.profile.operating_point import OperatingPoint
 
-__all__ = ["ReadCheck", "check_reads"]
+__all__ = ["ReadAudit", "audit_reads"]
 
 
 @dataclass(frozen=True)
-class ReadCheck:
+class ReadAudit:
     """Observed vs expected flips of repeated reads of a random array.
 
     Attributes
@@ -57,14 +57,14 @@ class ReadCheck:
         return asdict(self)
 
 
-def check_reads(
-    rates: OperatingPoint | float | tuple[float, float],
+def audit_reads(
+    rates: Rates,
     nbits: int = 1 << 20,
     reads: int = 10,
     fault_model: str | FaultModel = "transient",
     seed: int | None = 0,
     **fault_options: Any,
-) -> ReadCheck:
+) -> ReadAudit:
     """Store ``nbits`` random bits, read them ``reads`` times, and compare flips with the rates.
 
     Parameters
@@ -80,16 +80,16 @@ def check_reads(
 
     Returns
     -------
-    ReadCheck
+    ReadAudit
     """
     if isinstance(nbits, bool) or not isinstance(nbits, int) or nbits < 1:
-        raise MemsimError(f"nbits must be a positive integer, got {nbits!r}")
+        raise ConfigError(f"nbits must be a positive integer, got {nbits!r}")
     if isinstance(reads, bool) or not isinstance(reads, int) or reads < 1:
-        raise MemsimError(f"reads must be a positive integer, got {reads!r}")
+        raise ConfigError(f"reads must be a positive integer, got {reads!r}")
 
     def memory(size: int) -> tuple[ApproximateMemory, np.ndarray]:
         mem = ApproximateMemory(fault_model, seed=seed, **fault_options)
-        mem.set_rates(rates)
+        apply_rates(mem, rates)
         data = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0]).random(size) < 0.5
         mem.store("data", data)
         return mem, data
@@ -111,8 +111,8 @@ def check_reads(
     n = nbits * reads
     p = mem.ber
     z = (flips01 + flips10 - n * p) / math.sqrt(n * p * (1 - p)) if 0.0 < p < 1.0 else math.nan
-    energy = mem.counters.read_energy_pj
-    return ReadCheck(
+    energy = mem.totals.read_energy_pj
+    return ReadAudit(
         fault_model=mem.fault_model.name,
         nbits=nbits,
         reads=reads,

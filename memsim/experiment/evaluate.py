@@ -1,4 +1,4 @@
-"""Accuracy of a BNN whose weights sit in approximate memory at one operating point."""
+"""One evaluation: accuracy of a BNN whose weights sit in approximate memory at one operating point."""
 
 from __future__ import annotations
 
@@ -9,21 +9,12 @@ from typing import Any
 
 import numpy as np
 
+from memsim.bnn.network import BNN
+from memsim.experiment.rates import Rates, apply_rates
+from memsim.experiment.stats import wilson_interval
 from memsim.memory.approximate import ApproximateMemory
-from memsim.profile.operating_point import OperatingPoint
 
-__all__ = ["Evaluation", "evaluate", "wilson_interval"]
-
-
-def wilson_interval(correct: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score interval of an accuracy ``correct / n`` (95 % by default)."""
-    if n == 0:
-        return (math.nan, math.nan)
-    phat = correct / n
-    denom = 1 + z * z / n
-    centre = (phat + z * z / (2 * n)) / denom
-    half = z * math.sqrt(phat * (1 - phat) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+__all__ = ["Evaluation", "evaluate"]
 
 
 @dataclass(frozen=True)
@@ -69,10 +60,10 @@ class Evaluation:
 
 
 def evaluate(
-    net: Any,
+    net: BNN,
     images: np.ndarray,
     labels: np.ndarray,
-    rates: OperatingPoint | float | tuple[float, float] = 0.0,
+    rates: Rates = 0.0,
     fault_model: str = "transient",
     granularity: str = "per_sample",
     seed: int | None = 0,
@@ -91,7 +82,7 @@ def evaluate(
         As for :class:`~memsim.ApproximateMemory` and :meth:`~memsim.BNN.forward`.
     """
     mem = ApproximateMemory(fault_model, seed=seed, **fault_options)
-    mem.set_rates(rates)
+    apply_rates(mem, rates)
     net.store_weights(mem)
     start = time.perf_counter()
     predicted = net.predict(images, memory=mem, granularity=granularity, seed=seed)
@@ -100,7 +91,7 @@ def evaluate(
     correct = int(np.count_nonzero(predicted == labels))
     n = int(labels.size)
     low, high = wilson_interval(correct, n)
-    c = mem.counters
+    c = mem.totals
     return Evaluation(
         accuracy=correct / n if n else math.nan,
         ci_low=low,
