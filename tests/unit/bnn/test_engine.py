@@ -10,36 +10,7 @@ from memsim import ApproximateMemory, MemsimError
 from memsim.bits import pack_bits
 from memsim.bnn import BNN, Conv, Dense
 from memsim.memory import ReadSet
-
-
-def rand_bits(rng, n):
-    return pack_bits(rng.random(n) < 0.5).words
-
-
-def thresholds(rng, n_in, n_out):
-    spread = max(1, int(np.sqrt(n_in)))
-    return rng.integers(-spread, spread + 1, n_out).astype(np.int32), rng.random(n_out) < 0.3
-
-
-def awkward_net(seed: int, pad: int, pool: bool, c_mid: int, dense_mid: int, n_classes: int) -> BNN:
-    """1x9x11 input -> conv(1->c_mid) -> conv(c_mid->5) -> dense(dense_mid) -> dense(n_classes)."""
-    rng = np.random.default_rng(seed)
-    h, w = 9, 11
-    c1 = Conv(1, c_mid, pad, pool, rand_bits(rng, c_mid * 9), *thresholds(rng, 9, c_mid))
-    h, w = c1.output_hw(h, w)
-    c2 = Conv(c_mid, 5, 1 - pad, False, rand_bits(rng, 5 * 9 * c_mid), *thresholds(rng, 9 * c_mid, 5))
-    h, w = c2.output_hw(h, w)
-    n_in = h * w * 5
-    d1 = Dense(n_in, dense_mid, (h, w, 5), rand_bits(rng, dense_mid * n_in), *thresholds(rng, n_in, dense_mid))
-    d2 = Dense(dense_mid, n_classes, (dense_mid,), rand_bits(rng, n_classes * dense_mid), None, None)
-    net = BNN("custom", (1, 9, 11), np.array([100], np.uint8), [c1, c2, d1, d2])
-    net.validate()
-    return net
-
-
-def images_for(net, n, seed=0):
-    c, h, w = net.input_shape
-    return np.random.default_rng(seed).integers(0, 256, (n, c, h, w), dtype=np.uint8)
+from helpers import awkward_net, images_for, rand_bits  # noqa: F401
 
 
 @pytest.mark.parametrize(
