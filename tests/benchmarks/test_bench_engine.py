@@ -95,13 +95,8 @@ def test_clean_inference_vs_torch(benchmark, fcnn):
         f"{ratio:.1f}x (target 8x); {achieved / 1e9:.2f} G words/s = {achieved / limit:.0%} of this machine's "
         f"XOR-popcount loop limit ({limit / 1e9:.2f} G words/s, {numba.get_num_threads()} threads)"
     )
-    # The torch ratio depends on the CPU (8x at 100 % of the popcount limit needs torch >= 1.1 s here);
-    # what the engine controls is how close it gets to the machine's XOR-popcount limit.
-    assert achieved / limit >= 0.70
-    if ratio < 8.0:
-        pytest.xfail(
-            f"{ratio:.1f}x is below the 8x target on this CPU, at {achieved / limit:.0%} of its popcount limit"
-        )
+    assert achieved / limit >= 0.60, f"{achieved / limit:.0%} of the popcount limit"
+    assert ratio >= 8.0, f"{ratio:.1f}x is below the 8x target, at {achieved / limit:.0%} of the popcount limit"
 
 
 def torch_injection(forward, weights, x, p, per_image, batch=256, rng=None):
@@ -156,5 +151,6 @@ def test_fashion_cnn_throughput(benchmark):
     benchmark.pedantic(net.forward, args=(images,), rounds=3, warmup_rounds=0)
     print(
         f"\nFashion CNN: clean {len(images) / t_clean:.0f} images/s; fresh per-image flips at BER 0.01 "
-        f"{len(images) / t_flip:.0f} images/s"
+        f"{len(images) / t_flip:.0f} images/s; flips/clean time {t_flip / t_clean:.2f} (target <= 1.5)"
     )
+    assert t_flip <= 1.5 * t_clean, f"fresh flips take {t_flip / t_clean:.2f}x the clean time"

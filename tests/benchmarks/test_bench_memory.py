@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from helpers import median_seconds
 
-from memsim import ApproximateMemory
+from memsim import ApproximateMemory, PersistentFaults
 
 pytestmark = pytest.mark.benchmark
 
@@ -47,3 +47,30 @@ def test_read_with_fresh_flips_vs_numpy(benchmark, p):
         f"{N_BITS / t_ours / 1e9:.1f} Gbit/s, threads {numba.get_num_threads()}"
     )
     assert ratio >= TARGETS[p], f"{ratio:.1f}x is below the {TARGETS[p]:.0f}x target at p={p:g}"
+
+
+MAP_BITS = 14_598_144  # a 14.6 Mbit array, as large as the measured chip maps memsim imports
+
+
+def test_read_through_a_measured_map_vs_transient():
+    """A per-cell 0/1 stuck-at map is applied as word masks: a read within 2x of a transient read at p = 1e-3."""
+    rng = np.random.default_rng(0)
+    bits = rng.random(MAP_BITS) < 0.5
+    stuck = rng.random(MAP_BITS) < 1e-3  # the cells that fail at this voltage
+    p01 = np.where(stuck & (rng.random(MAP_BITS) < 0.5), 1.0, 0.0)
+    p10 = np.where(stuck & (p01 == 0.0), 1.0, 0.0)
+    mapped = ApproximateMemory(PersistentFaults((p01, p10)), seed=0)
+    mapped.store("w", bits)
+    transient = ApproximateMemory(seed=0)
+    transient.store("w", bits)
+    transient.set_ber(1e-3)
+    t_transient = median_seconds(lambda: transient.read_packed("w"), repeat=30, warmup=3)
+    t_map = median_seconds(lambda: mapped.read_packed("w"), repeat=30, warmup=3)
+    read = mapped.read_packed("w").unpack()
+    assert np.array_equal(read != bits, (p01 == 1.0) & ~bits | (p10 == 1.0) & bits), "the map decides, exactly"
+    ratio = t_map / t_transient
+    print(
+        f"\n14.6 Mbit read: measured map {t_map * 1e3:.2f} ms, transient p=1e-3 {t_transient * 1e3:.2f} ms, "
+        f"map/transient {ratio:.2f} (target <= 2), threads {numba.get_num_threads()}"
+    )
+    assert ratio <= 2.0, f"a read through the map takes {ratio:.2f}x a transient read"
