@@ -25,9 +25,9 @@ from memsim.profile import (
     OperatingPoint,
     Profile,
     available_profiles,
-    import_csv,
-    import_fault_maps,
     load_profile,
+    profile_from_csv,
+    profile_from_fault_maps,
 )
 
 __version__ = "0.1.0"
@@ -53,9 +53,9 @@ __all__ = [
     "available_models",
     "available_profiles",
     "get_fault_model",
-    "import_csv",
-    "import_fault_maps",
     "load_dataset",
     "load_model",
     "load_profile",
+    "profile_from_csv",
+    "profile_from_fault_maps",
 ]

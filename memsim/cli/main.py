@@ -168,9 +168,9 @@ def cmd_profiles_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_profiles_import_csv(args: argparse.Namespace) -> int:
-    from memsim.profile import import_csv
+    from memsim.profile import profile_from_csv
 
-    profile = import_csv(
+    profile = profile_from_csv(
         args.file,
         args.output,
         technology=args.technology,
@@ -184,9 +184,9 @@ def cmd_profiles_import_csv(args: argparse.Namespace) -> int:
 
 
 def cmd_profiles_import_maps(args: argparse.Namespace) -> int:
-    from memsim.profile import import_fault_maps
+    from memsim.profile import profile_from_fault_maps
 
-    profile = import_fault_maps(
+    profile = profile_from_fault_maps(
         args.paths,
         args.output,
         technology=args.technology,

@@ -38,7 +38,7 @@ import numpy as np
 from memsim.bits import pack_bits
 from memsim.errors import ConfigError, UnknownNameError, suggest
 from memsim.memory import kernels
-from memsim.profile.io import FaultMapSet
+from memsim.profile.fault_maps import FaultMapSet
 from memsim.profile.operating_point import OperatingPoint
 from memsim.rng import stream_key
 

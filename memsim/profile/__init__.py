@@ -1,8 +1,9 @@
 """Memory technology profiles: operating point -> BER, energy and latency (pipeline layer 1)."""
 
 from memsim.profile.catalog import available_profiles, load_profile, profile_dirs
+from memsim.profile.fault_maps import FaultMapSet
 from memsim.profile.forms import available_forms, get_form
-from memsim.profile.io import FaultMapSet, import_csv, import_fault_maps
+from memsim.profile.importers import profile_from_csv, profile_from_fault_maps
 from memsim.profile.operating_point import MechanismRate, OperatingPoint
 from memsim.profile.profile import Knob, Mechanism, Profile
 
@@ -16,8 +17,8 @@ __all__ = [
     "available_forms",
     "available_profiles",
     "get_form",
-    "import_csv",
-    "import_fault_maps",
     "load_profile",
     "profile_dirs",
+    "profile_from_csv",
+    "profile_from_fault_maps",
 ]

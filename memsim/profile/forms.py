@@ -58,6 +58,11 @@ class Form:
         ``function(x, **params) -> ndarray`` of BER values in [0, 1].
     formula : str
         The formula, for documentation and ``memsim profiles show``.
+    knob_units : dict
+        How each parameter scales when the knob's unit is multiplied by ``f``:
+        ``"times"`` (a knob value or width: ``param * f``) or ``"per"`` (a per-unit
+        slope: ``param / f``). Parameters not named do not change. Empty if the knob is
+        dimensionless by nature (then :meth:`rescale` returns None).
     """
 
     name: str
@@ -66,6 +71,17 @@ class Form:
     trend: str
     function: Callable[..., np.ndarray]
     formula: str
+    knob_units: dict[str, str]
+
+    def rescale(self, params: dict[str, float], factor: float) -> dict[str, float] | None:
+        """Parameters for the knob in units ``factor`` times larger, or None if the form has no rule."""
+        if not self.knob_units:
+            return None
+        out = dict(params)
+        for key, how in self.knob_units.items():
+            if key in out:
+                out[key] = out[key] * factor if how == "times" else out[key] / factor
+        return out
 
     def __call__(self, x: np.ndarray | float, params: dict[str, float]) -> np.ndarray:
         """Evaluate the form at knob value(s) ``x`` with ``params``."""
@@ -82,6 +98,7 @@ def register_form(
     trend: str,
     formula: str,
     optional: dict[str, float] | None = None,
+    knob_units: dict[str, str] | None = None,
 ) -> Callable[[Callable[..., np.ndarray]], Callable[..., np.ndarray]]:
     """Register a BER form under ``name`` (decorator).
 
@@ -97,10 +114,12 @@ def register_form(
         Human-readable formula.
     optional : dict, optional
         Optional parameters with defaults.
+    knob_units : dict, optional
+        How parameters scale with the knob's unit (see :class:`Form`).
     """
 
     def decorate(function: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
-        _FORMS[name] = Form(name, params, dict(optional or {}), trend, function, formula)
+        _FORMS[name] = Form(name, params, dict(optional or {}), trend, function, formula, dict(knob_units or {}))
         return function
 
     return decorate
@@ -133,6 +152,7 @@ def available_forms() -> list[str]:
     optional={"scale": 1.0},
     trend="non_increasing",
     formula="ber = scale * Phi((mean - x) / std)",
+    knob_units={"mean": "times", "std": "times"},
 )
 def _gaussian_threshold(x: np.ndarray, mean: float, std: float, scale: float) -> np.ndarray:
     # Each cell needs x >= its own threshold ~ N(mean, std^2) to work (cell Vmin,
@@ -145,6 +165,7 @@ def _gaussian_threshold(x: np.ndarray, mean: float, std: float, scale: float) ->
     params=("intercept", "slope"),
     trend="non_increasing",
     formula="log10(ber) = intercept + slope * x  (slope < 0), capped at 0.5",
+    knob_units={"slope": "per"},
 )
 def _log_linear(x: np.ndarray, intercept: float, slope: float) -> np.ndarray:
     return np.minimum(10.0 ** (intercept + slope * x), 0.5)

@@ -145,7 +145,7 @@ def test_measured_map_reproduces_its_own_ber(tmp_path):
         failing = vfail > v
         sa0 = failing & (rng.random(shape) < 0.5)
         np.savez(maps / f"chip_v{v:.2f}.npz", stuck_at_0=sa0, stuck_at_1=failing & ~sa0)
-    profile = memsim.import_fault_maps([maps], tmp_path / "chip.yaml", technology="sram", reference="synthetic")
+    profile = memsim.profile_from_fault_maps([maps], tmp_path / "chip.yaml", technology="sram", reference="synthetic")
     data = rng.random(shape) < 0.5
     mem = ApproximateMemory(memsim.PersistentFaults(profile.fault_maps), seed=0)
     mem.store("w", data)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import naive
 import numpy as np
 import pytest
+from helpers import awkward_net, images_for, rand_bits  # noqa: F401
 
 from memsim import ApproximateMemory, MemsimError
-from memsim.bits import pack_bits
-from memsim.bnn import BNN, Conv, Dense
+from memsim.bnn import BNN
 from memsim.memory import ReadSet
-from helpers import awkward_net, images_for, rand_bits  # noqa: F401
 
 
 @pytest.mark.parametrize(

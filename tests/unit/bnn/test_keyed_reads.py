@@ -8,6 +8,7 @@ bit-identical outputs and read counters.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -55,7 +56,7 @@ def run(net_name, granularity, fast, fault_model, splits=(), seed=5):
     bounds = [0, *sorted(set(splits)), len(images)]
     parts = [
         net.forward(images[a:b], memory=mem, granularity=granularity, fast=fast, seed=seed, batch_size=3, first_index=a)
-        for a, b in zip(bounds, bounds[1:], strict=False)
+        for a, b in itertools.pairwise(bounds)
         if b > a
     ]
     totals = mem.totals

@@ -8,8 +8,7 @@ from helpers import awkward_net, images_for
 
 from memsim import ApproximateMemory
 from memsim.bits import n_words, pack_bits
-from memsim.memory import FaultModel, ReadSet, available_fault_models, register_fault_model
-from memsim.memory import faults
+from memsim.memory import FaultModel, ReadSet, available_fault_models, faults, register_fault_model
 
 
 class EveryKthCell(FaultModel):

@@ -125,7 +125,7 @@ def test_operating_point_with_knobs_the_memory_does_not_know(tmp_path):
     maps.mkdir()
     for v in (0.5, 0.6):
         np.savez(maps / f"c_v{v:.2f}.npz", p01=np.zeros(16), p10=np.full(16, 0.5 if v < 0.55 else 0.0))
-    chip = memsim.import_fault_maps([maps], tmp_path / "chip.yaml", technology="sram", reference="x")
+    chip = memsim.profile_from_fault_maps([maps], tmp_path / "chip.yaml", technology="sram", reference="x")
     mem = ApproximateMemory(memsim.PersistentFaults(chip.fault_maps), seed=0)
     mem.store("w", np.ones(16, bool))
     stt = memsim.load_profile("stt_mram_pmtj_delta60_nvsim")

@@ -9,8 +9,8 @@ import pytest
 from helpers import make_profile_data
 
 from memsim import OutOfRangeError, Profile
+from memsim.profile.curves import interpolate_log
 from memsim.profile.forms import get_form
-from memsim.profile.profile import interpolate_log
 
 
 def test_nominal_point_uses_nominal_knobs(profile_data):

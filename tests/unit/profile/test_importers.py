@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from memsim import ProfileError, import_csv, import_fault_maps, load_profile
-from memsim.profile.io import load_npz, read_bit_matrix
+from memsim import ProfileError, load_profile, profile_from_csv, profile_from_fault_maps
+from memsim.profile.readers import load_npz, read_bit_matrix
 
 
 def write(path, text):
@@ -26,7 +26,7 @@ def test_csv_import_writes_a_profile_that_references_the_csv(tmp_path):
     """The written YAML refers to the CSV, evaluates at its points, and carries the energy column."""
     csv = write(tmp_path / "chip_a.csv", CSV)
     out = tmp_path / "chip_a.yaml"
-    p = import_csv(csv, out, technology="sram", reference="our test chip")
+    p = profile_from_csv(csv, out, technology="sram", reference="our test chip")
     text = out.read_text()
     assert "csv: chip_a.csv" in text and "measured" in text
     q = load_profile(out)
@@ -41,7 +41,7 @@ def test_csv_import_writes_a_profile_that_references_the_csv(tmp_path):
 
 def test_csv_with_p01_p10_columns(tmp_path):
     csv = write(tmp_path / "asym.csv", "vdd_v,p01,p10\n0.6,0.03,0.01\n0.8,0.0,0.0\n")
-    p = import_csv(csv, tmp_path / "asym.yaml", technology="sram", reference="x")
+    p = profile_from_csv(csv, tmp_path / "asym.yaml", technology="sram", reference="x")
     op = p.at(vdd_v=0.6)
     assert (op.p01, op.p10, op.ber) == pytest.approx((0.03, 0.01, 0.02))
 
@@ -62,30 +62,30 @@ def test_csv_with_p01_p10_columns(tmp_path):
 def test_csv_with_missing_or_misnamed_columns(tmp_path, header, message):
     csv = write(tmp_path / "bad.csv", f"{header}\n0.6,0.1\n0.8,0.0\n")
     with pytest.raises(ProfileError, match=r"bad\.csv: header: " + message):
-        import_csv(csv, tmp_path / "bad.yaml", technology="sram", reference="x")
+        profile_from_csv(csv, tmp_path / "bad.yaml", technology="sram", reference="x")
     assert not (tmp_path / "bad.yaml").exists(), "nothing half-written"
 
 
 def test_csv_bad_rows(tmp_path):
     csv = write(tmp_path / "bad.csv", "vdd_v,ber\n0.6,0.1\n0.7,oops\n")
     with pytest.raises(ProfileError, match=r"bad\.csv: line 3, column ber: 'oops' is not a number"):
-        import_csv(csv, tmp_path / "bad.yaml", technology="sram", reference="x")
+        profile_from_csv(csv, tmp_path / "bad.yaml", technology="sram", reference="x")
     write(csv, "vdd_v,ber\n0.6,0.1,3\n")
     with pytest.raises(ProfileError, match=r"line 2: has 3 values; the header has 2 columns"):
-        import_csv(csv, tmp_path / "bad.yaml", technology="sram", reference="x")
+        profile_from_csv(csv, tmp_path / "bad.yaml", technology="sram", reference="x")
 
 
 def test_csv_ber_rising_with_voltage_is_refused(tmp_path):
     csv = write(tmp_path / "rise.csv", "vdd_v,ber\n0.6,1e-3\n0.7,1e-2\n")
     with pytest.raises(ProfileError, match=r"rise\.csv row\[1\]: p01 rises from 0\.001 to 0\.01"):
-        import_csv(csv, tmp_path / "rise.yaml", technology="sram", reference="x")
+        profile_from_csv(csv, tmp_path / "rise.yaml", technology="sram", reference="x")
     assert not (tmp_path / "rise.yaml").exists()
 
 
 def test_profile_referencing_a_broken_csv_names_the_csv(tmp_path):
     csv = write(tmp_path / "c.csv", "vdd_v,ber\n0.6,0.1\n0.8,0\n")
     out = tmp_path / "c.yaml"
-    import_csv(csv, out, technology="sram", reference="x")
+    profile_from_csv(csv, out, technology="sram", reference="x")
     write(csv, "vdd_v,ber\n0.8,0.1\n0.6,0\n")  # now unsorted
     with pytest.raises(ProfileError, match=r"c\.csv row\[1\]\[0\]: vdd_v=0\.6 is not greater than the previous 0\.8"):
         load_profile(out)
@@ -112,7 +112,7 @@ def test_stuck_at_text_pairs(tmp_path):
         np.savetxt(maps / f"fmap_sa0_v_{v:.2f}.txt", sa0.astype(int), fmt="%d", delimiter=",")
         np.savetxt(maps / f"fmap_sa1_v_{v:.2f}.txt", sa1.astype(int), fmt="%d", delimiter=",")
     out = tmp_path / "chip1.yaml"
-    import_fault_maps([maps], out, technology="sram", reference="chip 1")
+    profile_from_fault_maps([maps], out, technology="sram", reference="chip 1")
     p = load_profile(out)
     assert p.fault_maps is not None and p.fault_maps.kind == "stuck_at" and p.fault_maps.shape == (64, 16)
     op = p.at(vdd_v=0.60)
@@ -132,20 +132,20 @@ def test_npz_stuck_and_probability_and_failure_voltage(tmp_path):
     for v, frac in ((0.5, 0.2), (0.6, 0.05)):
         sa0, sa1 = stuck_maps(rng, shape, frac)
         np.savez(d / f"chip_v{v:.2f}.npz", stuck_at_0=sa0, stuck_at_1=sa1)
-    p = import_fault_maps([d], tmp_path / "npzchip.yaml", technology="sram", reference="x")
+    p = profile_from_fault_maps([d], tmp_path / "npzchip.yaml", technology="sram", reference="x")
     assert p.fault_maps.kind == "stuck_at" and p.fault_maps.knob_values == [0.5, 0.6]
 
     e = tmp_path / "prob"
     e.mkdir()
     np.savez(e / "c_v0.50.npz", p01=np.full(shape, 0.02), p10=np.full(shape, 0.04))
     np.savez(e / "c_v0.60.npz", p01=np.full(shape, 0.001), p10=np.full(shape, 0.0))
-    p = import_fault_maps([e], tmp_path / "prob.yaml", technology="sram", reference="x")
+    p = profile_from_fault_maps([e], tmp_path / "prob.yaml", technology="sram", reference="x")
     assert p.at(vdd_v=0.5).ber == pytest.approx(0.03)
 
     vfail = rng.normal(0.55, 0.05, shape)
     vfail[0, 0] = np.nan  # never fails
     np.savez(tmp_path / "vfail.npz", failure_voltage_v=vfail)
-    p = import_fault_maps(
+    p = profile_from_fault_maps(
         [tmp_path / "vfail.npz"],
         tmp_path / "vf.yaml",
         technology="sram",
@@ -167,7 +167,7 @@ def test_npz_with_pickled_objects_is_refused(tmp_path):
     ):
         load_npz(path)
     with pytest.raises(ProfileError, match=r"holds pickled Python objects"):
-        import_fault_maps([path], tmp_path / "evil.yaml", technology="sram", reference="x")
+        profile_from_fault_maps([path], tmp_path / "evil.yaml", technology="sram", reference="x")
     assert not (tmp_path / "evil.yaml").exists()
 
 
@@ -189,7 +189,7 @@ def test_fault_maps_of_inconsistent_shapes(tmp_path):
         ProfileError,
         match=r"c_v0\.60\.npz: stuck_at_0: map shape \(8, 4\) does not match the declared fault_maps\.shape \(8, 8\)",
     ):
-        import_fault_maps([d], tmp_path / "shapes.yaml", technology="sram", reference="x")
+        profile_from_fault_maps([d], tmp_path / "shapes.yaml", technology="sram", reference="x")
     assert not (tmp_path / "shapes.yaml").exists()
 
 
@@ -198,7 +198,7 @@ def test_text_pair_problems(tmp_path):
     d.mkdir()
     write(d / "fmap_sa0_v_0.60.txt", "0,1\n1,0\n")
     with pytest.raises(ProfileError, match=r"no matching sa1 map for vdd_v=0\.6"):
-        import_fault_maps([d], tmp_path / "p.yaml", technology="sram", reference="x")
+        profile_from_fault_maps([d], tmp_path / "p.yaml", technology="sram", reference="x")
     write(d / "fmap_sa1_v_0.60.txt", "0,2\n0,0\n")
     with pytest.raises(ProfileError, match=r"fmap_sa1_v_0\.60\.txt: row 0, column 1: 2 is not 0 or 1"):
         read_bit_matrix(d / "fmap_sa1_v_0.60.txt")
@@ -207,13 +207,15 @@ def test_text_pair_problems(tmp_path):
         read_bit_matrix(d / "fmap_sa1_v_0.60.txt")
     write(d / "map_without_voltage_sa0.txt", "0\n")
     with pytest.raises(ProfileError, match=r"no voltage in the file name"):
-        import_fault_maps([d / "map_without_voltage_sa0.txt"], tmp_path / "p.yaml", technology="sram", reference="x")
+        profile_from_fault_maps(
+            [d / "map_without_voltage_sa0.txt"], tmp_path / "p.yaml", technology="sram", reference="x"
+        )
 
 
 def test_single_voltage_maps_cannot_make_a_curve(tmp_path):
     np.savez(tmp_path / "one_v0.6.npz", p01=np.zeros(4), p10=np.zeros(4))
     with pytest.raises(ProfileError, match=r"maps at 1 voltage\(s\); a BER curve needs maps at 2 or more"):
-        import_fault_maps([tmp_path / "one_v0.6.npz"], tmp_path / "one.yaml", technology="sram", reference="x")
+        profile_from_fault_maps([tmp_path / "one_v0.6.npz"], tmp_path / "one.yaml", technology="sram", reference="x")
 
 
 def test_profile_with_missing_map_file(tmp_path):
@@ -222,7 +224,7 @@ def test_profile_with_missing_map_file(tmp_path):
     for v in (0.5, 0.6):
         np.savez(d / f"c_v{v:.2f}.npz", p01=np.zeros(4), p10=np.zeros(4))
     out = tmp_path / "m.yaml"
-    import_fault_maps([d], out, technology="sram", reference="x")
+    profile_from_fault_maps([d], out, technology="sram", reference="x")
     (d / "c_v0.60.npz").unlink()
     with pytest.raises(ProfileError, match=r"m\.yaml: fault_maps\.files\[1\]: file '.*c_v0\.60\.npz' does not exist"):
         load_profile(out)
