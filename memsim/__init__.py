@@ -8,6 +8,7 @@ a numba engine runs inference on them; experiments sweep operating points.
 ``import memsim`` loads neither torch nor matplotlib.
 """
 
+from memsim._version import __version__
 from memsim.bnn import BNN, ModelFileError, available_models, load_model
 from memsim.datasets import available_datasets, load_dataset
 from memsim.errors import MemsimError, OutOfRangeError, ProfileError, UnknownNameError
@@ -29,8 +30,6 @@ from memsim.profile import (
     profile_from_csv,
     profile_from_fault_maps,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "BNN",

@@ -1,5 +1,5 @@
 """``python -m memsim``: the same as the ``memsim`` command."""
 
-from memsim.cli.main import main
+from memsim.cli.app import main
 
 raise SystemExit(main())

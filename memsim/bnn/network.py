@@ -12,31 +12,16 @@ import numpy as np
 from memsim import config
 from memsim.bits import PackedBits, n_words, pack_bits
 from memsim.bnn import kernels
+from memsim.bnn.architectures import ARCHITECTURES, INPUT_THRESHOLD, layer_shapes
 from memsim.bnn.fastpath import fire_limit, sample_fire, sample_output
 from memsim.bnn.layers import Conv, Dense, Layer, words_for_kernel
 from memsim.bnn.weights import WeightSource
-from memsim.errors import ConfigError, ModelFileError, UnknownNameError, suggest
+from memsim.errors import ConfigError, ModelFileError
 from memsim.memory.approximate import ApproximateMemory
 from memsim.memory.granularity import ReadGranularity, parse_granularity
 from memsim.memory.reads import ReadSet, resolve_seed
 
-__all__ = ["ARCHITECTURES", "BNN"]
-
-#: Architectures of the reference papers (DESIGN.md): input shape and layer specs.
-ARCHITECTURES: dict[str, dict[str, Any]] = {
-    "fashion-fcnn": {"input_shape": (1, 28, 28), "layers": [("dense", 2048), ("dense", 2048), ("dense", 10)]},
-    "fashion-cnn": {
-        "input_shape": (1, 28, 28),
-        "layers": [("conv", 64, True), ("conv", 64, True), ("dense", 2048), ("dense", 10)],
-    },
-    "cifar10-cnn": {
-        "input_shape": (3, 32, 32),
-        "layers": [
-            ("conv", 128, False), ("conv", 128, True), ("conv", 256, False), ("conv", 256, True),
-            ("conv", 512, False), ("conv", 512, True), ("dense", 1024), ("dense", 10),
-        ],
-    },
-}  # fmt: skip
+__all__ = ["ARCHITECTURES", "BNN"]  # ARCHITECTURES re-exported for compatibility
 
 
 @dataclass
@@ -67,38 +52,35 @@ class BNN:
 
     # ----------------------------------------------------------- construction
     @classmethod
-    def random(cls, arch: str, seed: int | None = 0, input_threshold: int = 40) -> BNN:
+    def random(cls, arch: str, seed: int | None = 0, input_threshold: int = INPUT_THRESHOLD) -> BNN:
         """A network of a named architecture with random weights and thresholds (for tests and benchmarks).
 
         Thresholds are drawn within about one standard deviation of a neuron's
         pre-activation around 0, and about 1 in 8 neurons has an inverted comparison.
+
+        Parameters
+        ----------
+        arch : str
+            A name in :data:`~memsim.bnn.architectures.ARCHITECTURES`.
+        seed : int or None
+            Seed of the weights and thresholds.
+        input_threshold : int
+            Pixel value above which an input bit is +1.
         """
-        if arch not in ARCHITECTURES:
-            raise UnknownNameError(
-                f"unknown architecture {arch!r}{suggest(arch, ARCHITECTURES)}; valid: {', '.join(ARCHITECTURES)}"
-            )
-        spec = ARCHITECTURES[arch]
+        shapes = layer_shapes(arch)
         rng = np.random.default_rng(seed)
-        c, h, w = spec["input_shape"]
-        flat: tuple[int, ...] | None = None
         layers: list[Layer] = []
-        for i, item in enumerate(spec["layers"]):
-            last = i == len(spec["layers"]) - 1
-            if item[0] == "conv":
-                out, pool = item[1], item[2]
-                layer = Conv(c, out, 1, pool, _random_bits(rng, out * 9 * c), *_random_threshold(rng, 9 * c, out))
-                layers.append(layer)
-                h, w = layer.output_hw(h, w)
-                c = out
-            else:
-                out = item[1]
-                in_shape = flat if flat is not None else ((h, w, c) if layers else (c * h * w,))
-                n_in = int(np.prod(in_shape))
-                thr, inv = (None, None) if last else _random_threshold(rng, n_in, out)
-                layers.append(Dense(n_in, out, in_shape, _random_bits(rng, out * n_in), thr, inv))
-                flat = (out,)
-        net = cls(arch, spec["input_shape"], np.full(spec["input_shape"][0], input_threshold, np.uint8), layers,
-                  {"source": "random", "seed": seed})  # fmt: skip
+        for i, shape in enumerate(shapes):
+            if shape.kind == "conv":
+                thr, inv = _random_threshold(rng, 9 * shape.c_in, shape.n_out)
+                layers.append(Conv(shape.c_in, shape.n_out, 1, shape.pool, _random_bits(rng, shape.nbits), thr, inv))
+                continue
+            last = i == len(shapes) - 1
+            thr_d, inv_d = (None, None) if last else _random_threshold(rng, shape.c_in, shape.n_out)
+            layers.append(Dense(shape.c_in, shape.n_out, shape.in_shape, _random_bits(rng, shape.nbits), thr_d, inv_d))
+        input_shape = ARCHITECTURES[arch]["input_shape"]
+        threshold = np.full(input_shape[0], input_threshold, np.uint8)
+        net = cls(arch, input_shape, threshold, layers, {"source": "random", "seed": seed})
         net.validate()
         return net
 

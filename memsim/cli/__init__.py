@@ -1,5 +1,1 @@
-"""The ``memsim`` command line: a thin layer over the Python API."""
-
-from memsim.cli.main import main
-
-__all__ = ["main"]
+"""The ``memsim`` command line: a thin layer over the Python API (entry point :func:`memsim.cli.app.main`)."""

@@ -17,8 +17,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from memsim.bits import pack_bits
+from memsim.bnn.architectures import ARCHITECTURES, INPUT_THRESHOLD
 from memsim.bnn.layers import Conv, Dense
-from memsim.bnn.network import ARCHITECTURES, BNN
+from memsim.bnn.network import BNN
 from memsim.errors import ConfigError, UnknownNameError
 from memsim.train.layers import BinaryConv2d, BinaryLinear, FlipInjector, sign_ste
 
@@ -39,7 +40,7 @@ class TorchBNN(nn.Module):
     ``log_scale`` scales ``h`` into logits for the cross-entropy loss only.
     """
 
-    def __init__(self, arch: str, input_threshold: int = 40) -> None:
+    def __init__(self, arch: str, input_threshold: int = INPUT_THRESHOLD) -> None:
         super().__init__()
         if arch not in ARCHITECTURES:
             raise UnknownNameError(f"unknown architecture {arch!r}; valid: {', '.join(ARCHITECTURES)}")

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from memsim.bnn.architectures import INPUT_THRESHOLD
 from memsim.bnn.modelfile import save_model
 from memsim.datasets import load_dataset
 from memsim.errors import ConfigError
@@ -49,7 +50,7 @@ class TrainConfig:
     train_ber: float = 0.0
     epochs: int = 20
     seed: int = 0
-    input_threshold: int = 40
+    input_threshold: int = INPUT_THRESHOLD
     dataset: str | None = None
     train_split: str = "train"
     batch_size: int = 256
@@ -64,7 +65,7 @@ class TrainConfig:
 
     def check(self) -> None:
         """Raise :class:`MemsimError` naming the option, value and allowed range."""
-        from memsim.bnn.network import ARCHITECTURES
+        from memsim.bnn.architectures import ARCHITECTURES
 
         if self.arch not in ARCHITECTURES:
             raise ConfigError(f"--arch {self.arch!r} is not one of {', '.join(ARCHITECTURES)}")

@@ -18,6 +18,7 @@ from numba import njit, prange
 from memsim import ApproximateMemory
 from memsim.bits import popcount
 from memsim.bnn import BNN
+from memsim.bnn.architectures import INPUT_THRESHOLD
 
 pytestmark = pytest.mark.benchmark
 torch = pytest.importorskip("torch")
@@ -76,7 +77,7 @@ def torch_model(net: BNN):
     return weights, forward
 
 
-def torch_inputs(images, threshold=40):
+def torch_inputs(images, threshold=INPUT_THRESHOLD):
     return torch.from_numpy(np.where(images.reshape(len(images), -1) > threshold, 1.0, -1.0).astype(np.float32))
 
 

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from memsim.cli.main import main
+from memsim.cli.app import main
 
 DRAM = "dram_ddr3l_chang2017_vendorb"
 
@@ -160,12 +160,23 @@ def test_import_csv_and_maps_from_the_cli(tmp_path, capsys):
     assert code == 1 and "none.csv: cannot read the file" in err
 
 
+def test_demo_api_returns_its_tables():
+    from memsim.demo import run_demo
+
+    report = run_demo()
+    engine = report.tables[-1]
+    assert engine.headers[:5] == ["vdd_over_vmin", "ber", "accuracy", "ci95_low", "ci95_high"]
+    for row in engine.rows:
+        assert row[3] <= row[2] <= row[4], "the accuracy lies in its interval"
+    assert engine.rows[0][0] == 1.0 and engine.rows[0][1] == 0.0, "the nominal point first"
+
+
 def test_demo_runs(capsys):
     code, out, _ = run(capsys, "demo")
     assert code == 0
     assert "23.4 %" in out  # energy saved at 0.875 Vmin: 1 - 0.875^2
-    assert "Approximate memory (layer 2)" in out and "observed_ber" in out
-    assert "BNN engine (layer 3)" in out and "read_energy_uj_per_image" in out
+    assert "Approximate memory:" in out and "observed_ber" in out
+    assert "BNN engine:" in out and "read_energy_uj_per_image" in out and "ci95_low" in out
     for tech in ("sram", "dram", "rram", "stt_mram"):
         assert tech in out
 

@@ -142,7 +142,7 @@ def test_bad_training_options(tmp_path, options, message):
 
 
 def test_train_command(capsys, tmp_path, demo_data):
-    from memsim.cli.main import main
+    from memsim.cli.app import main
 
     out = tmp_path / "cli.npz"
     args = ["train", "--arch", "fashion-fcnn", "--loss", "mhl", "--b", "64", "--epochs", "2", "--limit", "200"]

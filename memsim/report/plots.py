@@ -1,4 +1,9 @@
-"""Plots. The only module that imports matplotlib, and only inside its functions."""
+"""Plots. The only module of memsim that imports matplotlib, and only inside its functions.
+
+Figures are built as :class:`matplotlib.figure.Figure` objects and saved through
+their own Agg canvas, never through pyplot: the caller's backend (an interactive
+Jupyter session, say) is never switched, and no global figure is left open.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ import numpy as np
 from memsim.errors import ConfigError, format_problem
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from memsim.profile import Profile
 
 __all__ = ["plot_profile"]
@@ -20,12 +27,15 @@ FORMATS = (".png", ".pdf", ".svg")
 BER_FLOOR = 1e-15  # lower edge of the BER axis
 
 
-def _save(fig: object, out: Path) -> None:
+def _save(fig: Figure, out: Path) -> None:
     """Save a figure through a temporary file and a rename, so no half-written file remains."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)  # the figure's own canvas: no pyplot, no global backend
     fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=out.suffix, dir=out.parent)
     os.close(fd)
     try:
-        fig.savefig(tmp, dpi=150, bbox_inches="tight")  # type: ignore[attr-defined]
+        fig.savefig(tmp, dpi=150, bbox_inches="tight")
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -66,14 +76,12 @@ def plot_profile(profile: Profile, out: str | os.PathLike[str], knob: str | None
     for name in knobs:
         profile.knob_values(name)  # raises a clear error for an unknown knob
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     has_latency = profile.at().read_latency_ns is not None
     rows = 3 if has_latency else 2
-    fig, axes = plt.subplots(rows, len(knobs), figsize=(4.2 * len(knobs), 3.0 * rows), squeeze=False, sharex="col")
+    fig = Figure(figsize=(4.2 * len(knobs), 3.0 * rows))
+    axes = fig.subplots(rows, len(knobs), squeeze=False, sharex="col")
     for col, name in enumerate(knobs):
         spec = profile.knobs[name]
         ax_ber, ax_e = axes[0, col], axes[1, col]
@@ -121,8 +129,5 @@ def plot_profile(profile: Profile, out: str | os.PathLike[str], knob: str | None
             ax_e.text(0.5, 0.5, "energy not published", ha="center", va="center", transform=ax_e.transAxes)
     fig.suptitle(f"{profile.name} ({profile.technology})", fontsize=10)
     fig.tight_layout()
-    try:
-        _save(fig, out)
-    finally:
-        plt.close(fig)
+    _save(fig, out)
     return out

@@ -1,0 +1,103 @@
+"""Argument handling shared by the command modules: knob flags, rates, limits, models, JSON."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import Any
+
+from memsim.errors import ConfigError, UnknownNameError, suggest
+from memsim.report.text import to_json
+
+__all__ = ["check_limit", "load_net", "parse_knob_args", "print_json", "resolve_rates"]
+
+
+def print_json(data: Any) -> None:
+    """Print ``data`` as indented JSON."""
+    print(to_json(data))
+
+
+def parse_knob_args(profile: Any, extra: Sequence[str]) -> dict[str, float | str]:
+    """Turn ``--vdd-v 1.1 --trcd-ns=10`` into ``{"vdd_v": 1.1, "trcd_ns": 10.0}`` for this profile."""
+    knobs: dict[str, float | str] = {}
+    items = list(extra)
+    i = 0
+    while i < len(items):
+        token = items[i]
+        if not token.startswith("--"):
+            raise ConfigError(f"unexpected argument {token!r}; knobs are given as --<knob> VALUE")
+        key, eq, value = token[2:].partition("=")
+        if not eq:
+            if i + 1 >= len(items):
+                raise ConfigError(f"--{key} needs a value")
+            value = items[i + 1]
+            i += 1
+        i += 1
+        name = key.replace("-", "_")
+        if name not in profile.knobs:
+            flags = ", ".join("--" + k.replace("_", "-") for k in profile.knobs)
+            raise UnknownNameError(
+                f"profile {profile.name!r} has no knob {name!r}{suggest(name, profile.knobs)}; its knobs: {flags}"
+            )
+        if profile.knobs[name].is_categorical:
+            knobs[name] = value
+        else:
+            try:
+                knobs[name] = float(value)
+            except ValueError:
+                raise ConfigError(f"--{key}: {value!r} is not a number ({profile.knobs[name].unit})") from None
+    return knobs
+
+
+def resolve_rates(args: argparse.Namespace, extra: Sequence[str], profile_flag: str) -> Any:
+    """The rates a command asks for: a profile's operating point (knobs as ``--<knob> VALUE``),
+    a symmetric ``--ber``, or a ``--p01``/``--p10`` pair (where the command has them).
+
+    ``profile_flag`` names the profile argument in messages (``PROFILE`` or ``--profile``).
+    Returns None if none is given.
+    """
+    from memsim.profile import load_profile
+
+    p01, p10 = getattr(args, "p01", None), getattr(args, "p10", None)
+    pair = p01 is not None or p10 is not None
+    direct = args.ber is not None or pair
+    if args.profile is not None and direct:
+        raise ConfigError(
+            f"give either {profile_flag} (got {args.profile!r}) with --<knob> VALUE options, "
+            "or --ber" + (" / --p01 and --p10" if hasattr(args, "p01") else "") + ", not both"
+        )
+    if args.ber is not None and pair:
+        raise ConfigError("give either --ber or --p01 and --p10, not both")
+    if args.profile is not None:
+        profile = load_profile(args.profile)
+        return profile.at(extrapolate=args.extrapolate, **parse_knob_args(profile, extra))
+    if extra:
+        raise ConfigError(f"unexpected arguments {' '.join(extra)}: knob options need {profile_flag}")
+    if args.ber is not None:
+        return args.ber
+    if pair:
+        if p01 is None or p10 is None:
+            raise ConfigError("give both --p01 and --p10")
+        return (p01, p10)
+    return None
+
+
+def check_limit(limit: int | None) -> int | None:
+    """``--limit``: None or a positive integer."""
+    if limit is not None and limit < 1:
+        raise ConfigError(f"--limit must be a positive integer, got {limit}")
+    return limit
+
+
+def load_net(spec: str) -> Any:
+    """A model by path or shipped name; ``random:ARCH[:SEED]`` builds a random network (for trying things out)."""
+    from memsim.bnn import BNN, load_model
+
+    if spec.startswith("random:"):
+        parts = spec.split(":")
+        try:
+            seed = int(parts[2]) if len(parts) > 2 else 0
+        except ValueError:
+            raise ConfigError(f"{spec!r}: the seed after the architecture must be an integer") from None
+        return BNN.random(parts[1], seed=seed)
+    return load_model(spec)

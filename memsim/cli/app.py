@@ -1,0 +1,75 @@
+"""memsim command line: ``main`` and the parser, assembled from one module per command group.
+
+Usage::
+
+    memsim profiles list [--json]
+    memsim profiles show NAME [--json]
+    memsim profiles plot NAME -o FILE [--knob KNOB]
+    memsim profiles import csv FILE -o OUT.yaml --technology T --reference TEXT [--name N] [--nominal X]
+    memsim profiles import maps PATH [PATH ...] -o OUT.yaml --technology T --reference TEXT [--voltages V ...]
+    memsim at PROFILE [--<knob> VALUE ...] [--extrapolate] [--json]     e.g. --vdd-v 1.1 --trcd-ns 10
+    memsim memory [PROFILE --<knob> VALUE ... | --ber P | --p01 A --p10 B] [--bits N] [--reads R]
+                  [--fault-model M] [--persistent-fraction F] [--seed S] [--json]
+    memsim evaluate MODEL [--profile P --<knob> V | --ber B] [--fault-model M] [--granularity G] [--json]
+    memsim margins MODEL [--dataset NAME] [--split test] [--limit N] [--no-importance] [--json]
+    memsim data fetch NAME [--root DIR] | memsim data verify NAME [--root DIR] [--json]
+    memsim train --arch ARCH --loss {cel,mhl} [--b B] [--train-ber P] --epochs N --out models/NAME.npz [--resume]
+    memsim demo
+
+Every command that prints data takes ``--json``. Errors print one line and exit
+with status 1; ``--debug`` shows the traceback. Each command is a thin layer over
+one Python API call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from memsim.cli import bnn, data, demo, memory, profiles, train
+from memsim.errors import MemsimError
+
+__all__ = ["build_parser", "main"]
+
+#: Command modules, each with ``register(subparsers)``, in the order ``memsim --help`` lists them.
+COMMAND_MODULES = (profiles, memory, bnn, data, train, demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of the ``memsim`` command."""
+    from memsim._version import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="memsim", description="Approximate-memory simulator for binarized neural networks."
+    )
+    parser.add_argument("--version", action="version", version=f"memsim {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMAND_MODULES:
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``memsim`` command; returns the exit status."""
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv  # accepted anywhere, also after the subcommand
+    argv = [a for a in argv if a != "--debug"]
+    args, extra = parser.parse_known_args(argv)
+    args.debug = debug
+    if extra and not getattr(args, "takes_extra", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        if getattr(args, "takes_extra", False):
+            return int(args.func(args, extra))
+        return int(args.func(args))
+    except (MemsimError, OSError) as err:
+        if args.debug:
+            raise
+        print(f"memsim: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("memsim: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,60 @@
+"""``memsim train``: torch training for bit error tolerance (the ``train`` extra)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from memsim.errors import ConfigError
+
+__all__ = ["register"]
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    try:
+        from memsim.train import TrainConfig, train
+    except ImportError as err:
+        raise ConfigError(str(err)) from None
+    from dataclasses import fields
+
+    # every TrainConfig field has a same-named option, so a new option cannot be forgotten here
+    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    result = train(cfg, args.out, resume=args.resume, log=lambda line: print(line, flush=True))
+    print(f"clean test accuracy {result.test_accuracy:.4f}, validation {result.val_accuracy:.4f}, "
+          f"best epoch {result.best_epoch}")  # fmt: skip
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add the ``train`` command to the ``memsim`` parser."""
+    from memsim.bnn.architectures import ARCHITECTURES, INPUT_THRESHOLD
+    from memsim.datasets import DATASETS
+
+    p = sub.add_parser("train", help="train a BNN with torch (CEL or MHL, optional flip injection) and export it")
+    p.add_argument("--arch", required=True, choices=list(ARCHITECTURES))
+    p.add_argument("--loss", default="cel", choices=["cel", "mhl"])
+    p.add_argument("--b", type=float, help="margin parameter of the modified hinge loss (mhl)")
+    p.add_argument("--train-ber", type=float, default=0.0, help="weight-sign-flip probability while training [0, 0.5]")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--input-threshold", type=int, default=INPUT_THRESHOLD, help="pixel > threshold binarizes to +1")
+    p.add_argument("--dataset", choices=list(DATASETS), help="default: the architecture's data set")
+    p.add_argument("--train-split", default="train", help="training split (cifar10: train or train1)")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--lr", type=float, default=1e-3, help="initial Adam learning rate")
+    p.add_argument(
+        "--lr-halve-every", type=int, default=25, help="halve the learning rate every N epochs (paper: 25 of 200)"
+    )
+    p.add_argument("--augment-shift", type=int, default=0, help="translate training images by up to N pixels (0 = off)")
+    p.add_argument(
+        "--recalibrate-bn", action="store_true", help="re-estimate batch-norm statistics on the final weights"
+    )
+    p.add_argument(
+        "--init-from", metavar="CKPT", help="fine-tune: start from the best epoch of this training checkpoint"
+    )
+    p.add_argument("--val-size", type=int, default=5000, help="validation images held out of the training split")
+    p.add_argument("--limit", type=int, help="train on the first N shuffled images only (quick runs, tests)")
+    p.add_argument("--threads", type=int, help="torch threads")
+    p.add_argument("--out", required=True, help="model file to write (.npz); checkpoint beside it")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    p.set_defaults(func=cmd_train)
