@@ -195,3 +195,157 @@ def bnn_forward(net, images: np.ndarray, weights: list[np.ndarray] | None = None
                 fire = (hpre > layer.threshold) ^ layer.invert
                 x = np.where(fire, 1, -1)
     return np.array(out, dtype=np.int64)
+
+
+# ---------------------------------------------------------- per-kernel twins
+def xor_count(data: np.ndarray, flips: np.ndarray) -> tuple[np.ndarray, int]:
+    return np.array([int(d) ^ int(f) for d, f in zip(data, flips, strict=True)], dtype=np.uint64), popcount(flips)
+
+
+def mixed_flips(stuck_flips, data, stuck, t0, t1) -> np.ndarray:
+    """stuck_flips | (transient flips by stored bit on the cells not stuck), bit by bit."""
+    out = []
+    for sf, d, st, a, b in zip(*(x.tolist() for x in (stuck_flips, data, stuck, t0, t1)), strict=True):
+        word = sf
+        for bit in range(64):
+            if not (st >> bit) & 1:
+                chosen = (b if (d >> bit) & 1 else a) >> bit & 1
+                word |= chosen << bit
+        out.append(word)
+    return np.array(out, dtype=np.uint64)
+
+
+def sparse_mask(base, positions, probs, k0: int, k1: int, event: int) -> np.ndarray:
+    """base | bit positions[j] set iff the j-th draw of the read's stream is below probs[j]."""
+    words = [int(w) for w in base]
+    gen = stream(k0, k1, event, 0)
+    for pos, p in zip(positions.tolist(), probs.tolist(), strict=True):
+        if unit(gen.next()) < p:
+            words[pos // 64] |= 1 << (pos % 64)
+    return np.array(words, dtype=np.uint64)
+
+
+def binarize(images: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """(B, C, ...) uint8 -> bool of pixel > its channel's threshold."""
+    shape = (1, -1) + (1,) * (images.ndim - 2)
+    return images > np.asarray(thresholds).reshape(shape)
+
+
+def binarize_flat(images: np.ndarray, thresholds: np.ndarray, nw: int) -> np.ndarray:
+    bits = binarize(images, thresholds).reshape(len(images), -1)
+    out = np.zeros((len(images), nw), dtype=np.uint64)
+    for b, row in enumerate(bits):
+        out[b, : (row.size + 63) // 64] = pack(row)
+    return out
+
+
+def binarize_hwc(images: np.ndarray, thresholds: np.ndarray, nwc: int) -> np.ndarray:
+    bits = binarize(images, thresholds)  # (B, C, H, W)
+    B, C, H, W = bits.shape
+    out = np.zeros((B, H, W, nwc), dtype=np.uint64)
+    for b in range(B):
+        for y in range(H):
+            for x in range(W):
+                out[b, y, x, : (C + 63) // 64] = pack(bits[b, :, y, x])
+    return out
+
+
+def dense_h(x: np.ndarray, w: np.ndarray, n_in: int) -> np.ndarray:
+    """h = n_in - 2 * popcount(x XOR w) per (image, neuron)."""
+    return np.array([[n_in - 2 * popcount(xr ^ wr) for wr in w] for xr in x], dtype=np.int32)
+
+
+def dense_mismatch(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    return np.array([[popcount(xr ^ wr) for wr in w] for xr in x], dtype=np.int32)
+
+
+def threshold(h: np.ndarray, s: np.ndarray, invert: np.ndarray) -> np.ndarray:
+    """Packed firing bits along the last axis: fire iff h > s, inverted where invert."""
+    fire = (h > s) ^ invert
+    lead = fire.shape[:-1]
+    nw = (fire.shape[-1] + 63) // 64
+    out = np.zeros((*lead, nw), dtype=np.uint64)
+    for idx in np.ndindex(*lead):
+        out[idx] = pack(fire[idx]) if fire.shape[-1] else out[idx]
+    return out
+
+
+def conv3x3_h(x: np.ndarray, w: np.ndarray, c_in: int, pad: int, mode: int) -> np.ndarray:
+    """Integer pre-activations of a 3x3 convolution over packed channel words, position by position."""
+    B, H, W, _ = x.shape
+    n_out = w.shape[1]
+    ho, wo = H + 2 * pad - 2, W + 2 * pad - 2
+    out = np.zeros((B, ho, wo, n_out), dtype=np.int32)
+    for b in range(B):
+        for yo in range(ho):
+            for xo in range(wo):
+                r = 0 if mode == 0 else (b if mode == 1 else yo * wo + xo)
+                for o in range(n_out):
+                    n_valid = mism = 0
+                    for dy in range(3):
+                        for dx in range(3):
+                            yi, xi = yo + dy - pad, xo + dx - pad
+                            if 0 <= yi < H and 0 <= xi < W:
+                                n_valid += c_in
+                                mism += popcount(x[b, yi, xi] ^ w[r, o, dy, dx])
+                    out[b, yo, xo, o] = n_valid - 2 * mism
+    return out
+
+
+def maxpool2(h: np.ndarray) -> np.ndarray:
+    B, H, W, C = h.shape
+    return h[:, : H // 2 * 2, : W // 2 * 2].reshape(B, H // 2, 2, W // 2, 2, C).max(axis=(2, 4)).astype(np.int32)
+
+
+def realign_rows(stream_words: np.ndarray, rows: int, n_bits: int) -> np.ndarray:
+    bits = unpack(stream_words, rows * n_bits).reshape(rows, n_bits)
+    nw = (n_bits + 63) // 64
+    return np.array([np.pad(pack(r), (0, nw - (r.size + 63) // 64)) for r in bits], dtype=np.uint64)
+
+
+def output_margin(h: np.ndarray) -> np.ndarray:
+    top2 = np.sort(h, axis=1)[:, -2:]
+    return (top2[:, 1] - top2[:, 0]).astype(np.int32)
+
+
+def binom_pmf(N: int, p: float, k: int) -> float:
+    if not 0 <= k <= N:
+        return 0.0
+    if p == 0.0:
+        return 1.0 if k == 0 else 0.0
+    return math.comb(N, k) * p**k * (1 - p) ** (N - k)
+
+
+def sample_fire(mism, lo, table, t_fire, invert, k0: int, k1: int, events) -> np.ndarray:
+    """The fast path's hidden layer, one neuron at a time, drawing from the same streams."""
+    B, n_out = mism.shape
+    width = table.shape[1]
+    fire = np.zeros((B, n_out), dtype=bool)
+    for b in range(B):
+        gen = stream(k0, k1, int(events[b]), 0)
+        for o in range(n_out):
+            m = int(mism[b, o])
+            k = int(t_fire[o]) - m - int(lo[m])
+            if k < 0:
+                f = False
+            elif k >= width or table[m, k] >= 1.0:
+                f = True
+            elif table[m, k] <= 0.0:
+                f = False
+            else:
+                f = unit(gen.next()) < table[m, k]
+            fire[b, o] = f != bool(invert[o])
+    return threshold(fire.astype(np.int32), np.zeros(n_out, np.int32), np.zeros(n_out, bool))
+
+
+def sample_output(mism, lo, table, n: int, k0: int, k1: int, events) -> np.ndarray:
+    B, n_out = mism.shape
+    out = np.zeros((B, n_out), dtype=np.int32)
+    for b in range(B):
+        gen = stream(k0, k1, int(events[b]), 0)
+        for o in range(n_out):
+            m = int(mism[b, o])
+            u = unit(gen.next())
+            k = int(np.searchsorted(table[m], u, side="left"))  # smallest k with table[m, k] >= u
+            out[b, o] = n - 2 * (m + int(lo[m]) + min(k, table.shape[1] - 1))
+    return out

@@ -22,8 +22,26 @@ from numba import njit, prange
 
 from memsim.bits import popcount
 from memsim.config import NUMBA_FLAGS, NUMBA_PARALLEL_FLAGS
+from memsim.errors import ConfigError
 
-__all__: list[str] = []
+__all__ = [
+    "PER_IMAGE",
+    "PER_POSITION",
+    "SHARED",
+    "binarize_flat",
+    "binarize_hwc",
+    "conv3x3_h",
+    "dense_fire_neuron_major",
+    "dense_h",
+    "dense_mismatch_neuron_major",
+    "importance_chain",
+    "maxpool2",
+    "output_margin",
+    "realign_rows",
+    "threshold_flat",
+    "threshold_hwc",
+    "transpose_dense",
+]
 
 
 @njit(**NUMBA_PARALLEL_FLAGS)
@@ -291,7 +309,7 @@ def _accumulate4(x, wt, i0, i1, i2, i3, j0, a0, a1, a2, a3):  # type: ignore[no-
 
 
 @njit(**NUMBA_PARALLEL_FLAGS)
-def _dense_mismatch_t(x, wt, n_out):  # type: ignore[no-untyped-def]
+def _dense_mismatch_neuron_major(x, wt, n_out):  # type: ignore[no-untyped-def]
     # Mismatch counts (B, n_out) int32 of packed inputs x (B, nw) against transposed weights wt.
     B = x.shape[0]
     groups = (n_out + 63) // 64
@@ -320,7 +338,7 @@ def _dense_mismatch_t(x, wt, n_out):  # type: ignore[no-untyped-def]
 
 
 @njit(**NUMBA_PARALLEL_FLAGS)
-def _dense_fire_t(x, wt, n_out, t_fire, invert):  # type: ignore[no-untyped-def]
+def _dense_fire_neuron_major(x, wt, n_out, t_fire, invert):  # type: ignore[no-untyped-def]
     # Packed firing bits (B, nw(n_out)): neuron fires iff mismatches <= t_fire (xor invert).
     B = x.shape[0]
     groups = (n_out + 63) // 64
@@ -361,6 +379,150 @@ def _dense_fire_t(x, wt, n_out, t_fire, invert):  # type: ignore[no-untyped-def]
             if i0 + 3 < B:
                 out[i0 + 3, g] = b3
     return out
+
+
+# ---- public wrappers: the only callers of the kernels above. They check what would make a kernel
+# read out of bounds or misinterpret its input (dtype, rank, sizes), and nothing slower.
+
+
+def _array(name: str, arr: np.ndarray, dtype: type, ndim: int) -> np.ndarray:
+    # Packed bits and pixels must come exactly typed; integer counts (h, +-1 signs) are cast.
+    ok = isinstance(arr, np.ndarray) and arr.ndim == ndim
+    if ok and arr.dtype != dtype:
+        ok = np.dtype(dtype).kind == "i" and arr.dtype.kind in "iu"
+    if not ok:
+        got = f"{arr.dtype} with {arr.ndim} dims" if isinstance(arr, np.ndarray) else type(arr).__name__
+        raise ConfigError(f"{name} must be a {ndim}-D {np.dtype(dtype).name} array, got {got}")
+    return np.ascontiguousarray(arr, dtype=dtype)
+
+
+def _per_neuron(name: str, arr: np.ndarray, n: int, dtype: type) -> np.ndarray:
+    out = np.ascontiguousarray(arr, dtype=dtype)
+    if out.shape != (n,):
+        raise ConfigError(f"{name} must have one value per neuron ({n}), got shape {out.shape}")
+    return out
+
+
+def binarize_flat(images: np.ndarray, thresholds: np.ndarray, nw: int) -> np.ndarray:
+    """Images ``(B, C, P)`` uint8 -> packed bits ``(B, nw)``: pixel > its channel's threshold, in (c, p) order."""
+    images = _array("images", images, np.uint8, 3)
+    if nw * 64 < images.shape[1] * images.shape[2]:
+        raise ConfigError(f"{nw} words cannot hold {images.shape[1] * images.shape[2]} bits")
+    return _binarize_flat(images, _per_neuron("thresholds", thresholds, images.shape[1], np.uint8), int(nw))
+
+
+def binarize_hwc(images: np.ndarray, thresholds: np.ndarray, nwc: int) -> np.ndarray:
+    """Images ``(B, C, H, W)`` uint8 -> packed ``(B, H, W, nwc)``: channel c of a pixel at bit c."""
+    images = _array("images", images, np.uint8, 4)
+    if nwc * 64 < images.shape[1]:
+        raise ConfigError(f"{nwc} words cannot hold {images.shape[1]} channels")
+    return _binarize_hwc(images, _per_neuron("thresholds", thresholds, images.shape[1], np.uint8), int(nwc))
+
+
+def dense_h(x: np.ndarray, w: np.ndarray, n_in: int) -> np.ndarray:
+    """Pre-activations ``(B, n_out)`` int32 of packed inputs ``x (B, nw)`` and row-major weights ``w (n_out, nw)``."""
+    x = _array("x", x, np.uint64, 2)
+    w = _array("w", w, np.uint64, 2)
+    if x.shape[1] != w.shape[1]:
+        raise ConfigError(f"inputs have {x.shape[1]} words per row, weights {w.shape[1]}")
+    return _dense_h(x, w, int(n_in))
+
+
+def threshold_flat(h: np.ndarray, s: np.ndarray, invert: np.ndarray) -> np.ndarray:
+    """Packed firing bits ``(B, nw(n_out))`` of ``h (B, n_out)``: fire iff ``h > s`` (``h <= s`` where invert)."""
+    h = _array("h", h, np.int32, 2)
+    n = h.shape[1]
+    return _threshold_flat(h, _per_neuron("s", s, n, np.int32), _per_neuron("invert", invert, n, np.bool_))
+
+
+def conv3x3_h(x: np.ndarray, w: np.ndarray, c_in: int, pad: int, mode: int) -> np.ndarray:
+    """Pre-activations ``(B, H', W', O)`` of a 3x3 convolution (see :data:`SHARED` for ``w``'s leading axis)."""
+    x = _array("x", x, np.uint64, 4)
+    w = _array("w", w, np.uint64, 5)
+    if w.shape[2:4] != (3, 3) or w.shape[4] != x.shape[3] or pad not in (0, 1):
+        raise ConfigError(f"conv weights {w.shape} do not fit inputs {x.shape} with padding {pad}")
+    ho, wo = x.shape[1] + 2 * pad - 2, x.shape[2] + 2 * pad - 2
+    reads = {SHARED: 1, PER_IMAGE: x.shape[0], PER_POSITION: ho * wo}.get(mode)
+    if reads is None or w.shape[0] != reads:
+        raise ConfigError(f"mode {mode} needs {reads} weight reads, got {w.shape[0]}")
+    return _conv3x3_h(x, w, int(c_in), int(pad), int(mode))
+
+
+def maxpool2(h: np.ndarray) -> np.ndarray:
+    """2x2, stride-2 max-pool of ``(B, H, W, O)`` int32 (odd edges dropped)."""
+    return _maxpool2(_array("h", h, np.int32, 4))
+
+
+def threshold_hwc(h: np.ndarray, s: np.ndarray, invert: np.ndarray) -> np.ndarray:
+    """Packed firing bits ``(B, H, W, nw(O))`` of conv pre-activations ``h (B, H, W, O)``."""
+    h = _array("h", h, np.int32, 4)
+    n = h.shape[3]
+    return _threshold_hwc(h, _per_neuron("s", s, n, np.int32), _per_neuron("invert", invert, n, np.bool_))
+
+
+def realign_rows(stream: np.ndarray, rows: int, n_bits: int) -> np.ndarray:
+    """A stored-order stream of ``rows x n_bits`` bits -> ``(rows, n_words(n_bits))``, each row from bit 0."""
+    stream = _array("stream", stream, np.uint64, 1)
+    if stream.size * 64 < rows * n_bits:
+        raise ConfigError(f"a stream of {stream.size} words cannot hold {rows} rows of {n_bits} bits")
+    return _realign_rows(stream, int(rows), int(n_bits))
+
+
+def output_margin(h: np.ndarray) -> np.ndarray:
+    """Top minus runner-up pre-activation per image of ``h (B, n_out)`` (needs ``n_out >= 2``)."""
+    h = _array("h", h, np.int32, 2)
+    if h.shape[1] < 2:
+        raise ConfigError(f"an output margin needs at least 2 classes, got {h.shape[1]}")
+    return _output_margin(h)
+
+
+def importance_chain(
+    a: np.ndarray,
+    h_next: np.ndarray,
+    w_next: np.ndarray,
+    s_next: np.ndarray,
+    inv_next: np.ndarray,
+    w_out: np.ndarray,
+    h_out: np.ndarray,
+) -> np.ndarray:
+    """Mean drop of the decision margin when each neuron of a hidden dense layer is inverted, ``(n,)`` float64.
+
+    ``a (N, n)`` are the layer's +-1 outputs; ``h_next (N, m)``, ``w_next (m, n)``, ``s_next``, ``inv_next`` the
+    next hidden dense layer (``m = 0`` when the next layer is the output); ``w_out (k, m or n)`` and
+    ``h_out (N, k)`` the output layer.
+    """
+    a = _array("a", a, np.int8, 2)
+    h_out = _array("h_out", h_out, np.int32, 2)
+    w_out = _array("w_out", w_out, np.int8, 2)
+    h_next = _array("h_next", h_next, np.int32, 2)
+    w_next = _array("w_next", w_next, np.int8, 2)
+    m = h_next.shape[1]
+    if h_out.shape[0] != a.shape[0] or w_out.shape[1] != (m if m else a.shape[1]):
+        raise ConfigError("importance_chain: layer shapes do not chain")
+    s_next = _per_neuron("s_next", s_next, m, np.int32)
+    inv_next = _per_neuron("inv_next", inv_next, m, np.bool_)
+    return _importance_chain(a, h_next, w_next, s_next, inv_next, w_out, h_out)
+
+
+def dense_mismatch_neuron_major(x: np.ndarray, wt: np.ndarray, n_out: int) -> np.ndarray:
+    """Mismatch counts ``(B, n_out)`` int32 of ``x (B, nw)`` against neuron-major weights (:func:`transpose_dense`)."""
+    x = _array("x", x, np.uint64, 2)
+    wt = _array("wt", wt, np.uint64, 2)
+    if wt.shape[0] != x.shape[1] or wt.shape[1] < n_out or wt.shape[1] % 64:
+        raise ConfigError(f"neuron-major weights {wt.shape} do not fit inputs {x.shape} and {n_out} neurons")
+    return _dense_mismatch_neuron_major(x, wt, int(n_out))
+
+
+def dense_fire_neuron_major(
+    x: np.ndarray, wt: np.ndarray, n_out: int, fire_limit: np.ndarray, invert: np.ndarray
+) -> np.ndarray:
+    """Packed firing bits ``(B, nw(n_out))``: a neuron fires iff its mismatches ``<= fire_limit`` (xor invert)."""
+    x = _array("x", x, np.uint64, 2)
+    wt = _array("wt", wt, np.uint64, 2)
+    if wt.shape[0] != x.shape[1] or wt.shape[1] < n_out or wt.shape[1] % 64:
+        raise ConfigError(f"neuron-major weights {wt.shape} do not fit inputs {x.shape} and {n_out} neurons")
+    limit = _per_neuron("fire_limit", fire_limit, n_out, np.int64)
+    return _dense_fire_neuron_major(x, wt, int(n_out), limit, _per_neuron("invert", invert, n_out, np.bool_))
 
 
 def transpose_dense(words: np.ndarray) -> np.ndarray:

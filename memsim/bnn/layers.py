@@ -138,7 +138,7 @@ def words_for_kernel(layer: Layer, stream: np.ndarray) -> np.ndarray:
     if layer.segment % 64 == 0:  # rows are whole words already: a free reshape
         aligned = np.asarray(stream).reshape(rows, layer.segment // 64)
     else:
-        aligned = kernels._realign_rows(np.ascontiguousarray(stream), rows, layer.segment)
+        aligned = kernels.realign_rows(np.ascontiguousarray(stream), rows, layer.segment)
     if isinstance(layer, Conv):
         return aligned.reshape(layer.c_out, 3, 3, n_words(layer.c_in))
     return aligned.reshape(layer.n_out, -1)

@@ -126,7 +126,7 @@ def output_margins(net: Any, images: np.ndarray) -> OutputMargins:
 
 
 def _output_margins_of(h: np.ndarray) -> OutputMargins:
-    m = kernels._output_margin(h).astype(np.int64)
+    m = kernels.output_margin(h).astype(np.int64)
     return OutputMargins(m, np.maximum(0, m // 2 - 1), np.argmax(h, axis=1))
 
 
@@ -159,10 +159,10 @@ def neuron_importance(net: Any, images: np.ndarray, layer: int, hidden: list[np.
     if len(after) == 2:
         nxt = layers[layer + 1]
         h_next = hs[layer + 1].astype(np.int64)
-        result = kernels._importance_chain(a, h_next, _signs(nxt), nxt.threshold, nxt.invert, w_out, h_out)
+        result = kernels.importance_chain(a, h_next, _signs(nxt), nxt.threshold, nxt.invert, w_out, h_out)
     else:
         empty = np.zeros((a.shape[0], 0), np.int64)
-        result = kernels._importance_chain(a, empty, np.zeros((0, a.shape[1]), np.int8), np.zeros(0, np.int32),
+        result = kernels.importance_chain(a, empty, np.zeros((0, a.shape[1]), np.int8), np.zeros(0, np.int32),
                                            np.zeros(0, bool), w_out, h_out)  # fmt: skip
     return Importance(layer, result)
 

@@ -188,8 +188,8 @@ class BNN:
         if isinstance(self.layers[0], Dense):
             n = imgs.shape[0]
             flat = imgs.reshape(n, imgs.shape[1], -1)
-            return kernels._binarize_flat(flat, self.input_threshold, n_words(self.layers[0].n_in))
-        return kernels._binarize_hwc(imgs, self.input_threshold, n_words(self.input_shape[0]))
+            return kernels.binarize_flat(flat, self.input_threshold, n_words(self.layers[0].n_in))
+        return kernels.binarize_hwc(imgs, self.input_threshold, n_words(self.input_shape[0]))
 
     def _check_images(self, images: np.ndarray) -> np.ndarray:
         arr = np.asarray(images)
@@ -214,22 +214,22 @@ class BNN:
             if act.ndim == 4:
                 act = act.reshape(act.shape[0], -1)
             if layer.n_out < 64:  # row-major weights, see _clean_kernel_weights
-                h = kernels._dense_h(act, w, layer.n_in)
+                h = kernels.dense_h(act, w, layer.n_in)
                 if layer.is_output:
                     return h
-                act = kernels._threshold_flat(h, layer.threshold, layer.invert)
+                act = kernels.threshold_flat(h, layer.threshold, layer.invert)
                 continue
             if layer.is_output:
-                return layer.n_in - 2 * kernels._dense_mismatch_t(act, w, layer.n_out)
-            act = kernels._dense_fire_t(act, w, layer.n_out, t_fire, layer.invert)
+                return layer.n_in - 2 * kernels.dense_mismatch_neuron_major(act, w, layer.n_out)
+            act = kernels.dense_fire_neuron_major(act, w, layer.n_out, t_fire, layer.invert)
         raise AssertionError("the last layer is an output layer")
 
     @staticmethod
     def _dense_clean_h(act: np.ndarray, layer: Dense, w: np.ndarray) -> np.ndarray:
         """Pre-activations of a dense layer with its cached clean weights (either layout)."""
         if layer.n_out < 64:
-            return kernels._dense_h(act, w, layer.n_in)
-        return layer.n_in - 2 * kernels._dense_mismatch_t(act, w, layer.n_out)
+            return kernels.dense_h(act, w, layer.n_in)
+        return layer.n_in - 2 * kernels.dense_mismatch_neuron_major(act, w, layer.n_out)
 
     def _run(
         self, x: np.ndarray, weights: Sequence[np.ndarray], per_position: Sequence[bool] | None = None
@@ -243,10 +243,10 @@ class BNN:
             else:
                 if act.ndim == 4:
                     act = act.reshape(act.shape[0], -1)
-                h = kernels._dense_h(act, w, layer.n_in)
+                h = kernels.dense_h(act, w, layer.n_in)
                 if layer.is_output:
                     return h
-                act = kernels._threshold_flat(h, layer.threshold, layer.invert)
+                act = kernels.threshold_flat(h, layer.threshold, layer.invert)
         raise AssertionError("the last layer is an output layer")  # validate() guarantees it
 
     def hidden(self, images: np.ndarray) -> list[np.ndarray]:
@@ -269,7 +269,7 @@ class BNN:
                 h = self._dense_clean_h(act, layer, w)
                 out.append(h)
                 if not layer.is_output:
-                    act = kernels._threshold_flat(h, layer.threshold, layer.invert)
+                    act = kernels.threshold_flat(h, layer.threshold, layer.invert)
         return out
 
     def forward(
@@ -417,10 +417,10 @@ class BNN:
             h = np.empty((n, layer.n_out), dtype=np.int32)
             for j in range(n):  # explicit flips: each image reads the layer once
                 row = memory.read_words(name, ReadSet.images(first + j, 1, seed, tag))[0]
-                h[j] = kernels._dense_h(act[j : j + 1], words_for_kernel(layer, row), layer.n_in)[0]
+                h[j] = kernels.dense_h(act[j : j + 1], words_for_kernel(layer, row), layer.n_in)[0]
             if layer.is_output:
                 return h
-            act = kernels._threshold_flat(h, layer.threshold, layer.invert)
+            act = kernels.threshold_flat(h, layer.threshold, layer.invert)
         raise AssertionError("the last layer is an output layer")  # validate() guarantees it
 
     def _conv_positions(self, index: int) -> int:
@@ -455,10 +455,10 @@ def _conv_block(
 
     ``w`` is one kernel-layout read for ``mode`` SHARED, else a stack of reads per image or per position.
     """
-    h = kernels._conv3x3_h(act, w[None] if mode == kernels.SHARED else w, layer.c_in, layer.padding, mode)
+    h = kernels.conv3x3_h(act, w[None] if mode == kernels.SHARED else w, layer.c_in, layer.padding, mode)
     if layer.pool:
-        h = kernels._maxpool2(h)
-    return h, kernels._threshold_hwc(h, layer.threshold, layer.invert)
+        h = kernels.maxpool2(h)
+    return h, kernels.threshold_hwc(h, layer.threshold, layer.invert)
 
 
 def _non_negative_int(value: Any, label: str) -> int:

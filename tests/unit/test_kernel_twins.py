@@ -1,0 +1,218 @@
+"""Every numba kernel equals its slow, obviously correct twin in tests/naive.py (stumpy's check_naive).
+
+Also run with ``NUMBA_DISABLE_JIT=1`` by ``.ci/run``, so the kernels' Python bodies are exercised too.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import naive
+import numpy as np
+import pytest
+
+import memsim
+from memsim.bits import n_words, pack_bits
+from memsim.bnn import fastpath
+from memsim.bnn import kernels as bk
+from memsim.memory import kernels as mk
+from memsim.memory.reads import SymmetricFlips
+
+RNG = np.random.default_rng(2024)
+
+
+def words(n: int) -> np.ndarray:
+    return RNG.integers(0, 2**64, n, dtype=np.uint64)
+
+
+def bits_words(nbits: int) -> np.ndarray:
+    return pack_bits(RNG.random(nbits) < 0.5).words
+
+
+@pytest.mark.parametrize("n", [1, 3, 64])
+def test_xor_count(n):
+    data, flips = words(n), words(n)
+    out, count = mk.xor_count(data, flips)
+    ref, ref_count = naive.xor_count(data, flips)
+    np.testing.assert_array_equal(out, ref)
+    assert count == ref_count == naive.popcount(flips)
+    assert mk.count_ones(flips) == ref_count
+
+
+@pytest.mark.parametrize("n", [1, 5])
+def test_mixed_flips(n):
+    args = [words(n) for _ in range(5)]
+    np.testing.assert_array_equal(mk.mixed_flips(*args), naive.mixed_flips(*args))
+
+
+@pytest.mark.parametrize(("nbits", "count"), [(64, 0), (130, 7), (1000, 300)])
+def test_sparse_mask(nbits, count):
+    base = bits_words(nbits) & words(n_words(nbits))
+    positions = np.sort(RNG.choice(nbits, count, replace=False)).astype(np.int64)
+    probs = RNG.uniform(0.01, 0.99, count)
+    np.testing.assert_array_equal(
+        mk.sparse_mask(base, positions, probs, (5, 6), 77), naive.sparse_mask(base, positions, probs, 5, 6, 77)
+    )
+
+
+def test_flip_counts_have_the_binomial_mean_and_variance():
+    """Per-read Bin(zeros, p01) + Bin(ones, p10): z-scores of the total and of the per-read variance."""
+    zeros, ones, p01, p10 = 3000, 1000, 0.02, 0.1
+    reads = 4000
+    per_read = [mk.flip_counts(zeros, ones, p01, p10, (1, 2), np.array([e], np.uint64)) for e in range(reads)]
+    total = mk.flip_counts(zeros, ones, p01, p10, (1, 2), np.arange(reads, dtype=np.uint64))
+    assert total == sum(per_read), "a total is the sum of its reads, however split"
+    mean = zeros * p01 + ones * p10
+    var = zeros * p01 * (1 - p01) + ones * p10 * (1 - p10)
+    z_mean = (np.mean(per_read) - mean) / np.sqrt(var / reads)
+    z_var = (np.var(per_read, ddof=1) - var) / (var * np.sqrt(2 / (reads - 1)))
+    print(f"flip counts: mean z {z_mean:.2f}, variance z {z_var:.2f} over {reads} reads")
+    assert abs(z_mean) < 4 and abs(z_var) < 4
+
+
+SHAPES = [(1, 1, 5), (3, 2, 40), (2, 3, 70)]  # (B, C, P): words cross 64-bit boundaries
+
+
+@pytest.mark.parametrize(("B", "C", "P"), SHAPES)
+def test_binarize_flat(B, C, P):
+    images = RNG.integers(0, 256, (B, C, P), dtype=np.uint8)
+    thr = RNG.integers(0, 256, C).astype(np.uint8)
+    nw = n_words(C * P)
+    np.testing.assert_array_equal(bk.binarize_flat(images, thr, nw), naive.binarize_flat(images, thr, nw))
+
+
+@pytest.mark.parametrize(("B", "C", "H", "W"), [(1, 1, 3, 4), (2, 70, 2, 3), (2, 3, 5, 5)])
+def test_binarize_hwc(B, C, H, W):
+    images = RNG.integers(0, 256, (B, C, H, W), dtype=np.uint8)
+    thr = RNG.integers(0, 256, C).astype(np.uint8)
+    nwc = n_words(C)
+    np.testing.assert_array_equal(bk.binarize_hwc(images, thr, nwc), naive.binarize_hwc(images, thr, nwc))
+
+
+@pytest.mark.parametrize(("B", "n_in", "n_out"), [(1, 1, 1), (5, 70, 3), (6, 128, 65), (9, 200, 130)])
+def test_dense_kernels_both_layouts(B, n_in, n_out):
+    nw = n_words(n_in)
+    x = np.stack([bits_words(n_in) for _ in range(B)])
+    w = np.stack([bits_words(n_in) for _ in range(n_out)])
+    np.testing.assert_array_equal(bk.dense_h(x, w, n_in), naive.dense_h(x, w, n_in))
+    wt = bk.transpose_dense(w)
+    mism = naive.dense_mismatch(x, w)
+    np.testing.assert_array_equal(bk.dense_mismatch_neuron_major(x, wt, n_out), mism)
+    limit = RNG.integers(0, n_in + 1, n_out).astype(np.int64)
+    invert = RNG.random(n_out) < 0.3
+    fire = (mism <= limit) ^ invert
+    expected = naive.threshold(fire.astype(np.int32), np.zeros(n_out, np.int32), np.zeros(n_out, bool))
+    np.testing.assert_array_equal(bk.dense_fire_neuron_major(x, wt, n_out, limit, invert), expected)
+    assert nw == x.shape[1]
+
+
+@pytest.mark.parametrize("shape", [(2, 1), (3, 64), (1, 130)])
+def test_threshold_flat(shape):
+    h = RNG.integers(-50, 50, shape).astype(np.int32)
+    s = RNG.integers(-10, 10, shape[1]).astype(np.int32)
+    inv = RNG.random(shape[1]) < 0.5
+    np.testing.assert_array_equal(bk.threshold_flat(h, s, inv), naive.threshold(h, s, inv))
+
+
+@pytest.mark.parametrize("shape", [(1, 2, 3, 1), (2, 3, 3, 70)])
+def test_threshold_hwc_and_maxpool(shape):
+    h = RNG.integers(-50, 50, shape).astype(np.int32)
+    s = RNG.integers(-10, 10, shape[-1]).astype(np.int32)
+    inv = RNG.random(shape[-1]) < 0.5
+    np.testing.assert_array_equal(bk.threshold_hwc(h, s, inv), naive.threshold(h, s, inv))
+    np.testing.assert_array_equal(bk.maxpool2(h), naive.maxpool2(h))
+
+
+@pytest.mark.parametrize("mode", [bk.SHARED, bk.PER_IMAGE, bk.PER_POSITION])
+@pytest.mark.parametrize(("c_in", "pad", "H", "W"), [(1, 1, 3, 4), (70, 0, 4, 3), (3, 1, 2, 2)])
+def test_conv3x3(mode, c_in, pad, H, W):
+    B, n_out = 2, 3
+    nwc = n_words(c_in)
+    x = np.zeros((B, H, W, nwc), np.uint64)
+    for idx in np.ndindex(B, H, W):
+        x[idx] = bits_words(c_in)
+    ho, wo = H + 2 * pad - 2, W + 2 * pad - 2
+    reads = {bk.SHARED: 1, bk.PER_IMAGE: B, bk.PER_POSITION: ho * wo}[mode]
+    if mode == bk.PER_POSITION:
+        x = x[:1]
+    w = np.zeros((reads, n_out, 3, 3, nwc), np.uint64)
+    for idx in np.ndindex(reads, n_out, 3, 3):
+        w[idx] = bits_words(c_in)
+    np.testing.assert_array_equal(bk.conv3x3_h(x, w, c_in, pad, mode), naive.conv3x3_h(x, w, c_in, pad, mode))
+
+
+@pytest.mark.parametrize(("rows", "n_bits"), [(1, 1), (3, 70), (5, 64), (4, 9)])
+def test_realign_rows(rows, n_bits):
+    stream = bits_words(rows * n_bits)
+    np.testing.assert_array_equal(bk.realign_rows(stream, rows, n_bits), naive.realign_rows(stream, rows, n_bits))
+
+
+def test_output_margin():
+    h = RNG.integers(-20, 20, (50, 4)).astype(np.int32)
+    h[0] = [3, 3, 1, 0]  # a tie at the top: margin 0
+    np.testing.assert_array_equal(bk.output_margin(h), naive.output_margin(h))
+
+
+@pytest.mark.parametrize(("n", "p"), [(10, 0.3), (200, 0.01), (64, 0.5)])
+def test_binomial_pmf_window(n, p):
+    got = fastpath._binom_pmf_window(n, p, -2, n + 2)
+    expected = [naive.binom_pmf(n, p, k) for k in range(-2, n + 3)]
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-200)  # the twin underflows first
+
+
+@pytest.mark.parametrize(("n", "p"), [(100, 0.05), (70, 0.3)])
+def test_fast_path_samplers_replay_their_streams(n, p):
+    B, n_out = 6, 20
+    mism = RNG.integers(0, n + 1, (B, n_out)).astype(np.int64)
+    events = np.arange(100, 100 + B, dtype=np.uint64)
+    law = SymmetricFlips(p, (11, 12))
+    lo, table = fastpath.cdf_table(n, p)
+    limit = RNG.integers(0, n, n_out).astype(np.int64)
+    invert = RNG.random(n_out) < 0.3
+    np.testing.assert_array_equal(
+        fastpath.sample_fire(mism, n, limit, invert, law, events),
+        naive.sample_fire(mism, lo, table, limit, invert, 11, 12, events),
+    )
+    np.testing.assert_array_equal(
+        fastpath.sample_output(mism, n, law, events), naive.sample_output(mism, lo, table, n, 11, 12, events)
+    )
+
+
+#: Kernels whose twin test lives elsewhere (file: what it compares).
+ELSEWHERE = {
+    "_fill_geometric": "test_memory_kernels.py: naive.geometric_mask",
+    "_fill_bitparallel": "test_memory_kernels.py: naive.bitparallel_mask",
+    "_weak_cells": "test_memory_kernels.py: naive.weak_cells",
+    "_directional": "test_memory_kernels.py: naive.directional",
+    "_importance_chain": "test_margins.py: brute force over inverted neurons",
+    "_build_table": "statistical/test_fastpath.py: exact rational CDFs",
+    "_accumulate4": "inlined helper of the neuron-major dense kernels (test_dense_kernels_both_layouts)",
+    "splitmix64": "test_memory_kernels.py: naive.splitmix64 via the streams",
+    "stream_state": "test_memory_kernels.py: naive.stream",
+    "xoshiro_next": "test_memory_kernels.py: naive.Xoshiro256ss",
+    "_rotl": "part of xoshiro_next",
+    "to_unit": "naive.unit, via every sampler twin",
+    "hash_uniform": "test_memory_kernels.py: naive.hash_uniform via weak cells",
+}
+
+#: Kernels with a twin test in this file.
+HERE = {
+    "_xor_count", "_count", "_combine_transient", "_fill_sparse", "_flip_counts", "_binarize_flat",
+    "_binarize_hwc", "_dense_h", "_threshold_flat", "_conv3x3_h", "_maxpool2", "_threshold_hwc", "_realign_rows",
+    "_output_margin", "_dense_mismatch_neuron_major", "_dense_fire_neuron_major", "_binom_pmf_window",
+    "_sample_fire", "_sample_output",
+}  # fmt: skip
+
+
+def test_every_numba_kernel_has_a_twin():
+    root = Path(memsim.__file__).parent
+    kernels = set()
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef) and any("njit" in ast.unparse(d) for d in node.decorator_list):
+                kernels.add(node.name)
+    missing = sorted(kernels - HERE - set(ELSEWHERE))
+    assert not missing, f"numba kernels without a naive twin test: {missing}"
+    stale = sorted((HERE | set(ELSEWHERE)) - kernels)
+    assert not stale, f"listed kernels that no longer exist: {stale}"
