@@ -152,5 +152,5 @@ def popcount(x: int | np.integer) -> int:
 @overload(popcount, inline="always")
 def _popcount_overload(x):  # type: ignore[no-untyped-def]
     if isinstance(x, types.Integer):
-        return lambda x: _ctpop(x)
+        return lambda x: _ctpop(x)  # type: ignore[call-arg]  # numba passes the typing context
     return None

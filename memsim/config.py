@@ -10,6 +10,7 @@ fixed for reproducibility and never depend on the thread count.
 from __future__ import annotations
 
 import os
+from typing import TypedDict
 
 __all__ = [
     "CHUNK_WORDS",
@@ -22,9 +23,18 @@ __all__ = [
     "reset",
 ]
 
+
+class JitFlags(TypedDict, total=False):
+    """Keyword arguments of ``numba.njit`` that memsim sets (typed, so type checkers accept ``**flags``)."""
+
+    cache: bool
+    nogil: bool
+    parallel: bool
+
+
 #: ``cache=True`` keeps compiled kernels between runs (set MEMSIM_NUMBA_CACHE=0 to disable).
-NUMBA_FLAGS: dict[str, bool] = {"cache": os.environ.get("MEMSIM_NUMBA_CACHE", "1") != "0", "nogil": True}
-NUMBA_PARALLEL_FLAGS: dict[str, bool] = {**NUMBA_FLAGS, "parallel": True}
+NUMBA_FLAGS: JitFlags = {"cache": os.environ.get("MEMSIM_NUMBA_CACHE", "1") != "0", "nogil": True}
+NUMBA_PARALLEL_FLAGS: JitFlags = {**NUMBA_FLAGS, "parallel": True}
 
 #: Words (64 bits) per independent RNG stream. Fixed, so results do not depend on threads.
 CHUNK_WORDS: int = 1024

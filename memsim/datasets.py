@@ -54,7 +54,7 @@ class Dataset:
 
 def _idx_dataset(name: str, files: dict[str, str], url: str, classes: tuple[str, ...], licence: str) -> Dataset:
     """An (Fashion-)MNIST-style data set: four gzipped IDX files under ``url``."""
-    splits = {
+    splits: dict[str, tuple[str, ...]] = {
         "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
         "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
     }

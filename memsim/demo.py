@@ -68,7 +68,7 @@ def _voltage_table(sram: Profile, knob: str) -> DemoTable:
     nominal = sram.at().read_energy_pj_per_bit
     rows = []
     for v in sram.knob_values(knob):
-        op = sram.at(**{knob: v})
+        op = sram.at_knobs({knob: v})
         energy = op.read_energy_pj_per_bit
         saved = None if energy is None or not nominal else f"{100 * (1 - energy / nominal):.1f} %"
         rows.append([v, op.ber, energy, saved])
@@ -85,8 +85,8 @@ def _technology_table(names: list[str]) -> DemoTable:
     for name in names:
         p = load_profile(name)
         knob = next(iter(p.knobs.values()))
-        value = knob.categories[-1] if knob.categories else knob.min
-        op = p.at(**{knob.name: value})
+        value: float | str = knob.categories[-1] if knob.categories else knob.nominal if knob.min is None else knob.min
+        op = p.at_knobs({knob.name: value})
         rows.append([name, f"{knob.name}={format_value(value)}", op.ber, op.read_energy_pj_per_bit, op.read_latency_ns])
     return DemoTable(
         "One operating point per technology (the first knob at its most aggressive value):",
@@ -98,7 +98,7 @@ def _technology_table(names: list[str]) -> DemoTable:
 def _audit_table(sram: Profile, knob: str, points: list[float], nbits: int) -> DemoTable:
     rows = []
     for v in points:
-        audit = audit_reads(sram.at(**{knob: v}), nbits=nbits, reads=AUDIT_READS, seed=0)
+        audit = audit_reads(sram.at_knobs({knob: v}), nbits=nbits, reads=AUDIT_READS, seed=0)
         energy = audit.read_energy_pj_per_read
         rows.append([v, audit.expected_ber, audit.observed_ber, audit.z_ber,
                      None if energy is None else energy / 1e6, audit.seconds_per_read * 1e3])  # fmt: skip
@@ -121,7 +121,7 @@ def _engine_table(sram: Profile, knob: str, points: list[float]) -> DemoTable:
         )
     rows = []
     for v in points:
-        result = evaluate(net, images, labels, sram.at(**{knob: v}), seed=1)
+        result = evaluate(net, images, labels, sram.at_knobs({knob: v}), seed=1)
         energy = result.read_energy_pj_per_image
         rows.append([v, result.ber, result.accuracy, result.ci_low, result.ci_high,
                      None if energy is None else energy / 1e6, result.seconds])  # fmt: skip
@@ -153,7 +153,7 @@ def run_demo() -> DemoReport:
     sram = load_profile(DEMO_PROFILE)
     knob = next(iter(sram.knobs))
     points = sorted(
-        (float(v) for v in sram.knob_values(knob) if sram.at(**{knob: v}).ber <= MAX_DEMO_BER), reverse=True
+        (float(v) for v in sram.knob_values(knob) if sram.at_knobs({knob: v}).ber <= MAX_DEMO_BER), reverse=True
     )
     listing = DemoTable(f"{len(names)} profiles:", ["profile"], [[n] for n in names])
     return DemoReport(
@@ -162,7 +162,7 @@ def run_demo() -> DemoReport:
             _voltage_table(sram, knob),
             _technology_table(names),
             _audit_table(
-                sram, knob, [v for v in points if sram.at(**{knob: v}).ber > 0][:3], weight_bits("fashion-fcnn")
+                sram, knob, [v for v in points if sram.at_knobs({knob: v}).ber > 0][:3], weight_bits("fashion-fcnn")
             ),
             _engine_table(sram, knob, points),
         ]

@@ -397,7 +397,7 @@ def _array(name: str, arr: np.ndarray, dtype: type, ndim: int) -> np.ndarray:
 
 
 def _per_neuron(name: str, arr: np.ndarray, n: int, dtype: type) -> np.ndarray:
-    out = np.ascontiguousarray(arr, dtype=dtype)
+    out: np.ndarray = np.ascontiguousarray(arr, dtype=dtype)
     if out.shape != (n,):
         raise ConfigError(f"{name} must have one value per neuron ({n}), got shape {out.shape}")
     return out

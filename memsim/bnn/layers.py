@@ -20,6 +20,7 @@ import numpy as np
 
 from memsim.bits import n_words
 from memsim.bnn import kernels
+from memsim.errors import ConfigError
 
 __all__ = ["Conv", "Dense", "Layer", "words_for_kernel"]
 
@@ -119,6 +120,12 @@ class Dense:
     def is_output(self) -> bool:
         """True for the last layer (no threshold)."""
         return self.threshold is None
+
+    def firing(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(threshold, invert)`` of a hidden layer; the output layer has none (an error)."""
+        if self.threshold is None or self.invert is None:
+            raise ConfigError("the output layer has no threshold")
+        return self.threshold, self.invert
 
 
 Layer = Conv | Dense

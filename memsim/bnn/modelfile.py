@@ -131,7 +131,7 @@ def read_model_file(path: str | os.PathLike[str]) -> BNN:
         thresholds of the wrong length, pickled content.
     """
     label = str(path)
-    arrays = load_npz(path, error=ModelFileError)
+    arrays = load_npz(Path(path), error=ModelFileError)
     version = _scalar(arrays, "schema_version", label, int)
     if version != SCHEMA_VERSION:
         raise ModelFileError(f"{label}: schema_version {version} is not supported; this memsim reads {SCHEMA_VERSION}")

@@ -129,6 +129,14 @@ class BNN:
 
     # --------------------------------------------------------------- weights
     @property
+    def n_classes(self) -> int:
+        """Neurons of the output layer."""
+        last = self.layers[-1]
+        if not isinstance(last, Dense):
+            raise ModelFileError("the last layer must be a dense output layer")
+        return last.n_out
+
+    @property
     def n_weight_bits(self) -> int:
         """Total number of weight bits."""
         return sum(layer.nbits for layer in self.layers)
@@ -217,11 +225,12 @@ class BNN:
                 h = kernels.dense_h(act, w, layer.n_in)
                 if layer.is_output:
                     return h
-                act = kernels.threshold_flat(h, layer.threshold, layer.invert)
+                act = kernels.threshold_flat(h, *layer.firing())
                 continue
             if layer.is_output:
                 return layer.n_in - 2 * kernels.dense_mismatch_neuron_major(act, w, layer.n_out)
-            act = kernels.dense_fire_neuron_major(act, w, layer.n_out, t_fire, layer.invert)
+            assert t_fire is not None  # every hidden dense layer has one
+            act = kernels.dense_fire_neuron_major(act, w, layer.n_out, t_fire, layer.firing()[1])
         raise AssertionError("the last layer is an output layer")
 
     @staticmethod
@@ -246,7 +255,7 @@ class BNN:
                 h = kernels.dense_h(act, w, layer.n_in)
                 if layer.is_output:
                     return h
-                act = kernels.threshold_flat(h, layer.threshold, layer.invert)
+                act = kernels.threshold_flat(h, *layer.firing())
         raise AssertionError("the last layer is an output layer")  # validate() guarantees it
 
     def hidden(self, images: np.ndarray) -> list[np.ndarray]:
@@ -269,7 +278,7 @@ class BNN:
                 h = self._dense_clean_h(act, layer, w)
                 out.append(h)
                 if not layer.is_output:
-                    act = kernels.threshold_flat(h, layer.threshold, layer.invert)
+                    act = kernels.threshold_flat(h, *layer.firing())
         return out
 
     def forward(
@@ -327,14 +336,14 @@ class BNN:
         if memory is None:
             block = config.CONV_BLOCK if has_conv else max(n, 1)
             parts = [self._run_clean(x[i : i + block]) for i in range(0, n, block)]
-            return np.concatenate(parts) if parts else np.empty((0, self.layers[-1].n_out), np.int32)
+            return np.concatenate(parts) if parts else np.empty((0, self.n_classes), np.int32)
         tag = parse_granularity(granularity)
         names = self._check_source(memory, prefix)
         trial = resolve_seed(seed)
         first = _non_negative_int(first_index, "first_index")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
-        out = np.empty((n, self.layers[-1].n_out), dtype=np.int32)
+        out = np.empty((n, self.n_classes), dtype=np.int32)
         if tag == ReadGranularity.PER_BATCH:
             batch_of = (first + np.arange(n)) // batch_size
             for b in np.unique(batch_of):
@@ -412,7 +421,9 @@ class BNN:
                 mism = (layer.n_in - self._dense_clean_h(act, layer, clean[i])) // 2
                 if layer.is_output:
                     return sample_output(mism, layer.n_in, law, reads.events())
-                act = sample_fire(mism, layer.n_in, self._fire_limits()[i], layer.invert, law, reads.events())
+                limit, invert = self._fire_limits()[i], layer.firing()[1]
+                assert limit is not None  # a hidden dense layer has a fire limit
+                act = sample_fire(mism, layer.n_in, limit, invert, law, reads.events())
                 continue
             h = np.empty((n, layer.n_out), dtype=np.int32)
             for j in range(n):  # explicit flips: each image reads the layer once
@@ -420,7 +431,7 @@ class BNN:
                 h[j] = kernels.dense_h(act[j : j + 1], words_for_kernel(layer, row), layer.n_in)[0]
             if layer.is_output:
                 return h
-            act = kernels.threshold_flat(h, layer.threshold, layer.invert)
+            act = kernels.threshold_flat(h, *layer.firing())
         raise AssertionError("the last layer is an output layer")  # validate() guarantees it
 
     def _conv_positions(self, index: int) -> int:

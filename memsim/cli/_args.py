@@ -70,7 +70,7 @@ def resolve_rates(args: argparse.Namespace, extra: Sequence[str], profile_flag: 
         raise ConfigError("give either --ber or --p01 and --p10, not both")
     if args.profile is not None:
         profile = load_profile(args.profile)
-        return profile.at(extrapolate=args.extrapolate, **parse_knob_args(profile, extra))
+        return profile.at_knobs(parse_knob_args(profile, extra), extrapolate=args.extrapolate)
     if extra:
         raise ConfigError(f"unexpected arguments {' '.join(extra)}: knob options need {profile_flag}")
     if args.ber is not None:

@@ -20,7 +20,7 @@ def cmd_at(args: argparse.Namespace, extra: Sequence[str]) -> int:
     profile = load_profile(args.profile)
     if args.vmin_v is not None:
         profile = profile.with_vmin(args.vmin_v)
-    op = profile.at(extrapolate=args.extrapolate, **parse_knob_args(profile, extra))
+    op = profile.at_knobs(parse_knob_args(profile, extra), extrapolate=args.extrapolate)
     if args.json:
         print_json(op.to_dict())
         return 0

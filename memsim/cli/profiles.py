@@ -54,7 +54,7 @@ def cmd_profiles_list(args: argparse.Namespace) -> int:
 
 
 def _op_rows(profile: Any, knob: str) -> list[Any]:
-    return [profile.at(**{knob: v}) for v in profile.knob_values(knob)]
+    return [profile.at_knobs({knob: v}) for v in profile.knob_values(knob)]
 
 
 def cmd_profiles_show(args: argparse.Namespace) -> int:

@@ -269,11 +269,14 @@ class PersistentFaults(FaultModel):
                 "order); use a larger map, or pass tile=True to wrap around the map"
             )
 
-    def _map_rates(self, ctx: ReadContext) -> tuple[Any, tuple[np.ndarray, np.ndarray]]:
-        if not isinstance(self.cell_map, FaultMapSet):
-            return "fixed", self._fixed
+    def _map_rates(self, ctx: ReadContext) -> tuple[object, Callable[[], tuple[np.ndarray, np.ndarray]]]:
+        """A cache label for the rates at this read's operating point, and how to load them."""
+        maps = self.cell_map
+        if not isinstance(maps, FaultMapSet):
+            fixed = self._fixed
+            return "fixed", lambda: fixed
         op = ctx.operating_point
-        knob = self.cell_map.knob
+        knob = maps.knob
         if op is None:
             raise ConfigError(
                 f"a measured fault map is indexed by {knob!r}: set an operating point "
@@ -285,7 +288,7 @@ class PersistentFaults(FaultModel):
                 f"this memory's fault map is indexed by {knob!r}"
             )
         value = float(op.knobs[knob])
-        return value, (lambda: self.cell_map.cell_rates(value))  # type: ignore[return-value,union-attr]
+        return value, lambda: maps.cell_rates(value)
 
     def flips(self, data: np.ndarray, ctx: ReadContext) -> np.ndarray:
         if self.cell_map is None:
@@ -294,7 +297,7 @@ class PersistentFaults(FaultModel):
         label, rates = self._map_rates(ctx)
         key = ("map", label, ctx.cell_offset)
         if key not in ctx.cache:
-            p01, p10 = rates() if callable(rates) else rates
+            p01, p10 = rates()
             p01 = np.asarray(p01, dtype=np.float64).ravel()
             p10 = np.asarray(p10, dtype=np.float64).ravel()
             ctx.cache.clear()  # one operating point at a time

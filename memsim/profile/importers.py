@@ -255,10 +255,11 @@ def profile_from_fault_maps(
     entries.sort(key=lambda e: e.get("at", 0.0))
     first = load_npz(npz[0])[NPZ_KEYS[kind][0]] if npz else read_bit_matrix(text[0])
     name = name or Path(out).stem
+    shape = tuple(int(s) for s in np.shape(first))
     block = {
         "kind": kind,
         "knob": knob,
-        "shape": [int(s) for s in np.shape(first)],
+        "shape": list(shape),
         "files": entries,
         "source": citation_key,
         "provenance": "measured",
@@ -267,7 +268,7 @@ def profile_from_fault_maps(
     maps = FaultMapSet(
         kind,
         knob,
-        tuple(block["shape"]),
+        shape,
         [
             MapEntry(
                 e.get("at"), {("npz" if k == "path" else k): base / e[k] for k in ("path", "sa0", "sa1") if k in e}

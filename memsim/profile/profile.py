@@ -136,18 +136,26 @@ class Profile:
             knobs[name] = x
         return knobs, outside
 
-    def at(self, extrapolate: bool = False, **knobs: Any) -> OperatingPoint:
+    def at(self, *, extrapolate: bool = False, **knobs: float | str) -> OperatingPoint:
+        """Evaluate the profile at an operating point given as keyword arguments.
+
+        ``p.at(vdd_v=1.1)`` is ``p.at_knobs({"vdd_v": 1.1})``; see :meth:`at_knobs`.
+        ``at()`` with no arguments is the nominal point.
+        """
+        return self.at_knobs(knobs, extrapolate=extrapolate)
+
+    def at_knobs(self, knobs: Mapping[str, float | str], *, extrapolate: bool = False) -> OperatingPoint:
         """Evaluate the profile at an operating point.
 
         Parameters
         ----------
+        knobs : mapping
+            Knob values by name, in the knob's unit (e.g. ``{"vdd_v": 1.1}``,
+            ``trcd_ns=10.0``, ``programming="nominal"``). Knobs not given take
+            their nominal value.
         extrapolate : bool, default False
             Allow knob values outside the profile's range; BER then comes from the
             mechanisms' analytic models (an error if a mechanism has none).
-        **knobs
-            Knob values by name, in the knob's unit (e.g. ``vdd_v=1.1``,
-            ``trcd_ns=10.0``, ``programming="nominal"``). Knobs not given take
-            their nominal value; ``at()`` with no arguments is the nominal point.
 
         Returns
         -------
@@ -258,7 +266,7 @@ class Profile:
             for k, v in axes.items()
         ]
         return [
-            self.at(extrapolate=extrapolate, **dict(zip(names, combo, strict=True)))
+            self.at_knobs(dict(zip(names, combo, strict=True)), extrapolate=extrapolate)
             for combo in itertools.product(*lists)
         ]
 

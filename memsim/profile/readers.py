@@ -122,7 +122,7 @@ def split_columns(header: list[str], label: str) -> tuple[str, list[str], list[s
         raise ProfileError(
             format_problem(label, "header", "give either a 'ber' column or 'p01' and 'p10' columns, not both")
         )
-    ber_cols = ["ber"] if "ber" in header else [c for c in ("p01", "p10") if c in header]
+    ber_cols: list[str] = ["ber"] if "ber" in header else [c for c in ("p01", "p10") if c in header]
     if ber_cols not in (["ber"], ["p01", "p10"]):
         raise ProfileError(
             format_problem(

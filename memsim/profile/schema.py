@@ -130,11 +130,11 @@ class ProfileParser:
             hi = check.number(spec["max"], f"{path}.max")
             if not lo < hi:
                 raise check.fail(f"{path}.max", f"{hi:g} must be greater than min {lo:g}")
-            nominal = check.number(spec["nominal"], f"{path}.nominal", lo, hi)
+            value = check.number(spec["nominal"], f"{path}.nominal", lo, hi)
             knobs[name] = Knob(
                 name,
                 check.string(spec["unit"], f"{path}.unit"),
-                nominal,
+                value,
                 lo,
                 hi,
                 description=str(spec.get("description", "")),
@@ -250,7 +250,7 @@ class ProfileParser:
         rcheck = Checker(label) if label is not None else check
         if len(rows) < 2:
             raise rcheck.fail(row_path, "a curve needs at least 2 points")
-        table = []
+        table: list[tuple[float, float, float]] = []
         for i, row in enumerate(rows):
             rpath = f"{row_path}[{i}]"
             rcheck.sequence(row, rpath)
@@ -320,7 +320,8 @@ class ProfileParser:
                 )
             knob = self._knob(check, spec.get("knob"), f"{path}.knob", categorical=False)
             rows = check.sequence(spec["points"], f"{path}.points", min_len=2)
-            xs, ys = [], []
+            xs: list[float] = []
+            ys: list[float] = []
             for i, row in enumerate(rows):
                 rp = f"{path}.points[{i}]"
                 if not isinstance(row, list) or len(row) != 2:
@@ -352,7 +353,7 @@ class ProfileParser:
                     check.nonnegative(f, f"{lp}.factors.{cat}")
             else:
                 check.number(law[SCALING_LAWS[kind][0]], f"{lp}.{SCALING_LAWS[kind][0]}")
-                if kind in ("power", "v_exp") and float(knob.nominal) == 0.0:  # type: ignore[arg-type]
+                if kind in ("power", "v_exp") and float(knob.nominal) == 0.0:
                     raise check.fail(f"{lp}.knob", f"the {kind} law needs a non-zero nominal {knob.name}")
         return Quantity(value, list(laws))
 

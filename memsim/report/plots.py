@@ -87,7 +87,7 @@ def plot_profile(profile: Profile, out: str | os.PathLike[str], knob: str | None
         ax_ber, ax_e = axes[0, col], axes[1, col]
         if spec.is_categorical:
             cats = profile.knob_values(name)
-            ops = [profile.at(**{name: c}) for c in cats]
+            ops = [profile.at_knobs({name: c}) for c in cats]
             pos = np.arange(len(cats))
             ax_ber.bar(pos, [max(op.ber, 1e-300) for op in ops], color="C0")
             ax_e.bar(pos - 0.2, [op.read_energy_pj_per_bit or 0.0 for op in ops], width=0.4, label="read")
@@ -95,12 +95,12 @@ def plot_profile(profile: Profile, out: str | os.PathLike[str], knob: str | None
             ax_e.set_xticks(pos, cats, rotation=20)
         else:
             xs = profile.knob_values(name, n)
-            ops = [profile.at(**{name: x}) for x in xs]
+            ops = [profile.at_knobs({name: x}) for x in xs]
             ber = np.array([op.ber for op in ops])
             # BER below the floor (or 0: no errors measured) is not drawn: it would stretch the log axis to 1e-60.
             ax_ber.plot(xs, np.where(ber >= BER_FLOOR, ber, np.nan), color="C0", label="interpolated")
             marks = profile.knob_values(name)
-            mark_ops = [profile.at(**{name: x}) for x in marks]
+            mark_ops = [profile.at_knobs({name: x}) for x in marks]
             mb = np.array([op.ber for op in mark_ops])
             ax_ber.plot(marks, np.where(mb >= BER_FLOOR, mb, np.nan), "o", color="C0", ms=4, label="data points")
             ax_ber.set_ylim(bottom=BER_FLOOR)

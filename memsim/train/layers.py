@@ -17,12 +17,12 @@ __all__ = ["BinaryConv2d", "BinaryLinear", "FlipInjector", "sign_ste"]
 
 class _SignSTE(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x):  # type: ignore[no-untyped-def, override]
+    def forward(ctx, x):  # type: ignore[no-untyped-def]
         ctx.save_for_backward(x)
         return torch.where(x >= 0, torch.ones_like(x), -torch.ones_like(x))
 
     @staticmethod
-    def backward(ctx, grad):  # type: ignore[no-untyped-def, override]
+    def backward(ctx, grad):  # type: ignore[no-untyped-def]
         (x,) = ctx.saved_tensors
         return grad * (x.abs() <= 1).to(grad.dtype)
 
@@ -75,7 +75,7 @@ class BinaryLinear(_BinaryWeights, nn.Linear):
     def __init__(self, n_in: int, n_out: int) -> None:
         super().__init__(n_in, n_out, bias=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return nn.functional.linear(x, self.binary_weight())
 
 
@@ -85,5 +85,5 @@ class BinaryConv2d(_BinaryWeights, nn.Conv2d):
     def __init__(self, c_in: int, c_out: int, padding: int = 1) -> None:
         super().__init__(c_in, c_out, 3, padding=padding, bias=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return nn.functional.conv2d(x, self.binary_weight(), padding=self.padding)

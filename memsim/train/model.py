@@ -9,7 +9,7 @@ export (:func:`fold_batchnorm`) reproduce every hidden bit.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -18,7 +18,7 @@ from torch.nn import functional as F
 
 from memsim.bits import pack_bits
 from memsim.bnn.architectures import ARCHITECTURES, INPUT_THRESHOLD
-from memsim.bnn.layers import Conv, Dense
+from memsim.bnn.layers import Conv, Dense, Layer
 from memsim.bnn.network import BNN
 from memsim.errors import ConfigError, UnknownNameError
 from memsim.train.layers import BinaryConv2d, BinaryLinear, FlipInjector, sign_ste
@@ -71,19 +71,31 @@ class TorchBNN(nn.Module):
                 self.pools.append(False)
                 self.kinds.append("dense")
                 flat = item[1]
-        n_last = self.layers[-1].in_features
+        last_layer = self.binary_layers[-1]
+        assert isinstance(last_layer, BinaryLinear)  # every architecture ends in a dense output layer
+        n_last = last_layer.in_features
         self.log_scale = nn.Parameter(torch.tensor(-0.5 * math.log(n_last)))
         self.after_conv = [
             self.kinds[i] == "dense" and i > 0 and self.kinds[i - 1] == "conv" for i in range(len(self.kinds))
         ]
 
+    @property
+    def binary_layers(self) -> list[BinaryConv2d | BinaryLinear]:
+        """The binary layers, typed (``self.layers`` registers them as parameters)."""
+        return [cast(BinaryConv2d | BinaryLinear, m) for m in self.layers]
+
+    @property
+    def batch_norms(self) -> list[nn.Module]:
+        """Per layer, its batch norm (``nn.Identity`` after the output layer)."""
+        return list(self.norms)
+
     def set_flip_injection(self, ber: float, generator: torch.Generator | None = None) -> None:
         """Inject weight-sign flips at ``ber`` into every binary layer while training (0 disables)."""
         injector = FlipInjector(ber, generator) if ber > 0 else None
-        for layer in self.layers:
+        for layer in self.binary_layers:
             layer.injector = injector
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Output pre-activations ``h`` (N, classes) of +-1 inputs ``x`` (N, C, H, W)."""
         for i, (layer, norm) in enumerate(zip(self.layers, self.norms, strict=True)):
             if self.kinds[i] == "dense" and x.dim() == 4:
@@ -104,15 +116,23 @@ class TorchBNN(nn.Module):
         return h * self.log_scale.exp()
 
 
+def _bn_parameters(norm: nn.Module) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, float]:
+    """``(running_mean, running_var, weight, bias, eps)`` of a batch norm with running statistics."""
+    if not isinstance(norm, nn.modules.batchnorm._BatchNorm) or norm.running_mean is None or norm.running_var is None:
+        raise ConfigError(f"expected a batch norm with running statistics, got {type(norm).__name__}")
+    return norm.running_mean, norm.running_var, norm.weight, norm.bias, float(norm.eps)
+
+
 def _bn_sign64(h: torch.Tensor, norm: nn.Module) -> torch.Tensor:
     """Eval-mode batch norm + sign in float64, the same arithmetic as :func:`fold_batchnorm`."""
     h64 = h.double()
     shape = (1, -1, 1, 1) if h.dim() == 4 else (1, -1)
-    mean = norm.running_mean.double().reshape(shape)
-    var = norm.running_var.double().reshape(shape)
-    gamma = norm.weight.double().reshape(shape)
-    beta = norm.bias.double().reshape(shape)
-    y = (h64 - mean) / torch.sqrt(var + norm.eps) * gamma + beta
+    running_mean, running_var, weight, bias, eps = _bn_parameters(norm)
+    mean = running_mean.double().reshape(shape)
+    var = running_var.double().reshape(shape)
+    gamma = weight.double().reshape(shape)
+    beta = bias.double().reshape(shape)
+    y = (h64 - mean) / torch.sqrt(var + eps) * gamma + beta
     return torch.where(y >= 0, 1.0, -1.0).to(h.dtype)
 
 
@@ -133,11 +153,12 @@ def fold_batchnorm(norm: nn.Module, n_in: int) -> tuple[np.ndarray, np.ndarray]:
     Returns ``(s, invert)`` such that the neuron outputs +1 iff ``h > s`` (``h <= s`` where
     ``invert``), exactly where ``BN(h) >= 0`` in float64 (sign(0) = +1).
     """
-    mean = norm.running_mean.detach().double().numpy()
-    var = norm.running_var.detach().double().numpy()
-    gamma = norm.weight.detach().double().numpy()
-    beta = norm.bias.detach().double().numpy()
-    std = np.sqrt(var + norm.eps)
+    running_mean, running_var, weight, bias, eps = _bn_parameters(norm)
+    mean = running_mean.detach().double().numpy()
+    var = running_var.detach().double().numpy()
+    gamma = weight.detach().double().numpy()
+    beta = bias.detach().double().numpy()
+    std = np.sqrt(var + eps)
     s = np.empty(mean.size, dtype=np.int64)
     invert = gamma < 0
 
@@ -170,11 +191,11 @@ def _bits(w: torch.Tensor) -> np.ndarray:
 
 def export_bnn(model: TorchBNN, metadata: dict[str, Any] | None = None) -> BNN:
     """The engine's :class:`~memsim.BNN` of a trained model (batch norm folded into integer thresholds)."""
-    layers = []
+    layers: list[Layer] = []
     c, h, w = model.input_shape
-    for i, (layer, norm) in enumerate(zip(model.layers, model.norms, strict=True)):
+    for i, (layer, norm) in enumerate(zip(model.binary_layers, model.batch_norms, strict=True)):
         last = i == len(model.layers) - 1
-        if model.kinds[i] == "conv":
+        if isinstance(layer, BinaryConv2d):
             bits = _bits(layer.weight).transpose(0, 2, 3, 1)  # (O, C, 3, 3) -> (O, 3, 3, C)
             s, inv = fold_batchnorm(norm, 9 * layer.in_channels)
             conv = Conv(layer.in_channels, layer.out_channels, 1, model.pools[i], pack_bits(bits).words, s, inv)
@@ -188,8 +209,8 @@ def export_bnn(model: TorchBNN, metadata: dict[str, Any] | None = None) -> BNN:
             in_shape: tuple[int, ...] = (h, w, c)
         else:
             in_shape = (layer.in_features,)
-        s, inv = (None, None) if last else fold_batchnorm(norm, layer.in_features)
-        layers.append(Dense(layer.in_features, layer.out_features, in_shape, pack_bits(bits).words, s, inv))
+        s_d, inv_d = (None, None) if last else fold_batchnorm(norm, layer.in_features)
+        layers.append(Dense(layer.in_features, layer.out_features, in_shape, pack_bits(bits).words, s_d, inv_d))
     net = BNN(model.arch, model.input_shape, np.full(model.input_shape[0], model.input_threshold, np.uint8),
               layers, dict(metadata or {}))  # fmt: skip
     net.validate()
@@ -213,20 +234,21 @@ def import_bnn(net: BNN) -> TorchBNN:
             f"{net.arch}: the model file has {len(net.layers)} layers, the architecture {len(model.layers)}"
         )
     with torch.no_grad():
-        for i, (layer, norm, src) in enumerate(zip(model.layers, model.norms, net.layers, strict=True)):
+        for i, (layer, norm, src) in enumerate(zip(model.binary_layers, model.batch_norms, net.layers, strict=True)):
             signs = np.where(unpack_bits(src.weights, src.nbits), 1.0, -1.0).reshape(src.shape).astype(np.float32)
             if model.kinds[i] == "conv":
                 weight = signs.transpose(0, 3, 1, 2)  # (O, 3, 3, C) -> (O, C, 3, 3)
             elif model.after_conv[i]:
-                weight = signs.transpose(0, 3, 1, 2).reshape(src.n_out, -1)  # (O, H, W, C) -> (O, C*H*W)
+                weight = signs.transpose(0, 3, 1, 2).reshape(signs.shape[0], -1)  # (O, H, W, C) -> (O, C*H*W)
             else:
                 weight = signs
             if tuple(layer.weight.shape) != weight.shape:
                 raise ConfigError(f"layer {i}: weight shape {weight.shape} does not fit {tuple(layer.weight.shape)}")
             layer.weight.copy_(torch.from_numpy(np.ascontiguousarray(weight)))
-            if src.threshold is not None:
-                norm.running_mean.copy_(torch.from_numpy(src.threshold.astype(np.float32) + 0.5))
-                norm.running_var.fill_(1.0 - norm.eps)
-                norm.weight.copy_(torch.from_numpy(np.where(src.invert, -1.0, 1.0).astype(np.float32)))
-                norm.bias.zero_()
+            if src.threshold is not None and src.invert is not None:
+                running_mean, running_var, bn_weight, bn_bias, eps = _bn_parameters(norm)
+                running_mean.copy_(torch.from_numpy(src.threshold.astype(np.float32) + 0.5))
+                running_var.fill_(1.0 - eps)
+                bn_weight.copy_(torch.from_numpy(np.where(src.invert, -1.0, 1.0).astype(np.float32)))
+                bn_bias.zero_()
     return model.eval()

@@ -136,7 +136,7 @@ def random_shift(x: torch.Tensor, shift: int, generator: torch.Generator) -> tor
 
 
 def recalibrate_batchnorm(
-    model: nn.Module, x: torch.Tensor, batch: int = 1000, ber: float = 0.0, generator: torch.Generator | None = None
+    model: TorchBNN, x: torch.Tensor, batch: int = 1000, ber: float = 0.0, generator: torch.Generator | None = None
 ) -> None:
     """Replace the running batch-norm statistics by population statistics of the model on ``x``.
 
@@ -160,7 +160,7 @@ def recalibrate_batchnorm(
     generator : torch.Generator, optional
         Seeds the flips.
     """
-    injectors = [layer.injector for layer in model.layers]
+    injectors = [layer.injector for layer in model.binary_layers]
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     momenta = [norm.momentum for norm in norms]
     for norm in norms:
@@ -168,7 +168,7 @@ def recalibrate_batchnorm(
         norm.momentum = None  # cumulative average over all batches
     model.train()
     injector = FlipInjector(ber, generator) if ber > 0 else None
-    for layer in model.layers:
+    for layer in model.binary_layers:
         layer.injector = injector
     try:
         with torch.no_grad():
@@ -176,7 +176,7 @@ def recalibrate_batchnorm(
             for i in range(0, n, batch):
                 model(x[i : min(i + batch, n)])
     finally:
-        for layer, injector in zip(model.layers, injectors, strict=True):
+        for layer, injector in zip(model.binary_layers, injectors, strict=True):
             layer.injector = injector
         for norm, momentum in zip(norms, momenta, strict=True):
             norm.momentum = momentum
@@ -325,12 +325,16 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, log: Any = No
             if cfg.augment_shift:
                 xb = random_shift(xb, cfg.augment_shift, aug_gen)
             h = model(xb)
-            loss = F.cross_entropy(model.logits(h), yb) if cfg.loss == "cel" else modified_hinge_loss(h, yb, cfg.b)
+            if cfg.loss == "cel":
+                loss = F.cross_entropy(model.logits(h), yb)
+            else:
+                assert cfg.b is not None  # TrainConfig.check() requires b for mhl
+                loss = modified_hinge_loss(h, yb, cfg.b)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             with torch.no_grad():
-                for layer in model.layers:
+                for layer in model.binary_layers:
                     layer.weight.clamp_(-1.0, 1.0)
             total += loss.item() * len(idx)
             correct += int((h.argmax(1) == yb).sum())
