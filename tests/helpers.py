@@ -31,7 +31,7 @@ def make_profile_data(**changes: Any) -> dict[str, Any]:
         "mechanisms": [
             {
                 "name": "voltage",
-                "persistence": "per_read",
+                "persistence": "transient",
                 "curve": {
                     "knob": "vdd_v",
                     "source": "lab",
@@ -48,7 +48,7 @@ def make_profile_data(**changes: Any) -> dict[str, Any]:
             },
             {
                 "name": "timing",
-                "persistence": "per_read",
+                "persistence": "transient",
                 "curve": {
                     "knob": "trcd_ns",
                     "columns": ["trcd_ns", "p01", "p10"],

@@ -189,4 +189,4 @@ def register(sub: Any) -> None:
         q.add_argument("--technology", required=True, choices=TECHNOLOGIES)
         q.add_argument("--reference", required=True, help="citation of the measurements")
         q.add_argument("--name", help="profile name (default: the output file's stem)")
-        q.add_argument("--persistence", choices=PERSISTENCES, default="per_read" if kind == "csv" else "stuck")
+        q.add_argument("--persistence", choices=PERSISTENCES, default="transient" if kind == "csv" else "stuck")

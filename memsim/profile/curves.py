@@ -120,7 +120,7 @@ class Mechanism:
     name : str
         Mechanism name.
     persistence : str
-        One of ``per_read``, ``stuck``, ``programmed``, ``accumulating``.
+        One of ``transient``, ``stuck``, ``programmed``, ``accumulating``.
     kind : str
         ``curve``, ``table`` or ``value``: how the BER is given.
     knob : str or None

@@ -65,7 +65,7 @@ def profile_from_csv(
     reference: str,
     name: str | None = None,
     citation_key: str = "measured",
-    persistence: str = "per_read",
+    persistence: str = "transient",
     nominal: float | None = None,
     description: str | None = None,
 ) -> Profile:

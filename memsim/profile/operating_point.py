@@ -17,7 +17,7 @@ class MechanismRate:
     name : str
         Mechanism name from the profile.
     persistence : str
-        ``per_read`` (transient), ``stuck`` (fixed per chip and operating point),
+        ``transient`` (fresh per read), ``stuck`` (fixed per chip and operating point),
         ``programmed`` (fixed per write) or ``accumulating`` (grows with reads or time).
     p01, p10 : float
         Probability that a stored 0 reads as 1, and a stored 1 as 0.

@@ -24,7 +24,7 @@ __all__ = ["CITED", "PERSISTENCES", "QUANTITIES", "SCHEMA_VERSION", "TECHNOLOGIE
 
 SCHEMA_VERSION = 1
 TECHNOLOGIES = ("sram", "dram", "rram", "stt_mram")
-PERSISTENCES = ("per_read", "stuck", "programmed", "accumulating")
+PERSISTENCES = ("transient", "stuck", "programmed", "accumulating")
 MONOTONE = ("non_increasing", "non_decreasing")
 QUANTITIES = {
     "energy": ("read_pj_per_bit", "write_pj_per_bit", "leakage_mw"),
@@ -159,6 +159,8 @@ class ProfileParser:
             ("description", "curve", "table", "value", "model", "asymmetry", "persistent_fraction", "status", "note"),
         )
         name = check.string(spec["name"], f"{path}.name")
+        if spec["persistence"] == "per_read":  # the name before 0.2: say what it is now
+            raise check.fail(f"{path}.persistence", "'per_read' is now called 'transient' (fresh on every read)")
         persistence = check.string(spec["persistence"], f"{path}.persistence", PERSISTENCES)
         status = check.string(spec.get("status", "calibrated"), f"{path}.status", ("calibrated", "uncalibrated"))
         given = [k for k in ("curve", "table", "value") if k in spec]

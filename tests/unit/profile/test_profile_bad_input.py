@@ -229,3 +229,10 @@ def test_schema_version(tmp_path):
 def test_technology_must_be_known(tmp_path):
     with pytest.raises(ProfileError, match=r"technology: 'flash' is not allowed; allowed: sram, dram, rram, stt_mram"):
         load(tmp_path, make_profile_data(technology="flash"))
+
+
+def test_old_persistence_name_says_what_it_is_now(tmp_path):
+    data = make_profile_data()
+    data["mechanisms"][0]["persistence"] = "per_read"
+    with pytest.raises(ProfileError, match=r"mechanisms\[0\]\.persistence: 'per_read' is now called 'transient'"):
+        load(tmp_path, data)
