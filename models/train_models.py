@@ -45,9 +45,9 @@ def train_model(name: str, args: list[str]) -> Path:
 
 def robust_accuracy(path: Path, bers=(0.0, 0.01, 0.05, 0.1), seed: int = 0) -> float:
     """Mean validation accuracy over BERs (the held-out split the training used), fresh per-image flips."""
-    from memsim import ApproximateMemory
     from memsim.bnn import load_model
     from memsim.datasets import load_dataset
+    from memsim.experiment import evaluate
 
     net = load_model(path)
     meta = net.metadata
@@ -56,13 +56,7 @@ def robust_accuracy(path: Path, bers=(0.0, 0.01, 0.05, 0.1), seed: int = 0) -> f
     if meta.get("limit"):
         order = order[: meta["limit"]]
     val = order[len(order) - meta["val_size"] :]
-    accs = []
-    for ber in bers:
-        mem = ApproximateMemory(seed=seed)
-        net.store_weights(mem)
-        mem.set_ber(ber)
-        accs.append(float(np.mean(net.predict(images[val], memory=mem) == labels[val])))
-    return float(np.mean(accs))
+    return float(np.mean([evaluate(net, images[val], labels[val], ber, seed=seed).accuracy for ber in bers]))
 
 
 def b_search(arch: str, candidates: list[int], epochs: int, prefix: str) -> int:
@@ -133,9 +127,9 @@ def main() -> None:
 
 def write_table() -> str:
     """The Markdown table of the shipped models (accuracy as measured by the engine), for models/README.md."""
-    from memsim import ApproximateMemory
     from memsim.bnn import load_model
     from memsim.datasets import load_dataset
+    from memsim.experiment import evaluate
 
     bers = (0.01, 0.05, 0.1, 0.2)
     header = (
@@ -148,12 +142,11 @@ def write_table() -> str:
         net = load_model(path)
         m = net.metadata
         images, labels = load_dataset(m["dataset"], "test")
-        noisy = []
-        for p in bers:  # fresh transient flips on every read, per image (seed 0)
-            mem = ApproximateMemory(seed=0)
-            net.store_weights(mem)
-            mem.set_ber(p)
-            noisy.append(float(np.mean(net.predict(images, memory=mem, seed=0) == labels)))
+        clean = evaluate(net, images, labels, 0.0, seed=0).accuracy
+        if abs(clean - m["clean_accuracy"]) > 1e-12:
+            raise SystemExit(f"{path.name}: clean accuracy {clean} differs from the exported {m['clean_accuracy']}")
+        # fresh transient flips on every read, per image; memory seed 0, trial seed 0
+        noisy = [evaluate(net, images, labels, p, seed=0).accuracy for p in bers]
         b = "-" if m.get("b") is None else f"{m['b']:g}"
         rows.append(
             f"| `{path.stem}` | {net.arch} | {m['loss'].upper()} | {b} | {m['train_ber']:g} | "

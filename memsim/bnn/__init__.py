@@ -1,7 +1,21 @@
 """BNN inference engine (pipeline layer 3): bit-packed XNOR-popcount layers fed by approximate memory."""
 
+from memsim.bnn.architectures import ARCHITECTURES, INPUT_THRESHOLD
 from memsim.bnn.layers import Conv, Dense
-from memsim.bnn.modelfile import ModelFileError, available_models, load_model, save_model
-from memsim.bnn.network import ARCHITECTURES, BNN
+from memsim.bnn.modelfile import available_models, load_model, save_model
+from memsim.bnn.network import BNN
+from memsim.bnn.weights import WeightSource
+from memsim.errors import ModelFileError
 
-__all__ = ["ARCHITECTURES", "BNN", "Conv", "Dense", "ModelFileError", "available_models", "load_model", "save_model"]
+__all__ = [
+    "ARCHITECTURES",
+    "BNN",
+    "INPUT_THRESHOLD",
+    "Conv",
+    "Dense",
+    "ModelFileError",
+    "WeightSource",
+    "available_models",
+    "load_model",
+    "save_model",
+]

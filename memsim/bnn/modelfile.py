@@ -74,13 +74,17 @@ def save_model(net: BNN, path: str | os.PathLike[str]) -> None:
     if not path.parent.is_dir():
         raise ModelFileError(f"{path}: directory {str(path.parent)!r} does not exist")
     net.validate(str(path))
+    try:
+        metadata = json.dumps(net.metadata, sort_keys=True, default=_jsonable)
+    except (TypeError, ValueError) as err:  # the json module's contract for unserialisable values
+        raise ModelFileError(f"{path}: metadata: {err}") from None
     arrays: dict[str, Any] = {
         "schema_version": np.int64(SCHEMA_VERSION),
         "arch": np.str_(net.arch),
         "input_shape": np.asarray(net.input_shape, dtype=np.int64),
         "input_threshold": np.asarray(net.input_threshold, dtype=np.uint8),
         "n_layers": np.int64(len(net.layers)),
-        "metadata_json": np.str_(json.dumps(net.metadata, sort_keys=True, default=_jsonable)),
+        "metadata_json": np.str_(metadata),
     }
     for i, layer in enumerate(net.layers):
         key = f"layer{i}_"
@@ -105,7 +109,7 @@ def _jsonable(value: Any) -> Any:
         return value.item()
     if isinstance(value, np.ndarray):
         return value.tolist()
-    raise TypeError(f"metadata value {value!r} is not JSON-serialisable")
+    raise TypeError(f"value {value!r} is not JSON-serialisable")  # json.dumps expects TypeError from `default`
 
 
 def _scalar(arrays: dict[str, np.ndarray], key: str, label: str, kind: type) -> Any:

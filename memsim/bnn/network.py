@@ -21,7 +21,7 @@ from memsim.memory.approximate import ApproximateMemory
 from memsim.memory.granularity import ReadGranularity, parse_granularity
 from memsim.memory.reads import ReadSet, resolve_seed
 
-__all__ = ["ARCHITECTURES", "BNN"]  # ARCHITECTURES re-exported for compatibility
+__all__ = ["BNN"]
 
 
 @dataclass

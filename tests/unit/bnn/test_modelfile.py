@@ -115,3 +115,11 @@ def test_save_refuses_bad_paths(tmp_path):
         save_model(net, tmp_path / "m.pt")
     with pytest.raises(ModelFileError, match=r"does not exist"):
         save_model(net, tmp_path / "nope" / "m.npz")
+
+
+def test_unserialisable_metadata_is_a_model_file_error(tmp_path):
+    net = BNN.random("fashion-fcnn", seed=0)
+    net.metadata["bad"] = object()
+    with pytest.raises(ModelFileError, match=r"m\.npz: metadata: value <object object at .*> is not JSON-serialisable"):
+        save_model(net, tmp_path / "m.npz")
+    assert not (tmp_path / "m.npz").exists()
