@@ -25,6 +25,8 @@ from hypothesis import strategies as st
 from memsim import ApproximateMemory, config
 from memsim.bnn import BNN
 
+pytestmark = pytest.mark.jit  # hundreds of FCNN inferences: minutes in pure Python
+
 CNN = awkward_net(21, 1, True, 3, 20, 4)
 FCNN = BNN.random("fashion-fcnn", seed=3)
 IMAGES = {"cnn": images_for(CNN, 24, seed=1), "fcnn": images_for(FCNN, 40, seed=2)}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -12,9 +14,16 @@ from hypothesis import strategies as st  # noqa: E402
 from memsim.bnn import BNN  # noqa: E402
 from memsim.bnn.margins import margin_report, neuron_importance, neuron_margins, output_margins, tolerated_flips  # noqa: E402
 
+pytestmark = pytest.mark.jit  # FCNN-sized hypothesis properties: minutes in pure Python
+
 NET = BNN.random("fashion-fcnn", seed=3)
 IMAGES = np.random.default_rng(0).integers(0, 256, (24, 28, 28), dtype=np.uint8)
-H = NET.hidden(IMAGES)
+
+
+@functools.cache
+def hidden() -> list[np.ndarray]:
+    """Clean pre-activations of every layer (computed on first use, not at collection)."""
+    return NET.hidden(IMAGES)
 
 
 def with_flips(net: BNN, layer: int, positions: list[int]) -> BNN:
@@ -41,7 +50,7 @@ def test_theorem1_one_weight_flip_moves_h_by_exactly_two(layer, neuron, column):
     n_in = NET.layers[layer].n_in
     column %= n_in
     flipped = with_flips(NET, layer, [neuron * n_in + column])
-    before = H[layer]
+    before = hidden()[layer]
     after = flipped.hidden(IMAGES)[layer]
     diff = after - before
     assert np.all(np.abs(diff[:, neuron]) == 2), diff[:, neuron]
@@ -64,7 +73,7 @@ def test_corollary2_adversarial_placement_of_half_m_flips_reaches_a_tie():
     """Flipping ceil(m/2) well-chosen weights closes the margin; one more changes the prediction."""
     h = NET.forward(IMAGES)
     layer = NET.layers[-1]
-    x = np.where(H[1] > NET.layers[1].threshold, 1, -1)
+    x = np.where(hidden()[1] > NET.layers[1].threshold, 1, -1)
     x = np.where(NET.layers[1].invert, -x, x)
     w = np.where(np.unpackbits(layer.weights.view(np.uint8), count=layer.nbits, bitorder="little") == 1, 1, -1)
     w = w.reshape(layer.n_out, layer.n_in)
@@ -91,7 +100,7 @@ def test_corollary1_tolerated_flips_never_change_a_hidden_neuron(image, neuron, 
     q = int(margins.tolerated[0, neuron])
     positions = data.draw(st.lists(st.integers(0, layer.n_in - 1), min_size=q, max_size=q, unique=True))
     flipped = with_flips(NET, 1, [neuron * layer.n_in + p for p in positions])
-    before = H[1][image, neuron] > layer.threshold[neuron]
+    before = hidden()[1][image, neuron] > layer.threshold[neuron]
     after = flipped.hidden(IMAGES[image : image + 1])[1][0, neuron] > layer.threshold[neuron]
     assert before == after
 
