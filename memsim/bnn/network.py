@@ -68,7 +68,7 @@ class BNN:
             Pixel value above which an input bit is +1.
         """
         shapes = layer_shapes(arch)
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(None if seed is None else resolve_seed(seed, "seed"))
         layers: list[Layer] = []
         for i, shape in enumerate(shapes):
             if shape.kind == "conv":
