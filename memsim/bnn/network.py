@@ -141,6 +141,21 @@ class BNN:
         """Total number of weight bits."""
         return sum(layer.nbits for layer in self.layers)
 
+    def layer_ops(self) -> list[int]:
+        """XNOR-popcount bit operations of each layer for one image.
+
+        A convolution does ``9 c_in`` per output channel and position (before pooling; the
+        padded border's missing inputs are counted too, as a fixed-size array computes them);
+        a dense layer ``n_in`` per neuron.
+        """
+        ops = []
+        for i, layer in enumerate(self.layers):
+            if isinstance(layer, Conv):
+                ops.append(self._conv_positions(i) * layer.c_out * 9 * layer.c_in)
+            else:
+                ops.append(layer.n_in * layer.n_out)
+        return ops
+
     def weight_names(self, prefix: str = "") -> list[str]:
         """Names under which :meth:`store_weights` stores each layer."""
         return [f"{prefix}layer{i}" for i in range(len(self.layers))]
