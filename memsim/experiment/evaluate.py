@@ -13,6 +13,7 @@ from memsim.bnn.network import BNN
 from memsim.experiment.rates import Rates, apply_rates
 from memsim.experiment.stats import wilson_interval
 from memsim.memory.approximate import ApproximateMemory
+from memsim.memory.faults import FaultModel
 
 __all__ = ["Evaluation", "evaluate"]
 
@@ -33,6 +34,10 @@ class Evaluation:
         Weight-read energy per image at the operating point, in pJ (None if not published).
     reads, bits_read, bits_flipped : int
         Memory counters over the evaluation.
+    correct : int
+        Correct predictions.
+    layer_bits_read : tuple of int
+        Bits read per layer over the evaluation (the read granularity counts).
     seconds : float
         Wall time.
     seed : int or None
@@ -53,6 +58,8 @@ class Evaluation:
     bits_flipped: int
     seconds: float
     seed: int | None
+    correct: int = 0
+    layer_bits_read: tuple[int, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (JSON-serialisable)."""
@@ -64,9 +71,10 @@ def evaluate(
     images: np.ndarray,
     labels: np.ndarray,
     rates: Rates = 0.0,
-    fault_model: str = "transient",
+    fault_model: str | FaultModel = "transient",
     granularity: str = "per_sample",
     seed: int | None = 0,
+    batch_size: int = 256,
     **fault_options: Any,
 ) -> Evaluation:
     """Accuracy of ``net`` on ``images`` with its weights in an approximate memory set to ``rates``.
@@ -78,14 +86,15 @@ def evaluate(
         uint8 images as the data set gives them, and their labels.
     rates : OperatingPoint, float or (p01, p10)
         Operating point of a profile, a symmetric BER, or a pair.
-    fault_model, granularity, seed, **fault_options
-        As for :class:`~memsim.ApproximateMemory` and :meth:`~memsim.BNN.forward`.
+    fault_model, granularity, seed, batch_size, **fault_options
+        As for :class:`~memsim.ApproximateMemory` and :meth:`~memsim.BNN.forward`; ``seed``
+        seeds both the memory and the trial.
     """
     mem = ApproximateMemory(fault_model, seed=seed, **fault_options)
     apply_rates(mem, rates)
-    net.store_weights(mem)
+    names = net.store_weights(mem)
     start = time.perf_counter()
-    predicted = net.predict(images, memory=mem, granularity=granularity, seed=seed)
+    predicted = net.predict(images, memory=mem, granularity=granularity, seed=seed, batch_size=batch_size)
     seconds = time.perf_counter() - start
     labels = np.asarray(labels)
     correct = int(np.count_nonzero(predicted == labels))
@@ -108,4 +117,6 @@ def evaluate(
         bits_flipped=c.bits_flipped,
         seconds=seconds,
         seed=seed,
+        correct=correct,
+        layer_bits_read=tuple(mem.counter_for(name).bits_read for name in names),
     )

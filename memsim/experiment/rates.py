@@ -6,9 +6,11 @@ from typing import TypeAlias
 
 from memsim.errors import ConfigError
 from memsim.memory.approximate import ApproximateMemory
+from memsim.memory.faults import AsymmetricFaults, FaultModel, MixedFaults, PersistentFaults, TransientFaults
 from memsim.profile.operating_point import OperatingPoint
+from memsim.profile.profile import Profile
 
-__all__ = ["Rates", "apply_rates"]
+__all__ = ["Rates", "apply_rates", "default_fault_model"]
 
 #: An operating point of a profile, a symmetric bit error rate, or ``(p01, p10)``.
 Rates: TypeAlias = OperatingPoint | float | tuple[float, float]
@@ -31,3 +33,28 @@ def apply_rates(memory: ApproximateMemory, rates: Rates) -> None:
         memory.set_rates(rates[0], rates[1])
     else:
         memory.set_ber(rates)
+
+
+def default_fault_model(profile: Profile | None, op: OperatingPoint | None) -> FaultModel:
+    """The fault model a profile's own data implies at an operating point.
+
+    * a profile with per-cell fault maps: those maps (``persistent``, laid over the memory's
+      cells, wrapping when the chip is used up);
+    * else, by the persistence of the mechanisms that contribute errors at ``op``: all
+      ``stuck`` -> drawn stuck cells (``persistent``); ``stuck`` and ``transient`` together ->
+      ``mixed`` with the stuck share of the BER; otherwise fresh flips per read, ``transient``
+      when ``p01 == p10`` and ``asymmetric`` when not.
+
+    A bare BER (no profile) gives ``transient``.
+    """
+    if profile is not None and profile.fault_maps is not None:
+        return PersistentFaults(profile.fault_maps, tile=True)
+    if op is None:
+        return TransientFaults()
+    stuck = sum(m.ber for m in op.mechanisms if m.persistence == "stuck")
+    other = sum(m.ber for m in op.mechanisms if m.persistence != "stuck")
+    if stuck > 0 and other == 0:
+        return PersistentFaults()
+    if stuck > 0 and other > 0:
+        return MixedFaults(persistent_fraction=min(1.0, stuck / (stuck + other)))
+    return TransientFaults() if op.p01 == op.p10 else AsymmetricFaults()

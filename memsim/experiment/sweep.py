@@ -1,0 +1,551 @@
+"""Sweeps: models x operating points (a profile's knob grid, or bare BERs) x trials, one row per cell.
+
+A cell is one model at one operating point. Its trials each draw a fresh memory and fresh
+flips; the cell's row holds the accuracy over all trials and images with a 95 % Wilson
+interval (every prediction of every trial counted as one Bernoulli outcome, so the interval
+covers the flip noise of these trials on these images, not the choice of test images), the
+energy of one inference by part (:mod:`memsim.memory.energy`), its latency
+(:mod:`memsim.memory.timing`) and the savings against the profile's nominal point.
+
+Seeds are keyed by name: trial ``t`` of a cell uses a seed derived from (sweep seed, model,
+profile, knob values, t), so adding a grid point or a model changes no other cell, and a
+cell's row does not depend on which worker ran it or when. Rows append to ``DIR/sweep.csv``
+as cells finish (``DIR/sweep.json`` holds the config, the seed and the versions); a run with
+``resume=True`` skips the finished cells, drops a truncated last line, and ends with the
+rows an uninterrupted run writes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import platform
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from memsim.bnn import BNN, load_model
+from memsim.datasets import load_dataset
+from memsim.errors import ConfigError, UnknownNameError, suggest
+from memsim.experiment.evaluate import evaluate
+from memsim.experiment.rates import default_fault_model
+from memsim.experiment.stats import wilson_interval
+from memsim.files import write_text_atomic
+from memsim.memory.energy import COMPUTE_PJ_PER_OP, EnergyBreakdown, inference_energy
+from memsim.memory.faults import FaultModel, get_fault_model
+from memsim.memory.granularity import parse_granularity
+from memsim.memory.timing import LayerWork, MemorySystem, TimingResult, simulate_inference
+from memsim.profile import Profile, load_profile
+from memsim.profile.operating_point import OperatingPoint
+from memsim.rng import child_key, seed_key
+
+__all__ = ["COLUMNS", "Cell", "SweepSpec", "read_rows", "run_sweep"]
+
+#: Columns of ``sweep.csv`` after the knob columns (which come right after ``profile``).
+COLUMNS = (
+    "ber",
+    "p01",
+    "p10",
+    "fault_model",
+    "granularity",
+    "trials",
+    "n_images",
+    "accuracy",
+    "ci95_low",
+    "ci95_high",
+    "energy_pj_per_inference",
+    "memory_energy_pj_per_inference",
+    "read_energy_pj_per_inference",
+    "leakage_energy_pj_per_inference",
+    "compute_energy_pj_per_inference",
+    "energy_left_out",
+    "memory_energy_saved",
+    "energy_saved",
+    "latency_ns",
+    "bank_utilisation",
+    "bits_read_per_inference",
+    "flip_rate",
+    "nominal",
+    "uncalibrated",
+    "extrapolated",
+    "cell",
+)
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """Everything a sweep depends on (and nothing else): its rows are a function of this.
+
+    Parameters
+    ----------
+    models : sequence of str
+        Shipped model names or model file paths.
+    profile : str, optional
+        Profile name or path; with ``knobs`` (each knob's values; the product is the grid). A
+        profile without ``knobs`` sweeps its first knob over the points where it has data.
+    knobs : mapping, optional
+        Knob name to a list of values.
+    bers : sequence of float, optional
+        Symmetric bit error rates instead of a profile (no energy or latency).
+    trials : int
+        Fresh memories (and flips) per cell.
+    seed : int
+        The sweep's seed; every cell's seeds derive from it by name.
+    fault_model : str, optional
+        Override the fault model the profile implies (:func:`~memsim.experiment.rates.default_fault_model`).
+    persistent_fraction : float, optional
+        For ``fault_model="mixed"``.
+    granularity : str
+        ``per_sample``, ``per_batch`` or ``per_access``.
+    batch_size : int
+        Images per read with ``per_batch``.
+    dataset, split, limit
+        Test images: the models' data set by default, its ``test`` split, the first ``limit``.
+    banks, burst_bits, access_ns, ops_per_ns, overlap
+        The timing model (:class:`~memsim.memory.timing.MemorySystem`).
+    compute_pj_per_op : float
+        Energy per XNOR-popcount bit operation, in pJ.
+    extrapolate : bool
+        Allow knob values outside the profile's range.
+    """
+
+    models: tuple[str, ...]
+    profile: str | None = None
+    knobs: dict[str, list[Any]] = field(default_factory=dict)
+    bers: tuple[float, ...] | None = None
+    trials: int = 1
+    seed: int = 0
+    fault_model: str | None = None
+    persistent_fraction: float | None = None
+    granularity: str = "per_sample"
+    batch_size: int = 256
+    dataset: str | None = None
+    split: str = "test"
+    limit: int | None = None
+    banks: int = 1
+    burst_bits: int = 512
+    access_ns: float | None = None
+    ops_per_ns: float = MemorySystem.ops_per_ns
+    overlap: bool = True
+    compute_pj_per_op: float = COMPUTE_PJ_PER_OP
+    extrapolate: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "models", tuple(str(m) for m in self.models))
+        if self.bers is not None:
+            object.__setattr__(self, "bers", tuple(float(b) for b in self.bers))
+        object.__setattr__(self, "knobs", {str(k): list(v) for k, v in dict(self.knobs).items()})
+        self.check()
+
+    def check(self) -> None:
+        """Raise a :class:`ConfigError` naming the field for anything a sweep cannot run."""
+        if not self.models:
+            raise ConfigError("a sweep needs at least one model (--model)")
+        if (self.profile is None) == (self.bers is None):
+            raise ConfigError("give either a profile (with knob values) or a list of BERs, not both and not neither")
+        if self.bers is not None:
+            if not self.bers:
+                raise ConfigError("the BER list is empty")
+            for b in self.bers:
+                if not (math.isfinite(b) and 0.0 <= b <= 0.5):
+                    raise ConfigError(f"bers: {b!r} is outside [0, 0.5]")
+            if self.knobs:
+                raise ConfigError("knob values need a profile; with --ber there are no knobs")
+        for name, values in self.knobs.items():
+            if not values:
+                raise ConfigError(f"knob {name!r} has no values: the grid is empty")
+        for label in ("trials", "batch_size", "banks", "burst_bits"):
+            value = getattr(self, label)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{label} must be a positive integer, got {value!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if self.limit is not None and (
+            isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 1
+        ):
+            raise ConfigError(f"limit must be a positive integer, got {self.limit!r}")
+        parse_granularity(self.granularity)
+        self.memory_system()  # checks banks, burst, access time, compute rate
+
+    def memory_system(self) -> MemorySystem:
+        """The timing model of this sweep."""
+        return MemorySystem(self.banks, self.burst_bits, self.access_ns, self.ops_per_ns, self.overlap)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (JSON/YAML), the form ``--config`` reads and ``--dump-config`` writes."""
+        data = asdict(self)
+        data["models"] = list(self.models)
+        data["bers"] = None if self.bers is None else list(self.bers)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "<config>") -> SweepSpec:
+        """A spec from plain data; unknown keys are errors that name the closest valid one."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{source}: a sweep config is a mapping of options, got {type(data).__name__}")
+        valid = [f.name for f in fields(cls)]
+        for key in data:
+            if key not in valid:
+                raise ConfigError(
+                    f"{source}: unknown option {key!r}{suggest(str(key), valid)}; valid: {', '.join(valid)}"
+                )
+        try:
+            return cls(**dict(data))
+        except TypeError as err:
+            raise ConfigError(f"{source}: {err}") from None
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One model at one operating point (knob values, or a bare BER)."""
+
+    model: str
+    knobs: tuple[tuple[str, Any], ...]
+    ber: float | None
+
+    @property
+    def key(self) -> str:
+        """The cell's name: what its seeds and its row are keyed by."""
+        point = ",".join(f"{k}={_canonical(v)}" for k, v in self.knobs) if self.ber is None else f"ber={self.ber!r}"
+        return f"{self.model}|{point}"
+
+
+def _canonical(value: Any) -> str:
+    return repr(float(value)) if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+
+
+def _cells(spec: SweepSpec, profile: Profile | None) -> list[Cell]:
+    if profile is None:
+        assert spec.bers is not None
+        return [Cell(m, (), b) for m in spec.models for b in spec.bers]
+    axes = dict(spec.knobs)
+    for name in axes:
+        if name not in profile.knobs:
+            raise UnknownNameError(
+                f"profile {profile.name!r} has no knob {name!r}{suggest(name, profile.knobs)}; "
+                f"its knobs: {', '.join(profile.knobs)}"
+            )
+    if not axes:
+        first = next(iter(profile.knobs))
+        axes = {first: profile.knob_values(first)}
+    points = profile.grid(extrapolate=spec.extrapolate, **axes)  # checks every value before any cell runs
+    names = list(axes)
+    return [Cell(m, tuple((k, op.knobs[k]) for k in names), None) for m in spec.models for op in points]
+
+
+def _trial_seed(spec: SweepSpec, cell: Cell, profile_name: str, trial: int) -> int:
+    key = child_key(seed_key(spec.seed), "sweep-cell", profile_name, cell.key, trial)
+    return key[0] >> 1  # a non-negative 63-bit int for the memory and the trial
+
+
+# ------------------------------------------------------------------- one cell
+_CACHE: dict[Any, Any] = {}
+
+
+def _model(spec_model: str) -> BNN:
+    key = ("model", spec_model)
+    if key not in _CACHE:
+        _CACHE[key] = load_model(spec_model)
+    return _CACHE[key]
+
+
+def _data(name: str, split: str, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
+    key = ("data", name, split, limit)
+    if key not in _CACHE:
+        images, labels = load_dataset(name, split)
+        _CACHE[key] = (images[:limit], labels[:limit]) if limit else (images, labels)
+    return _CACHE[key]
+
+
+def _profile(name: str) -> Profile:
+    key = ("profile", name)
+    if key not in _CACHE:
+        _CACHE[key] = load_profile(name)
+    return _CACHE[key]
+
+
+def _fault_model(spec: SweepSpec, profile: Profile | None, op: OperatingPoint | None) -> FaultModel:
+    if spec.fault_model is None:
+        return default_fault_model(profile, op)
+    if spec.fault_model == "persistent" and profile is not None and profile.fault_maps is not None:
+        return default_fault_model(profile, op)  # the profile's measured maps
+    options = {} if spec.persistent_fraction is None else {"persistent_fraction": spec.persistent_fraction}
+    return get_fault_model(spec.fault_model, **options)
+
+
+def _timing(work: list[LayerWork], system: MemorySystem, op: OperatingPoint | None) -> TimingResult | None:
+    if system.access_ns is None and (op is None or op.read_latency_ns is None):
+        return None
+    return simulate_inference(work, system, None if op is None else op.read_latency_ns)
+
+
+def run_cell(spec: SweepSpec, cell: Cell) -> dict[str, Any]:
+    """Run one cell's trials and return its row (a plain dict in :data:`COLUMNS` order, knobs first)."""
+    net = _model(cell.model)
+    dataset = spec.dataset or net.metadata.get("dataset") or "fashion-mnist-demo"
+    images, labels = _data(str(dataset), spec.split, spec.limit)
+    profile = None if spec.profile is None else _profile(spec.profile)
+    op = None if profile is None else profile.at_knobs(dict(cell.knobs), extrapolate=spec.extrapolate)
+    rates: Any = op if op is not None else cell.ber
+    fault = _fault_model(spec, profile, op)
+    correct = n = 0
+    bits_read = flipped = 0
+    layer_bits = np.zeros(len(net.layers), dtype=np.float64)
+    for trial in range(spec.trials):
+        seed = _trial_seed(spec, cell, "" if profile is None else profile.name, trial)
+        result = evaluate(net, images, labels, rates, fault, spec.granularity, seed, spec.batch_size)
+        correct += result.correct
+        n += result.n_images
+        bits_read += result.bits_read
+        flipped += result.bits_flipped
+        layer_bits += np.array(result.layer_bits_read, dtype=np.float64)
+    low, high = wilson_interval(correct, n)
+    ops = net.layer_ops()
+    work = [LayerWork(f"layer{i}", int(round(b / n)), o) for i, (b, o) in enumerate(zip(layer_bits, ops, strict=True))]
+    system = spec.memory_system()
+    timing = _timing(work, system, op)
+    latency = None if timing is None else timing.latency_ns
+    energy = inference_energy(op, bits_read / n, float(sum(ops)), latency, compute_pj_per_op=spec.compute_pj_per_op)
+    nominal_energy: EnergyBreakdown | None = None
+    is_nominal = False
+    if profile is not None and op is not None:
+        nominal_op = profile.at()
+        is_nominal = all(op.knobs[k] == nominal_op.knobs[k] for k in op.knobs)
+        nominal_timing = _timing(work, system, nominal_op)
+        nominal_energy = inference_energy(
+            nominal_op, bits_read / n, float(sum(ops)), None if nominal_timing is None else nominal_timing.latency_ns,
+            compute_pj_per_op=spec.compute_pj_per_op,
+        )  # fmt: skip
+    row: dict[str, Any] = {"model": cell.model, "profile": "" if profile is None else profile.name}
+    row.update({k: v for k, v in cell.knobs})
+    p01 = op.p01 if op is not None else float(cell.ber or 0.0)
+    p10 = op.p10 if op is not None else float(cell.ber or 0.0)
+    row.update(
+        {
+            "ber": 0.5 * (p01 + p10),
+            "p01": p01,
+            "p10": p10,
+            "fault_model": fault.name,
+            "granularity": parse_granularity(spec.granularity).value,
+            "trials": spec.trials,
+            "n_images": len(labels),
+            "accuracy": correct / n,
+            "ci95_low": low,
+            "ci95_high": high,
+            "energy_pj_per_inference": energy.total_pj,
+            "memory_energy_pj_per_inference": energy.memory_pj,
+            "read_energy_pj_per_inference": energy.read_pj,
+            "leakage_energy_pj_per_inference": energy.leakage_pj,
+            "compute_energy_pj_per_inference": energy.compute_pj,
+            "energy_left_out": energy.left_out,
+            "memory_energy_saved": None if nominal_energy is None else energy.saving(nominal_energy, "memory"),
+            "energy_saved": None if nominal_energy is None else energy.saving(nominal_energy, "total"),
+            "latency_ns": latency,
+            "bank_utilisation": None if timing is None else timing.bank_utilisation,
+            "bits_read_per_inference": bits_read / n,
+            "flip_rate": flipped / bits_read if bits_read else 0.0,
+            "nominal": is_nominal,
+            "uncalibrated": ";".join(op.uncalibrated) if op is not None else "",
+            "extrapolated": bool(op.extrapolated) if op is not None else False,
+            "cell": cell.key,
+        }
+    )
+    return row
+
+
+# ------------------------------------------------------------------- files
+def _versions() -> dict[str, str]:
+    import numba
+
+    from memsim._version import __version__
+
+    return {
+        "memsim": __version__,
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "python": sys.version.split()[0],
+        "machine": f"{platform.machine()} {platform.processor() or platform.platform()}",
+        "cpus": str(os.cpu_count()),
+    }
+
+
+def _header(spec: SweepSpec, profile: Profile | None) -> list[str]:
+    knobs = list(spec.knobs) or ([] if profile is None else [next(iter(profile.knobs))])
+    return ["model", "profile", *knobs, *COLUMNS]
+
+
+def _format(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _csv_line(header: Sequence[str], row: Mapping[str, Any]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow([_format(row.get(c)) for c in header])
+    return buffer.getvalue()
+
+
+def read_rows(directory: str | os.PathLike[str]) -> list[dict[str, str]]:
+    """The complete rows of ``DIR/sweep.csv`` (a truncated last line, from a kill during a write, is dropped)."""
+    path = Path(directory) / "sweep.csv"
+    if not path.is_file():
+        raise ConfigError(f"{path}: no sweep results here (run `memsim sweep ... --out {directory}` first)")
+    text = path.read_text(encoding="utf-8")
+    if text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def _prepare(out: Path, spec: SweepSpec, header: list[str], resume: bool) -> set[str]:
+    """Create or check ``out``; returns the keys of the cells already done."""
+    meta_path, csv_path = out / "sweep.json", out / "sweep.csv"
+    config = spec.to_dict()
+    if meta_path.exists() or csv_path.exists():
+        if not resume:
+            raise ConfigError(f"{out} already holds a sweep; pass --resume to continue it, or choose another --out")
+        try:
+            old = json.loads(meta_path.read_text(encoding="utf-8"))["config"]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise ConfigError(
+                f"{meta_path}: unreadable or missing; cannot resume (delete {out} to start over)"
+            ) from None
+        if old != json.loads(json.dumps(config)):
+            changed = sorted(k for k in set(old) | set(config) if old.get(k) != json.loads(json.dumps(config)).get(k))
+            raise ConfigError(
+                f"{out} holds a sweep of another config (differs in: {', '.join(changed)}); "
+                "use another --out, or the same options to resume"
+            )
+        if not csv_path.exists():
+            csv_path.write_text(",".join(header) + "\n", encoding="utf-8")
+        text = csv_path.read_text(encoding="utf-8")
+        if text and not text.endswith("\n"):  # killed during a write: drop the partial line
+            with csv_path.open("r+", encoding="utf-8") as f:
+                f.truncate(len(text[: text.rfind("\n") + 1].encode("utf-8")))
+        return {row["cell"] for row in read_rows(out)}
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {"config": config, "seed": spec.seed, "versions": _versions(), "columns": header}
+    write_text_atomic(meta_path, json.dumps(meta, indent=2) + "\n")
+    write_text_atomic(csv_path, ",".join(header) + "\n")
+    return set()
+
+
+def _init_worker(threads: int) -> None:
+    import numba
+
+    numba.set_num_threads(threads)
+
+
+def _worker_cell(spec: SweepSpec, cell: Cell) -> dict[str, Any]:
+    return run_cell(spec, cell)
+
+
+def run_sweep(
+    spec: SweepSpec,
+    out: str | os.PathLike[str],
+    resume: bool = False,
+    workers: int = 1,
+    progress: bool = True,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, str]]:
+    """Run a sweep into ``out`` (``sweep.csv`` + ``sweep.json``); returns all its rows.
+
+    Parameters
+    ----------
+    spec : SweepSpec
+        What to sweep.
+    out : path
+        Result directory; created if missing. An existing sweep there is an error unless
+        ``resume``, and resuming needs the same config.
+    resume : bool
+        Skip the cells ``sweep.csv`` already holds.
+    workers : int
+        Worker processes (at most the CPU count); each gets ``cpus // workers`` numba threads,
+        so workers x threads never exceed the cores. Rows do not depend on it.
+    progress : bool
+        A tqdm progress bar with ETA on stderr.
+    on_row : callable, optional
+        Called with each new row as its cell finishes.
+
+    Raises
+    ------
+    ConfigError
+        For a bad config (unknown model, profile or knob, a value out of range), an
+        unwritable ``out``, or a resume of another config; nothing is written then.
+    """
+    cpus = os.cpu_count() or 1
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= cpus:
+        raise ConfigError(f"workers must be an integer in [1, {cpus}] (the CPU count), got {workers!r}")
+    profile = None if spec.profile is None else _profile(spec.profile)
+    cells = _cells(spec, profile)
+    for model in spec.models:  # fail before anything is written
+        _model(model)
+    out_path = Path(out)
+    if out_path.exists() and not out_path.is_dir():
+        raise ConfigError(f"{out_path} exists and is not a directory")
+    if not out_path.parent.exists():
+        raise ConfigError(f"{out_path.parent} does not exist; create it or choose another --out")
+    if not os.access(out_path if out_path.exists() else out_path.parent, os.W_OK):
+        raise ConfigError(f"{out_path}: not writable")
+    header = _header(spec, profile)
+    done = _prepare(out_path, spec, header, resume)
+    todo = [c for c in cells if c.key not in done]
+    csv_path = out_path / "sweep.csv"
+
+    def write(row: dict[str, Any]) -> None:
+        with csv_path.open("a", encoding="utf-8") as f:
+            f.write(_csv_line(header, row))
+            f.flush()
+            os.fsync(f.fileno())
+        if on_row is not None:
+            on_row(row)
+
+    bar = _progress(len(cells), len(cells) - len(todo), progress)
+    try:
+        if workers == 1:
+            for cell in todo:
+                write(run_cell(spec, cell))
+                bar.update(1)
+        else:
+            threads = max(1, cpus // workers)
+            import multiprocessing
+
+            context = multiprocessing.get_context("spawn")  # fork after numba's threads start is unsafe
+            with ProcessPoolExecutor(
+                workers, mp_context=context, initializer=_init_worker, initargs=(threads,)
+            ) as pool:
+                futures = [pool.submit(_worker_cell, spec, cell) for cell in todo]
+                for future in as_completed(futures):
+                    write(future.result())
+                    bar.update(1)
+    finally:
+        bar.close()
+    return read_rows(out_path)
+
+
+def _progress(total: int, done: int, enabled: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=done, desc="sweep cells", unit="cell", disable=not enabled, leave=False)
+
+
+def cells_of(spec: SweepSpec) -> list[Cell]:
+    """The cells a sweep would run, in order (validates the grid)."""
+    return _cells(spec, None if spec.profile is None else _profile(spec.profile))
+
+
+def iter_rows(rows: Iterable[Mapping[str, str]], model: str | None = None) -> list[Mapping[str, str]]:
+    """Rows of one model (all rows if None)."""
+    return [r for r in rows if model is None or r["model"] == model]
