@@ -11,6 +11,10 @@ Usage::
     memsim memory [PROFILE --<knob> VALUE ... | --ber P | --p01 A --p10 B] [--bits N] [--reads R]
                   [--fault-model M] [--persistent-fraction F] [--seed S] [--json]
     memsim evaluate MODEL [--profile P --<knob> V | --ber B] [--fault-model M] [--granularity G] [--json]
+    memsim sweep --model M [--model ...] (--profile P --<knob> VALUES ... | --ber VALUES) --out DIR
+                 [--trials N] [--seed S] [--workers N] [--resume] [--config FILE.yaml] [--dump-config]
+    memsim report DIR [--max-accuracy-drop 0.01] [--conservative] [--format text|markdown|csv|json]
+    memsim plot DIR -o FILE [--kind accuracy-ber|energy-accuracy|latency-accuracy]
     memsim margins MODEL [--dataset NAME] [--split test] [--limit N] [--no-importance] [--json]
     memsim data fetch NAME [--root DIR] | memsim data verify NAME [--root DIR] [--json]
     memsim train --arch ARCH --loss {cel,mhl} [--b B] [--train-ber P] --epochs N --out models/NAME.npz [--resume]
@@ -27,13 +31,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from memsim.cli import bnn, data, demo, memory, profiles, train
+from memsim.cli import bnn, data, demo, memory, profiles, sweep, train
 from memsim.errors import MemsimError
 
 __all__ = ["build_parser", "main"]
 
 #: Command modules, each with ``register(subparsers)``, in the order ``memsim --help`` lists them.
-COMMAND_MODULES = (profiles, memory, bnn, data, train, demo)
+COMMAND_MODULES = (profiles, memory, bnn, sweep, data, train, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,10 +7,12 @@ Jupyter session, say) is never switched, and no global figure is left open.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
 
     from memsim.profile import Profile
 
-__all__ = ["plot_profile"]
+__all__ = ["plot_accuracy_over_ber", "plot_energy_vs_accuracy", "plot_latency_vs_accuracy", "plot_profile"]
 
 FORMATS = (".png", ".pdf", ".svg")
 BER_FLOOR = 1e-15  # lower edge of the BER axis
@@ -131,3 +133,130 @@ def plot_profile(profile: Profile, out: str | os.PathLike[str], knob: str | None
     fig.tight_layout()
     _save(fig, out)
     return out
+
+
+def _check_out(out: str | os.PathLike[str]) -> Path:
+    path = Path(out)
+    if path.suffix.lower() not in FORMATS:
+        raise ConfigError(
+            format_problem(str(path), None, f"unsupported plot format {path.suffix!r}; use one of {', '.join(FORMATS)}")
+        )
+    if not path.parent.is_dir():
+        raise ConfigError(format_problem(str(path), None, f"directory {str(path.parent)!r} does not exist"))
+    return path
+
+
+def _f(row: Mapping[str, Any], key: str) -> float:
+    value = row.get(key)
+    return math.nan if value is None or value == "" else float(value)
+
+
+def _by_model(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+    out: dict[str, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        out.setdefault(str(row["model"]), []).append(row)
+    return out
+
+
+def plot_accuracy_over_ber(rows: Sequence[Mapping[str, Any]], out: str | os.PathLike[str]) -> Path:
+    """Accuracy over bit error rate per model, with 95 % interval bands (the reference papers' figure).
+
+    The BER axis is logarithmic where the sweep has BERs spanning more than a decade (a voltage
+    sweep), linear otherwise (a BER sweep from 0); a BER of 0 sits at the left edge of a log axis.
+    """
+    path = _check_out(out)
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.0, 4.0))
+    ax = fig.subplots()
+    bers = [_f(r, "ber") for r in rows]
+    positive = [b for b in bers if b > 0]
+    log = (bool(positive) and max(positive) / min(positive) > 10 and min(bers) > 0) or (
+        bool(positive) and max(positive) / min(positive) > 100
+    )
+    floor = min(positive) / 3 if positive else 0.0
+    for i, (model, mine) in enumerate(_by_model(rows).items()):
+        mine = sorted(mine, key=lambda r: _f(r, "ber"))
+        x = [max(_f(r, "ber"), floor) if log else _f(r, "ber") for r in mine]
+        ax.plot(x, [_f(r, "accuracy") for r in mine], "o-", color=f"C{i}", ms=3, label=model)
+        ax.fill_between(
+            x, [_f(r, "ci95_low") for r in mine], [_f(r, "ci95_high") for r in mine], color=f"C{i}", alpha=0.2
+        )
+    if log:
+        ax.set_xscale("log")
+        ax.set_xlabel("bit error rate (BER 0 drawn at the left edge)")
+    else:
+        ax.set_xlabel("bit error rate")
+    ax.set_ylabel("accuracy (95 % interval)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, path)
+    return path
+
+
+def plot_energy_vs_accuracy(
+    rows: Sequence[Mapping[str, Any]],
+    out: str | os.PathLike[str],
+    max_accuracy_drop: float = 0.01,
+    conservative: bool = False,
+) -> Path:
+    """Energy per inference against accuracy per model, with the Pareto front and the chosen point marked."""
+    from memsim.report.tradeoff import _energy_key, choose, pareto_front
+
+    path = _check_out(out)
+    from matplotlib.figure import Figure
+
+    key = _energy_key(rows)
+    labels = {"energy_pj_per_inference": "energy per inference [uJ]",
+              "memory_energy_pj_per_inference": "memory energy per inference [uJ]"}  # fmt: skip
+    label = labels.get(key, "read energy per inference [uJ]")
+    chosen = {c.model: c.chosen for c in choose(rows, max_accuracy_drop, conservative)}
+    fig = Figure(figsize=(6.0, 4.0))
+    ax = fig.subplots()
+    for i, (model, mine) in enumerate(_by_model(rows).items()):
+        acc = [_f(r, "accuracy") for r in mine]
+        err = [[a - _f(r, "ci95_low") for r, a in zip(mine, acc, strict=True)],
+               [_f(r, "ci95_high") - a for r, a in zip(mine, acc, strict=True)]]  # fmt: skip
+        ax.errorbar([_f(r, key) / 1e6 for r in mine], acc, yerr=err, fmt="o", color=f"C{i}", ms=3, alpha=0.6,
+                    label=model)  # fmt: skip
+        front = pareto_front(mine)
+        ax.plot([_f(r, key) / 1e6 for r in front], [_f(r, "accuracy") for r in front], "-", color=f"C{i}")
+        pick = chosen.get(model)
+        if pick is not None:
+            ax.plot([_f(pick, key) / 1e6], [_f(pick, "accuracy")], "*", color=f"C{i}", ms=14, mec="black")
+    ax.set_xlabel(label)
+    ax.set_ylabel("accuracy (95 % interval)")
+    ax.set_title(f"lines: Pareto fronts; stars: lowest energy within {100 * max_accuracy_drop:g} points", fontsize=9)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, path)
+    return path
+
+
+def plot_latency_vs_accuracy(rows: Sequence[Mapping[str, Any]], out: str | os.PathLike[str]) -> Path:
+    """Latency per inference against accuracy per model (the DRAM timing knob's trade-off)."""
+    path = _check_out(out)
+    if not rows or all(math.isnan(_f(r, "latency_ns")) for r in rows):
+        raise ConfigError(
+            "these rows have no latency: sweep a profile that publishes a read latency, or give --access-ns"
+        )
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.0, 4.0))
+    ax = fig.subplots()
+    for i, (model, mine) in enumerate(_by_model(rows).items()):
+        mine = sorted(mine, key=lambda r: _f(r, "latency_ns"))
+        acc = [_f(r, "accuracy") for r in mine]
+        err = [[a - _f(r, "ci95_low") for r, a in zip(mine, acc, strict=True)],
+               [_f(r, "ci95_high") - a for r, a in zip(mine, acc, strict=True)]]  # fmt: skip
+        ax.errorbar([_f(r, "latency_ns") / 1e3 for r in mine], acc, yerr=err, fmt="o-", color=f"C{i}", ms=3,
+                    label=model)  # fmt: skip
+    ax.set_xlabel("latency per inference [us]")
+    ax.set_ylabel("accuracy (95 % interval)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, path)
+    return path

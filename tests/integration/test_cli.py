@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -160,25 +161,67 @@ def test_import_csv_and_maps_from_the_cli(tmp_path, capsys):
     assert code == 1 and "none.csv: cannot read the file" in err
 
 
-def test_demo_api_returns_its_tables():
-    from memsim.demo import run_demo
+def test_demo_api_writes_its_files_and_chooses_a_point(tmp_path):
+    from memsim.demo import DEMO_MODELS, run_demo
 
-    report = run_demo()
-    engine = report.tables[-1]
-    assert engine.headers[:5] == ["vdd_over_vmin", "ber", "accuracy", "ci95_low", "ci95_high"]
-    for row in engine.rows:
-        assert row[3] <= row[2] <= row[4], "the accuracy lies in its interval"
-    assert engine.rows[0][0] == 1.0 and engine.rows[0][1] == 0.0, "the nominal point first"
+    report = run_demo(tmp_path / "demo")
+    names = sorted(p.name for p in report.files)
+    assert names == ["accuracy-ber.png", "energy-accuracy.png", "report.md", "sweep.csv", "sweep.json"]
+    assert all(p.stat().st_size > 0 for p in report.files)
+    rows = report.report.rows
+    assert {r["model"] for r in rows} == set(DEMO_MODELS)
+    for r in rows:
+        assert float(r["ci95_low"]) <= float(r["accuracy"]) <= float(r["ci95_high"])
+    again = run_demo(tmp_path / "demo")  # a second run reuses the finished sweep
+    assert again.report.rows == rows
 
 
-def test_demo_runs(capsys):
-    code, out, _ = run(capsys, "demo")
-    assert code == 0
-    assert "23.4 %" in out  # energy saved at 0.875 Vmin: 1 - 0.875^2
-    assert "Approximate memory:" in out and "observed_ber" in out
-    assert "BNN engine:" in out and "read_energy_uj_per_image" in out and "ci95_low" in out
-    for tech in ("sram", "dram", "rram", "stt_mram"):
-        assert tech in out
+def test_demo_runs(capsys, tmp_path):
+    started = time.perf_counter()
+    code, out, _ = run(capsys, "demo", "--out", str(tmp_path / "d"), "--quiet")
+    seconds = time.perf_counter() - started
+    print(f"memsim demo: {seconds:.1f} s")
+    assert code == 0 and seconds < 60
+    assert "23.4 %" in out  # read energy saved at 0.875 Vmin: 1 - 0.875^2
+    assert "Lowest voltage within 1 accuracy point" in out and "saves" in out and "95 % CI" in out
+    assert "accuracy-ber.png" in out and (tmp_path / "d" / "energy-accuracy.png").exists()
+
+
+def test_sweep_report_and_plot_commands(capsys, tmp_path):
+    out = str(tmp_path / "s")
+    code, text, err = run(capsys, "sweep", "--model", "fcnn_cel_ber0", "--profile", "sram_14nm_chandramoorthy2019",
+                          "--vdd-over-vmin", "0.8:1.0:3", "--dataset", "fashion-mnist-demo", "--limit", "100",
+                          "--out", out, "--quiet")  # fmt: skip
+    assert code == 0, err
+    assert "3 cells x 1 trials" in text
+    code, text, _ = run(capsys, "report", out)
+    assert code == 0 and "Chosen operating points" in text and "0.9" in text
+    code, text, _ = run(capsys, "report", out, "--format", "markdown", "-o", str(tmp_path / "r.md"))
+    assert code == 0 and (tmp_path / "r.md").read_text().startswith("| model |")
+    code, text, _ = run(capsys, "plot", out, "-o", str(tmp_path / "p.png"), "--kind", "accuracy-ber")
+    assert code == 0 and (tmp_path / "p.png").exists()
+    code, text, _ = run(capsys, "sweep", "--model", "fcnn_cel_ber0", "--ber", "0:0.3:4", "--dump-config")
+    assert code == 0 and "bers:\n- 0.0\n- 0.1\n- 0.2\n- 0.3" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["sweep", "--profile", "sram_14nm_chandramoorthy2019", "--out", "X"], "give at least one --model"),
+        (["sweep", "--model", "fcnn_cel_ber0", "--profile", "sram_14nm_chandramoorthy2019", "--vdd-over-vmin", "1:0.8:x",
+          "--out", "X"], "--vdd-over-vmin: '1:0.8:x' is not START:STOP:NUM"),
+        (["sweep", "--model", "fcnn_cel_ber0", "--ber", "0.1", "--trials", "0", "--out", "X"],
+         "trials must be a positive integer, got 0"),
+        (["sweep", "--model", "fcnn_cel_ber0", "--ber", "0.1"], "give --out DIR"),
+        (["report", "NOPE"], "NOPE/sweep.csv: no sweep results here"),
+    ],
+)  # fmt: skip
+def test_sweep_bad_input(capsys, tmp_path, args, message):
+    args = [str(tmp_path / a) if a in ("X", "NOPE") else a for a in args]
+    code, _, err = run(capsys, *args)
+    assert code == 1 and err.count("\n") == 1, err
+    assert message.replace("NOPE", str(tmp_path / "NOPE")) in err
+    assert not (tmp_path / "X").exists()
 
 
 def test_memory_command_checks_flips_against_rates(capsys):

@@ -1,0 +1,223 @@
+"""``memsim sweep``, ``memsim report`` and ``memsim plot``: operating-point sweeps and their trade-offs."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from memsim.cli._args import print_json
+from memsim.errors import ConfigError
+
+__all__ = ["parse_values", "register"]
+
+
+def parse_values(text: str, label: str) -> list[Any]:
+    """A knob's values: one value, a comma list, or ``START:STOP:NUM`` (NUM points, both ends included).
+
+    Numbers become floats; anything else stays a string (a categorical knob's category).
+    """
+
+    def number(item: str) -> float | str:
+        try:
+            return float(item)
+        except ValueError:
+            return item.strip()
+
+    text = text.strip()
+    if text.count(":") == 2:
+        start, stop, num = text.split(":")
+        try:
+            a, b, n = float(start), float(stop), int(num)
+        except ValueError:
+            raise ConfigError(f"{label}: {text!r} is not START:STOP:NUM (two numbers and a count)") from None
+        if n < 1:
+            raise ConfigError(f"{label}: {text!r} asks for {n} points; NUM must be at least 1")
+        return [float(f"{v:.12g}") for v in np.linspace(a, b, n)]
+    values = [number(v) for v in text.split(",") if v.strip()]
+    if not values:
+        raise ConfigError(f"{label}: no values in {text!r}")
+    return values
+
+
+def _spec_from_args(args: argparse.Namespace, extra: Sequence[str]) -> Any:
+    from memsim.experiment.sweep import SweepSpec
+
+    data: dict[str, Any] = {}
+    if args.config is not None:
+        import yaml
+
+        path = Path(args.config)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as err:
+            raise ConfigError(f"{path}: cannot read the sweep config: {err}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: a sweep config is a mapping of options")
+    knobs: dict[str, list[Any]] = dict(data.get("knobs", {}))
+    items = list(extra)
+    i = 0
+    while i < len(items):
+        token = items[i]
+        if not token.startswith("--"):
+            raise ConfigError(f"unexpected argument {token!r}; knob values are given as --<knob> VALUES")
+        key, eq, value = token[2:].partition("=")
+        if not eq:
+            if i + 1 >= len(items):
+                raise ConfigError(f"--{key} needs VALUES (one value, a comma list, or START:STOP:NUM)")
+            value = items[i + 1]
+            i += 1
+        i += 1
+        knobs[key.replace("-", "_")] = parse_values(value, f"--{key}")
+    cli = {
+        "models": args.model,
+        "profile": args.profile,
+        "bers": None if args.ber is None else parse_values(args.ber, "--ber"),
+        "trials": args.trials,
+        "seed": args.seed,
+        "fault_model": args.fault_model,
+        "persistent_fraction": args.persistent_fraction,
+        "granularity": args.granularity,
+        "batch_size": args.batch_size,
+        "dataset": args.dataset,
+        "limit": args.limit,
+        "banks": args.banks,
+        "burst_bits": args.burst_bits,
+        "access_ns": args.access_ns,
+        "ops_per_ns": args.ops_per_ns,
+        "compute_pj_per_op": args.compute_pj_per_op,
+        "extrapolate": args.extrapolate or None,
+    }
+    data.update({k: v for k, v in cli.items() if v is not None})
+    if args.no_overlap:
+        data["overlap"] = False
+    if knobs:
+        data["knobs"] = knobs
+    if "models" not in data:
+        raise ConfigError("give at least one --model (a shipped model name or a model file)")
+    return SweepSpec.from_dict(data, args.config or "command line")
+
+
+def cmd_sweep(args: argparse.Namespace, extra: Sequence[str]) -> int:
+    from memsim.experiment.sweep import cells_of, run_sweep
+
+    spec = _spec_from_args(args, extra)
+    if args.dump_config:
+        import yaml
+
+        print(yaml.safe_dump(spec.to_dict(), sort_keys=False), end="")
+        return 0
+    if args.out is None:
+        raise ConfigError("give --out DIR for the results (sweep.csv, sweep.json)")
+    cells = cells_of(spec)
+    print(f"{len(cells)} cells x {spec.trials} trials -> {args.out}/sweep.csv", flush=True)
+    rows = run_sweep(spec, args.out, resume=args.resume, workers=args.workers, progress=not args.quiet)
+    print(f"{len(rows)} rows in {args.out}/sweep.csv; next: memsim report {args.out}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from memsim.report.tradeoff import TradeoffReport
+
+    report = TradeoffReport.from_dir(args.dir)
+    options = {"max_accuracy_drop": args.max_accuracy_drop, "conservative": args.conservative}
+    if args.format == "markdown":
+        text = report.to_markdown(**options)
+    elif args.format == "csv":
+        text = report.to_csv()
+    elif args.format == "json":
+        print_json(
+            [
+                {"model": c.model, "nominal": dict(c.nominal), "chosen": None if c.chosen is None else dict(c.chosen),
+                 "saved": c.saved, "energy": c.energy_key}
+                for c in report.choices(**options)
+            ]
+        )  # fmt: skip
+        return 0
+    else:
+        text = report.to_text(**options)
+    if args.output:
+        from memsim.files import write_text_atomic
+
+        write_text_atomic(Path(args.output), text if text.endswith("\n") else text + "\n")
+        print(f"wrote {args.output}")
+    else:
+        print(text.rstrip("\n"))
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from memsim.experiment.sweep import read_rows
+    from memsim.report import plots
+
+    rows = read_rows(args.dir)
+    if args.kind == "accuracy-ber":
+        out = plots.plot_accuracy_over_ber(rows, args.output)
+    elif args.kind == "energy-accuracy":
+        out = plots.plot_energy_vs_accuracy(rows, args.output, args.max_accuracy_drop, args.conservative)
+    else:
+        out = plots.plot_latency_vs_accuracy(rows, args.output)
+    print(f"wrote {out}")
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add the ``sweep``, ``report`` and ``plot`` commands to the ``memsim`` parser."""
+    from memsim.datasets import available_datasets
+    from memsim.memory import available_fault_models
+    from memsim.memory.granularity import ReadGranularity
+
+    p = sub.add_parser(
+        "sweep",
+        help="accuracy, energy and latency over operating points: --model M --profile P --<knob> VALUES --out DIR",
+    )
+    p.add_argument("--model", action="append", help="shipped model name or model file (repeat for several)")
+    p.add_argument("--profile", help="profile name or .yaml path; knob values as --<knob> VALUES")
+    p.add_argument("--ber", help="bit error rates instead of a profile: a comma list or START:STOP:NUM")
+    p.add_argument("--trials", type=int, help="fresh memories per cell (default 1)")
+    p.add_argument("--seed", type=int, help="the sweep's seed (default 0)")
+    p.add_argument("--fault-model", choices=available_fault_models(), help="default: what the profile implies")
+    p.add_argument("--persistent-fraction", type=float, help="share of errors from stuck cells (fault model mixed)")
+    p.add_argument("--granularity", choices=[g.value for g in ReadGranularity])
+    p.add_argument("--batch-size", type=int, help="images per read with --granularity per_batch (default 256)")
+    p.add_argument("--dataset", choices=available_datasets(), help="default: the models' data set")
+    p.add_argument("--limit", type=int, help="use only the first N test images")
+    p.add_argument("--banks", type=int, help="memory banks of the timing model (default 1)")
+    p.add_argument("--burst-bits", type=int, help="bits per memory request (default 512)")
+    p.add_argument(
+        "--access-ns", type=float, help="time a request holds its bank (default: the profile's read latency)"
+    )
+    p.add_argument("--ops-per-ns", type=float, help="XNOR-popcount bit operations per ns (default 1024)")
+    p.add_argument("--no-overlap", action="store_true", help="no double buffering of weight fetch and compute")
+    p.add_argument("--compute-pj-per-op", type=float, help="energy per XNOR-popcount bit operation (default 0.03 pJ)")
+    p.add_argument("--extrapolate", action="store_true", help="allow knob values outside the profile's range")
+    p.add_argument("--config", help="a YAML file of sweep options (command-line options override it)")
+    p.add_argument("--dump-config", action="store_true", help="print the expanded config as YAML and exit")
+    p.add_argument("--out", help="result directory (sweep.csv, sweep.json)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted sweep in --out")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (at most the CPU count)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_sweep, takes_extra=True)
+
+    def choice_options(q: Any) -> None:
+        q.add_argument("--max-accuracy-drop", type=float, default=0.01, help="allowed accuracy drop (0.01 = 1 point)")
+        q.add_argument(
+            "--conservative", action="store_true", help="require the one-sided 95 %% bound of the drop within it"
+        )
+
+    p = sub.add_parser("report", help="trade-off table, Pareto front and chosen operating point of a sweep")
+    p.add_argument("dir", help="a sweep's result directory")
+    choice_options(p)
+    p.add_argument("--format", choices=["text", "markdown", "csv", "json"], default="text")
+    p.add_argument("-o", "--output", help="write to this file instead of printing")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("plot", help="plots of a sweep: accuracy over BER, energy vs accuracy, latency vs accuracy")
+    p.add_argument("dir", help="a sweep's result directory")
+    p.add_argument("-o", "--output", required=True, help="output file (.png, .pdf or .svg)")
+    p.add_argument("--kind", choices=["accuracy-ber", "energy-accuracy", "latency-accuracy"], default="energy-accuracy")
+    choice_options(p)
+    p.set_defaults(func=cmd_plot)
