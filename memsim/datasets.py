@@ -27,6 +27,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -261,18 +262,17 @@ def verify(name: str, root: str | os.PathLike[str] | None = None) -> dict[str, b
 
 
 def _progress(label: str) -> Callable[[int, int | None], None]:
+    from tqdm.auto import tqdm
+
+    bars: list[Any] = []
+
     def report(done: int, total: int | None) -> None:
-        if not sys.stderr.isatty():
-            return
-        if total:
-            width = 30
-            filled = int(width * done / total)
-            sys.stderr.write(
-                f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done / 1e6:.1f}/{total / 1e6:.1f} MB"
-            )
-        else:
-            sys.stderr.write(f"\r{label} {done / 1e6:.1f} MB")
-        sys.stderr.flush()
+        if not bars:
+            bars.append(tqdm(total=total, desc=label, unit="B", unit_scale=True, leave=False,
+                             disable=not sys.stderr.isatty()))  # fmt: skip
+        bars[0].update(done - bars[0].n)
+        if total is not None and done >= total:
+            bars[0].close()
 
     return report
 
@@ -309,9 +309,6 @@ def _download(url: str, dest: Path, progress: Callable[[int, int | None], None] 
             raise DatasetError(f"cannot download {url}: HTTP {err.code} {err.reason}") from None
     except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
         raise DatasetError(f"cannot download {url}: {err!r}; run the command again to resume") from None
-    finally:
-        if progress and sys.stderr.isatty():
-            sys.stderr.write("\n")
     os.replace(part, dest)
 
 

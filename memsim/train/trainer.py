@@ -218,12 +218,12 @@ def _load_init(path: Path, cfg: TrainConfig) -> tuple[dict[str, Any], dict[str, 
     return best_state, record
 
 
-def _progress(epoch: int, epochs: int, done: int, total: int, loss: float) -> None:
-    if sys.stderr.isatty():
-        width = 30
-        filled = int(width * done / max(total, 1))
-        sys.stderr.write(f"\repoch {epoch}/{epochs} [{'#' * filled}{'.' * (width - filled)}] loss {loss:.4f}")
-        sys.stderr.flush()
+def _epoch_bar(epoch: int, epochs: int, batches: int) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(
+        total=batches, desc=f"epoch {epoch}/{epochs}", unit="batch", leave=False, disable=not sys.stderr.isatty()
+    )
 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -319,6 +319,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, log: Any = No
         order = torch.as_tensor(perm_rng.permutation(len(y_train)))
         total, correct, seen = 0.0, 0, 0
         n_batches = (len(order) + cfg.batch_size - 1) // cfg.batch_size
+        bar = _epoch_bar(epoch, cfg.epochs, n_batches)
         for k in range(n_batches):
             idx = order[k * cfg.batch_size : (k + 1) * cfg.batch_size]
             xb, yb = x_train[idx], y_train[idx]
@@ -339,11 +340,11 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, log: Any = No
             total += loss.item() * len(idx)
             correct += int((h.argmax(1) == yb).sum())
             seen += len(idx)
-            _progress(epoch, cfg.epochs, k + 1, n_batches, total / seen)
+            bar.update(1)
+            bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
+        bar.close()
         epoch_lr = optimizer.param_groups[0]["lr"]
         scheduler.step()
-        if sys.stderr.isatty():
-            sys.stderr.write("\n")
         model.eval()
         net = export_bnn(model)
         val_acc = float(np.mean(net.predict(va_x) == va_y)) if len(va_y) else float("nan")
