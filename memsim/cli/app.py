@@ -13,6 +13,7 @@ Usage::
     memsim evaluate MODEL [--profile P --<knob> V | --ber B] [--fault-model M] [--granularity G] [--json]
     memsim sweep --model M [--model ...] (--profile P --<knob> VALUES ... | --ber VALUES) --out DIR
                  [--trials N] [--seed S] [--workers N] [--resume] [--config FILE.yaml] [--dump-config]
+    memsim search --model M --profile P --knob KNOB [--max-accuracy-drop 0.01] [--trials N]
     memsim report DIR [--max-accuracy-drop 0.01] [--conservative] [--format text|markdown|csv|json]
     memsim plot DIR -o FILE [--kind accuracy-ber|energy-accuracy|latency-accuracy]
     memsim margins MODEL [--dataset NAME] [--split test] [--limit N] [--no-importance] [--json]

@@ -1,4 +1,4 @@
-"""``memsim sweep``, ``memsim report`` and ``memsim plot``: operating-point sweeps and their trade-offs."""
+"""``memsim sweep``, ``search``, ``report`` and ``plot``: operating-point sweeps and their trade-offs."""
 
 from __future__ import annotations
 
@@ -164,8 +164,44 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_search(args: argparse.Namespace) -> int:
+    from memsim.experiment.search import search
+    from memsim.report.text import format_value, table
+
+    options = {
+        k: v for k, v in {"seed": args.seed, "dataset": args.dataset, "limit": args.limit}.items() if v is not None
+    }
+    result = search(args.model, args.profile, args.knob, args.max_accuracy_drop, args.trials, args.max_trials,
+                    args.tolerance, **options)  # fmt: skip
+    if args.json:
+        print_json({"knob": result.knob, "chosen": result.chosen, "nominal": result.nominal,
+                    "evaluations": result.evaluations, "images_evaluated": result.images_evaluated})  # fmt: skip
+        return 0
+    knob = result.knob
+    rows = []
+    for e in result.evaluations:
+        saved_text = None if e["energy_saved"] is None else f"{100 * e['energy_saved']:.1f} %"
+        interval = f"{e['ci95_low']:.4f}-{e['ci95_high']:.4f}"
+        rows.append(
+            [e[knob], e["ber"], e["trials"], e["accuracy"], interval, saved_text, "yes" if e["accepted"] else "no"]
+        )
+    print(table([knob, "ber", "trials", "accuracy", "ci95", "energy_saved", "within_drop"], rows))
+    c, n = result.chosen, result.nominal
+    saved = c["energy_saved"]
+    print(
+        f"\n{args.model} on {args.profile}: {knob} = {format_value(c[knob])} keeps accuracy {c['accuracy']:.4f} "
+        f"({c['ci95_low']:.4f}-{c['ci95_high']:.4f}) within {100 * args.max_accuracy_drop:g} points of "
+        f"{n['accuracy']:.4f} at nominal"
+        + ("" if saved is None else f", saving {100 * saved:.1f} % of the inference energy")
+        + f"; {len(result.evaluations)} probes, {result.images_evaluated} inferences"
+    )
+    if c["uncalibrated"]:
+        print(f"warning: the BER there comes from an uncalibrated model ({c['uncalibrated']}): not from measurements")
+    return 0
+
+
 def register(sub: Any) -> None:
-    """Add the ``sweep``, ``report`` and ``plot`` commands to the ``memsim`` parser."""
+    """Add the ``sweep``, ``search``, ``report`` and ``plot`` commands to the ``memsim`` parser."""
     from memsim.datasets import available_datasets
     from memsim.memory import available_fault_models
     from memsim.memory.granularity import ReadGranularity
@@ -201,6 +237,22 @@ def register(sub: Any) -> None:
     p.add_argument("--workers", type=int, default=1, help="worker processes (at most the CPU count)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_sweep, takes_extra=True)
+
+    p = sub.add_parser("search", help="the lowest voltage (or shortest timing) within an accuracy drop, by bisection")
+    p.add_argument("--model", required=True, help="shipped model name or model file")
+    p.add_argument("--profile", required=True, help="profile name or .yaml path")
+    p.add_argument("--knob", required=True, help="the numeric knob to search, e.g. vdd_over_vmin or trcd_ns")
+    p.add_argument("--max-accuracy-drop", type=float, default=0.01, help="allowed accuracy drop (0.01 = 1 point)")
+    p.add_argument("--trials", type=int, default=2, help="trials per probe (default 2)")
+    p.add_argument("--max-trials", type=int, default=8, help="trials of a probe whose decision is close (default 8)")
+    p.add_argument(
+        "--tolerance", type=float, help="stop when the bracket is narrower (knob units; default 1 %% of range)"
+    )
+    p.add_argument("--seed", type=int)
+    p.add_argument("--dataset", choices=available_datasets(), help="default: the model's data set")
+    p.add_argument("--limit", type=int, help="use only the first N test images")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_search)
 
     def choice_options(q: Any) -> None:
         q.add_argument("--max-accuracy-drop", type=float, default=0.01, help="allowed accuracy drop (0.01 = 1 point)")

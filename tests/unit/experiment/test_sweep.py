@@ -207,3 +207,21 @@ def test_a_dram_timing_sweep_has_latency(tmp_path):
     started = time.perf_counter()
     assert read_rows(tmp_path / "d") == rows
     assert time.perf_counter() - started < 1
+
+
+def test_search_finds_the_boundary_and_reports_its_evaluations():
+    from memsim.experiment.search import search
+
+    result = search("fcnn_cel_ber0", SRAM, "vdd_over_vmin", 0.01, trials=1, max_trials=2, dataset="fashion-mnist-demo",
+                    limit=300, max_probes=5)  # fmt: skip
+    accepted = [e for e in result.evaluations if e["accepted"]]
+    rejected = [e for e in result.evaluations if not e["accepted"]]
+    chosen = result.chosen["vdd_over_vmin"]
+    print(f"search: {len(result.evaluations)} probes, chosen {chosen}, {result.images_evaluated} inferences")
+    assert result.evaluations[0]["vdd_over_vmin"] == 1.0 and len(result.evaluations) <= 6
+    assert chosen == min(e["vdd_over_vmin"] for e in accepted)
+    assert all(e["vdd_over_vmin"] < chosen for e in rejected), "every rejected probe is more aggressive"
+    assert float(result.nominal["accuracy"]) - float(result.chosen["accuracy"]) <= 0.01
+    assert result.images_evaluated >= sum(int(e["trials"]) * 300 for e in result.evaluations), "re-runs count too"
+    with pytest.raises(ConfigError, match="is categorical"):
+        search("fcnn_cel_ber0", "rram_hfo2_2t2r_hirtzlin2019", "programming")
