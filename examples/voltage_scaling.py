@@ -1,31 +1,45 @@
-"""What-if study: how much read energy does lowering the supply save, and at what bit error rate?
+"""What-if study: how much energy does lowering an SRAM weight memory's supply save, within a 1 % accuracy drop?
 
-Run: python examples/voltage_scaling.py
+For each of four shipped Fashion-MNIST networks (cross-entropy or modified hinge loss, with or
+without bit-flip training), sweep the 14 nm SRAM's voltage and pick the lowest voltage whose
+accuracy stays within 1 point of the nominal voltage's.
+
+Run: python examples/voltage_scaling.py [OUT_DIR]   (MEMSIM_EXAMPLE_QUICK=1: 300 embedded images, 1 trial)
 """
 
 from __future__ import annotations
 
-import memsim
+import os
+import sys
+
+from memsim.experiment.sweep import SweepSpec, run_sweep
+from memsim.report.tradeoff import TradeoffReport
+
+QUICK = os.environ.get("MEMSIM_EXAMPLE_QUICK") == "1"
+MODELS = ("fcnn_cel_ber0", "fcnn_cel_ber5", "fcnn_mhl_b128_ber0", "fcnn_mhl_b128_ber5")
 
 
-def main() -> None:
-    sram = memsim.load_profile("sram_14nm_chandramoorthy2019")
-    base = sram.at()
-    print(f"{sram.name}: read energy saved vs BER")
-    print(f"{'V/Vmin':>7}  {'BER':>9}  {'saved':>6}")
-    for op in sram.grid(vdd_over_vmin=[1.0, 0.95, 0.9, 0.875, 0.85, 0.8, 0.75]):
-        saved = 1.0 - op.read_energy_pj_per_bit / base.read_energy_pj_per_bit
-        print(f"{op.knobs['vdd_over_vmin']:7.3f}  {op.ber:9.2e}  {saved:6.1%}")
-
-    dram = memsim.load_profile("dram_ddr3l_chang2017_vendorb")
-    print(f"\n{dram.name}: supply voltage x tRCD")
-    for op in dram.grid(vdd_v=[1.35, 1.1, 1.05], trcd_ns=[13.75, 10.0, 7.5]):
-        flag = " (uncalibrated)" if op.uncalibrated else ""
+def main(out: str) -> None:
+    spec = SweepSpec(
+        models=MODELS,
+        profile="sram_14nm_chandramoorthy2019",
+        knobs={"vdd_over_vmin": [1.0, 0.958, 0.917, 0.875, 0.833, 0.812, 0.792, 0.771, 0.75]},
+        trials=1 if QUICK else 3,
+        dataset="fashion-mnist-demo" if QUICK else "fashion-mnist",
+        limit=300 if QUICK else None,
+    )
+    run_sweep(spec, out, resume=True, progress=False)
+    report = TradeoffReport.from_dir(out)
+    print("Lowest SRAM voltage within 1 accuracy point of nominal, per model:")
+    for choice in report.choices(max_accuracy_drop=0.01):
+        row = choice.chosen
+        assert row is not None  # the nominal point always qualifies
         print(
-            f"vdd {op.knobs['vdd_v']:.3f} V  tRCD {op.knobs['trcd_ns']:5.2f} ns  BER {op.ber:9.2e}  "
-            f"read {op.read_energy_pj_per_bit:5.2f} pJ/bit  latency {op.read_latency_ns:5.2f} ns{flag}"
+            f"  {choice.model:20s} V/Vmin {float(row['vdd_over_vmin']):.3f}  BER {float(row['ber']):.2e}  "
+            f"accuracy {float(row['accuracy']):.4f} (nominal {float(choice.nominal['accuracy']):.4f})  "
+            f"energy saved {100 * (choice.saved or 0.0):.1f} % of the inference"
         )
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1] if len(sys.argv) > 1 else "voltage-scaling")

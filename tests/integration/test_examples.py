@@ -1,7 +1,9 @@
-"""Each examples/*.py runs and prints exactly its recorded examples/*.out."""
+"""Each examples/*.py runs in quick mode (``MEMSIM_EXAMPLE_QUICK=1``: embedded images, one trial) and prints
+exactly its recorded examples/*.out; its files go to a temporary directory."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +15,12 @@ SCRIPTS = sorted(p for p in EXAMPLES.glob("*.py") if p.with_suffix(".out").is_fi
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=[p.stem for p in SCRIPTS])
-def test_example_output(script):
-    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600)
+def test_example_output(script, tmp_path):
+    env = {**os.environ, "MEMSIM_EXAMPLE_QUICK": "1"}
+    proc = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "out")], capture_output=True, text=True, timeout=600, env=env,
+        cwd=tmp_path,
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == script.with_suffix(".out").read_text(encoding="utf-8")
 
