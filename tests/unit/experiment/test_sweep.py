@@ -16,6 +16,8 @@ from memsim import ConfigError, OutOfRangeError, UnknownNameError
 from memsim.experiment.sweep import SweepSpec, read_rows, run_sweep
 from memsim.report.tradeoff import TradeoffReport, choose, pareto_front
 
+pytestmark = pytest.mark.jit  # whole-network inferences: minutes in pure Python
+
 BASE = {"models": ("fcnn_cel_ber0",), "dataset": "fashion-mnist-demo", "limit": 200, "trials": 2, "seed": 3}
 SRAM = "sram_14nm_chandramoorthy2019"
 
