@@ -201,7 +201,7 @@ def _load_init(path: Path, cfg: TrainConfig) -> tuple[dict[str, Any], dict[str, 
     if not path.is_file():
         raise ConfigError(f"--init-from {str(path)!r}: no such file")
     try:
-        state = torch.load(path, weights_only=False)
+        state = _load_checkpoint(path)
         src = _saved_config(state["config"], cfg.arch)
         best_state, best_epoch = state["best_state"], int(state["best_epoch"])
     except Exception as err:  # any unreadable checkpoint gets the same clear error
@@ -224,6 +224,17 @@ def _epoch_bar(epoch: int, epochs: int, batches: int) -> Any:
     return tqdm(
         total=batches, desc=f"epoch {epoch}/{epochs}", unit="batch", leave=False, disable=not sys.stderr.isatty()
     )
+
+
+def _load_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint's state, loaded with ``weights_only=True``: tensors and plain data only, never code.
+
+    A crafted checkpoint (a pickle that calls a function when loaded) is refused before anything runs.
+    """
+    state = torch.load(path, weights_only=True)
+    if not isinstance(state, dict) or "config" not in state:
+        raise ValueError("no training state inside")
+    return state
 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -283,7 +294,10 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, log: Any = No
     if resume:
         if not ckpt.is_file():
             raise ConfigError(f"{ckpt}: no checkpoint to resume from")
-        state = torch.load(ckpt, weights_only=False)
+        try:
+            state = _load_checkpoint(ckpt)
+        except Exception as err:  # any unreadable checkpoint gets the same clear error
+            raise ConfigError(f"{ckpt}: not a memsim training checkpoint ({type(err).__name__}: {err})") from None
         # --epochs may grow on resume (extend a run), --threads may change (speed) and --recalibrate-bn
         # (it acts on the export only, so a finished run can be re-exported with it); the rest must match
         saved = _saved_config(state["config"], cfg.arch)

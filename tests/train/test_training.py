@@ -299,3 +299,35 @@ def test_finished_run_is_reexported_with_recalibrated_batchnorm(tmp_path, demo_d
         np.testing.assert_array_equal(ls.weights, la.weights)
         if ls.threshold is not None:
             np.testing.assert_array_equal(ls.threshold, la.threshold)
+
+
+class _Exploit:
+    """A pickle that creates a file when it is loaded (what a crafted checkpoint does)."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        import pathlib
+
+        return (pathlib.Path.touch, (pathlib.Path(self.marker),))
+
+
+def test_a_crafted_checkpoint_is_refused_and_runs_nothing(tmp_path, demo_data):
+    import torch
+
+    from memsim import ConfigError
+    from memsim.train import TrainConfig, train
+
+    marker = tmp_path / "pwned"
+    out = tmp_path / "m.npz"
+    ckpt = tmp_path / "m.npz.ckpt.pt"
+    torch.save({"config": "{}", "payload": _Exploit(str(marker))}, ckpt)
+    cfg = TrainConfig(arch="fashion-fcnn", loss="cel", epochs=1, limit=64, val_size=16)
+    with pytest.raises(ConfigError, match="not a memsim training checkpoint"):
+        train(cfg, out, resume=True)
+    with pytest.raises(ConfigError, match="not a memsim training checkpoint"):
+        train(TrainConfig(arch="fashion-fcnn", loss="cel", epochs=1, limit=64, val_size=16, init_from=str(ckpt)),
+              tmp_path / "n.npz")  # fmt: skip
+    assert not marker.exists(), "loading the checkpoint ran its code"
+    assert not out.exists() and not (tmp_path / "n.npz").exists()
