@@ -343,6 +343,19 @@ def fetch(
     ds = _get(name)
     base = Path(root) if root is not None else data_dirs()[0]
     folder = base / ds.folder
+    created = [p for p in (folder / ".download", folder, *folder.parents) if not p.exists()]
+    try:
+        return _fetch_into(ds, folder, urls, progress)
+    except BaseException:
+        for path in created:  # no side effects on failure: remove the empty folders this call made
+            try:
+                path.rmdir()
+            except OSError:
+                break  # not empty (a partial download to resume from) or not ours
+        raise
+
+
+def _fetch_into(ds: Dataset, folder: Path, urls: dict[str, str] | None, progress: bool) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     sources = {**ds.urls, **(urls or {})}
     missing = [f for f in ds.files if not ((folder / f).is_file() and _sha256(folder / f) == ds.files[f])]

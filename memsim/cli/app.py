@@ -29,6 +29,7 @@ one Python API call.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -70,6 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "takes_extra", False):
             return int(args.func(args, extra))
         return int(args.func(args))
+    except BrokenPipeError:  # the reader went away (`memsim ... | head`): stop quietly, as Unix tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout at exit
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by the closed pipe
     except (MemsimError, OSError) as err:
         if args.debug:
             raise

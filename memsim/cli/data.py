@@ -33,6 +33,10 @@ def cmd_data_verify(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"{args.name}: sha256 mismatch in {', '.join(bad)}; delete them and run `memsim data fetch {args.name}`"
         )
+    missing = [f for f in DATASETS[args.name].files if f not in result]
+    if missing:
+        raise ConfigError(f"{args.name}: {len(missing)} file(s) missing ({', '.join(missing)}); "
+                          f"run `memsim data fetch {args.name}`")  # fmt: skip
     return 0
 
 

@@ -19,7 +19,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     # every TrainConfig field has a same-named option, so a new option cannot be forgotten here
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
-    result = train(cfg, args.out, resume=args.resume, log=lambda line: print(line, flush=True))
+    result = train(
+        cfg, args.out, resume=args.resume, log=lambda line: print(line, flush=True), overwrite=args.overwrite
+    )
     print(f"clean test accuracy {result.test_accuracy:.4f}, validation {result.val_accuracy:.4f}, "
           f"best epoch {result.best_epoch}")  # fmt: skip
     return 0
@@ -57,4 +59,5 @@ def register(sub: Any) -> None:
     p.add_argument("--threads", type=int, help="torch threads")
     p.add_argument("--out", required=True, help="model file to write (.npz); checkpoint beside it")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="start over even if --out or its checkpoint exists")
     p.set_defaults(func=cmd_train)

@@ -98,6 +98,10 @@ class TrainConfig:
             )
         if self.limit is not None and self.limit < 2:
             raise ConfigError(f"--limit {self.limit!r} must be at least 2")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"--seed {self.seed!r} must be a non-negative integer")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"--threads {self.threads!r} must be at least 1")
 
 
 @dataclass
@@ -116,6 +120,11 @@ def _split(images: np.ndarray, labels: np.ndarray, cfg: TrainConfig) -> tuple[np
     if cfg.limit is not None:
         order = order[: cfg.limit]
     n_val = min(cfg.val_size, len(order) // 5) if cfg.limit is not None else cfg.val_size
+    if len(order) - n_val < 2:  # batch norm needs two images to train on
+        raise ConfigError(
+            f"--val-size {cfg.val_size} leaves {max(len(order) - n_val, 0)} training images of the {len(order)} "
+            f"in the split; use at most {max(len(order) - 2, 0)}"
+        )
     train_idx, val_idx = order[: len(order) - n_val], order[len(order) - n_val :]
     return images[train_idx], labels[train_idx], images[val_idx], labels[val_idx]
 
@@ -243,7 +252,9 @@ def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     write_bytes_atomic(path, buffer.getvalue())
 
 
-def train(cfg: TrainConfig, out: str | Path, resume: bool = False, log: Any = None) -> TrainResult:
+def train(
+    cfg: TrainConfig, out: str | Path, resume: bool = False, log: Any = None, overwrite: bool = False
+) -> TrainResult:
     """Train a BNN and write the engine's model file ``out`` (``.npz``), with a checkpoint beside it.
 
     Parameters
@@ -257,6 +268,8 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, log: Any = No
         (to extend a finished run), and ``threads`` (torch's float sums may then round differently).
     log : callable, optional
         Receives one line per epoch (default: print to stderr).
+    overwrite : bool
+        Start over even if ``out`` or its checkpoint exists (without it, that is an error).
 
     Returns
     -------
@@ -269,6 +282,9 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, log: Any = No
     if not out.parent.is_dir():
         raise ConfigError(f"{out}: directory {str(out.parent)!r} does not exist")
     ckpt = out.with_name(out.name + ".ckpt.pt")
+    if not resume and not overwrite and (out.exists() or ckpt.exists()):
+        existing = out if out.exists() else ckpt
+        raise ConfigError(f"{existing} exists; pass --resume to continue its training, or --overwrite to start over")
     say = log or logging.getLogger(__name__).info
     if cfg.threads:
         torch.set_num_threads(cfg.threads)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -331,3 +333,30 @@ def test_a_crafted_checkpoint_is_refused_and_runs_nothing(tmp_path, demo_data):
               tmp_path / "n.npz")  # fmt: skip
     assert not marker.exists(), "loading the checkpoint ran its code"
     assert not out.exists() and not (tmp_path / "n.npz").exists()
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"seed": -1}, "--seed -1 must be a non-negative integer"),
+        ({"threads": -1}, "--threads -1 must be at least 1"),
+        ({"val_size": 1000}, "--val-size 1000 leaves 0 training images of the 1000 in the split; use at most 998"),
+        ({"val_size": 999}, "--val-size 999 leaves 1 training images"),
+    ],
+)
+def test_bad_training_options_are_clear_errors(tmp_path, demo_data, changes, message):
+    cfg = TrainConfig(**{"arch": "fashion-fcnn", "loss": "cel", "epochs": 1, **changes})
+    with pytest.raises(MemsimError, match=re.escape(message)):
+        train(cfg, tmp_path / "m.npz")
+    assert not list(tmp_path.iterdir()), "nothing written"
+
+
+def test_an_existing_model_is_not_overwritten_without_overwrite(tmp_path, demo_data):
+    out = tmp_path / "m.npz"
+    out.write_bytes(b"my precious model")
+    cfg = TrainConfig(arch="fashion-fcnn", loss="cel", epochs=1, limit=64, val_size=16)
+    with pytest.raises(MemsimError, match=r"m\.npz exists; pass --resume to continue its training, or --overwrite"):
+        train(cfg, out)
+    assert out.read_bytes() == b"my precious model"
+    train(cfg, out, overwrite=True)
+    assert out.read_bytes() != b"my precious model"

@@ -167,3 +167,30 @@ def test_fetch_rejects_a_wrong_file(tmp_path, server, monkeypatch):
         fetch("mnist", urls={f: f"{base}/{f}" for f in files}, progress=False)
     assert (tmp_path / "d" / "mnist").is_dir()
     assert not (tmp_path / "d" / "mnist" / next(iter(files))).exists()
+
+
+def test_a_failed_fetch_leaves_no_folders_behind(tmp_path):
+    from memsim.datasets import fetch
+
+    root = tmp_path / "new" / "x"
+    with pytest.raises(DatasetError, match="cannot download"):
+        fetch("fashion-mnist", root=root, urls={f: "http://127.0.0.1:9/none" for f in DATASETS["fashion-mnist"].files},
+              progress=False)  # fmt: skip
+    assert not (tmp_path / "new").exists(), "the folder tree made for the fetch is removed again"
+
+
+def test_verify_with_missing_files_is_an_error(tmp_path, capsys):
+    from memsim.cli.app import main
+
+    folder = tmp_path / "fashion-mnist"
+    folder.mkdir()
+    (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(b"x")
+    assert main(["data", "verify", "fashion-mnist", "--root", str(tmp_path)]) == 1
+    assert "sha256 mismatch" in capsys.readouterr().err
+    (folder / "t10k-labels-idx1-ubyte.gz").unlink()
+    shared = SHARED / "fashion-mnist" / "t10k-labels-idx1-ubyte.gz"
+    if not shared.is_file():
+        pytest.skip(f"{shared} not present")
+    (folder / shared.name).write_bytes(shared.read_bytes())
+    assert main(["data", "verify", "fashion-mnist", "--root", str(tmp_path)]) == 1
+    assert "3 file(s) missing" in capsys.readouterr().err
