@@ -72,7 +72,13 @@ def resolve_rates(args: argparse.Namespace, extra: Sequence[str], profile_flag: 
         profile = load_profile(args.profile)
         return profile.at_knobs(parse_knob_args(profile, extra), extrapolate=args.extrapolate)
     if extra:
-        raise ConfigError(f"unexpected arguments {' '.join(extra)}: knob options need {profile_flag}")
+        flags = [t for t in extra if t.startswith("-")]
+        if flags:
+            raise ConfigError(
+                f"unknown option {flags[0].split('=')[0]} (knob options --<knob> VALUE need {profile_flag}); "
+                f"see `memsim {args.command} --help`"
+            )
+        raise ConfigError(f"unexpected arguments {' '.join(extra)}")
     if args.ber is not None:
         return args.ber
     if pair:

@@ -182,12 +182,21 @@ class ApproximateMemory:
     def set_ber(self, ber: float) -> None:
         """Set a symmetric bit error rate: a stored 0 and a stored 1 flip with probability ``ber``.
 
+        A symmetric BER is in [0, 0.5] everywhere in memsim (profiles, sweeps, training); a
+        direction-dependent rate (:meth:`set_rates`) may reach 1 (a stuck cell).
+
         Raises
         ------
         ConfigError
-            For a value outside [0, 1] or NaN.
+            For a value outside [0, 0.5] or NaN.
         """
-        self._p01 = self._p10 = _check_probability(ber, "ber")
+        ber = _check_probability(ber, "ber")
+        if ber > 0.5:
+            raise ConfigError(
+                f"ber must be in [0, 0.5], got {ber!r}: beyond 0.5 symmetric flips invert more bits than they keep "
+                "(direction-dependent rates up to 1 go through set_rates)"
+            )
+        self._p01 = self._p10 = ber
         self._op = None
 
     def set_rates(self, p01: float, p10: float) -> None:

@@ -116,6 +116,10 @@ class Profile:
             if not math.isfinite(x):
                 raise ProfileError(format_problem(self.source, path, f"{x!r} is not a finite number"))
             assert knob.min is not None and knob.max is not None
+            if knob.min > 0 and x <= 0:  # a positive quantity (a voltage, a time) stays positive, extrapolated or not
+                raise OutOfRangeError(
+                    format_problem(self.source, path, f"{x:g} {knob.unit} is not physical: {name} must be positive")
+                )
             if not knob.min <= x <= knob.max:
                 if not extrapolate:
                     models = [m.model.form_name for m in self.mechanisms if m.knob == name and m.model is not None]

@@ -338,7 +338,7 @@ def test_evaluate_command(capsys, tmp_path):
                        "--ber", "0.01")  # fmt: skip
     assert code == 0 and "read energy per image: n/a (a bare --ber has no energy model" in out
     code, out, err = run(capsys, "evaluate", str(path), "--ber", "0.1", "--vdd-v", "1")
-    assert code == 1 and "knob options need --profile" in err
+    assert code == 1 and "unknown option --vdd-v (knob options --<knob> VALUE need --profile)" in err
 
 
 def test_evaluate_api_matches_predict():
@@ -359,3 +359,33 @@ def test_evaluate_api_matches_predict():
     assert result.accuracy == expected
     lo, hi = wilson_interval(50, 100)
     assert lo == pytest.approx(0.4038, abs=1e-4) and hi == pytest.approx(0.5962, abs=1e-4)
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    script = f"{sys.executable} -m memsim profiles show sram_14nm_chandramoorthy2019 | head -1"
+    proc = subprocess.run(["bash", "-o", "pipefail", "-c", script], capture_output=True, text=True)
+    assert proc.stdout.startswith("sram_14nm_chandramoorthy2019")
+    assert "Broken pipe" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode in (0, 141)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["evaluate", "fcnn_cel_ber0", "--dataset", "fashion-mnist-demo", "--ber", "0.1", "--batch-size", "0"],
+         "unknown option --batch-size (knob options --<knob> VALUE need --profile); see `memsim evaluate --help`"),
+        (["evaluate", "fcnn_cel_ber0", "--dataset", "fashion-mnist-demo", "--ber", "0.7"],
+         "ber must be in [0, 0.5], got 0.7"),
+        (["evaluate", "fcnn_cel_ber0", "--dataset", "fashion-mnist-demo", "--ber", "0.01", "--seed", "-1"],
+         "seed must be a non-negative integer or None, got -1"),
+        (["evaluate", "random:fashion-fcnn:-1", "--dataset", "fashion-mnist-demo"],
+         "seed must be a non-negative integer or None, got -1"),
+        (["memory", "--ber", "0.1", "--seed", "-2"], "seed must be a non-negative integer or None, got -2"),
+        (["at", "dram_ddr3l_chang2017_vendorb", "--vdd-v", "-3", "--extrapolate"],
+         "-3 V is not physical: vdd_v must be positive"),
+    ],
+)  # fmt: skip
+def test_bad_input_found_by_a_new_user(capsys, args, message):
+    code, out, err = run(capsys, *args)
+    assert code == 1 and out == "" and err.count("\n") == 1, err
+    assert message in err
