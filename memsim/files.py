@@ -40,6 +40,15 @@ def load_npz(
     label = str(path)
     out: dict[str, np.ndarray] = {}
     try:
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+    except OSError as err:
+        raise error(format_problem(label, None, f"cannot read the file: {err.strerror or err}")) from None
+    if head[:2] != b"PK":  # an NPZ archive is a zip file; anything else would reach numpy's pickle path
+        raise error(
+            format_problem(label, None, "not an NPZ archive (a .npz file is a zip of .npy arrays, from numpy.savez)")
+        )
+    try:
         with np.load(path, allow_pickle=False) as archive:
             for key in archive.files:
                 try:

@@ -80,12 +80,37 @@ class FaultMapSet:
             )
         return array
 
+    def _check_values(self, array: np.ndarray, where: str, key: str) -> np.ndarray:
+        """NPZ maps hold what their kind says, checked as strictly as the text-matrix reader checks 0/1 files."""
+        if array.dtype.kind not in "biuf":
+            raise ProfileError(format_problem(where, None, f"dtype {array.dtype} is not numeric; {key} holds numbers"))
+        if key.startswith("stuck_at"):
+            bad = ~np.isin(array, (0, 1)) if array.dtype.kind != "b" else np.zeros(array.shape, bool)
+            if bad.any():
+                index = tuple(int(i) for i in np.argwhere(bad)[0])
+                raise ProfileError(
+                    format_problem(
+                        where, f"cell {index}", f"{array[index].item()!r} is not 0 or 1 (a stuck-at mask is 0/1)"
+                    )
+                )
+            return array.astype(bool)
+        if key in ("p01", "p10"):
+            bad = ~((array >= 0) & (array <= 1))
+            if bad.any():
+                index = tuple(int(i) for i in np.argwhere(bad)[0])
+                raise ProfileError(
+                    format_problem(where, f"cell {index}", f"{array[index].item()!r} is not a probability in [0, 1]")
+                )
+        return array
+
     def _load_entry(self, entry: MapEntry) -> dict[str, np.ndarray]:
         if "npz" in entry.paths:
             arrays = load_npz(entry.paths["npz"], NPZ_KEYS[self.kind])
-            return {
-                k: self._check_shape(np.asarray(arrays[k]), f"{entry.paths['npz']}: {k}") for k in NPZ_KEYS[self.kind]
-            }
+            out = {}
+            for k in NPZ_KEYS[self.kind]:
+                where = f"{entry.paths['npz']}: {k}"
+                out[k] = self._check_values(self._check_shape(np.asarray(arrays[k]), where), where, k)
+            return out
         return {
             "stuck_at_0": self._check_shape(read_bit_matrix(entry.paths["sa0"]), str(entry.paths["sa0"])),
             "stuck_at_1": self._check_shape(read_bit_matrix(entry.paths["sa1"]), str(entry.paths["sa1"])),

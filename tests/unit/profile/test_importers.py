@@ -228,3 +228,29 @@ def test_profile_with_missing_map_file(tmp_path):
     (d / "c_v0.60.npz").unlink()
     with pytest.raises(ProfileError, match=r"m\.yaml: fault_maps\.files\[1\]: file '.*c_v0\.60\.npz' does not exist"):
         load_profile(out)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (np.array([0, 2, 0, 0]), r"cell \(1,\): 2 is not 0 or 1 \(a stuck-at mask is 0/1\)"),
+        (np.array([0, 0.5, 0, 0]), r"cell \(1,\): 0.5 is not 0 or 1"),
+        (np.array([0, np.nan, 0, 0]), r"cell \(1,\): nan is not 0 or 1"),
+        (np.array(["0", "1", "0", "0"]), r"dtype <U1 is not numeric"),
+    ],
+)
+def test_npz_stuck_at_maps_are_checked_like_text_maps(tmp_path, values, message):
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    np.savez(maps / "c_v0.60.npz", stuck_at_0=values, stuck_at_1=np.zeros(4, bool))
+    np.savez(maps / "c_v0.70.npz", stuck_at_0=np.zeros(4, bool), stuck_at_1=np.zeros(4, bool))
+    with pytest.raises(ProfileError, match=message):
+        profile_from_fault_maps([maps], tmp_path / "chip.yaml", technology="sram", reference="x")
+    assert not (tmp_path / "chip.yaml").exists()
+
+
+def test_a_text_file_named_npz_is_not_an_npz_archive(tmp_path):
+    fake = tmp_path / "m.npz"
+    fake.write_text("0,1\n1,0\n")
+    with pytest.raises(ProfileError, match=r"m\.npz: not an NPZ archive \(a \.npz file is a zip of \.npy arrays"):
+        load_npz(fake)
