@@ -43,6 +43,8 @@ def cmd_margins(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace, extra: Sequence[str]) -> int:
     from memsim.datasets import load_dataset
     from memsim.experiment.evaluate import evaluate
+    from memsim.experiment.rates import describe_fault_model, resolve_fault_model
+    from memsim.profile import OperatingPoint, load_profile
 
     net = load_net(args.model)
     rates = resolve_rates(args, extra, "--profile")
@@ -51,12 +53,14 @@ def cmd_evaluate(args: argparse.Namespace, extra: Sequence[str]) -> int:
     images, labels = load_dataset(args.dataset or net.metadata.get("dataset", "fashion-mnist-demo"), args.split)
     if check_limit(args.limit) is not None:
         images, labels = images[: args.limit], labels[: args.limit]
-    options = {} if args.persistent_fraction is None else {"persistent_fraction": args.persistent_fraction}
-    result = evaluate(net, images, labels, rates, args.fault_model, args.granularity, args.seed, **options)
+    profile = load_profile(args.profile) if args.profile is not None else None
+    op = rates if isinstance(rates, OperatingPoint) else None
+    fault = resolve_fault_model(args.fault_model, profile, op, args.persistent_fraction)
+    result = evaluate(net, images, labels, rates, fault, args.granularity, args.seed)
     if args.json:
         print_json(result.to_dict())
         return 0
-    print(f"{net!r}, {result.n_images} images, {result.fault_model} faults at BER {format_value(result.ber)} "
+    print(f"{net!r}, {result.n_images} images, {describe_fault_model(fault)} faults at BER {format_value(result.ber)} "
           f"({result.granularity}, seed {result.seed})")  # fmt: skip
     print(f"accuracy {result.accuracy:.4f} (95 % CI {result.ci_low:.4f}-{result.ci_high:.4f})")
     if result.read_energy_pj_per_image is not None:
@@ -91,7 +95,7 @@ def register(sub: Any) -> None:
     p.add_argument("model", help="model file, shipped model name, or random:ARCH[:SEED]")
     p.add_argument("--profile", help="profile name or .yaml path (knobs as --<knob> VALUE)")
     p.add_argument("--ber", type=float, help="symmetric bit error rate instead of a profile")
-    p.add_argument("--fault-model", default="transient", choices=available_fault_models())
+    p.add_argument("--fault-model", choices=available_fault_models(), help="default: what the profile implies")
     p.add_argument("--persistent-fraction", type=float, help="share of errors from stuck cells (fault model mixed)")
     p.add_argument("--granularity", default="per_sample", choices=[g.value for g in ReadGranularity])
     p.add_argument("--dataset", choices=available_datasets(), help="default: the model's data set")

@@ -43,18 +43,21 @@ def cmd_at(args: argparse.Namespace, extra: Sequence[str]) -> int:
 
 def cmd_memory(args: argparse.Namespace, extra: Sequence[str]) -> int:
     from memsim.experiment.audit import audit_reads
+    from memsim.experiment.rates import describe_fault_model, resolve_fault_model
+    from memsim.profile import OperatingPoint, load_profile
 
     rates = resolve_rates(args, extra, "a PROFILE")
     if rates is None:
         raise ConfigError("give a PROFILE (with --<knob> VALUE options), or --ber, or --p01 and --p10")
-    options = {} if args.persistent_fraction is None else {"persistent_fraction": args.persistent_fraction}
-    check = audit_reads(
-        rates, nbits=args.bits, reads=args.reads, fault_model=args.fault_model, seed=args.seed, **options
-    )
+    profile = load_profile(args.profile) if args.profile is not None else None
+    op = rates if isinstance(rates, OperatingPoint) else None
+    fault = resolve_fault_model(args.fault_model, profile, op, args.persistent_fraction)
+    check = audit_reads(rates, nbits=args.bits, reads=args.reads, fault_model=fault, seed=args.seed)
     if args.json:
         print_json(check.to_dict())
         return 0
-    print(f"{check.reads} reads of {check.nbits} random bits, fault model {check.fault_model}, seed {args.seed}")
+    print(f"{check.reads} reads of {check.nbits} random bits, fault model {describe_fault_model(fault)}, "
+          f"seed {args.seed}")  # fmt: skip
     print(
         table(
             ["", "p01", "p10", "ber"],
@@ -91,7 +94,7 @@ def register(sub: Any) -> None:
     p.add_argument("--p10", type=float, help="1->0 flip probability (with --p01)")
     p.add_argument("--bits", type=int, default=5820416, help="bits per read (default: the Fashion FCNN's 5,820,416)")
     p.add_argument("--reads", type=int, default=10, help="number of reads (default 10)")
-    p.add_argument("--fault-model", default="transient", choices=available_fault_models())
+    p.add_argument("--fault-model", choices=available_fault_models(), help="default: what the profile implies")
     p.add_argument("--persistent-fraction", type=float, help="share of errors from stuck cells (fault model mixed)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--extrapolate", action="store_true", help="allow knob values outside the profile's range")

@@ -6,11 +6,18 @@ from typing import TypeAlias
 
 from memsim.errors import ConfigError
 from memsim.memory.approximate import ApproximateMemory
-from memsim.memory.faults import AsymmetricFaults, FaultModel, MixedFaults, PersistentFaults, TransientFaults
+from memsim.memory.faults import (
+    AsymmetricFaults,
+    FaultModel,
+    MixedFaults,
+    PersistentFaults,
+    TransientFaults,
+    get_fault_model,
+)
 from memsim.profile.operating_point import OperatingPoint
 from memsim.profile.profile import Profile
 
-__all__ = ["Rates", "apply_rates", "default_fault_model"]
+__all__ = ["Rates", "apply_rates", "default_fault_model", "describe_fault_model", "resolve_fault_model"]
 
 #: An operating point of a profile, a symmetric bit error rate, or ``(p01, p10)``.
 Rates: TypeAlias = OperatingPoint | float | tuple[float, float]
@@ -58,3 +65,30 @@ def default_fault_model(profile: Profile | None, op: OperatingPoint | None) -> F
     if stuck > 0 and other > 0:
         return MixedFaults(persistent_fraction=min(1.0, stuck / (stuck + other)))
     return TransientFaults() if op.p01 == op.p10 else AsymmetricFaults()
+
+
+def resolve_fault_model(
+    name: str | None, profile: Profile | None, op: OperatingPoint | None, persistent_fraction: float | None = None
+) -> FaultModel:
+    """The fault model of an experiment: ``name`` if given, else what the profile implies.
+
+    ``persistent`` on a profile with per-cell fault maps means those maps (never drawn cells
+    at the same rate), as it does in :func:`default_fault_model`.
+    """
+    if name is None or (name == "persistent" and profile is not None and profile.fault_maps is not None):
+        return default_fault_model(profile, op)
+    options = {} if persistent_fraction is None else {"persistent_fraction": persistent_fraction}
+    return get_fault_model(name, **options)
+
+
+def describe_fault_model(fault: FaultModel) -> str:
+    """A fault model's name, with where its cells come from for persistent faults."""
+    if isinstance(fault, PersistentFaults):
+        return (
+            "persistent (the profile's measured cell maps)"
+            if fault.cell_map is not None
+            else "persistent (drawn stuck cells)"
+        )
+    if isinstance(fault, MixedFaults):
+        return f"mixed (persistent fraction {fault.persistent_fraction:g})"
+    return fault.name

@@ -36,11 +36,11 @@ from memsim.bnn import BNN, load_model
 from memsim.datasets import load_dataset
 from memsim.errors import ConfigError, UnknownNameError, suggest
 from memsim.experiment.evaluate import evaluate
-from memsim.experiment.rates import default_fault_model
+from memsim.experiment.rates import resolve_fault_model
 from memsim.experiment.stats import wilson_interval
 from memsim.files import write_text_atomic
 from memsim.memory.energy import COMPUTE_PJ_PER_OP, EnergyBreakdown, inference_energy
-from memsim.memory.faults import FaultModel, get_fault_model
+from memsim.memory.faults import FaultModel
 from memsim.memory.granularity import parse_granularity
 from memsim.memory.timing import LayerWork, MemorySystem, TimingResult, simulate_inference
 from memsim.profile import Profile, load_profile
@@ -273,12 +273,7 @@ def _profile(name: str) -> Profile:
 
 
 def _fault_model(spec: SweepSpec, profile: Profile | None, op: OperatingPoint | None) -> FaultModel:
-    if spec.fault_model is None:
-        return default_fault_model(profile, op)
-    if spec.fault_model == "persistent" and profile is not None and profile.fault_maps is not None:
-        return default_fault_model(profile, op)  # the profile's measured maps
-    options = {} if spec.persistent_fraction is None else {"persistent_fraction": spec.persistent_fraction}
-    return get_fault_model(spec.fault_model, **options)
+    return resolve_fault_model(spec.fault_model, profile, op, spec.persistent_fraction)
 
 
 def _timing(work: list[LayerWork], system: MemorySystem, op: OperatingPoint | None) -> TimingResult | None:

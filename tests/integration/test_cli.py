@@ -389,3 +389,24 @@ def test_bad_input_found_by_a_new_user(capsys, args, message):
     code, out, err = run(capsys, *args)
     assert code == 1 and out == "" and err.count("\n") == 1, err
     assert message in err
+
+
+def test_persistent_faults_on_a_profile_with_cell_maps_use_the_maps(capsys, tmp_path):
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    sa0 = np.zeros(64, bool)
+    sa0[::4] = True  # a quarter of the cells stuck at 0 at 0.5 V, none at 0.6 V
+    np.savez(maps / "c_v0.50.npz", stuck_at_0=sa0, stuck_at_1=np.zeros(64, bool))
+    np.savez(maps / "c_v0.60.npz", stuck_at_0=np.zeros(64, bool), stuck_at_1=np.zeros(64, bool))
+    chip = tmp_path / "chip.yaml"
+    assert run(capsys, "profiles", "import", "maps", str(maps), "-o", str(chip), "--technology", "sram",
+               "--reference", "test chip")[0] == 0  # fmt: skip
+    for fault in ([], ["--fault-model", "persistent"]):
+        code, out, err = run(capsys, "memory", str(chip), "--vdd-v", "0.5", "--bits", "6400", "--reads", "2",
+                             "--json", *fault)  # fmt: skip
+        assert code == 0, err
+        check = json.loads(out)
+        assert check["observed_p01"] == 0.0
+        assert check["observed_p10"] == pytest.approx(0.25, abs=0.03), "exactly the mapped cells, not drawn ones"
+    code, out, _ = run(capsys, "memory", str(chip), "--vdd-v", "0.5", "--bits", "6400", "--reads", "1")
+    assert "fault model persistent (the profile's measured cell maps)" in out
