@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from memsim.cli._args import print_json
+from memsim.errors import MemsimError
 from memsim.report.text import format_value, table
 
 __all__ = ["register"]
@@ -24,7 +26,12 @@ OP_COLUMNS = (
 def cmd_profiles_list(args: argparse.Namespace) -> int:
     from memsim.profile import available_profiles, load_profile
 
-    profiles = [load_profile(name) for name in available_profiles()]
+    profiles = []
+    for name in available_profiles():
+        try:
+            profiles.append(load_profile(name))
+        except MemsimError as err:  # one broken file must not hide the good ones
+            print(f"memsim: warning: skipped {name}: {err}", file=sys.stderr)
     if args.json:
         print_json(
             [

@@ -17,7 +17,27 @@ import numpy as np
 from memsim.errors import OutOfRangeError, ProfileError, format_problem
 from memsim.profile.forms import get_form
 
-__all__ = ["SCALING_LAWS", "AnalyticModel", "Knob", "Mechanism", "Quantity", "interpolate_log"]
+#: Knob values this close to a range end or a map's knob value are that value: a sweep built with
+#: ``np.arange(0.53, 0.595, 0.01)`` ends at 0.5900000000000001, which must still be 0.59 V.
+#: Relative to the value (and at least absolute for values near 0): ``|x - y| <= KNOB_TOLERANCE * max(1, |y|)``.
+KNOB_TOLERANCE = 1e-9
+
+
+def knob_close(x: float, y: float) -> bool:
+    """True if knob values ``x`` and ``y`` are the same within :data:`KNOB_TOLERANCE`."""
+    return abs(x - y) <= KNOB_TOLERANCE * max(1.0, abs(y))
+
+
+__all__ = [
+    "KNOB_TOLERANCE",
+    "SCALING_LAWS",
+    "AnalyticModel",
+    "Knob",
+    "Mechanism",
+    "Quantity",
+    "interpolate_log",
+    "knob_close",
+]
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from memsim.errors import ProfileError, format_problem
+from memsim.profile.curves import knob_close
 from memsim.profile.readers import load_npz, read_bit_matrix
 
 __all__ = ["MAP_KINDS", "NPZ_KEYS", "FaultMapSet", "MapEntry"]
@@ -132,7 +133,7 @@ class FaultMapSet:
             rate = failing.astype(np.float32)
             return rate, rate.copy()
         for entry in self.entries:
-            if entry.at is not None and np.isclose(entry.at, value, rtol=0, atol=1e-9):
+            if entry.at is not None and knob_close(value, entry.at):
                 arrays = self._load_entry(entry)
                 if self.kind == "stuck_at":
                     sa0, sa1 = arrays["stuck_at_0"].astype(bool), arrays["stuck_at_1"].astype(bool)

@@ -30,7 +30,7 @@ import numpy as np
 from memsim.errors import ConfigError, OutOfRangeError, ProfileError, UnknownNameError, format_problem, suggest
 from memsim.profile import transforms
 from memsim.profile._validate import join
-from memsim.profile.curves import Knob, Mechanism, Quantity
+from memsim.profile.curves import Knob, Mechanism, Quantity, knob_close
 from memsim.profile.fault_maps import FaultMapSet
 from memsim.profile.operating_point import MechanismRate, OperatingPoint
 from memsim.profile.schema import PERSISTENCES, SCHEMA_VERSION, TECHNOLOGIES, ProfileParser
@@ -116,6 +116,10 @@ class Profile:
             if not math.isfinite(x):
                 raise ProfileError(format_problem(self.source, path, f"{x!r} is not a finite number"))
             assert knob.min is not None and knob.max is not None
+            if knob_close(x, knob.min):  # floating-point noise at a range end is the end
+                x = float(knob.min)
+            elif knob_close(x, knob.max):
+                x = float(knob.max)
             if knob.min > 0 and x <= 0:  # a positive quantity (a voltage, a time) stays positive, extrapolated or not
                 raise OutOfRangeError(
                     format_problem(self.source, path, f"{x:g} {knob.unit} is not physical: {name} must be positive")

@@ -410,3 +410,11 @@ def test_persistent_faults_on_a_profile_with_cell_maps_use_the_maps(capsys, tmp_
         assert check["observed_p10"] == pytest.approx(0.25, abs=0.03), "exactly the mapped cells, not drawn ones"
     code, out, _ = run(capsys, "memory", str(chip), "--vdd-v", "0.5", "--bits", "6400", "--reads", "1")
     assert "fault model persistent (the profile's measured cell maps)" in out
+
+
+def test_one_broken_profile_does_not_hide_the_others(capsys, tmp_path, monkeypatch):
+    (tmp_path / "broken.yaml").write_text("name: [unclosed\n")
+    monkeypatch.setenv("MEMSIM_PROFILE_PATH", str(tmp_path))
+    code, out, err = run(capsys, "profiles", "list")
+    assert code == 0 and "sram_14nm_chandramoorthy2019" in out
+    assert "warning: skipped broken" in err and "broken.yaml" in err

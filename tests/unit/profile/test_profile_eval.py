@@ -201,3 +201,17 @@ def test_operating_point_json_roundtrip(profile_data):
     text = json.dumps(data)
     assert json.loads(text)["mechanisms"][0]["name"] == "voltage"
     assert data["uncalibrated"] == []
+
+
+def test_floating_point_noise_at_a_range_end_is_the_end():
+    import numpy as np
+
+    import memsim
+
+    dram = memsim.load_profile("dram_ddr3l_chang2017_vendorb")
+    values = np.arange(1.025, 1.3501, 0.025)  # ends at 1.3500000000000005 or so
+    assert values[-1] != 1.35
+    ops = [dram.at(vdd_v=float(v)) for v in values]
+    assert ops[-1].knobs["vdd_v"] == 1.35 and ops[-1].ber == dram.at(vdd_v=1.35).ber
+    with pytest.raises(memsim.OutOfRangeError):
+        dram.at(vdd_v=1.36)
