@@ -138,3 +138,11 @@ def awkward_net(seed: int, pad: int, pool: bool, c_mid: int, dense_mid: int, n_c
 def images_for(net, n, seed=0):
     c, h, w = net.input_shape
     return np.random.default_rng(seed).integers(0, 256, (n, c, h, w), dtype=np.uint8)
+
+
+def data_root() -> Path:
+    """Where the tests find the real data sets: ``$MEMSIM_DATA``, else ``../shared/datasets`` beside the checkout."""
+    import os
+
+    env = os.environ.get("MEMSIM_DATA")
+    return Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "datasets"

@@ -7,6 +7,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from helpers import data_root  # noqa: E402
+
 from memsim.datasets import load_dataset  # noqa: E402
 from memsim.train import TorchBNN, binarize_input, export_bnn, fold_batchnorm  # noqa: E402
 
@@ -73,7 +75,7 @@ def test_fold_batchnorm_matches_float64_bn_on_every_integer():
     np.testing.assert_array_equal((h > s) != inv, fires)
 
 
-SHARED = __import__("pathlib").Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
+SHARED = data_root()
 
 
 def shipped_models() -> list[str]:
@@ -89,7 +91,7 @@ def test_every_shipped_model_keeps_the_contract_on_the_full_test_set(name, monke
     from memsim.train import import_bnn
 
     if not (SHARED / "fashion-mnist").is_dir():
-        pytest.skip("../shared/datasets not present")
+        pytest.skip(f"no fashion-mnist in {SHARED} ($MEMSIM_DATA or ../shared/datasets)")
     monkeypatch.setenv("MEMSIM_DATA", str(SHARED))
     net = load_model(name)
     images, labels = load_dataset(net.metadata["dataset"], "test")

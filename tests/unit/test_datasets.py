@@ -10,12 +10,15 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
+from helpers import data_root
 
 from memsim import MemsimError
 from memsim.datasets import DATASETS, DatasetError, fetch, load_dataset, verify
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
-needs_shared = pytest.mark.skipif(not (SHARED / "fashion-mnist").is_dir(), reason="../shared/datasets not present")
+SHARED = data_root()
+needs_shared = pytest.mark.skipif(
+    not (SHARED / "fashion-mnist").is_dir(), reason=f"no fashion-mnist in {SHARED} ($MEMSIM_DATA or ../shared/datasets)"
+)
 
 
 @needs_shared
