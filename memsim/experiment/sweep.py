@@ -430,7 +430,7 @@ def _prepare(out: Path, spec: SweepSpec, header: list[str], resume: bool) -> set
             with csv_path.open("r+", encoding="utf-8") as f:
                 f.truncate(len(text[: text.rfind("\n") + 1].encode("utf-8")))
         return {row["cell"] for row in read_rows(out)}
-    out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)  # only now, after every check passed
     meta = {"config": config, "seed": spec.seed, "versions": _versions(), "columns": header}
     write_text_atomic(meta_path, json.dumps(meta, indent=2) + "\n")
     write_text_atomic(csv_path, ",".join(header) + "\n")
@@ -490,10 +490,9 @@ def run_sweep(
     out_path = Path(out)
     if out_path.exists() and not out_path.is_dir():
         raise ConfigError(f"{out_path} exists and is not a directory")
-    if not out_path.parent.exists():
-        raise ConfigError(f"{out_path.parent} does not exist; create it or choose another --out")
-    if not os.access(out_path if out_path.exists() else out_path.parent, os.W_OK):
-        raise ConfigError(f"{out_path}: not writable")
+    anchor = next(p for p in (out_path, *out_path.parents) if p.exists())  # the nearest existing folder
+    if not anchor.is_dir() or not os.access(anchor, os.W_OK):
+        raise ConfigError(f"{out_path}: cannot create results there ({anchor} is not a writable folder)")
     header = _header(spec, profile)
     done = _prepare(out_path, spec, header, resume)
     todo = [c for c in cells if c.key not in done]

@@ -135,8 +135,9 @@ def test_bad_options_and_places(tmp_path):
         SweepSpec.from_dict({"models": ["fcnn_cel_ber0"], "bers": [0.1], "trail": 2})
     with pytest.raises(ConfigError, match=r"bers: 0\.7 is outside \[0, 0\.5\]"):
         SweepSpec(models=("fcnn_cel_ber0",), bers=(0.7,))
-    with pytest.raises(ConfigError, match="does not exist; create it"):
-        run_sweep(spec(), tmp_path / "no" / "such", progress=False)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match=r"cannot create results there .* is not a writable folder"):
+        run_sweep(spec(), tmp_path / "file" / "such", progress=False)
     with pytest.raises(ConfigError, match=r"workers must be an integer in \[1, "):
         run_sweep(spec(), tmp_path / "w", workers=99, progress=False)
 
