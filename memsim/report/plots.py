@@ -38,6 +38,9 @@ def _save(fig: Figure, out: Path) -> None:
     os.close(fd)
     try:
         fig.savefig(tmp, dpi=150, bbox_inches="tight")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a plot gets the permissions any new file gets
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

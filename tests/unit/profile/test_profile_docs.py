@@ -24,3 +24,18 @@ def test_schema_example_is_valid():
     assert (op.mechanisms[1].p01, op.mechanisms[1].p10) == (0.02, 0.01)
     assert op.read_energy_pj_per_bit == pytest.approx(0.3 * (0.65 / 0.9) ** 2)
     assert op.write_energy_pj_per_bit == pytest.approx(0.15 + 0.15 * (0.05 / 0.3))
+
+
+def test_plots_get_the_permissions_of_any_new_file(tmp_path):
+    import os
+    import stat
+
+    import memsim
+    from memsim.report.plots import plot_profile
+
+    umask = os.umask(0o022)
+    try:
+        out = plot_profile(memsim.load_profile("sram_14nm_chandramoorthy2019"), tmp_path / "p.png")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644
