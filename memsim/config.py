@@ -17,6 +17,7 @@ __all__ = [
     "CONV_BLOCK",
     "DENSE_BLOCK",
     "GEOMETRIC_MAX_P",
+    "MARGIN_BLOCK",
     "NUMBA_FLAGS",
     "NUMBA_PARALLEL_FLAGS",
     "P_BITS",
@@ -53,8 +54,11 @@ CONV_BLOCK: int = 256
 #: Images per kernel call of dense-only networks (amortises kernel launches).
 DENSE_BLOCK: int = 4096
 
+#: Images per call of the importance kernel (margins): short calls keep Ctrl-C responsive.
+MARGIN_BLOCK: int = 64
+
 _DEFAULTS = {"CHUNK_WORDS": CHUNK_WORDS, "GEOMETRIC_MAX_P": GEOMETRIC_MAX_P, "P_BITS": P_BITS,
-             "CONV_BLOCK": CONV_BLOCK, "DENSE_BLOCK": DENSE_BLOCK}  # fmt: skip
+             "CONV_BLOCK": CONV_BLOCK, "DENSE_BLOCK": DENSE_BLOCK, "MARGIN_BLOCK": MARGIN_BLOCK}  # fmt: skip
 
 
 def reset() -> None:

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from memsim import config
 from memsim.bits import unpack_bits
 from memsim.bnn import kernels
 from memsim.bnn.layers import Conv, Dense
@@ -159,12 +160,18 @@ def neuron_importance(net: Any, images: np.ndarray, layer: int, hidden: list[np.
     if len(after) == 2:
         nxt = layers[layer + 1]
         h_next = hs[layer + 1].astype(np.int64)
-        result = kernels.importance_chain(a, h_next, _signs(nxt), nxt.threshold, nxt.invert, w_out, h_out)
+        args = (_signs(nxt), nxt.threshold, nxt.invert)
     else:
-        empty = np.zeros((a.shape[0], 0), np.int64)
-        result = kernels.importance_chain(a, empty, np.zeros((0, a.shape[1]), np.int8), np.zeros(0, np.int32),
-                                           np.zeros(0, bool), w_out, h_out)  # fmt: skip
-    return Importance(layer, result)
+        h_next = np.zeros((a.shape[0], 0), np.int64)
+        args = (np.zeros((0, a.shape[1]), np.int8), np.zeros(0, np.int32), np.zeros(0, bool))
+    # Blocks of images keep each kernel call short, so Ctrl-C (checked between calls) stops within a second.
+    n = a.shape[0]
+    total = np.zeros(a.shape[1], dtype=np.float64)
+    for start in range(0, n, config.MARGIN_BLOCK):
+        stop = min(n, start + config.MARGIN_BLOCK)
+        mean = kernels.importance_chain(a[start:stop], h_next[start:stop], *args, w_out, h_out[start:stop])
+        total += mean * (stop - start)
+    return Importance(layer, total / max(n, 1))
 
 
 @dataclass

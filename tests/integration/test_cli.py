@@ -418,3 +418,23 @@ def test_one_broken_profile_does_not_hide_the_others(capsys, tmp_path, monkeypat
     code, out, err = run(capsys, "profiles", "list")
     assert code == 0 and "sram_14nm_chandramoorthy2019" in out
     assert "warning: skipped broken" in err and "broken.yaml" in err
+
+
+@pytest.mark.jit
+def test_ctrl_c_stops_a_long_command_within_a_second():
+    import signal
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "memsim", "margins", "fcnn_cel_ber0", "--dataset", "fashion-mnist-demo"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(4.0)  # imports, compiled kernels loaded, inside the importance loop
+    if proc.poll() is not None:
+        pytest.skip("the command finished before the signal; nothing to interrupt")
+    sent = time.perf_counter()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    waited = time.perf_counter() - sent
+    print(f"stopped {waited:.2f} s after SIGINT")
+    assert proc.returncode == 130 and "memsim: interrupted" in err and "Traceback" not in err
+    assert waited < 1.5
