@@ -19,7 +19,14 @@ from memsim.errors import ProfileError, format_problem
 from memsim.files import write_text_atomic
 from memsim.profile.fault_maps import NPZ_KEYS, FaultMapSet, MapEntry
 from memsim.profile.profile import Profile
-from memsim.profile.readers import QUANTITY_COLUMNS, load_npz, read_bit_matrix, read_csv_table, split_columns
+from memsim.profile.readers import (
+    KNOB_UNITS,
+    QUANTITY_COLUMNS,
+    load_npz,
+    read_bit_matrix,
+    read_csv_table,
+    split_columns,
+)
 
 __all__ = ["profile_from_csv", "profile_from_fault_maps"]
 
@@ -36,7 +43,7 @@ def _header(name: str, technology: str, description: str, citation_key: str, ref
 
 def _knob_block(knob: str, xs: Sequence[float], nominal: float | None, key: str) -> dict[str, Any]:
     unit = knob.rsplit("_", 1)[-1] if "_" in knob else ""
-    unit = {"v": "V", "ns": "ns", "mv": "mV", "c": "C", "ms": "ms"}.get(unit, unit)
+    unit = KNOB_UNITS.get(unit, unit)
     lo, hi = float(min(xs)), float(max(xs))
     nominal = hi if nominal is None else float(nominal)
     return {knob: {"unit": unit, "nominal": nominal, "min": lo, "max": hi, "source": key, "provenance": "measured"}}

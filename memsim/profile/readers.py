@@ -18,6 +18,7 @@ from memsim.files import load_npz as _load_npz
 
 __all__ = [
     "BER_COLUMNS",
+    "KNOB_UNITS",
     "QUANTITY_COLUMNS",
     "load_npz",
     "read_bit_matrix",
@@ -53,7 +54,7 @@ def read_csv_table(path: str | Path) -> tuple[list[str], list[list[float]], dict
     """
     label = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8-sig")  # -sig: a byte-order mark (Excel) is not data
     except (OSError, UnicodeDecodeError) as err:
         raise ProfileError(format_problem(label, None, f"cannot read the file: {err}")) from None
     header: list[str] | None = None
@@ -70,7 +71,7 @@ def read_csv_table(path: str | Path) -> tuple[list[str], list[list[float]], dict
             continue
         cells = [c.strip() for c in next(csv.reader([stripped]))]
         if header is None:
-            header = cells
+            header = [c.lower() for c in cells]  # units and names match case-insensitively: VDD_V is vdd_v
             continue
         if len(cells) != len(header):
             raise ProfileError(
@@ -94,15 +95,21 @@ def read_csv_table(path: str | Path) -> tuple[list[str], list[list[float]], dict
     return header, rows, meta
 
 
+#: Unit suffixes a knob column may carry (lower case), and how a profile writes them.
+KNOB_UNITS = {"v": "V", "mv": "mV", "ns": "ns", "us": "us", "ms": "ms", "s": "s", "c": "C", "k": "K", "mhz": "MHz"}
+
+
 def split_columns(header: list[str], label: str) -> tuple[str, list[str], list[str]]:
     """Check a curve CSV header: knob column, BER columns, optional quantity columns."""
     knob = header[0]
-    if not re.fullmatch(r"[a-z][a-z0-9_]*", knob) or knob in BER_COLUMNS:
+    has_unit = (knob.rsplit("_", 1)[-1] in KNOB_UNITS and "_" in knob) or "_over_" in knob
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", knob) or knob in BER_COLUMNS or not has_unit:
         raise ProfileError(
             format_problem(
                 label,
                 "header",
-                f"first column {knob!r} must name the knob with its unit suffix, e.g. 'vdd_v' or 'trcd_ns'",
+                f"first column {knob!r} must name the knob with its unit suffix, e.g. 'vdd_v' or 'trcd_ns' "
+                f"(units: {', '.join(KNOB_UNITS)}; a ratio of two quantities is named 'x_over_y')",
             )
         )
     allowed = [*BER_COLUMNS, *QUANTITY_COLUMNS]
@@ -169,7 +176,7 @@ def read_bit_matrix(path: str | Path) -> np.ndarray:
     """
     label = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8-sig")  # -sig: a byte-order mark (Excel) is not data
     except (OSError, UnicodeDecodeError) as err:
         raise ProfileError(format_problem(label, None, f"cannot read the file: {err}")) from None
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]

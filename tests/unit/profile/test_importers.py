@@ -49,7 +49,8 @@ def test_csv_with_p01_p10_columns(tmp_path):
 @pytest.mark.parametrize(
     ("header", "message"),
     [
-        ("vdd_v,BER", r"unknown column 'BER' \(did you mean 'ber'\?\)"),
+        ("vdd,ber", r"first column 'vdd' must name the knob with its unit suffix"),
+        ("voltage,ber", r"first column 'voltage' must name the knob with its unit suffix"),
         ("vdd_v,bit_error_rate", r"unknown column 'bit_error_rate'"),
         (
             "vdd_v,read_energy_pj_per_bit",
@@ -254,3 +255,11 @@ def test_a_text_file_named_npz_is_not_an_npz_archive(tmp_path):
     fake.write_text("0,1\n1,0\n")
     with pytest.raises(ProfileError, match=r"m\.npz: not an NPZ archive \(a \.npz file is a zip of \.npy arrays"):
         load_npz(fake)
+
+
+def test_csv_headers_match_case_insensitively_and_a_bom_is_not_data(tmp_path):
+    csv_path = tmp_path / "excel.csv"
+    csv_path.write_bytes("\ufeffVDD_V,BER\n0.6,1e-3\n0.7,1e-5\n".encode())
+    profile = profile_from_csv(csv_path, tmp_path / "x.yaml", technology="sram", reference="excel export")
+    assert list(profile.knobs) == ["vdd_v"] and profile.knobs["vdd_v"].unit == "V"
+    assert profile.at(vdd_v=0.6).ber == pytest.approx(1e-3)
