@@ -131,6 +131,8 @@ def cmd_profiles_import_csv(args: argparse.Namespace) -> int:
         name=args.name,
         persistence=args.persistence,
         nominal=args.nominal,
+        citation_key=args.citation_key,
+        provenance=args.provenance,
     )
     print(f"wrote {args.output}: profile {profile.name!r} ({profile.technology}), knobs {', '.join(profile.knobs)}")
     return 0
@@ -148,6 +150,8 @@ def cmd_profiles_import_maps(args: argparse.Namespace) -> int:
         knob=args.knob,
         voltages=args.voltages,
         persistence=args.persistence,
+        citation_key=args.citation_key,
+        provenance=args.provenance,
     )
     kind = profile.fault_maps.kind if profile.fault_maps is not None else "?"
     print(
@@ -159,6 +163,7 @@ def cmd_profiles_import_maps(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add the ``profiles`` command group to the ``memsim`` parser."""
+    from memsim.profile._validate import PROVENANCES
     from memsim.profile.schema import PERSISTENCES, TECHNOLOGIES
 
     profiles = sub.add_parser("profiles", help="list, show, plot and import memory profiles")
@@ -195,5 +200,8 @@ def register(sub: Any) -> None:
         q.add_argument("-o", "--output", required=True, help="profile file to write (.yaml); its stem is the name")
         q.add_argument("--technology", required=True, choices=TECHNOLOGIES)
         q.add_argument("--reference", required=True, help="citation of the measurements")
+        q.add_argument("--citation-key", default="measured", help="key of that citation (e.g. chang2017)")
+        q.add_argument("--provenance", default="measured", choices=PROVENANCES,
+                       help="measured (yours, the default) or where published data come from")  # fmt: skip
         q.add_argument("--name", help="profile name (default: the output file's stem)")
         q.add_argument("--persistence", choices=PERSISTENCES, default="transient" if kind == "csv" else "stuck")

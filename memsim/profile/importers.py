@@ -41,12 +41,14 @@ def _header(name: str, technology: str, description: str, citation_key: str, ref
     }
 
 
-def _knob_block(knob: str, xs: Sequence[float], nominal: float | None, key: str) -> dict[str, Any]:
+def _knob_block(
+    knob: str, xs: Sequence[float], nominal: float | None, key: str, provenance: str = "measured"
+) -> dict[str, Any]:
     unit = knob.rsplit("_", 1)[-1] if "_" in knob else ""
     unit = KNOB_UNITS.get(unit, unit)
     lo, hi = float(min(xs)), float(max(xs))
     nominal = hi if nominal is None else float(nominal)
-    return {knob: {"unit": unit, "nominal": nominal, "min": lo, "max": hi, "source": key, "provenance": "measured"}}
+    return {knob: {"unit": unit, "nominal": nominal, "min": lo, "max": hi, "source": key, "provenance": provenance}}
 
 
 def _finish(data: dict[str, Any], out: str | Path) -> Profile:
@@ -72,6 +74,7 @@ def profile_from_csv(
     reference: str,
     name: str | None = None,
     citation_key: str = "measured",
+    provenance: str = "measured",
     persistence: str = "transient",
     nominal: float | None = None,
     description: str | None = None,
@@ -90,6 +93,11 @@ def profile_from_csv(
         ``sram``, ``dram``, ``rram`` or ``stt_mram``.
     reference : str
         Citation of the measurements (paper, lab notebook, chip id).
+    citation_key : str, default "measured"
+        Key of that citation in the profile (e.g. ``chang2017`` for a published data set).
+    provenance : str, default "measured"
+        Provenance tag of every imported number: ``measured`` for your own measurements,
+        ``dataset``, ``figure`` or ``table`` for published data.
     nominal : float, optional
         Nominal knob value (default: the largest measured value).
 
@@ -108,7 +116,7 @@ def profile_from_csv(
     data = _header(
         name, technology, description or f"Measured BER vs {knob} from {Path(csv_path).name}", citation_key, reference
     )
-    data["knobs"] = _knob_block(knob, xs, nominal, citation_key)
+    data["knobs"] = _knob_block(knob, xs, nominal, citation_key, provenance)
     data["mechanisms"] = [
         {
             "name": "measured",
@@ -117,7 +125,7 @@ def profile_from_csv(
                 "knob": knob,
                 "csv": _rel(Path(csv_path), out),
                 "source": citation_key,
-                "provenance": "measured",
+                "provenance": provenance,
                 **({"note": f"CSV comment source: {meta['source']}"} if "source" in meta else {}),
             },
         }
@@ -130,13 +138,13 @@ def profile_from_csv(
             "knob": knob,
             "points": [[r[0], r[i]] for r in rows],
             "source": citation_key,
-            "provenance": "measured",
+            "provenance": provenance,
         }
     for section, keys in (("energy", ("read_pj_per_bit",)), ("latency", ("read_ns",))):
         for key in keys:
             data[section].setdefault(
                 key,
-                {"value": None, "source": citation_key, "provenance": "measured", "note": "not in the measured CSV"},
+                {"value": None, "source": citation_key, "provenance": provenance, "note": "not in the measured CSV"},
             )
     return _finish(data, out)
 
@@ -166,6 +174,7 @@ def profile_from_fault_maps(
     knob: str = "vdd_v",
     voltages: Sequence[float] | None = None,
     persistence: str = "stuck",
+    provenance: str = "measured",
 ) -> Profile:
     """Write a profile YAML for per-cell fault maps (which it references).
 
@@ -178,7 +187,7 @@ def profile_from_fault_maps(
         ``failure_voltage_v`` describes all voltages.
     out : path
         The ``.yaml`` file to write.
-    technology, reference : str
+    technology, reference, citation_key, provenance : str
         As for :func:`profile_from_csv`.
     knob : str, default "vdd_v"
         Knob the maps are indexed by.
@@ -269,7 +278,7 @@ def profile_from_fault_maps(
         "shape": list(shape),
         "files": entries,
         "source": citation_key,
-        "provenance": "measured",
+        "provenance": provenance,
     }
     base = Path(out).resolve().parent
     maps = FaultMapSet(
@@ -312,7 +321,7 @@ def profile_from_fault_maps(
     data = _header(
         name, technology, f"Per-cell {kind.replace('_', '-')} fault maps over {knob}", citation_key, reference
     )
-    data["knobs"] = _knob_block(knob, [p[0] for p in points], None, citation_key)
+    data["knobs"] = _knob_block(knob, [p[0] for p in points], None, citation_key, provenance)
     data["mechanisms"] = [
         {
             "name": f"measured_{kind}",
@@ -322,16 +331,16 @@ def profile_from_fault_maps(
                 "columns": [knob, "p01", "p10"],
                 "points": [[x, a, b] for x, a, b in points],
                 "source": citation_key,
-                "provenance": "measured",
+                "provenance": provenance,
                 "note": "cell averages of the fault maps",
             },
         }
     ]
     data["energy"] = {
-        "read_pj_per_bit": {"value": None, "source": citation_key, "provenance": "measured", "note": "not in the maps"}
+        "read_pj_per_bit": {"value": None, "source": citation_key, "provenance": provenance, "note": "not in the maps"}
     }
     data["latency"] = {
-        "read_ns": {"value": None, "source": citation_key, "provenance": "measured", "note": "not in the maps"}
+        "read_ns": {"value": None, "source": citation_key, "provenance": provenance, "note": "not in the maps"}
     }
     data["fault_maps"] = block
     return _finish(data, out)

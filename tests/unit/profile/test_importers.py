@@ -263,3 +263,15 @@ def test_csv_headers_match_case_insensitively_and_a_bom_is_not_data(tmp_path):
     profile = profile_from_csv(csv_path, tmp_path / "x.yaml", technology="sram", reference="excel export")
     assert list(profile.knobs) == ["vdd_v"] and profile.knobs["vdd_v"].unit == "V"
     assert profile.at(vdd_v=0.6).ber == pytest.approx(1e-3)
+
+
+def test_imported_published_data_say_where_they_come_from(tmp_path):
+    csv_path = tmp_path / "paper.csv"
+    csv_path.write_text("vdd_v,ber\n0.6,1e-3\n0.7,1e-5\n")
+    profile = profile_from_csv(csv_path, tmp_path / "p.yaml", technology="sram", reference="A. Author, Paper 2020",
+                               citation_key="author2020", provenance="figure")  # fmt: skip
+    tags = {(item["source"], item["provenance"]) for item in profile.provenance()}
+    assert tags == {("author2020", "figure")}
+    with pytest.raises(ProfileError, match="provenance"):
+        profile_from_csv(csv_path, tmp_path / "q.yaml", technology="sram", reference="x", provenance="hearsay")
+    assert not (tmp_path / "q.yaml").exists()
