@@ -138,11 +138,12 @@ class FaultMapSet:
                 if self.kind == "stuck_at":
                     sa0, sa1 = arrays["stuck_at_0"].astype(bool), arrays["stuck_at_1"].astype(bool)
                     if np.any(sa0 & sa1):
+                        cell = tuple(int(i) for i in np.argwhere(sa0 & sa1)[0])
                         raise ProfileError(
                             format_problem(
-                                self.label,
-                                f"fault map at {self.knob}={value:g}",
-                                "a cell is both stuck-at-0 and stuck-at-1",
+                                " and ".join(str(p) for p in entry.paths.values()),  # the input files, not the profile
+                                f"cell {cell} at {self.knob}={value:g}",
+                                "is both stuck-at-0 and stuck-at-1",
                             )
                         )
                     return sa1.astype(np.float32), sa0.astype(np.float32)

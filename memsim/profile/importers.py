@@ -51,12 +51,18 @@ def _knob_block(
     return {knob: {"unit": unit, "nominal": nominal, "min": lo, "max": hi, "source": key, "provenance": provenance}}
 
 
-def _finish(data: dict[str, Any], out: str | Path) -> Profile:
+def _check_out(out: str | Path) -> Path:
+    """The output profile path, checked before any input is read (so its errors name it, not an input)."""
     out = Path(out)
     if out.suffix not in (".yaml", ".yml"):
         raise ProfileError(format_problem(str(out), None, "the output must be a .yaml file"))
     if not out.parent.is_dir():
         raise ProfileError(format_problem(str(out), None, f"directory {str(out.parent)!r} does not exist"))
+    return out
+
+
+def _finish(data: dict[str, Any], out: str | Path) -> Profile:
+    out = _check_out(out)
     profile = Profile(data, source=str(out), base_dir=out.parent)  # validate before anything is written
     write_text_atomic(out, yaml.safe_dump(data, sort_keys=False, width=100))
     return profile
@@ -106,6 +112,7 @@ def profile_from_csv(
     Profile
         The profile as written, loaded back.
     """
+    _check_out(out)
     label = str(csv_path)
     header, rows, meta = read_csv_table(csv_path)
     knob, _, extra = split_columns(header, label)
@@ -201,6 +208,7 @@ def profile_from_fault_maps(
         The profile as written, loaded back; its curve is the cell-average
         ``p01``/``p10`` of the maps.
     """
+    _check_out(out)
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():

@@ -179,16 +179,20 @@ def read_bit_matrix(path: str | Path) -> np.ndarray:
         text = Path(path).read_text(encoding="utf-8-sig")  # -sig: a byte-order mark (Excel) is not data
     except (OSError, UnicodeDecodeError) as err:
         raise ProfileError(format_problem(label, None, f"cannot read the file: {err}")) from None
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    if not lines:
+    numbered = [
+        (n, ln) for n, ln in enumerate(text.splitlines(), start=1) if ln.strip() and not ln.lstrip().startswith("#")
+    ]
+    if not numbered:
         raise ProfileError(format_problem(label, None, "no data rows; expected a 0/1 matrix"))
-    delimiter = "," if "," in lines[0] else None
-    rows = [ln.split(delimiter) for ln in lines]
+    delimiter = "," if "," in numbered[0][1] else None
+    rows = [ln.split(delimiter) for _, ln in numbered]
     width = len(rows[0])
-    for i, row in enumerate(rows):
+    for (lineno, _), row in zip(numbered, rows, strict=True):  # line numbers from 1, as in CSV errors
         if len(row) != width:
             raise ProfileError(
-                format_problem(label, f"row {i}", f"has {len(row)} values; row 0 has {width} (ragged matrix)")
+                format_problem(
+                    label, f"line {lineno}", f"has {len(row)} values; line {numbered[0][0]} has {width} (ragged matrix)"
+                )
             )
     try:
         values = np.array(rows, dtype=np.int64)
@@ -199,5 +203,6 @@ def read_bit_matrix(path: str | Path) -> np.ndarray:
     bad = np.argwhere((values != 0) & (values != 1))
     if bad.size:
         r, c = (int(v) for v in bad[0])
-        raise ProfileError(format_problem(label, f"row {r}, column {c}", f"{values[r, c]} is not 0 or 1"))
+        where = f"line {numbered[r][0]}, column {c + 1}"  # counted from 1, as in CSV errors
+        raise ProfileError(format_problem(label, where, f"{values[r, c]} is not 0 or 1"))
     return values.astype(bool)

@@ -201,10 +201,10 @@ def test_text_pair_problems(tmp_path):
     with pytest.raises(ProfileError, match=r"no matching sa1 map for vdd_v=0\.6"):
         profile_from_fault_maps([d], tmp_path / "p.yaml", technology="sram", reference="x")
     write(d / "fmap_sa1_v_0.60.txt", "0,2\n0,0\n")
-    with pytest.raises(ProfileError, match=r"fmap_sa1_v_0\.60\.txt: row 0, column 1: 2 is not 0 or 1"):
+    with pytest.raises(ProfileError, match=r"fmap_sa1_v_0\.60\.txt: line 1, column 2: 2 is not 0 or 1"):
         read_bit_matrix(d / "fmap_sa1_v_0.60.txt")
     write(d / "fmap_sa1_v_0.60.txt", "0,1\n0\n")
-    with pytest.raises(ProfileError, match=r"row 1: has 1 values; row 0 has 2 \(ragged matrix\)"):
+    with pytest.raises(ProfileError, match=r"line 2: has 1 values; line 1 has 2 \(ragged matrix\)"):
         read_bit_matrix(d / "fmap_sa1_v_0.60.txt")
     write(d / "map_without_voltage_sa0.txt", "0\n")
     with pytest.raises(ProfileError, match=r"no voltage in the file name"):
@@ -275,3 +275,25 @@ def test_imported_published_data_say_where_they_come_from(tmp_path):
     with pytest.raises(ProfileError, match="provenance"):
         profile_from_csv(csv_path, tmp_path / "q.yaml", technology="sram", reference="x", provenance="hearsay")
     assert not (tmp_path / "q.yaml").exists()
+
+
+def test_conflicting_stuck_at_maps_name_the_input_files(tmp_path):
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    both = np.array([False, True, False, False])
+    np.savez(maps / "c_v0.60.npz", stuck_at_0=both, stuck_at_1=both)
+    np.savez(maps / "c_v0.70.npz", stuck_at_0=np.zeros(4, bool), stuck_at_1=np.zeros(4, bool))
+    with pytest.raises(
+        ProfileError, match=r"c_v0\.60\.npz: cell \(1,\) at vdd_v=0\.6: is both stuck-at-0 and stuck-at-1"
+    ):
+        profile_from_fault_maps([maps], tmp_path / "chip.yaml", technology="sram", reference="x")
+
+
+def test_a_missing_output_folder_is_named_before_any_input_is_read(tmp_path):
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    for v in ("0.60", "0.70"):
+        np.savez(maps / f"c_v{v}.npz", stuck_at_0=np.zeros(4, bool), stuck_at_1=np.zeros(4, bool))
+    out = tmp_path / "missing" / "chip.yaml"
+    with pytest.raises(ProfileError, match=r"chip\.yaml: directory .*missing' does not exist"):
+        profile_from_fault_maps([maps], out, technology="sram", reference="x")
