@@ -108,6 +108,10 @@ def cmd_profiles_show(args: argparse.Namespace) -> int:
         print(f"  [{key}] {cite['reference']}")
     if profile.notes:
         print(f"notes: {profile.notes}")
+    if profile.fault_maps is not None:
+        print(
+            f"fault maps: {profile.fault_maps.nesting_note() or 'nested (every failing cell fails at every lower value)'}"
+        )
     return 0
 
 
@@ -158,6 +162,9 @@ def cmd_profiles_import_maps(args: argparse.Namespace) -> int:
         f"wrote {args.output}: profile {profile.name!r}, {kind} maps of shape "
         f"{profile.fault_maps.shape if profile.fault_maps else '?'}"
     )
+    note = None if profile.fault_maps is None else profile.fault_maps.nesting_note()
+    if note:
+        print(f"note: {note}")
     return 0
 
 

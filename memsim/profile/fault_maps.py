@@ -16,6 +16,7 @@ Fault-map kinds (one per profile):
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,6 +166,32 @@ class FaultMapSet:
                 f"no map at {self.knob}={value:g}; maps exist at: {', '.join(f'{v:g}' for v in self.knob_values)}",
             )
         )
+
+    def nesting(self) -> list[tuple[float, float, int]]:
+        """How far the measured maps are from nested, step by step down the knob.
+
+        Drawn stuck cells are nested (every cell that fails at a voltage fails at every lower
+        one); measured maps often are not. Returns, for each pair of consecutive knob values
+        ``(higher, lower)``, the number of cells that fail at ``higher`` but read correctly at
+        ``lower``. Empty for ``failure_voltage`` maps, nested by construction.
+        """
+        if self.kind == "failure_voltage":
+            return []
+        values = sorted(self.knob_values)
+        failing = {}
+        for v in values:
+            p01, p10 = self.cell_rates(v)
+            failing[v] = (p01 > 0) | (p10 > 0)
+        steps = [(hi, lo, int(np.count_nonzero(failing[hi] & ~failing[lo]))) for lo, hi in itertools.pairwise(values)]
+        return steps[::-1]
+
+    def nesting_note(self) -> str | None:
+        """One sentence on cells lost between voltage steps, or None if the maps are nested."""
+        lost = [(hi, lo, n) for hi, lo, n in self.nesting() if n]
+        if not lost:
+            return None
+        steps = "; ".join(f"{n} cells fail at {self.knob}={hi:g} but read correctly at {lo:g}" for hi, lo, n in lost)
+        return f"the maps are not nested ({steps}): reproduced as measured, unlike drawn stuck cells"
 
     def ber_points(self, values: Sequence[float] | None = None) -> list[tuple[float, float, float]]:
         """``(knob value, p01, p10)`` averaged over cells, ascending in the knob value."""

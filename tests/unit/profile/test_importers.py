@@ -297,3 +297,22 @@ def test_a_missing_output_folder_is_named_before_any_input_is_read(tmp_path):
     out = tmp_path / "missing" / "chip.yaml"
     with pytest.raises(ProfileError, match=r"chip\.yaml: directory .*missing' does not exist"):
         profile_from_fault_maps([maps], out, technology="sram", reference="x")
+
+
+def test_maps_that_are_not_nested_are_reported(tmp_path, capsys):
+    from memsim.cli.app import main
+
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    low = np.array([True, True, False, False])  # at 0.60 V cells 0 and 1 fail
+    high = np.array([False, False, True, False])  # at 0.70 V cell 2 fails, but it reads correctly at 0.60 V
+    np.savez(maps / "c_v0.60.npz", stuck_at_0=low, stuck_at_1=np.zeros(4, bool))
+    np.savez(maps / "c_v0.70.npz", stuck_at_0=high, stuck_at_1=np.zeros(4, bool))
+    out = tmp_path / "chip.yaml"
+    assert main(["profiles", "import", "maps", str(maps), "-o", str(out), "--technology", "sram",
+                 "--reference", "x"]) == 0  # fmt: skip
+    text = capsys.readouterr().out
+    assert "note: the maps are not nested (1 cells fail at vdd_v=0.7 but read correctly at 0.6)" in text
+    assert main(["profiles", "show", str(out)]) == 0
+    assert "fault maps: the maps are not nested" in capsys.readouterr().out
+    assert load_profile(str(out)).fault_maps.nesting() == [(0.7, 0.6, 1)]
