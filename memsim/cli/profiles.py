@@ -109,9 +109,8 @@ def cmd_profiles_show(args: argparse.Namespace) -> int:
     if profile.notes:
         print(f"notes: {profile.notes}")
     if profile.fault_maps is not None:
-        print(
-            f"fault maps: {profile.fault_maps.nesting_note() or 'nested (every failing cell fails at every lower value)'}"
-        )
+        nested = "nested (every failing cell fails at every lower value)"
+        print(f"fault maps: {profile.fault_maps.nesting_note() or nested}")
     return 0
 
 
