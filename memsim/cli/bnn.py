@@ -60,8 +60,9 @@ def cmd_evaluate(args: argparse.Namespace, extra: Sequence[str]) -> int:
     if args.json:
         print_json(result.to_dict())
         return 0
-    print(f"{net!r}, {result.n_images} images, {describe_fault_model(fault)} faults at BER {format_value(result.ber)} "
-          f"({result.granularity}, seed {result.seed})")  # fmt: skip
+    rates = "" if result.p01 == result.p10 else f" (p01 {format_value(result.p01)}, p10 {format_value(result.p10)})"
+    print(f"{net!r}, {result.n_images} images, {describe_fault_model(fault)} faults at BER {format_value(result.ber)}"
+          f"{rates} ({result.granularity}, seed {result.seed})")  # fmt: skip
     print(f"accuracy {result.accuracy:.4f} (95 % CI {result.ci_low:.4f}-{result.ci_high:.4f})")
     if result.read_energy_pj_per_image is not None:
         energy = f"{result.read_energy_pj_per_image / 1e6:.4g} uJ"

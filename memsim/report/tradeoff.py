@@ -155,7 +155,9 @@ class TradeoffReport:
 
     def table_rows(self) -> tuple[list[str], list[list[Any]]]:
         """Headers and cells of the trade-off table (numbers, not strings)."""
-        headers = ["model", *self.knobs, "ber", "accuracy", "ci95", "energy_uj", "energy_saved", "memory_saved",
+        asymmetric = any(r.get("p01") != r.get("p10") for r in self.rows)
+        rates = ["ber", "p01", "p10"] if asymmetric else ["ber"]
+        headers = ["model", *self.knobs, *rates, "accuracy", "ci95", "energy_uj", "energy_saved", "memory_saved",
                    "latency_us", "pareto"]  # fmt: skip
         on_front: set[int] = set()
         try:
@@ -171,7 +173,7 @@ class TradeoffReport:
                 [
                     r["model"],
                     *(_num(r, k) if _is_number(r[k]) else r[k] for k in self.knobs),
-                    _num(r, "ber"),
+                    *(_num(r, k) for k in rates),
                     _num(r, "accuracy"),
                     f"{float(r['ci95_low']):.4f}-{float(r['ci95_high']):.4f}",
                     None if energy is None else energy / 1e6,
