@@ -23,7 +23,13 @@ if TYPE_CHECKING:
 
     from memsim.profile import Profile
 
-__all__ = ["plot_accuracy_over_ber", "plot_energy_vs_accuracy", "plot_latency_vs_accuracy", "plot_profile"]
+__all__ = [
+    "plot_accuracy_over_ber",
+    "plot_energy_vs_accuracy",
+    "plot_latency_vs_accuracy",
+    "plot_profile",
+    "profile_figure",
+]
 
 FORMATS = (".png", ".pdf", ".svg")
 BER_FLOOR = 1e-15  # lower edge of the BER axis
@@ -77,6 +83,12 @@ def plot_profile(profile: Profile, out: str | os.PathLike[str], knob: str | None
         )
     if not out.parent.is_dir():
         raise ConfigError(format_problem(str(out), None, f"directory {str(out.parent)!r} does not exist"))
+    _save(profile_figure(profile, knob, n), out)
+    return out
+
+
+def profile_figure(profile: Profile, knob: str | None = None, n: int = 200) -> Figure:
+    """The figure of :func:`plot_profile`, unsaved (for notebooks and tests)."""
     knobs = [knob] if knob is not None else list(profile.knobs)
     for name in knobs:
         profile.knob_values(name)  # raises a clear error for an unknown knob
@@ -103,12 +115,26 @@ def plot_profile(profile: Profile, out: str | os.PathLike[str], knob: str | None
             ops = [profile.at_knobs({name: x}) for x in xs]
             ber = np.array([op.ber for op in ops])
             # BER below the floor (or 0: no errors measured) is not drawn: it would stretch the log axis to 1e-60.
-            ax_ber.plot(xs, np.where(ber >= BER_FLOOR, ber, np.nan), color="C0", label="interpolated")
+            shown = np.where(ber >= BER_FLOOR, ber, np.nan)
+            model_only = np.array([bool(op.uncalibrated) for op in ops])
+            data_curve = np.where(~model_only, shown, np.nan)
+            ax_ber.plot(xs, data_curve, color="C0", label="interpolated data")
+            if model_only.any():  # a curve no measurement backs is drawn differently (e.g. reduced tRCD)
+                ax_ber.plot(xs, np.where(model_only, shown, np.nan), "--", color="C3", label="uncalibrated model")
             marks = profile.knob_values(name)
             mark_ops = [profile.at_knobs({name: x}) for x in marks]
             mb = np.array([op.ber for op in mark_ops])
-            ax_ber.plot(marks, np.where(mb >= BER_FLOOR, mb, np.nan), "o", color="C0", ms=4, label="data points")
-            ax_ber.set_ylim(bottom=BER_FLOOR)
+            measured = np.array([not op.uncalibrated for op in mark_ops])
+            ax_ber.plot(np.array(marks)[measured], np.where(mb >= BER_FLOOR, mb, np.nan)[measured], "o", color="C0",
+                        ms=4, label="data points")  # fmt: skip
+            none = (mb < BER_FLOOR) & measured
+            if none.any():  # no errors measured: drawn at the floor, open, not left out
+                ax_ber.plot(np.array(marks)[none], np.full(int(none.sum()), BER_FLOOR * 3), "o", mfc="none",
+                            color="C0", ms=4, label="no errors measured")  # fmt: skip
+            top = np.nanmax(shown) if np.isfinite(shown).any() else 1.0
+            ax_ber.set_ylim(bottom=BER_FLOOR, top=min(1.0, top * 5))  # headroom: the top point is not clipped
+            ax_ber.set_xlim(float(min(xs)), float(max(xs)))  # the whole knob range, also where BER is 0
+            ax_ber.legend(fontsize=7)
             if has_latency:
                 ax_l = axes[2, col]
                 ax_l.plot(xs, [op.read_latency_ns for op in ops], color="C2")
@@ -134,8 +160,7 @@ def plot_profile(profile: Profile, out: str | os.PathLike[str], knob: str | None
             ax_e.text(0.5, 0.5, "energy not published", ha="center", va="center", transform=ax_e.transAxes)
     fig.suptitle(f"{profile.name} ({profile.technology})", fontsize=10)
     fig.tight_layout()
-    _save(fig, out)
-    return out
+    return fig
 
 
 def _check_out(out: str | os.PathLike[str]) -> Path:

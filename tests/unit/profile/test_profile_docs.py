@@ -39,3 +39,18 @@ def test_plots_get_the_permissions_of_any_new_file(tmp_path):
     finally:
         os.umask(umask)
     assert stat.S_IMODE(out.stat().st_mode) == 0o644
+
+
+def test_profile_plots_show_the_whole_range_and_mark_model_only_curves():
+    import memsim
+    from memsim.report.plots import profile_figure
+
+    dram = memsim.load_profile("dram_ddr3l_chang2017_vendorb")
+    fig = profile_figure(dram)
+    ax_vdd, ax_trcd = fig.axes[0], fig.axes[1]
+    labels = {line.get_label() for line in ax_trcd.get_lines()}
+    assert "uncalibrated model" in labels, "the reduced-tRCD curve is a model, drawn as one"
+    assert "uncalibrated model" not in {line.get_label() for line in ax_vdd.get_lines()}
+    assert ax_vdd.get_xlim() == (1.025, 1.35), "the whole knob range, also where no errors were measured"
+    top_ber = max(op.ber for op in dram.grid(vdd_v=dram.knob_values("vdd_v")))
+    assert ax_vdd.get_ylim()[1] > top_ber, "the highest data point is not clipped"
