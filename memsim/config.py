@@ -41,7 +41,7 @@ NUMBA_PARALLEL_FLAGS: JitFlags = {**NUMBA_FLAGS, "parallel": True}
 CHUNK_WORDS: int = 1024
 
 #: Above this flip probability the bit-parallel sampler beats geometric skipping
-#: (crossover measured at p ~ 0.02-0.03 on this machine: shared/research/performance.md §3).
+#: (crossover measured at p ~ 0.02-0.03 on the 2-core development machine; tests/benchmarks/test_bench_memory.py).
 GEOMETRIC_MAX_P: float = 0.025
 
 #: Significant binary digits of p the bit-parallel sampler builds from random words; the

@@ -175,3 +175,17 @@ def test_sram_in_absolute_volts_with_a_user_vmin():
         rel.with_vmin(-1.0)
     with pytest.raises(ValueError, match="no 'vdd_over_vmin' knob to rescale"):
         load_profile(DRAM).with_vmin(1.0)
+
+
+def test_citations_point_inside_the_repository():
+    """Profiles cite papers, or notes under docs/ that ship with the repository, never files outside it."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    texts = [root / "profiles" / "README.md", *sorted((root / "profiles").rglob("*.yaml"))]
+    for path in texts:
+        text = path.read_text(encoding="utf-8")
+        assert "shared/" not in text, f"{path.name} cites a file outside the repository"
+        for ref in re.findall(r"docs/[\w./-]+\.md", text):
+            assert (root / ref).is_file(), f"{path.name} cites {ref}, which is missing"
