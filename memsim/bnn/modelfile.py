@@ -112,6 +112,19 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"value {value!r} is not JSON-serialisable")  # json.dumps expects TypeError from `default`
 
 
+def _vector(arrays: dict[str, np.ndarray], key: str, label: str, kinds: str, dtype: type) -> np.ndarray:
+    """A 1-D array of the given dtype kinds (``"iu"`` integers, ``"b"`` booleans), or a ModelFileError."""
+    value = np.asarray(arrays[key])
+    if value.ndim != 1 or value.dtype.kind not in kinds:
+        raise ModelFileError(f"{label}: {key} must be a 1-D {'integer' if 'i' in kinds else 'bool'} array, "
+                             f"got {value.dtype} of shape {value.shape}")  # fmt: skip
+    return value.astype(dtype)
+
+
+def _int_vector(arrays: dict[str, np.ndarray], key: str, label: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in _vector(arrays, key, label, "iu", np.int64))
+
+
 def _scalar(arrays: dict[str, np.ndarray], key: str, label: str, kind: type) -> Any:
     if key not in arrays:
         raise ModelFileError(f"{label}: missing key {key!r}{suggest(key, arrays)}")
@@ -143,7 +156,7 @@ def read_model_file(path: str | os.PathLike[str]) -> BNN:
     for key in ("input_shape", "input_threshold"):
         if key not in arrays:
             raise ModelFileError(f"{label}: missing key {key!r}")
-    input_shape = tuple(int(v) for v in arrays["input_shape"])
+    input_shape = _int_vector(arrays, "input_shape", label)
     if len(input_shape) != 3 or min(input_shape) < 1:
         raise ModelFileError(f"{label}: input_shape {input_shape} must be (C, H, W) with positive sizes")
     n_layers = _scalar(arrays, "n_layers", label, int)
@@ -159,7 +172,9 @@ def read_model_file(path: str | os.PathLike[str]) -> BNN:
             if key + part not in arrays:
                 raise ModelFileError(f"{where}: missing key {key + part!r} (the file declares {n_layers} layers)")
         kind = _scalar(arrays, key + "kind", label, str)
-        shape = tuple(int(v) for v in arrays[key + "shape"])
+        shape = _int_vector(arrays, key + "shape", where)
+        if not shape or min(shape) < 1:
+            raise ModelFileError(f"{where}: shape {shape} must hold positive sizes")
         raw = np.asarray(arrays[key + "weights"])
         if raw.dtype != np.uint8 or raw.ndim != 1:
             raise ModelFileError(
@@ -173,8 +188,8 @@ def read_model_file(path: str | os.PathLike[str]) -> BNN:
         has_threshold = key + "threshold" in arrays
         if has_threshold != (key + "invert" in arrays):
             raise ModelFileError(f"{where}: give both {key}threshold and {key}invert, or neither (output layer)")
-        threshold = np.asarray(arrays[key + "threshold"], dtype=np.int32) if has_threshold else None
-        invert = np.asarray(arrays[key + "invert"], dtype=bool) if has_threshold else None
+        threshold = _vector(arrays, key + "threshold", where, "iu", np.int32) if has_threshold else None
+        invert = _vector(arrays, key + "invert", where, "b", np.bool_) if has_threshold else None
         if kind == "conv":
             if len(shape) != 4 or shape[1:3] != (3, 3):
                 raise ModelFileError(f"{where}: conv weight shape {shape} must be (c_out, 3, 3, c_in)")
@@ -195,7 +210,10 @@ def read_model_file(path: str | os.PathLike[str]) -> BNN:
     extra = sorted(k for k in arrays if k.startswith("layer") and int(k[5:].split("_")[0]) >= n_layers)
     if extra:
         raise ModelFileError(f"{label}: keys {', '.join(extra)} belong to layers beyond n_layers = {n_layers}")
-    net = BNN(arch, input_shape, np.asarray(arrays["input_threshold"], dtype=np.uint8), layers, metadata)
+    threshold_in = _vector(arrays, "input_threshold", label, "iu", np.int64)
+    if threshold_in.size and (threshold_in.min() < 0 or threshold_in.max() > 255):
+        raise ModelFileError(f"{label}: input_threshold {threshold_in.tolist()} must lie in [0, 255] (pixel values)")
+    net = BNN(arch, input_shape, threshold_in.astype(np.uint8), layers, metadata)
     net.validate(label)
     return net
 
