@@ -360,3 +360,13 @@ def test_an_existing_model_is_not_overwritten_without_overwrite(tmp_path, demo_d
     assert out.read_bytes() == b"my precious model"
     train(cfg, out, overwrite=True)
     assert out.read_bytes() != b"my precious model"
+
+
+def test_a_corrupt_checkpoint_is_a_clear_error(tmp_path, demo_data):
+    from memsim import ConfigError
+
+    out = tmp_path / "m.npz"
+    (tmp_path / "m.npz.ckpt.pt").write_bytes(b"\x80\x04garbage, not a checkpoint")
+    cfg = TrainConfig(arch="fashion-fcnn", loss="cel", epochs=1, limit=64, val_size=16)
+    with pytest.raises(ConfigError, match=r"m\.npz\.ckpt\.pt: not a memsim training checkpoint"):
+        train(cfg, out, resume=True)
