@@ -42,7 +42,7 @@ def test_flips_only_ever_touch_stored_bits(array, p):
     """Whatever p, a read of int16 words differs from the data only in bits of those words (no padding leaks)."""
     mem = ApproximateMemory(seed=1)
     mem.store("a", array)
-    mem.set_ber(p)
+    mem.set_rates(p, p)  # any probability up to 1 (set_ber stops at 0.5)
     packed = mem.read_packed("a")
     rem = packed.nbits % 64
     if rem:
