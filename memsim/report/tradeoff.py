@@ -201,7 +201,7 @@ class TradeoffReport:
                 lines.append(
                     f"{c.model}: keep the nominal point: no lower-energy point is "
                     + ("shown (one-sided 95 %) to be" if conservative else "")
-                    + f" within {100 * max_accuracy_drop:g} points of its accuracy {float(base['accuracy']):.4f}"
+                    + f" within {_points(max_accuracy_drop)} of its accuracy {float(base['accuracy']):.4f}"
                     + (" (more trials or images narrow the bound)" if conservative else "")
                 )
                 continue
@@ -225,7 +225,7 @@ class TradeoffReport:
             [
                 table(headers, cells),
                 "",
-                f"Chosen operating points (accuracy drop <= {100 * max_accuracy_drop:g} points, {rule}):",
+                f"Chosen operating points (accuracy drop <= {_points(max_accuracy_drop)}, {rule}):",
                 *self.summary(max_accuracy_drop, conservative),
             ]
         )
@@ -236,7 +236,7 @@ class TradeoffReport:
         lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
         lines += ["| " + " | ".join(format_value(c) for c in row) + " |" for row in cells]
         rule = "one-sided 95 % bound of the drop" if conservative else "estimate"
-        lines += ["", f"**Chosen operating points** (accuracy drop <= {100 * max_accuracy_drop:g} points, {rule}):", ""]
+        lines += ["", f"**Chosen operating points** (accuracy drop <= {_points(max_accuracy_drop)}, {rule}):", ""]
         lines += [f"- {s}" for s in self.summary(max_accuracy_drop, conservative)]
         lines += ["", "`*`: on the Pareto front of energy vs accuracy (per model). Intervals: 95 % Wilson over the "
                   "predictions of all trials and images."]  # fmt: skip
@@ -250,6 +250,12 @@ class TradeoffReport:
         writer.writerow(headers)
         writer.writerows([["" if c is None else c for c in row] for row in cells])
         return buffer.getvalue()
+
+
+def _points(drop: float) -> str:
+    """An accuracy drop in percentage points, e.g. ``1 point``, ``0.5 points``."""
+    value = 100 * drop
+    return f"{value:g} point" + ("" if value == 1 else "s")
 
 
 def _is_number(text: Any) -> bool:
