@@ -157,6 +157,78 @@ def _conv3x3_h(x, w, c_in, pad, mode):  # type: ignore[no-untyped-def]
     return out
 
 
+# ---- small-channel convolutions: the 3x3 patch of c_in <= 7 channels (9 c_in <= 64 bits) in one word, so a
+# neuron's mismatch count is one popcount per position instead of nine (the first layer of an image network).
+
+
+@njit(**NUMBA_PARALLEL_FLAGS)
+def _patch_words(x, c_in, pad):  # type: ignore[no-untyped-def]
+    # x (B, H, W, 1) -> patches (B, H', W') with tap t = 3 dy + dx at bits [t c_in, (t + 1) c_in), and the
+    # mask of the taps inside the image (H', W') with their valid-bit count: padding adds nothing to h.
+    B, H, W, _ = x.shape
+    Ho = H + 2 * pad - 2
+    Wo = W + 2 * pad - 2
+    lane = (np.uint64(1) << np.uint64(c_in)) - np.uint64(1)
+    patches = np.zeros((B, Ho, Wo), dtype=np.uint64)
+    valid = np.zeros((Ho, Wo), dtype=np.uint64)
+    n_valid = np.zeros((Ho, Wo), dtype=np.int64)
+    for pos in range(Ho * Wo):
+        yo = pos // Wo
+        xo = pos % Wo
+        for t in range(9):
+            yi = yo + t // 3 - pad
+            xi = xo + t % 3 - pad
+            if 0 <= yi < H and 0 <= xi < W:
+                valid[yo, xo] |= lane << np.uint64(t * c_in)
+                n_valid[yo, xo] += c_in
+    for b in prange(B):
+        for yo in range(Ho):
+            for xo in range(Wo):
+                word = np.uint64(0)
+                for t in range(9):
+                    yi = yo + t // 3 - pad
+                    xi = xo + t % 3 - pad
+                    if 0 <= yi < H and 0 <= xi < W:
+                        word |= (x[b, yi, xi, 0] & lane) << np.uint64(t * c_in)
+                patches[b, yo, xo] = word
+    return patches, valid, n_valid
+
+
+@njit(**NUMBA_FLAGS)
+def _patch_weights(w, c_in):  # type: ignore[no-untyped-def]
+    # w (K, O, 3, 3, 1) -> (K, O): the 9 taps of a neuron in one word, laid out as the patches.
+    K, n_out = w.shape[0], w.shape[1]
+    lane = (np.uint64(1) << np.uint64(c_in)) - np.uint64(1)
+    out = np.zeros((K, n_out), dtype=np.uint64)
+    for k in range(K):
+        for o in range(n_out):
+            word = np.uint64(0)
+            for t in range(9):
+                word |= (w[k, o, t // 3, t % 3, 0] & lane) << np.uint64(t * c_in)
+            out[k, o] = word
+    return out
+
+
+@njit(**NUMBA_PARALLEL_FLAGS)
+def _conv3x3_patch_h(patches, valid, n_valid, wp, mode):  # type: ignore[no-untyped-def]
+    # Pre-activations (B, H', W', O) from patch words; wp (K, O) indexed as _conv3x3_h indexes its reads.
+    B, Ho, Wo = patches.shape
+    n_out = wp.shape[1]
+    out = np.empty((B, Ho, Wo, n_out), dtype=np.int32)
+    for idx in prange(B * Ho * Wo):
+        b = idx // (Ho * Wo)
+        pos = idx % (Ho * Wo)
+        yo = pos // Wo
+        xo = pos % Wo
+        r = 0 if mode == SHARED else (b if mode == PER_IMAGE else pos)
+        p = patches[b, yo, xo]
+        m = valid[yo, xo]
+        n = n_valid[yo, xo]
+        for o in range(n_out):
+            out[b, yo, xo, o] = n - 2 * popcount((p ^ wp[r, o]) & m)
+    return out
+
+
 @njit(**NUMBA_PARALLEL_FLAGS)
 def _maxpool2(h):  # type: ignore[no-untyped-def]
     # 2x2 max-pool, stride 2, of (B, H, W, n_out) int32 (odd edges dropped, as floor mode).
@@ -445,6 +517,9 @@ def conv3x3_h(x: np.ndarray, w: np.ndarray, c_in: int, pad: int, mode: int) -> n
     reads = {SHARED: 1, PER_IMAGE: x.shape[0], PER_POSITION: ho * wo}.get(mode)
     if reads is None or w.shape[0] != reads:
         raise ConfigError(f"mode {mode} needs {reads} weight reads, got {w.shape[0]}")
+    if x.shape[3] == 1 and 9 * c_in <= 64:  # a whole patch fits one word: one popcount per neuron and position
+        patches, valid, n_valid = _patch_words(x, int(c_in), int(pad))
+        return _conv3x3_patch_h(patches, valid, n_valid, _patch_weights(w, int(c_in)), int(mode))
     return _conv3x3_h(x, w, int(c_in), int(pad), int(mode))
 
 

@@ -125,7 +125,9 @@ def test_threshold_hwc_and_maxpool(shape):
 
 
 @pytest.mark.parametrize("mode", [bk.SHARED, bk.PER_IMAGE, bk.PER_POSITION])
-@pytest.mark.parametrize(("c_in", "pad", "H", "W"), [(1, 1, 3, 4), (70, 0, 4, 3), (3, 1, 2, 2)])
+@pytest.mark.parametrize(
+    ("c_in", "pad", "H", "W"), [(1, 1, 3, 4), (70, 0, 4, 3), (3, 1, 2, 2), (7, 0, 5, 4), (8, 1, 3, 3)]
+)
 def test_conv3x3(mode, c_in, pad, H, W):
     B, n_out = 2, 3
     nwc = n_words(c_in)
@@ -202,6 +204,7 @@ HERE = {
     "_binarize_hwc", "_dense_h", "_threshold_flat", "_conv3x3_h", "_maxpool2", "_threshold_hwc", "_realign_rows",
     "_output_margin", "_dense_mismatch_neuron_major", "_dense_fire_neuron_major", "_binom_pmf_window",
     "_sample_fire", "_sample_output",
+    "_patch_words", "_patch_weights", "_conv3x3_patch_h",  # test_conv3x3 with c_in = 1 and 3 (9 c_in <= 64)
 }  # fmt: skip
 
 
