@@ -230,6 +230,39 @@ def _conv3x3_patch_h(patches, valid, n_valid, wp, mode):  # type: ignore[no-unty
 
 
 @njit(**NUMBA_PARALLEL_FLAGS)
+def _conv3x3_word_h(x, w, c_in, pad, mode):  # type: ignore[no-untyped-def]
+    # As _conv3x3_h for one word of channels per pixel (c_in <= 64): a position's 9 input words are loaded
+    # once into registers, then every output channel costs 9 popcounts with no bounds branches.
+    B, H, W, _ = x.shape
+    n_out = w.shape[1]
+    Ho = H + 2 * pad - 2
+    Wo = W + 2 * pad - 2
+    out = np.empty((B, Ho, Wo, n_out), dtype=np.int32)
+    for idx in prange(B * Ho * Wo):
+        b = idx // (Ho * Wo)
+        pos = idx % (Ho * Wo)
+        yo = pos // Wo
+        xo = pos % Wo
+        r = 0 if mode == SHARED else (b if mode == PER_IMAGE else pos)
+        taps = np.zeros(9, dtype=np.uint64)
+        inside = np.zeros(9, dtype=np.uint64)  # all ones where the tap is inside the image
+        n_valid = 0
+        for t in range(9):
+            yi = yo + t // 3 - pad
+            xi = xo + t % 3 - pad
+            if 0 <= yi < H and 0 <= xi < W:
+                taps[t] = x[b, yi, xi, 0]
+                inside[t] = ~np.uint64(0)
+                n_valid += c_in
+        for o in range(n_out):
+            mism = 0
+            for t in range(9):
+                mism += popcount((taps[t] ^ w[r, o, t // 3, t % 3, 0]) & inside[t])
+            out[b, yo, xo, o] = n_valid - 2 * mism
+    return out
+
+
+@njit(**NUMBA_PARALLEL_FLAGS)
 def _maxpool2(h):  # type: ignore[no-untyped-def]
     # 2x2 max-pool, stride 2, of (B, H, W, n_out) int32 (odd edges dropped, as floor mode).
     B, H, W, n_out = h.shape
@@ -520,6 +553,8 @@ def conv3x3_h(x: np.ndarray, w: np.ndarray, c_in: int, pad: int, mode: int) -> n
     if x.shape[3] == 1 and 9 * c_in <= 64:  # a whole patch fits one word: one popcount per neuron and position
         patches, valid, n_valid = _patch_words(x, int(c_in), int(pad))
         return _conv3x3_patch_h(patches, valid, n_valid, _patch_weights(w, int(c_in)), int(mode))
+    if x.shape[3] == 1:  # one word of channels per pixel: taps in registers
+        return _conv3x3_word_h(x, w, int(c_in), int(pad), int(mode))
     return _conv3x3_h(x, w, int(c_in), int(pad), int(mode))
 
 

@@ -204,7 +204,8 @@ HERE = {
     "_binarize_hwc", "_dense_h", "_threshold_flat", "_conv3x3_h", "_maxpool2", "_threshold_hwc", "_realign_rows",
     "_output_margin", "_dense_mismatch_neuron_major", "_dense_fire_neuron_major", "_binom_pmf_window",
     "_sample_fire", "_sample_output",
-    "_patch_words", "_patch_weights", "_conv3x3_patch_h",  # test_conv3x3 with c_in = 1 and 3 (9 c_in <= 64)
+    "_patch_words", "_patch_weights", "_conv3x3_patch_h",  # test_conv3x3 with c_in = 1, 3, 7 (9 c_in <= 64)
+    "_conv3x3_word_h",  # test_conv3x3 with c_in = 8 (one word per pixel)
 }  # fmt: skip
 
 
