@@ -25,6 +25,7 @@ their arguments and are the only callers (the fault models call the wrappers).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from numba import njit, prange
@@ -199,6 +200,22 @@ def _count(words):  # type: ignore[no-untyped-def]
     return total
 
 
+# Serial twins of the parallel kernels (the same code, so the same bits): a parallel launch costs tens of
+# microseconds, more than a small array's whole read (a convolution's weights, read once per image).
+def _serial(kernel: Any) -> Any:
+    # With NUMBA_DISABLE_JIT=1 a kernel is its plain Python function, which runs on one thread anyway.
+    # Not cached: numba's cache index is keyed by the function's name and line, which the parallel kernel
+    # shares, so a cached serial twin would replace the parallel one on disk (measured: reads 1.6x slower).
+    return njit(nogil=True, cache=False)(kernel.py_func) if hasattr(kernel, "py_func") else kernel
+
+
+_fill_geometric_serial = _serial(_fill_geometric)
+_fill_bitparallel_serial = _serial(_fill_bitparallel)
+_xor_count_serial = _serial(_xor_count)
+#: Words up to which a read runs on one thread (a convolution layer's weights; the FCNN's layers are larger).
+SERIAL_MAX_WORDS = 4096
+
+
 def sample_mask(
     nbits: int,
     p: float,
@@ -245,14 +262,16 @@ def sample_mask(
     if sampler == "auto":
         sampler = "geometric" if p <= config.GEOMETRIC_MAX_P else "bitparallel"
     k0, k1 = np.uint64(key[0]), np.uint64(key[1])
+    small = nwords <= SERIAL_MAX_WORDS
+    geometric = _fill_geometric_serial if small else _fill_geometric
     if sampler == "geometric":
-        _fill_geometric(mask, nbits, p, k0, k1, np.uint64(event), chunk, False, 0)
+        geometric(mask, nbits, p, k0, k1, np.uint64(event), chunk, False, 0)
     elif sampler == "bitparallel":
         ops, p_hi = p_digits(p, config.P_BITS)
-        _fill_bitparallel(mask, nbits, ops, k0, k1, np.uint64(event), chunk)
+        (_fill_bitparallel_serial if small else _fill_bitparallel)(mask, nbits, ops, k0, k1, np.uint64(event), chunk)
         remainder = (p - p_hi) / (1.0 - p_hi)
         if remainder > 0.0:
-            _fill_geometric(mask, nbits, remainder, k0, k1, np.uint64(event), chunk, True, RESIDUAL_STREAMS)
+            geometric(mask, nbits, remainder, k0, k1, np.uint64(event), chunk, True, RESIDUAL_STREAMS)
     else:
         raise ConfigError(f"unknown sampler {sampler!r}; use 'auto', 'geometric' or 'bitparallel'")
     return mask
@@ -332,7 +351,8 @@ def xor_count(data: np.ndarray, flips: np.ndarray) -> tuple[np.ndarray, int]:
     """``data XOR flips`` and the number of set bits of ``flips``."""
     data = _words("data", data)
     out = np.empty_like(data)
-    total = int(_xor_count(data, _words("flips", flips, data.size), out))
+    kernel = _xor_count_serial if data.size <= SERIAL_MAX_WORDS else _xor_count
+    total = int(kernel(data, _words("flips", flips, data.size), out))
     return out, total
 
 
