@@ -17,23 +17,31 @@ def print_json(data: Any) -> None:
     print(to_json(data))
 
 
-def parse_knob_args(profile: Any, extra: Sequence[str]) -> dict[str, float | str]:
-    """Turn ``--vdd-v 1.1 --trcd-ns=10`` into ``{"vdd_v": 1.1, "trcd_ns": 10.0}`` for this profile."""
-    knobs: dict[str, float | str] = {}
+def knob_options(extra: Sequence[str], what: str = "VALUE") -> list[tuple[str, str, str]]:
+    """``--vdd-v 1.1 --trcd-ns=10`` as ``[(flag, knob name, value text), ...]`` (``--x-y`` names knob ``x_y``)."""
+    out = []
     items = list(extra)
     i = 0
     while i < len(items):
         token = items[i]
         if not token.startswith("--"):
-            raise ConfigError(f"unexpected argument {token!r}; knobs are given as --<knob> VALUE")
+            raise ConfigError(f"unexpected argument {token!r}; knobs are given as --<knob> {what}")
         key, eq, value = token[2:].partition("=")
         if not eq:
             if i + 1 >= len(items):
-                raise ConfigError(f"--{key} needs a value")
+                raise ConfigError(f"--{key} needs {'a value' if what == 'VALUE' else what}")
             value = items[i + 1]
             i += 1
         i += 1
-        name = key.replace("-", "_")
+        out.append((f"--{key}", key.replace("-", "_"), value))
+    return out
+
+
+def parse_knob_args(profile: Any, extra: Sequence[str]) -> dict[str, float | str]:
+    """Turn ``--vdd-v 1.1 --trcd-ns=10`` into ``{"vdd_v": 1.1, "trcd_ns": 10.0}`` for this profile."""
+    knobs: dict[str, float | str] = {}
+    for flag, name, value in knob_options(extra):
+        key = flag[2:]
         if name not in profile.knobs:
             flags = ", ".join("--" + k.replace("_", "-") for k in profile.knobs)
             raise UnknownNameError(

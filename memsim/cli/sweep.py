@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from memsim.cli._args import print_json
+from memsim.cli._args import knob_options, print_json
 from memsim.errors import ConfigError
 
 __all__ = ["parse_values", "register"]
@@ -58,20 +58,8 @@ def _spec_from_args(args: argparse.Namespace, extra: Sequence[str]) -> Any:
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: a sweep config is a mapping of options")
     knobs: dict[str, list[Any]] = dict(data.get("knobs", {}))
-    items = list(extra)
-    i = 0
-    while i < len(items):
-        token = items[i]
-        if not token.startswith("--"):
-            raise ConfigError(f"unexpected argument {token!r}; knob values are given as --<knob> VALUES")
-        key, eq, value = token[2:].partition("=")
-        if not eq:
-            if i + 1 >= len(items):
-                raise ConfigError(f"--{key} needs VALUES (one value, a comma list, or START:STOP:NUM)")
-            value = items[i + 1]
-            i += 1
-        i += 1
-        knobs[key.replace("-", "_")] = parse_values(value, f"--{key}")
+    for flag, name, value in knob_options(extra, "VALUES (one value, a comma list, or START:STOP:NUM)"):
+        knobs[name] = parse_values(value, flag)
     cli = {
         "models": args.model,
         "profile": args.profile,

@@ -76,15 +76,9 @@ def plot_profile(profile: Profile, out: str | os.PathLike[str], knob: str | None
     pathlib.Path
         The file written.
     """
-    out = Path(out)
-    if out.suffix.lower() not in FORMATS:
-        raise ConfigError(
-            format_problem(str(out), None, f"unsupported plot format {out.suffix!r}; use one of {', '.join(FORMATS)}")
-        )
-    if not out.parent.is_dir():
-        raise ConfigError(format_problem(str(out), None, f"directory {str(out.parent)!r} does not exist"))
-    _save(profile_figure(profile, knob, n), out)
-    return out
+    path = _check_out(out)
+    _save(profile_figure(profile, knob, n), path)
+    return path
 
 
 def profile_figure(profile: Profile, knob: str | None = None, n: int = 200) -> Figure:
