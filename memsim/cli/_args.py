@@ -57,13 +57,24 @@ def parse_knob_args(profile: Any, extra: Sequence[str]) -> dict[str, float | str
     return knobs
 
 
-def resolve_rates(args: argparse.Namespace, extra: Sequence[str], profile_flag: str) -> Any:
-    """The rates a command asks for: a profile's operating point (knobs as ``--<knob> VALUE``),
-    a symmetric ``--ber``, or a ``--p01``/``--p10`` pair (where the command has them).
+def resolve_rates(args: argparse.Namespace, extra: Sequence[str], profile_flag: str) -> tuple[Any, Any]:
+    """The rates a command asks for and the fault model that goes with them.
 
-    ``profile_flag`` names the profile argument in messages (``PROFILE`` or ``--profile``).
-    Returns None if none is given.
+    Rates: a profile's operating point (knobs as ``--<knob> VALUE``), a symmetric ``--ber``,
+    or a ``--p01``/``--p10`` pair (where the command has them); None if none is given. The
+    fault model is ``--fault-model``, else what the profile implies
+    (:func:`memsim.experiment.rates.resolve_fault_model`). ``profile_flag`` names the profile
+    argument in messages (``PROFILE`` or ``--profile``).
     """
+    from memsim.experiment.rates import resolve_fault_model
+    from memsim.profile import OperatingPoint
+
+    rates, profile = _rates(args, extra, profile_flag)
+    op = rates if isinstance(rates, OperatingPoint) else None
+    return rates, resolve_fault_model(args.fault_model, profile, op, args.persistent_fraction)
+
+
+def _rates(args: argparse.Namespace, extra: Sequence[str], profile_flag: str) -> tuple[Any, Any]:
     from memsim.profile import load_profile
 
     p01, p10 = getattr(args, "p01", None), getattr(args, "p10", None)
@@ -78,7 +89,7 @@ def resolve_rates(args: argparse.Namespace, extra: Sequence[str], profile_flag: 
         raise ConfigError("give either --ber or --p01 and --p10, not both")
     if args.profile is not None:
         profile = load_profile(args.profile)
-        return profile.at_knobs(parse_knob_args(profile, extra), extrapolate=args.extrapolate)
+        return profile.at_knobs(parse_knob_args(profile, extra), extrapolate=args.extrapolate), profile
     if extra:
         flags = [t for t in extra if t.startswith("-")]
         if flags:
@@ -88,12 +99,12 @@ def resolve_rates(args: argparse.Namespace, extra: Sequence[str], profile_flag: 
             )
         raise ConfigError(f"unexpected arguments {' '.join(extra)}")
     if args.ber is not None:
-        return args.ber
+        return args.ber, None
     if pair:
         if p01 is None or p10 is None:
             raise ConfigError("give both --p01 and --p10")
-        return (p01, p10)
-    return None
+        return (p01, p10), None
+    return None, None
 
 
 def check_limit(limit: int | None) -> int | None:

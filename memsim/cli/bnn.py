@@ -43,19 +43,15 @@ def cmd_margins(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace, extra: Sequence[str]) -> int:
     from memsim.datasets import load_dataset
     from memsim.experiment.evaluate import evaluate
-    from memsim.experiment.rates import describe_fault_model, resolve_fault_model
-    from memsim.profile import OperatingPoint, load_profile
+    from memsim.experiment.rates import describe_fault_model
 
     net = load_net(args.model)
-    rates = resolve_rates(args, extra, "--profile")
+    rates, fault = resolve_rates(args, extra, "--profile")
     if rates is None:
         rates = 0.0
     images, labels = load_dataset(args.dataset or net.metadata.get("dataset", "fashion-mnist-demo"), args.split)
     if check_limit(args.limit) is not None:
         images, labels = images[: args.limit], labels[: args.limit]
-    profile = load_profile(args.profile) if args.profile is not None else None
-    op = rates if isinstance(rates, OperatingPoint) else None
-    fault = resolve_fault_model(args.fault_model, profile, op, args.persistent_fraction)
     result = evaluate(net, images, labels, rates, fault, args.granularity, args.seed)
     if args.json:
         print_json(result.to_dict())

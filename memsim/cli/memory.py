@@ -43,15 +43,11 @@ def cmd_at(args: argparse.Namespace, extra: Sequence[str]) -> int:
 
 def cmd_memory(args: argparse.Namespace, extra: Sequence[str]) -> int:
     from memsim.experiment.audit import audit_reads
-    from memsim.experiment.rates import describe_fault_model, resolve_fault_model
-    from memsim.profile import OperatingPoint, load_profile
+    from memsim.experiment.rates import describe_fault_model
 
-    rates = resolve_rates(args, extra, "a PROFILE")
+    rates, fault = resolve_rates(args, extra, "a PROFILE")
     if rates is None:
         raise ConfigError("give a PROFILE (with --<knob> VALUE options), or --ber, or --p01 and --p10")
-    profile = load_profile(args.profile) if args.profile is not None else None
-    op = rates if isinstance(rates, OperatingPoint) else None
-    fault = resolve_fault_model(args.fault_model, profile, op, args.persistent_fraction)
     check = audit_reads(rates, nbits=args.bits, reads=args.reads, fault_model=fault, seed=args.seed)
     if args.json:
         print_json(check.to_dict())
