@@ -24,7 +24,7 @@ import math
 import os
 import platform
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -538,8 +538,3 @@ def _progress(total: int, done: int, enabled: bool) -> Any:
 def cells_of(spec: SweepSpec) -> list[Cell]:
     """The cells a sweep would run, in order (validates the grid)."""
     return _cells(spec, None if spec.profile is None else _profile(spec.profile))
-
-
-def iter_rows(rows: Iterable[Mapping[str, str]], model: str | None = None) -> list[Mapping[str, str]]:
-    """Rows of one model (all rows if None)."""
-    return [r for r in rows if model is None or r["model"] == model]
