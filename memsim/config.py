@@ -21,6 +21,7 @@ __all__ = [
     "NUMBA_FLAGS",
     "NUMBA_PARALLEL_FLAGS",
     "P_BITS",
+    "popcount_isa",
     "reset",
 ]
 
@@ -59,6 +60,36 @@ MARGIN_BLOCK: int = 64
 
 _DEFAULTS = {"CHUNK_WORDS": CHUNK_WORDS, "GEOMETRIC_MAX_P": GEOMETRIC_MAX_P, "P_BITS": P_BITS,
              "CONV_BLOCK": CONV_BLOCK, "DENSE_BLOCK": DENSE_BLOCK, "MARGIN_BLOCK": MARGIN_BLOCK}  # fmt: skip
+
+
+def popcount_isa() -> dict[str, str]:
+    """How numba compiles the XOR-popcount loops on this machine, as it will compile them.
+
+    numba targets the host CPU unless ``NUMBA_CPU_NAME`` / ``NUMBA_CPU_FEATURES`` say
+    otherwise; LLVM then vectorises the engine's loops over neurons or output channels. With
+    AVX-512 VPOPCNTDQ it counts 8 words per instruction; with AVX2 LLVM counts 4 words at a
+    time by nibble lookup (``vpshufb``, several instructions); with only POPCNT the loop is
+    scalar (one word per instruction); without POPCNT it falls back to bit tricks.
+
+    Returns
+    -------
+    dict of str
+        ``target`` (CPU name numba compiles for), ``popcount`` (``avx512-vpopcntdq``,
+        ``avx2-lookup``, ``popcnt`` or ``software``) and ``vector_words`` (words per step).
+    """
+    from numba.core.registry import cpu_target  # numba's own answer, overrides included
+
+    _, cpu, features = cpu_target.target_context.codegen().magic_tuple()
+    on = {f[1:] for f in features.split(",") if f.startswith("+")}
+    if {"avx512f", "avx512vpopcntdq"} <= on:
+        isa, width = "avx512-vpopcntdq", "8"
+    elif "avx2" in on:
+        isa, width = "avx2-lookup", "4"
+    elif "popcnt" in on:
+        isa, width = "popcnt", "1"
+    else:
+        isa, width = "software", "1"
+    return {"target": cpu, "popcount": isa, "vector_words": width}
 
 
 def reset() -> None:

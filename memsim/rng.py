@@ -6,9 +6,12 @@ stream between threads: every chunk of work derives its own xoshiro256** state
 from ``(key, event, chunk)`` with splitmix64 (:func:`stream_state`). Chunks have a
 fixed size, so the same seed gives the same bits whatever the thread count.
 
-Two kinds of randomness:
+Three kinds of randomness:
 
 * **streams** (``xoshiro_next``): a fresh sequence per read event and chunk;
+* **counter-based streams** (``counter_base``, ``counter_uniform``): the SplitMix64
+  sequence of a read event, read at any index without state, so a kernel draws the
+  number of neuron ``o`` directly and vectorises across neurons;
 * **counter-based hashes** (``hash_uniform``): a fixed uniform per (key, index),
   used for properties of a cell that must not change between reads (persistent faults).
 """
@@ -28,6 +31,8 @@ __all__ = [
     "SCOPE_DIRECT",
     "SCOPE_IMAGE",
     "child_key",
+    "counter_base",
+    "counter_uniform",
     "derive_key",
     "hash_uniform",
     "mix64",
@@ -180,6 +185,22 @@ def xoshiro_next(s0, s1, s2, s3):  # type: ignore[no-untyped-def]
 def to_unit(r):  # type: ignore[no-untyped-def]
     """uint64 -> float in [0, 1) from its top 53 bits."""
     return np.float64(r >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(inline="always", **NUMBA_FLAGS)
+def counter_base(k0, k1, event):  # type: ignore[no-untyped-def]
+    """Seed of the counter-based stream of read ``event`` under key ``(k0, k1)``."""
+    return splitmix64(np.uint64(k0) ^ splitmix64(np.uint64(k1) ^ splitmix64(np.uint64(event))))
+
+
+@njit(inline="always", **NUMBA_FLAGS)
+def counter_uniform(base, index):  # type: ignore[no-untyped-def]
+    """Number ``index`` of the SplitMix64 stream seeded ``base``, in [0, 1): random access, no state.
+
+    SplitMix64's ``i``-th output is the finaliser of ``seed + (i + 1) * golden``
+    (Steele, Lea & Flood, OOPSLA 2014); it passes BigCrush.
+    """
+    return to_unit(splitmix64(np.uint64(base) + np.uint64(index) * _GOLDEN))
 
 
 @njit(inline="always", **NUMBA_FLAGS)

@@ -316,24 +316,27 @@ def binom_pmf(N: int, p: float, k: int) -> float:
     return math.comb(N, k) * p**k * (1 - p) ** (N - k)
 
 
+def counter_uniform(k0: int, k1: int, event: int, index: int) -> float:
+    """Number `index` of the SplitMix64 stream of (key, event): seed + (index + 1) * golden, finalised."""
+    base = splitmix64(k0 ^ splitmix64(k1 ^ splitmix64(event)))
+    return unit(splitmix64((base + index * GOLDEN) & MASK64))
+
+
 def sample_fire(mism, lo, table, t_fire, invert, k0: int, k1: int, events) -> np.ndarray:
-    """The fast path's hidden layer, one neuron at a time, drawing from the same streams."""
+    """The fast path's hidden layer, one neuron at a time: neuron o of image b draws number o of b's stream."""
     B, n_out = mism.shape
     width = table.shape[1]
     fire = np.zeros((B, n_out), dtype=bool)
     for b in range(B):
-        gen = stream(k0, k1, int(events[b]), 0)
         for o in range(n_out):
             m = int(mism[b, o])
             k = int(t_fire[o]) - m - int(lo[m])
             if k < 0:
                 f = False
-            elif k >= width or table[m, k] >= 1.0:
+            elif k >= width:
                 f = True
-            elif table[m, k] <= 0.0:
-                f = False
             else:
-                f = unit(gen.next()) < table[m, k]
+                f = counter_uniform(k0, k1, int(events[b]), o) < table[m, k]
             fire[b, o] = f != bool(invert[o])
     return threshold(fire.astype(np.int32), np.zeros(n_out, np.int32), np.zeros(n_out, bool))
 

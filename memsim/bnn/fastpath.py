@@ -13,8 +13,10 @@ every weight afresh, so given the layer's input the neurons' ``D`` are independe
 each other and of everything else. Hence, layer by layer:
 
 * a hidden neuron fires (``h' = n - 2 m' > s``) with probability ``P(D <= t - m)``, where
-  ``t = ceil((n - s) / 2) - 1`` is the largest firing mismatch count; draw one uniform
-  against that probability (none at all where it is exactly 0 or 1);
+  ``t = ceil((n - s) / 2) - 1`` is the largest firing mismatch count; neuron ``o`` compares
+  number ``o`` of its image's counter-based stream (:func:`memsim.rng.counter_uniform`)
+  against that probability. Random access by neuron index keeps the draw branch-free and
+  lets it run inside the popcount kernel (:func:`dense_sample_fire`);
 * an output neuron's ``h' = n - 2 (m + D)`` is drawn by inverting the CDF of ``D``.
 
 The CDF of ``D`` for every ``m`` is tabulated once per ``(n, p)`` over ``mean +- 12 sd``
@@ -33,12 +35,13 @@ from functools import lru_cache
 import numpy as np
 from numba import njit, prange
 
+from memsim.bnn.kernels import accumulate4
 from memsim.config import NUMBA_FLAGS, NUMBA_PARALLEL_FLAGS
 from memsim.errors import ConfigError
 from memsim.memory.reads import SymmetricFlips
-from memsim.rng import stream_state, to_unit, xoshiro_next
+from memsim.rng import counter_base, counter_uniform, stream_state, to_unit, xoshiro_next
 
-__all__ = ["cdf_table", "fire_limit", "sample_fire", "sample_output"]
+__all__ = ["cdf_table", "dense_sample_fire", "fire_limit", "sample_fire", "sample_output"]
 
 WINDOW_SD = 12.0
 
@@ -128,33 +131,78 @@ def fire_limit(n: int, threshold: np.ndarray) -> np.ndarray:
     return ((n - s + 1) // 2 - 1).astype(np.int64)
 
 
+@njit(inline="always", **NUMBA_FLAGS)
+def _fire_bit(m, t, inv, lo, table, base, o):  # type: ignore[no-untyped-def]
+    # 1 iff hidden neuron o fires after the read: its uniform (number o of the image's counter-based stream)
+    # below P(D <= t - m). Branch-free: outside the tabulated window the probability is exactly 0 or 1, and a
+    # uniform in [0, 1) compared against 0 or 1 decides nothing random, so drawing it anyway changes no result.
+    width = table.shape[1]
+    k = t - m - lo[m]
+    prob = table[m, min(max(k, 0), width - 1)]
+    prob = 0.0 if k < 0 else (1.0 if k >= width else prob)
+    return np.uint64((counter_uniform(base, o) < prob) != inv)
+
+
 @njit(**NUMBA_PARALLEL_FLAGS)
 def _sample_fire(mism, lo, table, t_fire, invert, k0, k1, events):  # type: ignore[no-untyped-def]
-    # Hidden layer: packed firing bits (B, nw(O)) sampled from P(D <= t - m); one stream per image's read.
+    # Hidden layer: packed firing bits (B, nw(O)); neuron o of image b draws number o of b's stream.
     B, n_out = mism.shape
-    width = table.shape[1]
     nw = (n_out + 63) // 64
     out = np.zeros((B, nw), dtype=np.uint64)
     for b in prange(B):
-        s0, s1, s2, s3 = stream_state(k0, k1, events[b], 0)
-        for o in range(n_out):
-            m = mism[b, o]
-            k = t_fire[o] - m - lo[m]
-            if k < 0:
-                fire = False
-            elif k >= width:
-                fire = True
-            else:
-                prob = table[m, k]
-                if prob >= 1.0:
-                    fire = True
-                elif prob <= 0.0:
-                    fire = False
-                else:
-                    r, s0, s1, s2, s3 = xoshiro_next(s0, s1, s2, s3)
-                    fire = to_unit(r) < prob
-            if fire != invert[o]:
-                out[b, o >> 6] |= np.uint64(1) << np.uint64(o & 63)
+        base = counter_base(k0, k1, events[b])
+        for g in range(nw):
+            word = np.uint64(0)
+            for j in range(min(64, n_out - 64 * g)):
+                o = 64 * g + j
+                word |= _fire_bit(mism[b, o], t_fire[o], invert[o], lo, table, base, o) << np.uint64(j)
+            out[b, g] = word
+    return out
+
+
+@njit(**NUMBA_PARALLEL_FLAGS)
+def _dense_sample_fire(x, wt, n_out, lo, table, t_fire, invert, k0, k1, events):  # type: ignore[no-untyped-def]
+    # _sample_fire fused into the neuron-major XNOR-popcount: the mismatch counts of a block of 4 images x 64
+    # neurons go straight from registers to the draw, never to memory. Same bits as sample_fire(mismatches).
+    B = x.shape[0]
+    groups = (n_out + 63) // 64
+    out = np.zeros((B, groups), dtype=np.uint64)
+    for blk in prange((B + 3) // 4):
+        i0 = blk * 4
+        i1 = min(i0 + 1, B - 1)
+        i2 = min(i0 + 2, B - 1)
+        i3 = min(i0 + 3, B - 1)
+        base0 = counter_base(k0, k1, events[i0])
+        base1 = counter_base(k0, k1, events[i1])
+        base2 = counter_base(k0, k1, events[i2])
+        base3 = counter_base(k0, k1, events[i3])
+        a0 = np.empty(64, np.int64)
+        a1 = np.empty(64, np.int64)
+        a2 = np.empty(64, np.int64)
+        a3 = np.empty(64, np.int64)
+        for g in range(groups):
+            j0 = g * 64
+            accumulate4(x, wt, i0, i1, i2, i3, j0, a0, a1, a2, a3)
+            b0 = np.uint64(0)
+            b1 = np.uint64(0)
+            b2 = np.uint64(0)
+            b3 = np.uint64(0)
+            for jj in range(min(64, n_out - j0)):
+                o = j0 + jj
+                t = t_fire[o]
+                inv = invert[o]
+                bit = np.uint64(jj)
+                b0 |= _fire_bit(a0[jj], t, inv, lo, table, base0, o) << bit
+                b1 |= _fire_bit(a1[jj], t, inv, lo, table, base1, o) << bit
+                b2 |= _fire_bit(a2[jj], t, inv, lo, table, base2, o) << bit
+                b3 |= _fire_bit(a3[jj], t, inv, lo, table, base3, o) << bit
+            out[i0, g] = b0
+            if i0 + 1 < B:
+                out[i0 + 1, g] = b1
+            if i0 + 2 < B:
+                out[i0 + 2, g] = b2
+            if i0 + 3 < B:
+                out[i0 + 3, g] = b3
     return out
 
 
@@ -216,6 +264,43 @@ def sample_fire(
     lo, table = cdf_table(int(n), float(law.p))
     k0, k1 = np.uint64(law.key[0]), np.uint64(law.key[1])
     return _sample_fire(mism, lo, table, np.asarray(limit, np.int64), np.asarray(invert, np.bool_), k0, k1, ev)
+
+
+def dense_sample_fire(
+    x: np.ndarray,
+    wt: np.ndarray,
+    n: int,
+    limit: np.ndarray,
+    invert: np.ndarray,
+    law: SymmetricFlips,
+    events: np.ndarray,
+) -> np.ndarray:
+    """:func:`sample_fire` of a wide hidden dense layer straight from its inputs, bit for bit.
+
+    Parameters
+    ----------
+    x : ndarray of uint64, shape (B, nw)
+        Packed inputs.
+    wt : ndarray of uint64, shape (nw, n_out padded to 64)
+        Clean neuron-major weights (:func:`memsim.bnn.kernels.transpose_dense`).
+    n : int
+        Inputs per neuron.
+    limit, invert, law, events
+        As :func:`sample_fire`; ``limit`` has one entry per neuron.
+    """
+    x = np.ascontiguousarray(x, dtype=np.uint64)
+    wt = np.ascontiguousarray(wt, dtype=np.uint64)
+    limit = np.ascontiguousarray(limit, dtype=np.int64)
+    n_out = limit.shape[0]
+    ev = np.ascontiguousarray(events, dtype=np.uint64)
+    if x.ndim != 2 or wt.ndim != 2 or wt.shape[0] != x.shape[1] or wt.shape[1] < n_out or wt.shape[1] % 64:
+        raise ConfigError(f"neuron-major weights {wt.shape} do not fit inputs {x.shape} and {n_out} neurons")
+    if ev.shape != (x.shape[0],) or x.shape[1] * 64 < n:
+        raise ConfigError(f"need one event per image ({x.shape[0]}) and {n} inputs in {x.shape[1]} words")
+    lo, table = cdf_table(int(n), float(law.p))
+    inv = np.ascontiguousarray(invert, dtype=np.bool_)
+    k0, k1 = np.uint64(law.key[0]), np.uint64(law.key[1])
+    return _dense_sample_fire(x, wt, n_out, lo, table, limit, inv, k0, k1, ev)
 
 
 def sample_output(mism: np.ndarray, n: int, law: SymmetricFlips, events: np.ndarray) -> np.ndarray:

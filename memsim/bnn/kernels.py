@@ -28,18 +28,18 @@ __all__ = [
     "PER_IMAGE",
     "PER_POSITION",
     "SHARED",
+    "accumulate4",
     "binarize_flat",
     "binarize_hwc",
     "conv3x3_h",
+    "conv3x3_layer",
     "dense_fire_neuron_major",
     "dense_h",
     "dense_mismatch_neuron_major",
     "importance_chain",
-    "maxpool2",
     "output_margin",
     "realign_rows",
     "threshold_flat",
-    "threshold_hwc",
     "transpose_dense",
 ]
 
@@ -117,44 +117,85 @@ def _threshold_flat(h, s, invert):  # type: ignore[no-untyped-def]
     return out
 
 
-#: Weight indexing of :func:`_conv3x3_h`: one read shared by all, one per image, one per output position.
+#: Weight indexing of the convolution kernels: one read shared by all, one per image, one per output position.
 SHARED, PER_IMAGE, PER_POSITION = 0, 1, 2
+
+#: Output channels per accumulator group of the convolution kernels: 64 int64 counts (eight 512-bit
+#: registers), so a group's counts stay in registers while the taps stream past, and its firing bits make
+#: exactly one output word.
+GROUP = 64
+#: Pooled output positions per parallel work item: enough to amortise the scratch arrays, few enough to
+#: keep both threads busy on a single image (the per-access path convolves one image at a time).
+POSITIONS_PER_ITEM = 8
+_H_MIN = -(2**62)
+
+
+@njit(**NUMBA_FLAGS)
+def _read_index(mode, b, yo, xo, Wo):  # type: ignore[no-untyped-def]
+    # Which weight read serves image b at output position (yo, xo).
+    if mode == SHARED:
+        return 0
+    if mode == PER_IMAGE:
+        return b
+    return yo * Wo + xo
 
 
 @njit(**NUMBA_PARALLEL_FLAGS)
-def _conv3x3_h(x, w, c_in, pad, mode):  # type: ignore[no-untyped-def]
-    # Integer pre-activations (B, H', W', O) of a 3x3, stride-1 convolution with zero padding `pad`.
-    # w is (K, O, 3, 3, nwc): K = 1 (mode SHARED), B (PER_IMAGE) or H' * W' (PER_POSITION, reads per access).
+def _conv_word_layer(x, wn, c_in, pad, mode, pool, n_out, s, invert, want_h):  # type: ignore[no-untyped-def]
+    # A whole 3x3 convolution layer: pre-activations, 2x2 max-pool (if pool), threshold and packing fused,
+    # so the (B, H', W', O) int32 pre-activations never go to memory unless want_h asks for them (pooled).
+    # x (B, H, W, nwc) packed channels; wn (K, 9 nwc, O64) neuron-major: the O64 output channels of tap t's
+    # input word k contiguous at wn[r, t nwc + k], zero past n_out, so the group loop has a constant trip
+    # count and vectorises across output channels (vpopcntq on AVX-512 VPOPCNTDQ hosts).
     B, H, W, nwc = x.shape
-    n_out = w.shape[1]
+    groups = wn.shape[2] // GROUP
     Ho = H + 2 * pad - 2
     Wo = W + 2 * pad - 2
-    out = np.empty((B, Ho, Wo, n_out), dtype=np.int32)
-    for idx in prange(B * Ho * Wo):
-        b = idx // (Ho * Wo)
-        pos = idx % (Ho * Wo)
-        yo = pos // Wo
-        xo = pos % Wo
-        r = 0 if mode == SHARED else (b if mode == PER_IMAGE else pos)
-        n_valid = 0
-        for dy in range(3):
-            for dx in range(3):
-                if 0 <= yo + dy - pad < H and 0 <= xo + dx - pad < W:
-                    n_valid += c_in
-        for o in range(n_out):
-            mism = 0
-            for dy in range(3):
-                yi = yo + dy - pad
-                if yi < 0 or yi >= H:
-                    continue
-                for dx in range(3):
-                    xi = xo + dx - pad
-                    if xi < 0 or xi >= W:
-                        continue
-                    for k in range(nwc):
-                        mism += popcount(x[b, yi, xi, k] ^ w[r, o, dy, dx, k])
-            out[b, yo, xo, o] = n_valid - 2 * mism
-    return out
+    step = 2 if pool else 1
+    Hp = Ho // step
+    Wp = Wo // step
+    total = B * Hp * Wp
+    nw_out = (n_out + 63) // 64
+    fire = np.zeros((B, Hp, Wp, nw_out), dtype=np.uint64)
+    h_out = np.empty((B, Hp, Wp, n_out) if want_h else (0, 0, 0, 0), dtype=np.int32)
+    for item in prange((total + POSITIONS_PER_ITEM - 1) // POSITIONS_PER_ITEM):
+        acc = np.empty(GROUP, dtype=np.int64)
+        best = np.empty(GROUP, dtype=np.int64)
+        for idx in range(item * POSITIONS_PER_ITEM, min(total, (item + 1) * POSITIONS_PER_ITEM)):
+            b = idx // (Hp * Wp)
+            py = (idx // Wp) % Hp
+            px = idx % Wp
+            for g in range(groups):
+                o0 = g * GROUP
+                best[:] = _H_MIN
+                for sub in range(step * step):
+                    yo = py * step + sub // step
+                    xo = px * step + sub % step
+                    r = _read_index(mode, b, yo, xo, Wo)
+                    acc[:] = 0
+                    n_valid = 0
+                    for t in range(9):
+                        yi = yo + t // 3 - pad
+                        xi = xo + t % 3 - pad
+                        if yi < 0 or yi >= H or xi < 0 or xi >= W:
+                            continue  # zero padding: the tap adds nothing (one branch per tap, none per channel)
+                        n_valid += c_in
+                        for k in range(nwc):
+                            v = x[b, yi, xi, k]
+                            row = t * nwc + k
+                            for j in range(GROUP):
+                                acc[j] += popcount(v ^ wn[r, row, o0 + j])
+                    for j in range(GROUP):
+                        best[j] = max(best[j], n_valid - 2 * acc[j])
+                word = np.uint64(0)
+                for j in range(min(GROUP, n_out - o0)):
+                    o = o0 + j
+                    if (best[j] > s[o]) != invert[o]:
+                        word |= np.uint64(1) << np.uint64(j)
+                    if want_h:
+                        h_out[b, py, px, o] = best[j]
+                fire[b, py, px, g] = word
+    return h_out, fire
 
 
 # ---- small-channel convolutions: the 3x3 patch of c_in <= 7 channels (9 c_in <= 64 bits) in one word, so a
@@ -195,11 +236,11 @@ def _patch_words(x, c_in, pad):  # type: ignore[no-untyped-def]
 
 
 @njit(**NUMBA_FLAGS)
-def _patch_weights(w, c_in):  # type: ignore[no-untyped-def]
-    # w (K, O, 3, 3, 1) -> (K, O): the 9 taps of a neuron in one word, laid out as the patches.
+def _patch_weights(w, c_in, o64):  # type: ignore[no-untyped-def]
+    # w (K, O, 3, 3, 1) -> (K, O64): the 9 taps of a channel in one word, laid out as the patches; zero past O.
     K, n_out = w.shape[0], w.shape[1]
     lane = (np.uint64(1) << np.uint64(c_in)) - np.uint64(1)
-    out = np.zeros((K, n_out), dtype=np.uint64)
+    out = np.zeros((K, o64), dtype=np.uint64)
     for k in range(K):
         for o in range(n_out):
             word = np.uint64(0)
@@ -210,112 +251,67 @@ def _patch_weights(w, c_in):  # type: ignore[no-untyped-def]
 
 
 @njit(**NUMBA_PARALLEL_FLAGS)
-def _conv3x3_patch_h(patches, valid, n_valid, wp, mode):  # type: ignore[no-untyped-def]
-    # Pre-activations (B, H', W', O) from patch words; wp (K, O) indexed as _conv3x3_h indexes its reads.
+def _conv_patch_layer(patches, valid, n_valid, wp, mode, pool, n_out, s, invert, want_h):  # type: ignore[no-untyped-def]
+    # As _conv_word_layer, from patch words: one popcount per output channel and position.
     B, Ho, Wo = patches.shape
-    n_out = wp.shape[1]
-    out = np.empty((B, Ho, Wo, n_out), dtype=np.int32)
-    for idx in prange(B * Ho * Wo):
-        b = idx // (Ho * Wo)
-        pos = idx % (Ho * Wo)
-        yo = pos // Wo
-        xo = pos % Wo
-        r = 0 if mode == SHARED else (b if mode == PER_IMAGE else pos)
-        p = patches[b, yo, xo]
-        m = valid[yo, xo]
-        n = n_valid[yo, xo]
-        for o in range(n_out):
-            out[b, yo, xo, o] = n - 2 * popcount((p ^ wp[r, o]) & m)
-    return out
+    groups = wp.shape[1] // GROUP
+    step = 2 if pool else 1
+    Hp = Ho // step
+    Wp = Wo // step
+    total = B * Hp * Wp
+    nw_out = (n_out + 63) // 64
+    fire = np.zeros((B, Hp, Wp, nw_out), dtype=np.uint64)
+    h_out = np.empty((B, Hp, Wp, n_out) if want_h else (0, 0, 0, 0), dtype=np.int32)
+    for item in prange((total + POSITIONS_PER_ITEM - 1) // POSITIONS_PER_ITEM):
+        best = np.empty(GROUP, dtype=np.int64)
+        for idx in range(item * POSITIONS_PER_ITEM, min(total, (item + 1) * POSITIONS_PER_ITEM)):
+            b = idx // (Hp * Wp)
+            py = (idx // Wp) % Hp
+            px = idx % Wp
+            for g in range(groups):
+                o0 = g * GROUP
+                best[:] = _H_MIN
+                for sub in range(step * step):
+                    yo = py * step + sub // step
+                    xo = px * step + sub % step
+                    r = _read_index(mode, b, yo, xo, Wo)
+                    p = patches[b, yo, xo]
+                    m = valid[yo, xo]
+                    n = n_valid[yo, xo]
+                    for j in range(GROUP):
+                        best[j] = max(best[j], n - 2 * popcount((p ^ wp[r, o0 + j]) & m))
+                word = np.uint64(0)
+                for j in range(min(GROUP, n_out - o0)):
+                    o = o0 + j
+                    if (best[j] > s[o]) != invert[o]:
+                        word |= np.uint64(1) << np.uint64(j)
+                    if want_h:
+                        h_out[b, py, px, o] = best[j]
+                fire[b, py, px, g] = word
+    return h_out, fire
 
 
 @njit(**NUMBA_PARALLEL_FLAGS)
-def _conv3x3_word_h(x, w, c_in, pad, mode):  # type: ignore[no-untyped-def]
-    # As _conv3x3_h for one word of channels per pixel (c_in <= 64): a position's 9 input words are loaded
-    # once into registers, then every output channel costs 9 popcounts with no bounds branches.
-    B, H, W, _ = x.shape
-    n_out = w.shape[1]
-    Ho = H + 2 * pad - 2
-    Wo = W + 2 * pad - 2
-    out = np.empty((B, Ho, Wo, n_out), dtype=np.int32)
-    for idx in prange(B * Ho * Wo):
-        b = idx // (Ho * Wo)
-        pos = idx % (Ho * Wo)
-        yo = pos // Wo
-        xo = pos % Wo
-        r = 0 if mode == SHARED else (b if mode == PER_IMAGE else pos)
-        taps = np.zeros(9, dtype=np.uint64)
-        inside = np.zeros(9, dtype=np.uint64)  # all ones where the tap is inside the image
-        n_valid = 0
-        for t in range(9):
-            yi = yo + t // 3 - pad
-            xi = xo + t % 3 - pad
-            if 0 <= yi < H and 0 <= xi < W:
-                taps[t] = x[b, yi, xi, 0]
-                inside[t] = ~np.uint64(0)
-                n_valid += c_in
-        for o in range(n_out):
-            mism = 0
-            for t in range(9):
-                mism += popcount((taps[t] ^ w[r, o, t // 3, t % 3, 0]) & inside[t])
-            out[b, yo, xo, o] = n_valid - 2 * mism
-    return out
-
-
-@njit(**NUMBA_PARALLEL_FLAGS)
-def _maxpool2(h):  # type: ignore[no-untyped-def]
-    # 2x2 max-pool, stride 2, of (B, H, W, n_out) int32 (odd edges dropped, as floor mode).
-    B, H, W, n_out = h.shape
-    Ho, Wo = H // 2, W // 2
-    out = np.empty((B, Ho, Wo, n_out), dtype=np.int32)
-    for b in prange(B):
-        for y in range(Ho):
-            for x in range(Wo):
-                for o in range(n_out):
-                    m = h[b, 2 * y, 2 * x, o]
-                    m = max(m, h[b, 2 * y, 2 * x + 1, o])
-                    m = max(m, h[b, 2 * y + 1, 2 * x, o])
-                    m = max(m, h[b, 2 * y + 1, 2 * x + 1, o])
-                    out[b, y, x, o] = m
-    return out
-
-
-@njit(**NUMBA_PARALLEL_FLAGS)
-def _threshold_hwc(h, s, invert):  # type: ignore[no-untyped-def]
-    # (B, H, W, n_out) int32 -> (B, H, W, nw(n_out)) bits.
-    B, H, W, n_out = h.shape
-    nw = (n_out + 63) // 64
-    out = np.zeros((B, H, W, nw), dtype=np.uint64)
-    for b in prange(B):
-        for y in range(H):
-            for x in range(W):
-                for o in range(n_out):
-                    fire = h[b, y, x, o] > s[o]
-                    if invert[o]:
-                        fire = not fire
-                    if fire:
-                        out[b, y, x, o >> 6] |= np.uint64(1) << np.uint64(o & 63)
-    return out
-
-
-@njit(**NUMBA_PARALLEL_FLAGS)
-def _realign_rows(stream, rows, n_bits):  # type: ignore[no-untyped-def]
-    # A contiguous bit stream of rows x n_bits -> (rows, nw) words, each row starting at bit 0.
+def _realign_rows(streams, rows, n_bits):  # type: ignore[no-untyped-def]
+    # K contiguous bit streams of rows x n_bits -> (K, rows, nw) words, each row starting at bit 0.
+    K, size = streams.shape
     nw = (n_bits + 63) // 64
-    out = np.zeros((rows, nw), dtype=np.uint64)
+    out = np.zeros((K, rows, nw), dtype=np.uint64)
     rem = n_bits & 63
-    for r in prange(rows):
+    for item in prange(K * rows):
+        q = item // rows
+        r = item % rows
         start = r * n_bits
         for k in range(nw):
             pos = start + 64 * k
             word = pos >> 6
             shift = pos & 63
-            v = stream[word] >> np.uint64(shift)
-            if shift and word + 1 < stream.size:
-                v |= stream[word + 1] << np.uint64(64 - shift)
-            out[r, k] = v
+            v = streams[q, word] >> np.uint64(shift)
+            if shift and word + 1 < size:
+                v |= streams[q, word + 1] << np.uint64(64 - shift)
+            out[q, r, k] = v
         if rem:
-            out[r, nw - 1] &= (np.uint64(1) << np.uint64(rem)) - np.uint64(1)
+            out[q, r, nw - 1] &= (np.uint64(1) << np.uint64(rem)) - np.uint64(1)
     return out
 
 
@@ -394,8 +390,12 @@ def _importance_chain(a, h_next, w_next, s_next, inv_next, w_out, h_out):  # typ
 
 
 @njit(inline="always", **NUMBA_FLAGS)
-def _accumulate4(x, wt, i0, i1, i2, i3, j0, a0, a1, a2, a3):  # type: ignore[no-untyped-def]
-    # Mismatch counts of images i0..i3 against neurons j0..j0+63 (a0..a3 hold 64 counts each).
+def accumulate4(x, wt, i0, i1, i2, i3, j0, a0, a1, a2, a3):  # type: ignore[no-untyped-def]
+    """Mismatch counts of images ``i0..i3`` against neurons ``j0..j0+63`` into ``a0..a3`` (64 counts each).
+
+    The inner block of the neuron-major dense kernels: each weight word is loaded once for
+    four images, and the loop over 64 neurons vectorises with no horizontal reductions.
+    """
     a0[:] = 0
     a1[:] = 0
     a2[:] = 0
@@ -430,7 +430,7 @@ def _dense_mismatch_neuron_major(x, wt, n_out):  # type: ignore[no-untyped-def]
         a3 = np.empty(64, np.int64)
         for g in range(groups):
             j0 = g * 64
-            _accumulate4(x, wt, i0, i1, i2, i3, j0, a0, a1, a2, a3)
+            accumulate4(x, wt, i0, i1, i2, i3, j0, a0, a1, a2, a3)
             for jj in range(min(64, n_out - j0)):
                 out[i0, j0 + jj] = a0[jj]
                 if i0 + 1 < B:
@@ -459,7 +459,7 @@ def _dense_fire_neuron_major(x, wt, n_out, t_fire, invert):  # type: ignore[no-u
         a3 = np.empty(64, np.int64)
         for g in range(groups):
             j0 = g * 64
-            _accumulate4(x, wt, i0, i1, i2, i3, j0, a0, a1, a2, a3)
+            accumulate4(x, wt, i0, i1, i2, i3, j0, a0, a1, a2, a3)
             b0 = np.uint64(0)
             b1 = np.uint64(0)
             b2 = np.uint64(0)
@@ -540,42 +540,91 @@ def threshold_flat(h: np.ndarray, s: np.ndarray, invert: np.ndarray) -> np.ndarr
     return _threshold_flat(h, _per_neuron("s", s, n, np.int32), _per_neuron("invert", invert, n, np.bool_))
 
 
-def conv3x3_h(x: np.ndarray, w: np.ndarray, c_in: int, pad: int, mode: int) -> np.ndarray:
-    """Pre-activations ``(B, H', W', O)`` of a 3x3 convolution (see :data:`SHARED` for ``w``'s leading axis)."""
+def conv3x3_layer(
+    x: np.ndarray,
+    w: np.ndarray,
+    c_in: int,
+    pad: int,
+    mode: int,
+    pool: bool,
+    s: np.ndarray,
+    invert: np.ndarray,
+    want_h: bool = False,
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """A 3x3, stride-1 convolution layer with zero padding, its 2x2 max-pool and threshold, in one pass.
+
+    Parameters
+    ----------
+    x : ndarray of uint64, shape (B, H, W, nwc)
+        Packed input channels.
+    w : ndarray of uint64, shape (K, O, 3, 3, nwc)
+        Kernel-layout weights: ``K = 1`` read (``mode`` :data:`SHARED`), one per image
+        (:data:`PER_IMAGE`) or one per output position before pooling (:data:`PER_POSITION`).
+    c_in : int
+        Valid input channels.
+    pad : {0, 1}
+        Zero padding.
+    mode : int
+        How ``w``'s leading axis is indexed.
+    pool : bool
+        Max-pool 2x2 with stride 2 (odd edges dropped) before the threshold.
+    s, invert : ndarray, shape (O,)
+        A channel fires iff its (pooled) pre-activation ``h > s``, or ``h <= s`` where ``invert``.
+    want_h : bool
+        Also return the (pooled) pre-activations.
+
+    Returns
+    -------
+    h : ndarray of int32, shape (B, H'', W'', O), or None
+        Pooled pre-activations if ``want_h``.
+    fire : ndarray of uint64, shape (B, H'', W'', nw(O))
+        Packed firing bits.
+    """
     x = _array("x", x, np.uint64, 4)
     w = _array("w", w, np.uint64, 5)
     if w.shape[2:4] != (3, 3) or w.shape[4] != x.shape[3] or pad not in (0, 1):
         raise ConfigError(f"conv weights {w.shape} do not fit inputs {x.shape} with padding {pad}")
+    if not 0 < c_in <= 64 * x.shape[3]:
+        raise ConfigError(f"{c_in} channels do not fit {x.shape[3]} words per pixel")
     ho, wo = x.shape[1] + 2 * pad - 2, x.shape[2] + 2 * pad - 2
     reads = {SHARED: 1, PER_IMAGE: x.shape[0], PER_POSITION: ho * wo}.get(mode)
     if reads is None or w.shape[0] != reads:
         raise ConfigError(f"mode {mode} needs {reads} weight reads, got {w.shape[0]}")
-    if x.shape[3] == 1 and 9 * c_in <= 64:  # a whole patch fits one word: one popcount per neuron and position
+    k, n_out = w.shape[0], w.shape[1]
+    s = _per_neuron("s", s, n_out, np.int32)
+    invert = _per_neuron("invert", invert, n_out, np.bool_)
+    o64 = (n_out + GROUP - 1) // GROUP * GROUP
+    args = (int(mode), bool(pool), int(n_out), s, invert, bool(want_h))
+    if x.shape[3] == 1 and 9 * c_in <= 64:  # a whole patch fits one word: one popcount per channel and position
         patches, valid, n_valid = _patch_words(x, int(c_in), int(pad))
-        return _conv3x3_patch_h(patches, valid, n_valid, _patch_weights(w, int(c_in)), int(mode))
-    if x.shape[3] == 1:  # one word of channels per pixel: taps in registers
-        return _conv3x3_word_h(x, w, int(c_in), int(pad), int(mode))
-    return _conv3x3_h(x, w, int(c_in), int(pad), int(mode))
+        h, fire = _conv_patch_layer(patches, valid, n_valid, _patch_weights(w, int(c_in), o64), *args)
+    else:
+        wn = np.zeros((k, 9 * x.shape[3], o64), dtype=np.uint64)
+        wn[:, :, :n_out] = w.reshape(k, n_out, -1).transpose(0, 2, 1)
+        h, fire = _conv_word_layer(x, wn, int(c_in), int(pad), *args)
+    return (h if want_h else None), fire
 
 
-def maxpool2(h: np.ndarray) -> np.ndarray:
-    """2x2, stride-2 max-pool of ``(B, H, W, O)`` int32 (odd edges dropped)."""
-    return _maxpool2(_array("h", h, np.int32, 4))
-
-
-def threshold_hwc(h: np.ndarray, s: np.ndarray, invert: np.ndarray) -> np.ndarray:
-    """Packed firing bits ``(B, H, W, nw(O))`` of conv pre-activations ``h (B, H, W, O)``."""
-    h = _array("h", h, np.int32, 4)
-    n = h.shape[3]
-    return _threshold_hwc(h, _per_neuron("s", s, n, np.int32), _per_neuron("invert", invert, n, np.bool_))
+def conv3x3_h(x: np.ndarray, w: np.ndarray, c_in: int, pad: int, mode: int) -> np.ndarray:
+    """Unpooled pre-activations ``(B, H', W', O)`` of a 3x3 convolution (arguments as :func:`conv3x3_layer`)."""
+    n_out = np.shape(w)[1] if np.ndim(w) == 5 else 0
+    h, _ = conv3x3_layer(x, w, c_in, pad, mode, False, np.zeros(n_out, np.int32), np.zeros(n_out, bool), True)
+    assert h is not None
+    return h
 
 
 def realign_rows(stream: np.ndarray, rows: int, n_bits: int) -> np.ndarray:
-    """A stored-order stream of ``rows x n_bits`` bits -> ``(rows, n_words(n_bits))``, each row from bit 0."""
-    stream = _array("stream", stream, np.uint64, 1)
-    if stream.size * 64 < rows * n_bits:
-        raise ConfigError(f"a stream of {stream.size} words cannot hold {rows} rows of {n_bits} bits")
-    return _realign_rows(stream, int(rows), int(n_bits))
+    """Stored-order streams of ``rows x n_bits`` bits -> words with each row from bit 0.
+
+    ``stream`` is one stream ``(n,)`` -> ``(rows, n_words(n_bits))``, or a block of streams
+    ``(K, n)`` (one per read) -> ``(K, rows, n_words(n_bits))``.
+    """
+    one = np.ndim(stream) == 1
+    streams = _array("stream", np.asarray(stream)[None] if one else stream, np.uint64, 2)
+    if streams.shape[1] * 64 < rows * n_bits:
+        raise ConfigError(f"a stream of {streams.shape[1]} words cannot hold {rows} rows of {n_bits} bits")
+    out = _realign_rows(streams, int(rows), int(n_bits))
+    return out[0] if one else out
 
 
 def output_margin(h: np.ndarray) -> np.ndarray:

@@ -134,18 +134,28 @@ Layer = Conv | Dense
 def words_for_kernel(layer: Layer, stream: np.ndarray) -> np.ndarray:
     """Realign a stored-order weight stream into the kernel layout of ``layer``.
 
+    Parameters
+    ----------
+    layer : Conv or Dense
+        The layer the words belong to.
+    stream : ndarray of uint64, shape (n_words,) or (K, n_words)
+        One read of the layer's weights, or a block of ``K`` reads.
+
     Returns
     -------
     ndarray of uint64
         ``(c_out, 3, 3, nw_c)`` for a convolution; ``(n_out, nw)`` for a dense layer,
         where a dense layer after a convolution has ``nw = H * W * nw_c`` (one padded
-        word group per pixel, matching the convolution's activation layout).
+        word group per pixel, matching the convolution's activation layout). A block of
+        reads gets a leading axis of length ``K``.
     """
+    stream = np.asarray(stream)
+    lead = stream.shape[:-1]
     rows = layer.nbits // layer.segment
     if layer.segment % 64 == 0:  # rows are whole words already: a free reshape
-        aligned = np.asarray(stream).reshape(rows, layer.segment // 64)
+        aligned = stream.reshape(*lead, rows, layer.segment // 64)
     else:
         aligned = kernels.realign_rows(np.ascontiguousarray(stream), rows, layer.segment)
     if isinstance(layer, Conv):
-        return aligned.reshape(layer.c_out, 3, 3, n_words(layer.c_in))
-    return aligned.reshape(layer.n_out, -1)
+        return aligned.reshape(*lead, layer.c_out, 3, 3, n_words(layer.c_in))
+    return aligned.reshape(*lead, layer.n_out, -1)

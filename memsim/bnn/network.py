@@ -13,7 +13,7 @@ from memsim import config
 from memsim.bits import PackedBits, n_words, pack_bits
 from memsim.bnn import kernels
 from memsim.bnn.architectures import ARCHITECTURES, INPUT_THRESHOLD, layer_shapes
-from memsim.bnn.fastpath import fire_limit, sample_fire, sample_output
+from memsim.bnn.fastpath import dense_sample_fire, fire_limit, sample_fire, sample_output
 from memsim.bnn.layers import Conv, Dense, Layer, words_for_kernel
 from memsim.bnn.weights import WeightSource
 from memsim.errors import ConfigError, ModelFileError
@@ -285,8 +285,9 @@ class BNN:
         out = []
         for layer, w in zip(self.layers, self._clean_kernel_weights(), strict=True):
             if isinstance(layer, Conv):
-                h, act = _conv_block(layer, act, w)
-                out.append(h)
+                h_conv, act = _conv_block(layer, act, w, want_h=True)
+                assert h_conv is not None
+                out.append(h_conv)
             else:
                 if act.ndim == 4:
                     act = act.reshape(act.shape[0], -1)
@@ -420,12 +421,12 @@ class BNN:
                     parts = []
                     for j in range(n):
                         words = memory.read_words(name, ReadSet.accesses(first + j, positions, seed))
-                        w = np.stack([words_for_kernel(layer, row) for row in words])
+                        w = words_for_kernel(layer, words)
                         parts.append(_conv_block(layer, act[j : j + 1], w, kernels.PER_POSITION)[1])
                     act = np.concatenate(parts)
                 else:
                     words = memory.read_words(name, ReadSet.images(first, n, seed, tag))
-                    w = np.stack([words_for_kernel(layer, row) for row in words])
+                    w = words_for_kernel(layer, words)
                     _, act = _conv_block(layer, act, w, kernels.PER_IMAGE)
                 continue
             if act.ndim == 4:
@@ -433,12 +434,16 @@ class BNN:
             reads = ReadSet.images(first, n, seed, tag)
             law = memory.symmetric_flips(name, reads) if fast else None
             if law is not None:
-                mism = (layer.n_in - self._dense_clean_h(act, layer, clean[i])) // 2
                 if layer.is_output:
+                    mism = (layer.n_in - self._dense_clean_h(act, layer, clean[i])) // 2
                     return sample_output(mism, layer.n_in, law, reads.events())
                 limit, invert = self._fire_limits()[i], layer.firing()[1]
                 assert limit is not None  # a hidden dense layer has a fire limit
-                act = sample_fire(mism, layer.n_in, limit, invert, law, reads.events())
+                if layer.n_out >= 64:  # neuron-major clean weights: popcount and draw fused
+                    act = dense_sample_fire(act, clean[i], layer.n_in, limit, invert, law, reads.events())
+                else:
+                    mism = (layer.n_in - self._dense_clean_h(act, layer, clean[i])) // 2
+                    act = sample_fire(mism, layer.n_in, limit, invert, law, reads.events())
                 continue
             h = np.empty((n, layer.n_out), dtype=np.int32)
             for j in range(n):  # explicit flips: each image reads the layer once
@@ -475,16 +480,16 @@ class BNN:
 
 
 def _conv_block(
-    layer: Conv, act: np.ndarray, w: np.ndarray, mode: int = kernels.SHARED
-) -> tuple[np.ndarray, np.ndarray]:
-    """One convolution layer: pre-activations (pooled if the layer pools) and the thresholded output bits.
+    layer: Conv, act: np.ndarray, w: np.ndarray, mode: int = kernels.SHARED, want_h: bool = False
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """One convolution layer: pre-activations (pooled if the layer pools; only if ``want_h``) and output bits.
 
     ``w`` is one kernel-layout read for ``mode`` SHARED, else a stack of reads per image or per position.
     """
-    h = kernels.conv3x3_h(act, w[None] if mode == kernels.SHARED else w, layer.c_in, layer.padding, mode)
-    if layer.pool:
-        h = kernels.maxpool2(h)
-    return h, kernels.threshold_hwc(h, layer.threshold, layer.invert)
+    return kernels.conv3x3_layer(
+        act, w[None] if mode == kernels.SHARED else w, layer.c_in, layer.padding, mode, layer.pool,
+        layer.threshold, layer.invert, want_h,
+    )  # fmt: skip
 
 
 def _non_negative_int(value: Any, label: str) -> int:

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from memsim import config
 from memsim.bnn import BNN, load_model
 from memsim.datasets import load_dataset
 from memsim.errors import ConfigError, UnknownNameError, suggest
@@ -369,6 +370,7 @@ def _versions() -> dict[str, str]:
         "python": sys.version.split()[0],
         "machine": f"{platform.machine()} {platform.processor() or platform.platform()}",
         "cpus": str(os.cpu_count()),
+        "numba_target": "{target}, popcount {popcount}".format(**config.popcount_isa()),
     }
 
 

@@ -344,11 +344,23 @@ class ApproximateMemory:
         s = self._get(name)
         key = s.read_key(reads.seed)
         events = reads.events()
-        out = np.empty((len(reads), s.words.size), dtype=np.uint64)
-        flipped = 0
-        for r, event in enumerate(events):
-            out[r], f = self._flip(name, s, key, int(event))
-            flipped += f
+        model = self._fault_model
+        if model.iid_rate(self._p01, self._p10) == 0.0:
+            out, flipped = np.tile(s.words, (len(reads), 1)), 0
+        elif len(reads) > 1 and hasattr(model, "flips_block"):  # one pass for the block (fault models may override)
+            ctx = ReadContext(name, s.nbits, self._p01, self._p10, self._op, key, int(events[0]), s.cell_key,
+                              s.cell_offset, s.cache)  # fmt: skip
+            masks = np.ascontiguousarray(model.flips_block(s.words, ctx, events), dtype=np.uint64)
+            if masks.shape != (len(reads), s.words.size):
+                raise ConfigError(f"{model!r}.flips_block returned shape {masks.shape} for {len(reads)} reads of "
+                                  f"{s.words.size} words")  # fmt: skip
+            out, flipped = s.words ^ masks, kernels.count_ones(masks.ravel())
+        else:
+            out = np.empty((len(reads), s.words.size), dtype=np.uint64)
+            flipped = 0
+            for r, event in enumerate(events):
+                out[r], f = self._flip(name, s, key, int(event))
+                flipped += f
         self._account(s, len(reads), flipped, reads.granularity.value)
         return out
 

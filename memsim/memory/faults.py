@@ -30,7 +30,7 @@ name            model
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -100,6 +100,10 @@ class ReadContext:
         """A fresh Bernoulli(p) mask for this read; ``stream`` separates the masks of one read."""
         return kernels.sample_mask(self.nbits, p, stream_key(self.read_key, stream), self.event)
 
+    def masks(self, p: float, stream: int, events: np.ndarray) -> np.ndarray:
+        """:meth:`mask` for each of a block of reads ``(K, n_words)``: row r is the mask of read ``events[r]``."""
+        return kernels.sample_masks(self.nbits, p, stream_key(self.read_key, stream), events)
+
 
 class FaultModel:
     """Base class: a rule that turns stored words into this read's flip mask.
@@ -113,6 +117,15 @@ class FaultModel:
     def flips(self, data: np.ndarray, ctx: ReadContext) -> np.ndarray:
         """Flip mask (uint64 words) for one read of ``data`` under ``ctx``."""
         raise NotImplementedError
+
+    def flips_block(self, data: np.ndarray, ctx: ReadContext, events: np.ndarray) -> np.ndarray:
+        """Flip masks ``(K, n_words)`` of a block of reads: row r is :meth:`flips` for read ``events[r]``.
+
+        Override it where a block costs less than its reads one at a time (the memory reads a
+        convolution's weights once per image, in blocks); the result must not change.
+        """
+        rows = [self.flips(data, replace(ctx, event=int(e))) for e in np.asarray(events, dtype=np.uint64)]
+        return np.stack(rows) if rows else np.empty((0, data.size), dtype=np.uint64)
 
     def iid_rate(self, p01: float, p10: float) -> float | None:
         """The probability with which every bit of every read flips independently, or None.
@@ -136,12 +149,19 @@ class TransientFaults(FaultModel):
     name = "transient"
 
     def flips(self, data: np.ndarray, ctx: ReadContext) -> np.ndarray:
+        return ctx.mask(self._rate(ctx), STREAM_P01)
+
+    def flips_block(self, data: np.ndarray, ctx: ReadContext, events: np.ndarray) -> np.ndarray:
+        return ctx.masks(self._rate(ctx), STREAM_P01, events)
+
+    @staticmethod
+    def _rate(ctx: ReadContext) -> float:
         if ctx.p01 != ctx.p10:
             raise ConfigError(
                 f"the transient fault model is symmetric but the rates differ (p01={ctx.p01:g}, p10={ctx.p10:g}); "
                 "use fault_model='asymmetric', or set_ber(ber) for a symmetric rate"
             )
-        return ctx.mask(ctx.p01, STREAM_P01)
+        return ctx.p01
 
     def iid_rate(self, p01: float, p10: float) -> float | None:
         return p01 if p01 == p10 else None
@@ -154,6 +174,10 @@ class AsymmetricFaults(FaultModel):
 
     def flips(self, data: np.ndarray, ctx: ReadContext) -> np.ndarray:
         return kernels.directional(data, ctx.mask(ctx.p01, STREAM_P01), ctx.mask(ctx.p10, STREAM_P10))
+
+    def flips_block(self, data: np.ndarray, ctx: ReadContext, events: np.ndarray) -> np.ndarray:
+        m01, m10 = ctx.masks(ctx.p01, STREAM_P01, events), ctx.masks(ctx.p10, STREAM_P10, events)
+        return (m01 & ~data) | (m10 & data)  # as kernels.directional, row by row
 
     def iid_rate(self, p01: float, p10: float) -> float | None:
         return p01 if p01 == p10 else None

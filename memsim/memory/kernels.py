@@ -42,6 +42,7 @@ __all__ = [
     "mixed_flips",
     "p_digits",
     "sample_mask",
+    "sample_masks",
     "sparse_mask",
     "weak_cells",
     "xor_count",
@@ -77,18 +78,23 @@ RESIDUAL_STREAMS = 1 << 40
 
 
 @njit(**NUMBA_PARALLEL_FLAGS)
-def _fill_geometric(mask, nbits, p, k0, k1, event, chunk_words, accumulate, stream_offset):  # type: ignore[no-untyped-def]
-    # accumulate: OR the new bits into mask instead of overwriting it.
-    nwords = mask.size
+def _fill_geometric(masks, nbits, p, k0, k1, events, chunk_words, accumulate, stream_offset):  # type: ignore[no-untyped-def]
+    # Row r of masks (K, nwords) from the streams of events[r]; accumulate: OR the new bits in instead of
+    # overwriting. One work item per (read, chunk), so a block of small reads (a convolution's weights, once
+    # per image) runs in one parallel launch with the same bits as one read at a time.
+    K, nwords = masks.shape
     nchunks = (nwords + chunk_words - 1) // chunk_words
     log_q = math.log1p(-p)
-    for c in prange(nchunks):
+    for item in prange(K * nchunks):
+        row = item // nchunks
+        c = item % nchunks
+        mask = masks[row]
         w0 = c * chunk_words
         w1 = min(nwords, w0 + chunk_words)
         if not accumulate:
             for w in range(w0, w1):
                 mask[w] = np.uint64(0)
-        s0, s1, s2, s3 = stream_state(k0, k1, event, c + stream_offset)
+        s0, s1, s2, s3 = stream_state(k0, k1, events[row], c + stream_offset)
         end = min(nbits, w1 * 64)
         pos = w0 * 64 - 1
         while True:
@@ -102,14 +108,18 @@ def _fill_geometric(mask, nbits, p, k0, k1, event, chunk_words, accumulate, stre
 
 
 @njit(**NUMBA_PARALLEL_FLAGS)
-def _fill_bitparallel(mask, nbits, ops, k0, k1, event, chunk_words):  # type: ignore[no-untyped-def]
-    nwords = mask.size
+def _fill_bitparallel(masks, nbits, ops, k0, k1, events, chunk_words):  # type: ignore[no-untyped-def]
+    # Row r of masks (K, nwords) from the streams of events[r], one work item per (read, chunk).
+    K, nwords = masks.shape
     nchunks = (nwords + chunk_words - 1) // chunk_words
     k = ops.size
-    for c in prange(nchunks):
+    rem = nbits % 64
+    for item in prange(K * nchunks):
+        row = item // nchunks
+        c = item % nchunks
         w0 = c * chunk_words
         w1 = min(nwords, w0 + chunk_words)
-        s0, s1, s2, s3 = stream_state(k0, k1, event, c)
+        s0, s1, s2, s3 = stream_state(k0, k1, events[row], c)
         for w in range(w0, w1):
             m, s0, s1, s2, s3 = xoshiro_next(s0, s1, s2, s3)  # lowest set digit: m = r
             for i in range(1, k):
@@ -118,10 +128,9 @@ def _fill_bitparallel(mask, nbits, ops, k0, k1, event, chunk_words):  # type: ig
                     m |= r
                 else:
                     m &= r
-            mask[w] = m
-    rem = nbits % 64
-    if rem and nwords:
-        mask[nwords - 1] &= (np.uint64(1) << np.uint64(rem)) - np.uint64(1)
+            if rem and w == nwords - 1:
+                m &= (np.uint64(1) << np.uint64(rem)) - np.uint64(1)
+            masks[row, w] = m
 
 
 @njit(**NUMBA_FLAGS)
@@ -212,8 +221,75 @@ def _serial(kernel: Any) -> Any:
 _fill_geometric_serial = _serial(_fill_geometric)
 _fill_bitparallel_serial = _serial(_fill_bitparallel)
 _xor_count_serial = _serial(_xor_count)
-#: Words up to which a read runs on one thread (a convolution layer's weights; the FCNN's layers are larger).
+#: Words up to which a block of reads runs on one thread (one read of a convolution layer's weights).
 SERIAL_MAX_WORDS = 4096
+
+
+def sample_masks(
+    nbits: int,
+    p: float,
+    key: tuple[int, int],
+    events: np.ndarray,
+    sampler: str = "auto",
+    chunk_words: int | None = None,
+) -> np.ndarray:
+    """Packed masks of ``nbits`` i.i.d. Bernoulli(``p``) bits, one per read event.
+
+    Row ``r`` equals ``sample_mask(nbits, p, key, events[r], ...)``: a block of reads is drawn
+    in one parallel pass with exactly the bits of drawing them one at a time.
+
+    Parameters
+    ----------
+    nbits : int
+        Number of bits.
+    p : float
+        Probability of a set bit, in [0, 1].
+    key : (int, int)
+        128-bit stream key (:func:`memsim.rng.seed_key`).
+    events : ndarray of uint64, shape (K,)
+        Read events: each gives independent bits.
+    sampler : {"auto", "geometric", "bitparallel"}
+        ``auto`` switches at :data:`memsim.config.GEOMETRIC_MAX_P`.
+    chunk_words : int, optional
+        Words per RNG stream (default :data:`memsim.config.CHUNK_WORDS`).
+
+    Returns
+    -------
+    ndarray of uint64, shape (K, n_words(nbits))
+    """
+    from memsim import config  # read at call time, so tests can change the constants
+
+    if not 0.0 <= p <= 1.0:
+        raise ConfigError(f"p must be in [0, 1], got {p!r}")
+    ev = np.ascontiguousarray(events, dtype=np.uint64)
+    if ev.ndim != 1:
+        raise ConfigError(f"events must be 1-D, got shape {ev.shape}")
+    nwords = n_words(nbits)
+    masks = np.empty((ev.size, nwords), dtype=np.uint64)
+    if p <= 0.0 or nbits == 0:
+        masks[:] = 0
+        return masks
+    if p >= 1.0:
+        masks[:] = np.uint64(0xFFFFFFFFFFFFFFFF)
+        masks[:, -1] = pad_mask(nbits)
+        return masks
+    chunk = int(chunk_words or config.CHUNK_WORDS)
+    if sampler == "auto":
+        sampler = "geometric" if p <= config.GEOMETRIC_MAX_P else "bitparallel"
+    k0, k1 = np.uint64(key[0]), np.uint64(key[1])
+    small = masks.size <= SERIAL_MAX_WORDS
+    geometric = _fill_geometric_serial if small else _fill_geometric
+    if sampler == "geometric":
+        geometric(masks, nbits, p, k0, k1, ev, chunk, False, 0)
+    elif sampler == "bitparallel":
+        ops, p_hi = p_digits(p, config.P_BITS)
+        (_fill_bitparallel_serial if small else _fill_bitparallel)(masks, nbits, ops, k0, k1, ev, chunk)
+        remainder = (p - p_hi) / (1.0 - p_hi)
+        if remainder > 0.0:
+            geometric(masks, nbits, remainder, k0, k1, ev, chunk, True, RESIDUAL_STREAMS)
+    else:
+        raise ConfigError(f"unknown sampler {sampler!r}; use 'auto', 'geometric' or 'bitparallel'")
+    return masks
 
 
 def sample_mask(
@@ -224,57 +300,8 @@ def sample_mask(
     sampler: str = "auto",
     chunk_words: int | None = None,
 ) -> np.ndarray:
-    """A packed mask of ``nbits`` i.i.d. Bernoulli(``p``) bits.
-
-    Parameters
-    ----------
-    nbits : int
-        Number of bits.
-    p : float
-        Probability of a set bit, in [0, 1].
-    key : (int, int)
-        128-bit stream key (:func:`memsim.rng.seed_key`).
-    event : int
-        Read-event counter: each event gives independent bits.
-    sampler : {"auto", "geometric", "bitparallel"}
-        ``auto`` switches at :data:`memsim.config.GEOMETRIC_MAX_P`.
-    chunk_words : int, optional
-        Words per RNG stream (default :data:`memsim.config.CHUNK_WORDS`).
-
-    Returns
-    -------
-    ndarray of uint64, shape (n_words(nbits),)
-    """
-    from memsim import config  # read at call time, so tests can change the constants
-
-    if not 0.0 <= p <= 1.0:
-        raise ConfigError(f"p must be in [0, 1], got {p!r}")
-    nwords = n_words(nbits)
-    mask = np.empty(nwords, dtype=np.uint64)
-    if p <= 0.0 or nbits == 0:
-        mask[:] = 0
-        return mask
-    if p >= 1.0:
-        mask[:] = np.uint64(0xFFFFFFFFFFFFFFFF)
-        mask[-1] = pad_mask(nbits)
-        return mask
-    chunk = int(chunk_words or config.CHUNK_WORDS)
-    if sampler == "auto":
-        sampler = "geometric" if p <= config.GEOMETRIC_MAX_P else "bitparallel"
-    k0, k1 = np.uint64(key[0]), np.uint64(key[1])
-    small = nwords <= SERIAL_MAX_WORDS
-    geometric = _fill_geometric_serial if small else _fill_geometric
-    if sampler == "geometric":
-        geometric(mask, nbits, p, k0, k1, np.uint64(event), chunk, False, 0)
-    elif sampler == "bitparallel":
-        ops, p_hi = p_digits(p, config.P_BITS)
-        (_fill_bitparallel_serial if small else _fill_bitparallel)(mask, nbits, ops, k0, k1, np.uint64(event), chunk)
-        remainder = (p - p_hi) / (1.0 - p_hi)
-        if remainder > 0.0:
-            geometric(mask, nbits, remainder, k0, k1, np.uint64(event), chunk, True, RESIDUAL_STREAMS)
-    else:
-        raise ConfigError(f"unknown sampler {sampler!r}; use 'auto', 'geometric' or 'bitparallel'")
-    return mask
+    """A packed mask ``(n_words(nbits),)`` of i.i.d. Bernoulli(``p``) bits for one read (see :func:`sample_masks`)."""
+    return sample_masks(nbits, p, key, np.array([event], dtype=np.uint64), sampler, chunk_words)[0]
 
 
 def _u64(key: tuple[int, int]) -> tuple[np.uint64, np.uint64]:

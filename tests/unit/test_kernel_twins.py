@@ -115,21 +115,17 @@ def test_threshold_flat(shape):
     np.testing.assert_array_equal(bk.threshold_flat(h, s, inv), naive.threshold(h, s, inv))
 
 
-@pytest.mark.parametrize("shape", [(1, 2, 3, 1), (2, 3, 3, 70)])
-def test_threshold_hwc_and_maxpool(shape):
-    h = RNG.integers(-50, 50, shape).astype(np.int32)
-    s = RNG.integers(-10, 10, shape[-1]).astype(np.int32)
-    inv = RNG.random(shape[-1]) < 0.5
-    np.testing.assert_array_equal(bk.threshold_hwc(h, s, inv), naive.threshold(h, s, inv))
-    np.testing.assert_array_equal(bk.maxpool2(h), naive.maxpool2(h))
-
-
 @pytest.mark.parametrize("mode", [bk.SHARED, bk.PER_IMAGE, bk.PER_POSITION])
 @pytest.mark.parametrize(
-    ("c_in", "pad", "H", "W"), [(1, 1, 3, 4), (70, 0, 4, 3), (3, 1, 2, 2), (7, 0, 5, 4), (8, 1, 3, 3)]
-)
-def test_conv3x3(mode, c_in, pad, H, W):
-    B, n_out = 2, 3
+    ("c_in", "pad", "H", "W", "n_out"),
+    [(1, 1, 3, 4, 3), (70, 0, 4, 3, 3), (3, 1, 2, 2, 65), (7, 0, 5, 4, 2), (8, 1, 3, 3, 64), (64, 1, 5, 3, 130),
+     (9, 1, 4, 5, 1)],
+)  # fmt: skip
+@pytest.mark.parametrize("pool", [False, True])
+def test_conv3x3_layer(mode, c_in, pad, H, W, n_out, pool):
+    """Fused convolution + pool + threshold against the naive three steps; patch words (9 c_in <= 64), one
+    word per pixel and several; output channels that fill no group, exactly one, and cross into a third."""
+    B = 2
     nwc = n_words(c_in)
     x = np.zeros((B, H, W, nwc), np.uint64)
     for idx in np.ndindex(B, H, W):
@@ -141,13 +137,26 @@ def test_conv3x3(mode, c_in, pad, H, W):
     w = np.zeros((reads, n_out, 3, 3, nwc), np.uint64)
     for idx in np.ndindex(reads, n_out, 3, 3):
         w[idx] = bits_words(c_in)
-    np.testing.assert_array_equal(bk.conv3x3_h(x, w, c_in, pad, mode), naive.conv3x3_h(x, w, c_in, pad, mode))
+    h_ref = naive.conv3x3_h(x, w, c_in, pad, mode)
+    np.testing.assert_array_equal(bk.conv3x3_h(x, w, c_in, pad, mode), h_ref)
+    if pool:
+        h_ref = naive.maxpool2(h_ref)
+    s = RNG.integers(-9, 10, n_out).astype(np.int32)
+    inv = RNG.random(n_out) < 0.3
+    h, fire = bk.conv3x3_layer(x, w, c_in, pad, mode, pool, s, inv, want_h=True)
+    np.testing.assert_array_equal(h, h_ref)
+    np.testing.assert_array_equal(fire, naive.threshold(h_ref, s, inv))
+    assert bk.conv3x3_layer(x, w, c_in, pad, mode, pool, s, inv)[0] is None
 
 
 @pytest.mark.parametrize(("rows", "n_bits"), [(1, 1), (3, 70), (5, 64), (4, 9)])
 def test_realign_rows(rows, n_bits):
     stream = bits_words(rows * n_bits)
     np.testing.assert_array_equal(bk.realign_rows(stream, rows, n_bits), naive.realign_rows(stream, rows, n_bits))
+    block = np.stack([stream, bits_words(rows * n_bits)])  # a block of reads: each realigned on its own
+    got = bk.realign_rows(block, rows, n_bits)
+    for q in range(2):
+        np.testing.assert_array_equal(got[q], naive.realign_rows(block[q], rows, n_bits))
 
 
 def test_output_margin():
@@ -181,6 +190,22 @@ def test_fast_path_samplers_replay_their_streams(n, p):
     )
 
 
+@pytest.mark.parametrize(("B", "n", "n_out"), [(1, 70, 64), (6, 200, 130), (9, 64, 100)])
+@pytest.mark.parametrize("p", [0.003, 0.2])
+def test_fused_popcount_and_draw_equals_the_two_steps(B, n, n_out, p):
+    """dense_sample_fire (popcount + draw in one kernel) == sample_fire of the clean mismatch counts."""
+    x = np.stack([bits_words(n) for _ in range(B)])
+    w = np.stack([bits_words(n) for _ in range(n_out)])
+    limit = RNG.integers(0, n, n_out).astype(np.int64)
+    invert = RNG.random(n_out) < 0.3
+    events = np.arange(7, 7 + B, dtype=np.uint64)
+    law = SymmetricFlips(p, (3, 4))
+    lo, table = fastpath.cdf_table(n, p)
+    expected = naive.sample_fire(naive.dense_mismatch(x, w), lo, table, limit, invert, 3, 4, events)
+    got = fastpath.dense_sample_fire(x, bk.transpose_dense(w), n, limit, invert, law, events)
+    np.testing.assert_array_equal(got, expected)
+
+
 #: Kernels whose twin test lives elsewhere (file: what it compares).
 ELSEWHERE = {
     "_fill_geometric": "test_memory_kernels.py: naive.geometric_mask",
@@ -189,7 +214,10 @@ ELSEWHERE = {
     "_directional": "test_memory_kernels.py: naive.directional",
     "_importance_chain": "test_margins.py: brute force over inverted neurons",
     "_build_table": "statistical/test_fastpath.py: exact rational CDFs",
-    "_accumulate4": "inlined helper of the neuron-major dense kernels (test_dense_kernels_both_layouts)",
+    "accumulate4": "inlined helper of the neuron-major dense kernels (test_dense_kernels_both_layouts)",
+    "_fire_bit": "inlined draw of _sample_fire and _dense_sample_fire (test_fast_path_samplers_replay_their_streams)",
+    "counter_base": "naive.counter_uniform, via the fast-path sampler twins",
+    "counter_uniform": "naive.counter_uniform, via the fast-path sampler twins",
     "splitmix64": "test_memory_kernels.py: naive.splitmix64 via the streams",
     "stream_state": "test_memory_kernels.py: naive.stream",
     "xoshiro_next": "test_memory_kernels.py: naive.Xoshiro256ss",
@@ -201,11 +229,11 @@ ELSEWHERE = {
 #: Kernels with a twin test in this file.
 HERE = {
     "_xor_count", "_count", "_combine_transient", "_fill_sparse", "_flip_counts", "_binarize_flat",
-    "_binarize_hwc", "_dense_h", "_threshold_flat", "_conv3x3_h", "_maxpool2", "_threshold_hwc", "_realign_rows",
+    "_binarize_hwc", "_dense_h", "_threshold_flat", "_realign_rows",
     "_output_margin", "_dense_mismatch_neuron_major", "_dense_fire_neuron_major", "_binom_pmf_window",
-    "_sample_fire", "_sample_output",
-    "_patch_words", "_patch_weights", "_conv3x3_patch_h",  # test_conv3x3 with c_in = 1, 3, 7 (9 c_in <= 64)
-    "_conv3x3_word_h",  # test_conv3x3 with c_in = 8 (one word per pixel)
+    "_sample_fire", "_sample_output", "_dense_sample_fire",
+    "_patch_words", "_patch_weights", "_conv_patch_layer",  # test_conv3x3_layer with c_in = 1, 3, 7
+    "_conv_word_layer", "_read_index",  # test_conv3x3_layer with c_in = 8, 9, 64, 70
 }  # fmt: skip
 
 

@@ -54,12 +54,15 @@ def test_seed_keys_are_stable_and_distinct():
 def test_geometric_mask_equals_naive(nbits, p):
     chunk = 8  # several chunks even for small arrays
     key = (11, 22)
-    mask = np.empty((nbits + 63) // 64, np.uint64)
-    kernels._fill_geometric(mask, nbits, p, np.uint64(key[0]), np.uint64(key[1]), np.uint64(5), chunk, False, 0)
-    np.testing.assert_array_equal(mask, naive.geometric_mask(nbits, p, *key, 5, chunk))
-    before = mask.copy()  # accumulate: OR a second pass from other streams into the mask
-    kernels._fill_geometric(mask, nbits, p, np.uint64(key[0]), np.uint64(key[1]), np.uint64(5), chunk, True, 99)
-    np.testing.assert_array_equal(mask, naive.geometric_mask(nbits, p, *key, 5, chunk, list(before), 99))
+    events = np.array([5, 8], np.uint64)  # a block of two reads: each row from its own event's streams
+    masks = np.empty((2, (nbits + 63) // 64), np.uint64)
+    kernels._fill_geometric(masks, nbits, p, np.uint64(key[0]), np.uint64(key[1]), events, chunk, False, 0)
+    for row, event in zip(masks, events, strict=True):
+        np.testing.assert_array_equal(row, naive.geometric_mask(nbits, p, *key, int(event), chunk))
+    before = masks.copy()  # accumulate: OR a second pass from other streams into the mask
+    kernels._fill_geometric(masks, nbits, p, np.uint64(key[0]), np.uint64(key[1]), events, chunk, True, 99)
+    for row, old, event in zip(masks, before, events, strict=True):
+        np.testing.assert_array_equal(row, naive.geometric_mask(nbits, p, *key, int(event), chunk, list(old), 99))
 
 
 @pytest.mark.parametrize("nbits", [1, 65, 5000])
@@ -67,9 +70,20 @@ def test_geometric_mask_equals_naive(nbits, p):
 def test_bitparallel_mask_equals_naive(nbits, p):
     chunk = 8
     digits, _ = kernels.p_digits(p)
-    mask = np.empty((nbits + 63) // 64, np.uint64)
-    kernels._fill_bitparallel(mask, nbits, digits, np.uint64(3), np.uint64(4), np.uint64(9), chunk)
-    np.testing.assert_array_equal(mask, naive.bitparallel_mask(nbits, digits, 3, 4, 9, chunk))
+    events = np.array([9, 2], np.uint64)
+    masks = np.empty((2, (nbits + 63) // 64), np.uint64)
+    kernels._fill_bitparallel(masks, nbits, digits, np.uint64(3), np.uint64(4), events, chunk)
+    for row, event in zip(masks, events, strict=True):
+        np.testing.assert_array_equal(row, naive.bitparallel_mask(nbits, digits, 3, 4, int(event), chunk))
+
+
+@pytest.mark.parametrize("p", [0.0, 0.004, 0.3, 1.0])
+@pytest.mark.parametrize("nbits", [70, 300_000])  # one thread below SERIAL_MAX_WORDS, parallel above
+def test_a_block_of_reads_is_the_reads_one_at_a_time(p, nbits):
+    events = np.array([3, 0, 77], np.uint64)
+    block = kernels.sample_masks(nbits, p, (6, 7), events)
+    for row, event in zip(block, events, strict=True):
+        np.testing.assert_array_equal(row, kernels.sample_mask(nbits, p, (6, 7), int(event)))
 
 
 @pytest.mark.parametrize("p", [1e-9, 1e-4, 0.01, 0.1, 0.35, 0.5, 0.999])
