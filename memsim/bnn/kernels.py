@@ -128,6 +128,8 @@ GROUP = 64
 #: keep both threads busy on a single image (the per-access path convolves one image at a time).
 POSITIONS_PER_ITEM = 8
 _H_MIN = -(2**62)
+#: Threshold of a padding channel: above every pre-activation, so it never fires.
+NEVER_FIRES = 2**62
 
 
 @njit(**NUMBA_FLAGS)
@@ -146,7 +148,8 @@ def _conv_word_layer(x, wn, c_in, pad, mode, pool, n_out, s, invert, want_h):  #
     # so the (B, H', W', O) int32 pre-activations never go to memory unless want_h asks for them (pooled).
     # x (B, H, W, nwc) packed channels; wn (K, 9 nwc, O64) neuron-major: the O64 output channels of tap t's
     # input word k contiguous at wn[r, t nwc + k], zero past n_out, so the group loop has a constant trip
-    # count and vectorises across output channels (vpopcntq on AVX-512 VPOPCNTDQ hosts).
+    # count and vectorises across output channels (vpopcntq on AVX-512 VPOPCNTDQ hosts). s and invert are
+    # padded to O64 with thresholds no h reaches.
     B, H, W, nwc = x.shape
     groups = wn.shape[2] // GROUP
     Ho = H + 2 * pad - 2
@@ -188,13 +191,12 @@ def _conv_word_layer(x, wn, c_in, pad, mode, pool, n_out, s, invert, want_h):  #
                     for j in range(GROUP):
                         best[j] = max(best[j], n_valid - 2 * acc[j])
                 word = np.uint64(0)
-                for j in range(min(GROUP, n_out - o0)):
-                    o = o0 + j
-                    if (best[j] > s[o]) != invert[o]:
-                        word |= np.uint64(1) << np.uint64(j)
-                    if want_h:
-                        h_out[b, py, px, o] = best[j]
+                for j in range(GROUP):  # branch-free, constant trip count: vectorises (padded channels never fire)
+                    word |= np.uint64((best[j] > s[o0 + j]) != invert[o0 + j]) << np.uint64(j)
                 fire[b, py, px, g] = word
+                if want_h:
+                    for j in range(min(GROUP, n_out - o0)):
+                        h_out[b, py, px, o0 + j] = best[j]
     return h_out, fire
 
 
@@ -281,13 +283,12 @@ def _conv_patch_layer(patches, valid, n_valid, wp, mode, pool, n_out, s, invert,
                     for j in range(GROUP):
                         best[j] = max(best[j], n - 2 * popcount((p ^ wp[r, o0 + j]) & m))
                 word = np.uint64(0)
-                for j in range(min(GROUP, n_out - o0)):
-                    o = o0 + j
-                    if (best[j] > s[o]) != invert[o]:
-                        word |= np.uint64(1) << np.uint64(j)
-                    if want_h:
-                        h_out[b, py, px, o] = best[j]
+                for j in range(GROUP):  # branch-free, constant trip count: vectorises (padded channels never fire)
+                    word |= np.uint64((best[j] > s[o0 + j]) != invert[o0 + j]) << np.uint64(j)
                 fire[b, py, px, g] = word
+                if want_h:
+                    for j in range(min(GROUP, n_out - o0)):
+                        h_out[b, py, px, o0 + j] = best[j]
     return h_out, fire
 
 
@@ -591,10 +592,12 @@ def conv3x3_layer(
     if reads is None or w.shape[0] != reads:
         raise ConfigError(f"mode {mode} needs {reads} weight reads, got {w.shape[0]}")
     k, n_out = w.shape[0], w.shape[1]
-    s = _per_neuron("s", s, n_out, np.int32)
-    invert = _per_neuron("invert", invert, n_out, np.bool_)
     o64 = (n_out + GROUP - 1) // GROUP * GROUP
-    args = (int(mode), bool(pool), int(n_out), s, invert, bool(want_h))
+    s64 = np.full(o64, NEVER_FIRES, dtype=np.int64)  # padded channels: no pre-activation exceeds it
+    s64[:n_out] = _per_neuron("s", s, n_out, np.int32)
+    inv64 = np.zeros(o64, dtype=np.bool_)
+    inv64[:n_out] = _per_neuron("invert", invert, n_out, np.bool_)
+    args = (int(mode), bool(pool), int(n_out), s64, inv64, bool(want_h))
     if x.shape[3] == 1 and 9 * c_in <= 64:  # a whole patch fits one word: one popcount per channel and position
         patches, valid, n_valid = _patch_words(x, int(c_in), int(pad))
         h, fire = _conv_patch_layer(patches, valid, n_valid, _patch_weights(w, int(c_in), o64), *args)

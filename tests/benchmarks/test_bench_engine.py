@@ -13,10 +13,9 @@ import numba
 import numpy as np
 import pytest
 from helpers import median_seconds
-from numba import njit, prange
+from popcount_limit import popcount_limit_words_per_s
 
 from memsim import ApproximateMemory
-from memsim.bits import popcount
 from memsim.bnn import BNN
 from memsim.bnn.architectures import INPUT_THRESHOLD
 
@@ -25,30 +24,6 @@ torch = pytest.importorskip("torch")
 
 N_IMAGES = 10_000
 WORDS_PER_IMAGE = 2048 * 13 + 2048 * 32 + 10 * 32  # XOR-popcount words of one FCNN image
-
-
-@njit(parallel=True, cache=True)
-def _popcount_peak(a, b, reps):  # type: ignore[no-untyped-def]
-    # Tight XOR-popcount loop over L1-resident data, one slice per thread: the machine's practical limit.
-    threads = a.shape[0]
-    total = np.zeros(threads, np.int64)
-    for t in prange(threads):
-        acc = 0
-        for _ in range(reps):
-            for i in range(a.shape[1]):
-                acc += popcount(a[t, i] ^ b[t, i])
-        total[t] = acc
-    return total.sum()
-
-
-def popcount_limit_words_per_s() -> float:
-    threads = numba.get_num_threads()
-    rng = np.random.default_rng(0)
-    a = rng.integers(0, 2**63, (threads, 512), dtype=np.uint64)
-    b = rng.integers(0, 2**63, (threads, 512), dtype=np.uint64)
-    reps = 20_000
-    seconds = median_seconds(lambda: _popcount_peak(a, b, reps), repeat=5)
-    return threads * 512 * reps / seconds
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,55 @@
+"""The machine's XOR-popcount loop limit, as numba compiles it here and as a scalar POPCNT build would.
+
+Shared by the engine benchmarks: every speed claim is printed next to the share of this
+limit it reaches, measured in the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numba
+import numpy as np
+from helpers import median_seconds
+from numba import njit, prange
+
+from memsim.bits import popcount
+
+#: numba target of the scalar reference build: POPCNT and SSE4.2, no vector popcount.
+SCALAR_ENV = {"NUMBA_CPU_NAME": "x86-64-v2", "NUMBA_CPU_FEATURES": "+popcnt,+sse4.2,+cx16,+sahf"}
+
+
+@njit(parallel=True, cache=True)
+def _popcount_peak(a, b, reps):  # type: ignore[no-untyped-def]
+    # Tight XOR-popcount loop over L1-resident data, one slice per thread: the machine's practical limit.
+    threads = a.shape[0]
+    total = np.zeros(threads, np.int64)
+    for t in prange(threads):
+        acc = 0
+        for _ in range(reps):
+            for i in range(a.shape[1]):
+                acc += popcount(a[t, i] ^ b[t, i])
+        total[t] = acc
+    return total.sum()
+
+
+def popcount_limit_words_per_s() -> float:
+    """XOR-popcount words per second of the tight loop on all numba threads, as compiled in this process."""
+    threads = numba.get_num_threads()
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 2**63, (threads, 512), dtype=np.uint64)
+    b = rng.integers(0, 2**63, (threads, 512), dtype=np.uint64)
+    reps = 20_000
+    seconds = median_seconds(lambda: _popcount_peak(a, b, reps), repeat=5)
+    return threads * 512 * reps / seconds
+
+
+def run_scalar(code: str) -> dict:
+    """Run ``code`` (which prints one JSON object) in a process whose numba targets the scalar POPCNT build."""
+    env = {**os.environ, **SCALAR_ENV, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
