@@ -16,6 +16,7 @@ __all__ = [
     "CHUNK_WORDS",
     "CONV_BLOCK",
     "DENSE_BLOCK",
+    "FIRST_LAYER_CACHE_MB",
     "GEOMETRIC_MAX_P",
     "MARGIN_BLOCK",
     "NUMBA_FLAGS",
@@ -58,8 +59,13 @@ DENSE_BLOCK: int = 4096
 #: Images per call of the importance kernel (margins): short calls keep Ctrl-C responsive.
 MARGIN_BLOCK: int = 64
 
+#: Memory (MiB) a network may keep for its first layer's clean mismatch counts of images it has
+#: evaluated before (a BER sweep reads the same images at every point); 0 turns it off.
+FIRST_LAYER_CACHE_MB: float = 256.0
+
 _DEFAULTS = {"CHUNK_WORDS": CHUNK_WORDS, "GEOMETRIC_MAX_P": GEOMETRIC_MAX_P, "P_BITS": P_BITS,
-             "CONV_BLOCK": CONV_BLOCK, "DENSE_BLOCK": DENSE_BLOCK, "MARGIN_BLOCK": MARGIN_BLOCK}  # fmt: skip
+             "CONV_BLOCK": CONV_BLOCK, "DENSE_BLOCK": DENSE_BLOCK, "MARGIN_BLOCK": MARGIN_BLOCK,
+             "FIRST_LAYER_CACHE_MB": FIRST_LAYER_CACHE_MB}  # fmt: skip
 
 
 def popcount_isa() -> dict[str, str]:

@@ -144,12 +144,12 @@ def _fill_sparse(mask, positions, probs, k0, k1, event):  # type: ignore[no-unty
             mask[pos >> 6] |= np.uint64(1) << np.uint64(pos & 63)
 
 
-@njit(**NUMBA_FLAGS)
+@njit(**NUMBA_PARALLEL_FLAGS)
 def _flip_counts(zeros, ones, p01, p10, k0, k1, events):  # type: ignore[no-untyped-def]
     # Total of Bin(zeros, p01) + Bin(ones, p10) over reads, each read seeded from its own event.
     total = 0
-    for i in range(events.size):
-        # numba's thread-local legacy generator, reseeded per read: no state leaks between reads.
+    for i in prange(events.size):
+        # numba's thread-local legacy generator, reseeded per read: no state leaks between reads or threads.
         np.random.seed(np.uint32(splitmix64(np.uint64(k0) ^ splitmix64(np.uint64(k1) ^ events[i])) >> np.uint64(32)))  # noqa: NPY002
         if zeros > 0 and p01 > 0.0:
             total += np.random.binomial(zeros, p01)  # noqa: NPY002

@@ -53,3 +53,26 @@ def run_scalar(code: str) -> dict:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=900)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+_SCALAR_CODE = """
+import json, time
+import numpy as np
+from popcount_limit import popcount_limit_words_per_s
+from memsim import config
+from memsim.bnn import BNN
+net = BNN.random("fashion-fcnn", seed=0)
+images = np.random.default_rng(1).integers(0, 256, ({n}, 28, 28), dtype=np.uint8)
+net.forward(images[:64])
+times = []
+for _ in range(5):
+    start = time.perf_counter()
+    net.forward(images)
+    times.append(time.perf_counter() - start)
+print(json.dumps({{"limit": popcount_limit_words_per_s(), "fcnn_s": sorted(times)[2], **config.popcount_isa()}}))
+"""
+
+
+def scalar_build(n_images: int) -> dict:
+    """The scalar POPCNT build's loop limit and clean FCNN time (random weights, ``n_images``), in a subprocess."""
+    return run_scalar(_SCALAR_CODE.format(n=n_images))

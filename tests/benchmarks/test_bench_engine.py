@@ -13,8 +13,9 @@ import numba
 import numpy as np
 import pytest
 from helpers import median_seconds
-from popcount_limit import popcount_limit_words_per_s
+from popcount_limit import popcount_limit_words_per_s, scalar_build
 
+import memsim
 from memsim import ApproximateMemory
 from memsim.bnn import BNN
 from memsim.bnn.architectures import INPUT_THRESHOLD
@@ -73,6 +74,26 @@ def test_clean_inference_vs_torch(benchmark, fcnn):
     )
     assert achieved / limit >= 0.60, f"{achieved / limit:.0%} of the popcount limit"
     assert ratio >= 8.0, f"{ratio:.1f}x is below the 8x target, at {achieved / limit:.0%} of the popcount limit"
+
+
+def test_vector_popcount_against_the_scalar_loop(fcnn):
+    """The popcount numba compiles here against a scalar POPCNT build of the same code, in the same run."""
+    net, images = fcnn
+    isa = memsim.config.popcount_isa()
+    t_vector = median_seconds(lambda: net.forward(images), repeat=5, warmup=1)
+    vector = popcount_limit_words_per_s()
+    scalar = scalar_build(N_IMAGES)
+    print(
+        f"\npopcount here: {isa['popcount']} on {isa['target']}; loop limit {vector / 1e9:.2f} G words/s; scalar "
+        f"{scalar['popcount']} build on {scalar['target']}: {scalar['limit'] / 1e9:.2f} G words/s -> "
+        f"{vector / scalar['limit']:.1f}x. Clean FCNN {t_vector:.3f} s here, {scalar['fcnn_s']:.3f} s scalar -> "
+        f"{scalar['fcnn_s'] / t_vector:.1f}x; {WORDS_PER_IMAGE * N_IMAGES / t_vector / scalar['limit']:.0%} of the "
+        "scalar loop limit"
+    )
+    assert scalar["popcount"] == "popcnt"
+    if isa["popcount"] == "avx512-vpopcntdq":  # 8 words per instruction must show
+        assert vector >= 1.5 * scalar["limit"]
+        assert t_vector < scalar["fcnn_s"]
 
 
 def torch_injection(forward, weights, x, p, per_image, batch=256, rng=None):

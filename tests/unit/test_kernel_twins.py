@@ -119,7 +119,7 @@ def test_threshold_flat(shape):
 @pytest.mark.parametrize(
     ("c_in", "pad", "H", "W", "n_out"),
     [(1, 1, 3, 4, 3), (70, 0, 4, 3, 3), (3, 1, 2, 2, 65), (7, 0, 5, 4, 2), (8, 1, 3, 3, 64), (64, 1, 5, 3, 130),
-     (9, 1, 4, 5, 1)],
+     (9, 1, 4, 5, 1), (2, 1, 5, 5, 5), (65, 1, 3, 5, 66)],
 )  # fmt: skip
 @pytest.mark.parametrize("pool", [False, True])
 def test_conv3x3_layer(mode, c_in, pad, H, W, n_out, pool):

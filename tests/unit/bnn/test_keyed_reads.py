@@ -142,3 +142,25 @@ def test_another_process_gives_the_same_result():
     child = json.loads(out.stdout.strip().splitlines()[-1])
     for case, rows in zip(CASES, child, strict=True):
         np.testing.assert_array_equal(np.array(rows), run(*case)[0], err_msg=str(case))
+
+
+def test_first_layer_counts_kept_between_calls_change_no_result(monkeypatch):
+    """A sweep's second point reuses the first layer's clean counts: the outputs equal a network that recomputes."""
+    images = IMAGES["fcnn"]
+    fresh = BNN.random("fashion-fcnn", seed=3)
+    monkeypatch.setattr(config, "FIRST_LAYER_CACHE_MB", 0.0)  # never keeps anything
+    mem = ApproximateMemory(seed=5)
+    fresh.store_weights(mem)
+    expected = {}
+    for p in (0.01, 0.2):
+        mem.set_ber(p)
+        expected[p] = fresh.forward(images, memory=mem, seed=1)
+    monkeypatch.setattr(config, "FIRST_LAYER_CACHE_MB", 256.0)
+    net = BNN.random("fashion-fcnn", seed=3)
+    mem = ApproximateMemory(seed=5)
+    net.store_weights(mem)
+    for p in (0.01, 0.2, 0.01):  # seen once, then kept and used, then used at another point
+        mem.set_ber(p)
+        np.testing.assert_array_equal(net.forward(images, memory=mem, seed=1), expected[p])
+    kept = [v for v in net._first_memo.values() if v is not None]
+    assert len(kept) == 1 and kept[0].shape == (len(images), 2048)
