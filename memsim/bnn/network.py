@@ -471,9 +471,7 @@ class BNN:
             return None
         memo: dict[bytes, np.ndarray | None] = getattr(self, "_first_memo", None) or {}
         object.__setattr__(self, "_first_memo", memo)
-        key = hashlib.blake2b(np.ascontiguousarray(x).view(np.uint8), digest_size=16).digest() + bytes(
-            str(x.shape), "ascii"
-        )
+        key = hashlib.blake2b(np.ascontiguousarray(x).data, digest_size=16).digest() + bytes(str(x.shape), "ascii")
         if key not in memo:
             for stale in [k for k, v in memo.items() if v is None][: max(0, len(memo) - 64)]:
                 del memo[stale]  # bound the record of blocks seen once
