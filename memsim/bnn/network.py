@@ -501,6 +501,10 @@ class BNN:
         """Class labels: the arg-max of :meth:`forward` (lowest index on ties). Same arguments."""
         return np.argmax(self.forward(images, **kwargs), axis=1).astype(np.int64)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle the network, not its caches (a worker process rebuilds them; kept counts can be large)."""
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
     def __repr__(self) -> str:
         parts = []
         for layer in self.layers:

@@ -101,8 +101,24 @@ def cmd_sweep(args: argparse.Namespace, extra: Sequence[str]) -> int:
     if args.out is None:
         raise ConfigError("give --out DIR for the results (sweep.csv, sweep.json)")
     cells = cells_of(spec)
+    if args.images_per_task is not None and args.scheduler is None:
+        raise ConfigError("--images-per-task splits cells between Dask workers; give --scheduler too")
     print(f"{len(cells)} cells x {spec.trials} trials -> {args.out}/sweep.csv", flush=True)
-    rows = run_sweep(spec, args.out, resume=args.resume, workers=args.workers, progress=not args.quiet)
+    if args.scheduler is None:
+        rows = run_sweep(spec, args.out, resume=args.resume, workers=args.workers, progress=not args.quiet)
+    else:
+        from memsim.experiment.dist import connect
+
+        client, cluster = connect(args.scheduler)
+        try:
+            workers = len(client.scheduler_info()["workers"])
+            print(f"on Dask at {client.scheduler.address}: {workers} workers", flush=True)
+            rows = run_sweep(spec, args.out, resume=args.resume, progress=not args.quiet, client=client,
+                             images_per_task=args.images_per_task)  # fmt: skip
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
     print(f"{len(rows)} rows in {args.out}/sweep.csv; next: memsim report {args.out}")
     return 0
 
@@ -223,6 +239,11 @@ def register(sub: Any) -> None:
     p.add_argument("--out", help="result directory (sweep.csv, sweep.json)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted sweep in --out")
     p.add_argument("--workers", type=int, default=1, help="worker processes (at most the CPU count)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run the cells on Dask: tcp://HOST:8786 (an existing cluster) or local:N (N local worker "
+                        "processes); needs memsim[dist]")  # fmt: skip
+    p.add_argument("--images-per-task", type=int, metavar="N",
+                   help="with --scheduler: split each cell into tasks of N test images (same rows)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_sweep, takes_extra=True)
 

@@ -75,6 +75,7 @@ def evaluate(
     granularity: str = "per_sample",
     seed: int | None = 0,
     batch_size: int = 256,
+    first_index: int = 0,
     **fault_options: Any,
 ) -> Evaluation:
     """Accuracy of ``net`` on ``images`` with its weights in an approximate memory set to ``rates``.
@@ -86,15 +87,19 @@ def evaluate(
         uint8 images as the data set gives them, and their labels.
     rates : OperatingPoint, float or (p01, p10)
         Operating point of a profile, a symmetric BER, or a pair.
-    fault_model, granularity, seed, batch_size, **fault_options
+    fault_model, granularity, seed, batch_size, first_index, **fault_options
         As for :class:`~memsim.ApproximateMemory` and :meth:`~memsim.BNN.forward`; ``seed``
-        seeds both the memory and the trial.
+        seeds both the memory and the trial. With ``first_index`` the images are a slice of a
+        larger set starting there, and the counts of the slices add up, bit for bit, to the
+        counts of the whole set.
     """
     mem = ApproximateMemory(fault_model, seed=seed, **fault_options)
     apply_rates(mem, rates)
     names = net.store_weights(mem)
     start = time.perf_counter()
-    predicted = net.predict(images, memory=mem, granularity=granularity, seed=seed, batch_size=batch_size)
+    predicted = net.predict(
+        images, memory=mem, granularity=granularity, seed=seed, batch_size=batch_size, first_index=first_index
+    )
     seconds = time.perf_counter() - start
     labels = np.asarray(labels)
     correct = int(np.count_nonzero(predicted == labels))

@@ -48,7 +48,18 @@ from memsim.profile import Profile, load_profile
 from memsim.profile.operating_point import OperatingPoint
 from memsim.rng import child_key, seed_key
 
-__all__ = ["COLUMNS", "Cell", "SweepSpec", "read_rows", "run_sweep"]
+__all__ = [
+    "COLUMNS",
+    "Cell",
+    "CellCounts",
+    "SweepSpec",
+    "cell_inputs",
+    "cell_row",
+    "count_cell",
+    "read_rows",
+    "run_cell",
+    "run_sweep",
+]
 
 #: Columns of ``sweep.csv`` after the knob columns (which come right after ``profile``).
 COLUMNS = (
@@ -283,26 +294,74 @@ def _timing(work: list[LayerWork], system: MemorySystem, op: OperatingPoint | No
     return simulate_inference(work, system, None if op is None else op.read_latency_ns)
 
 
-def run_cell(spec: SweepSpec, cell: Cell) -> dict[str, Any]:
-    """Run one cell's trials and return its row (a plain dict in :data:`COLUMNS` order, knobs first)."""
+@dataclass
+class CellCounts:
+    """What a cell's trials counted over some of its images; the counts of disjoint image ranges add up."""
+
+    correct: int = 0
+    n: int = 0
+    bits_read: int = 0
+    flipped: int = 0
+    layer_bits: tuple[int, ...] = ()
+
+    def __add__(self, other: CellCounts) -> CellCounts:
+        bits = tuple(a + b for a, b in zip(self.layer_bits, other.layer_bits, strict=True)) if self.layer_bits \
+            else other.layer_bits  # fmt: skip
+        return CellCounts(self.correct + other.correct, self.n + other.n, self.bits_read + other.bits_read,
+                          self.flipped + other.flipped, bits)  # fmt: skip
+
+
+def cell_inputs(spec: SweepSpec, cell: Cell) -> tuple[BNN, np.ndarray, np.ndarray]:
+    """The network and the test images and labels a cell evaluates (loaded once per process)."""
     net = _model(cell.model)
     dataset = spec.dataset or net.metadata.get("dataset") or "fashion-mnist-demo"
     images, labels = _data(str(dataset), spec.split, spec.limit)
+    return net, images, labels
+
+
+def count_cell(
+    spec: SweepSpec,
+    cell: Cell,
+    net: BNN,
+    images: np.ndarray,
+    labels: np.ndarray,
+    start: int = 0,
+    stop: int | None = None,
+) -> CellCounts:
+    """Run every trial of ``cell`` on images ``start:stop`` of the cell's set (all by default).
+
+    Reads are keyed by the image's index in the whole set, so the counts of any split into
+    ranges add up exactly to the counts of the whole set.
+    """
+    stop = len(labels) if stop is None else stop
     profile = None if spec.profile is None else _profile(spec.profile)
     op = None if profile is None else profile.at_knobs(dict(cell.knobs), extrapolate=spec.extrapolate)
     rates: Any = op if op is not None else cell.ber
     fault = _fault_model(spec, profile, op)
-    correct = n = 0
-    bits_read = flipped = 0
-    layer_bits = np.zeros(len(net.layers), dtype=np.float64)
+    total = CellCounts()
     for trial in range(spec.trials):
         seed = _trial_seed(spec, cell, "" if profile is None else profile.name, trial)
-        result = evaluate(net, images, labels, rates, fault, spec.granularity, seed, spec.batch_size)
-        correct += result.correct
-        n += result.n_images
-        bits_read += result.bits_read
-        flipped += result.bits_flipped
-        layer_bits += np.array(result.layer_bits_read, dtype=np.float64)
+        result = evaluate(net, images[start:stop], labels[start:stop], rates, fault, spec.granularity, seed,
+                          spec.batch_size, first_index=start)  # fmt: skip
+        total = total + CellCounts(result.correct, result.n_images, result.bits_read, result.bits_flipped,
+                                   tuple(int(b) for b in result.layer_bits_read))  # fmt: skip
+    return total
+
+
+def run_cell(spec: SweepSpec, cell: Cell) -> dict[str, Any]:
+    """Run one cell's trials and return its row (a plain dict in :data:`COLUMNS` order, knobs first)."""
+    net, images, labels = cell_inputs(spec, cell)
+    return cell_row(spec, cell, count_cell(spec, cell, net, images, labels))
+
+
+def cell_row(spec: SweepSpec, cell: Cell, counts: CellCounts) -> dict[str, Any]:
+    """A cell's row from its counts over all its images: accuracy, interval, energy, latency, savings."""
+    net = _model(cell.model)
+    profile = None if spec.profile is None else _profile(spec.profile)
+    op = None if profile is None else profile.at_knobs(dict(cell.knobs), extrapolate=spec.extrapolate)
+    fault = _fault_model(spec, profile, op)
+    correct, n, bits_read, flipped = counts.correct, counts.n, counts.bits_read, counts.flipped
+    layer_bits = np.array(counts.layer_bits, dtype=np.float64)
     low, high = wilson_interval(correct, n)
     ops = net.layer_ops()
     work = [LayerWork(f"layer{i}", int(round(b / n)), o) for i, (b, o) in enumerate(zip(layer_bits, ops, strict=True))]
@@ -332,7 +391,7 @@ def run_cell(spec: SweepSpec, cell: Cell) -> dict[str, Any]:
             "fault_model": fault.name,
             "granularity": parse_granularity(spec.granularity).value,
             "trials": spec.trials,
-            "n_images": len(labels),
+            "n_images": n // spec.trials,
             "accuracy": correct / n,
             "ci95_low": low,
             "ci95_high": high,
@@ -456,6 +515,8 @@ def run_sweep(
     workers: int = 1,
     progress: bool = True,
     on_row: Callable[[dict[str, Any]], None] | None = None,
+    client: Any = None,
+    images_per_task: int | None = None,
 ) -> list[dict[str, str]]:
     """Run a sweep into ``out`` (``sweep.csv`` + ``sweep.json``); returns all its rows.
 
@@ -475,6 +536,11 @@ def run_sweep(
         A tqdm progress bar with ETA on stderr.
     on_row : callable, optional
         Called with each new row as its cell finishes.
+    client : distributed.Client, optional
+        Run the cells on this Dask cluster instead (:mod:`memsim.experiment.dist`); the rows
+        and files are those of a local run. ``workers`` is then ignored.
+    images_per_task : int, optional
+        With ``client``: split each cell into tasks of this many test images.
 
     Raises
     ------
@@ -482,6 +548,8 @@ def run_sweep(
         For a bad config (unknown model, profile or knob, a value out of range), an
         unwritable ``out``, or a resume of another config; nothing is written then.
     """
+    if images_per_task is not None and client is None:
+        raise ConfigError("images_per_task splits cells between Dask workers; it needs a client")
     cpus = os.cpu_count() or 1
     if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= cpus:
         raise ConfigError(f"workers must be an integer in [1, {cpus}] (the CPU count), got {workers!r}")
@@ -510,7 +578,12 @@ def run_sweep(
 
     bar = _progress(len(cells), len(cells) - len(todo), progress)
     try:
-        if workers == 1:
+        if client is not None:
+            from memsim.experiment.dist import run_cells
+
+            fns = (cell_inputs, count_cell, cell_row, CellCounts)
+            run_cells(client, spec, todo, write, lambda: bar.update(1), images_per_task, fns)
+        elif workers == 1:
             for cell in todo:
                 write(run_cell(spec, cell))
                 bar.update(1)

@@ -1,0 +1,153 @@
+"""Sweeps on a Dask cluster (``pip install memsim[dist]``): the same cells, rows and files as a local run.
+
+A sweep's unit of work is a cell (model x operating point, all its trials), or a part of a
+cell over a range of test images: every read is keyed by the image's index in the whole set
+(:mod:`memsim.rng`), so the parts' counts add up exactly to the whole cell's, and a row does not
+depend on how the cell was split, on which worker ran which part, or on the order parts finish.
+
+The driver scatters the read-only inputs (each model once, each data set once) to every worker,
+submits one task per part, and writes a cell's row to ``sweep.csv`` as soon as its last part
+completes (:func:`distributed.as_completed`), so ``--resume``, reports and plots work unchanged.
+A part whose worker dies is rerun elsewhere by the scheduler; a row is written once, when its
+cell's counts are complete. Nothing of Dask is imported unless a cluster is asked for.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from memsim.errors import ConfigError
+
+# The sweep's cell functions come in as arguments (memsim.experiment.sweep imports this module when a
+# client is given), so there is no import cycle; worker tasks get them by reference.
+
+__all__ = ["connect", "run_cells"]
+
+
+def connect(scheduler: str) -> tuple[Any, Any]:
+    """A Dask client for ``scheduler``: ``tcp://HOST:PORT`` (an existing cluster) or ``local:N``.
+
+    ``local:N`` starts a ``LocalCluster`` of N worker processes with one thread each.
+
+    Returns
+    -------
+    (client, cluster)
+        ``cluster`` is the started ``LocalCluster`` (close it after the client), or None.
+    """
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ConfigError("--scheduler needs Dask: pip install 'memsim[dist]'") from None
+    if scheduler.startswith("local:"):
+        count = scheduler.split(":", 1)[1]
+        if not count.isdigit() or int(count) < 1:
+            raise ConfigError(f"--scheduler local:N needs a positive number of workers, got {scheduler!r}")
+        cluster = LocalCluster(n_workers=int(count), threads_per_worker=1, processes=True, dashboard_address=":0")
+        return Client(cluster), cluster
+    if "://" not in scheduler:
+        raise ConfigError(f"--scheduler takes tcp://HOST:PORT or local:N, got {scheduler!r}")
+    try:
+        return Client(scheduler, timeout="20s"), None
+    except OSError as err:
+        raise ConfigError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
+
+
+def _numba_threads(client: Any) -> dict[str, int]:
+    """Numba threads per worker: the host's cores shared among the task threads of all its workers."""
+    info = client.scheduler_info()["workers"]
+    cores = client.run(os.cpu_count)
+    per_host: dict[str, int] = {}
+    for w in info.values():
+        per_host[w["host"]] = per_host.get(w["host"], 0) + int(w["nthreads"])
+    return {addr: max(1, int(cores.get(addr) or 1) // per_host[w["host"]]) for addr, w in info.items()}
+
+
+def _part(
+    count: Callable[..., Any],
+    spec: Any,
+    cell: Any,
+    net: Any,
+    images: Any,
+    labels: Any,
+    start: int,
+    stop: int,
+    threads: dict[str, int],
+) -> tuple[str, int, Any]:
+    # Runs on a worker: the cell's trials on images start:stop, with this worker's share of the cores.
+    import numba
+    from distributed import get_worker
+
+    numba.set_num_threads(min(numba.config.NUMBA_NUM_THREADS, threads.get(get_worker().address, 1)))  # type: ignore[attr-defined]
+    return cell.key, start, count(spec, cell, net, images, labels, start, stop)
+
+
+def run_cells(
+    client: Any,
+    spec: Any,
+    cells: Sequence[Any],
+    write: Callable[[dict[str, Any]], None],
+    advance: Callable[[], None],
+    images_per_task: int | None,
+    cell_fns: tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any], type],
+) -> None:
+    """Run ``cells`` on the cluster of ``client``; ``write`` each cell's row when its last part is in.
+
+    Parameters
+    ----------
+    client : distributed.Client
+        A connected client.
+    spec : SweepSpec
+        The sweep.
+    cells : sequence of Cell
+        The cells still to run.
+    write, advance : callable
+        Called with each finished row, and once per finished cell (progress).
+    images_per_task : int or None
+        Split each cell into parts of this many test images (None: one task per cell).
+    cell_fns : tuple
+        The sweep's ``(cell_inputs, count_cell, cell_row, CellCounts)``.
+    """
+    cell_inputs, count_cell, cell_row, counts_type = cell_fns
+    from distributed import as_completed
+
+    if images_per_task is not None and (
+        isinstance(images_per_task, bool) or not isinstance(images_per_task, int) or images_per_task < 1
+    ):
+        raise ConfigError(f"images_per_task must be a positive integer, got {images_per_task!r}")
+    threads = _numba_threads(client)
+    scattered: dict[tuple[str, str], Any] = {}
+    futures = []
+    parts_left: dict[str, int] = {}
+    by_key = {c.key: c for c in cells}
+    for cell in cells:
+        net, images, labels = cell_inputs(spec, cell)
+        # read-only inputs travel once per worker, not once per task
+        if ("model", cell.model) not in scattered:
+            scattered["model", cell.model] = client.scatter(net, broadcast=True, hash=False)
+        data_key = ("data", str(id(images)))
+        if data_key not in scattered:
+            scattered[data_key] = (client.scatter(images, broadcast=True, hash=False),
+                                   client.scatter(labels, broadcast=True, hash=False))  # fmt: skip
+        images_f, labels_f = scattered[data_key]
+        n = len(labels)
+        size = n if images_per_task is None else images_per_task
+        starts = list(range(0, n, size)) or [0]
+        parts_left[cell.key] = len(starts)
+        for start in starts:
+            model_f = scattered["model", cell.model]
+            futures.append(client.submit(_part, count_cell, spec, cell, model_f, images_f, labels_f, start,
+                                         min(n, start + size), threads, pure=False))  # fmt: skip
+    finished: dict[str, dict[int, Any]] = {}
+    for future in as_completed(futures):
+        key, start, counts = future.result()
+        mine = finished.setdefault(key, {})
+        mine[start] = counts  # keyed by range: a part is counted once
+        if len(mine) == parts_left[key]:
+            total = counts_type()
+            for s in sorted(mine):
+                total = total + mine[s]
+            del finished[key]
+            write(cell_row(spec, by_key[key], total))
+            advance()
