@@ -42,14 +42,25 @@ __all__ = ["build_parser", "main"]
 COMMAND_MODULES = (profiles, memory, bnn, sweep, data, train, demo)
 
 
+class _Version(argparse.Action):
+    # Computed on demand: asking numba for its target costs a moment that other commands need not pay.
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from memsim import config
+        from memsim._version import __version__
+
+        isa = config.popcount_isa()
+        sys.stdout.write(f"memsim {__version__} (numba target {isa['target']}, popcount {isa['popcount']}, "
+                         f"{isa['vector_words']} words per step)\n")  # fmt: skip
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of the ``memsim`` command."""
-    from memsim._version import __version__
 
     parser = argparse.ArgumentParser(
         prog="memsim", description="Approximate-memory simulator for binarized neural networks."
     )
-    parser.add_argument("--version", action="version", version=f"memsim {__version__}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="show the version and how numba compiles here")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMAND_MODULES:

@@ -439,3 +439,14 @@ def test_ctrl_c_stops_a_long_command_within_a_second():
     print(f"stopped {waited:.2f} s after SIGINT")
     assert proc.returncode == 130 and "memsim: interrupted" in err and "Traceback" not in err
     assert waited < 1.5
+
+
+def test_version_names_the_popcount_numba_compiles_here(capsys):
+    from memsim import config
+    from memsim.cli.app import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("memsim ") and f"popcount {config.popcount_isa()['popcount']}" in out
