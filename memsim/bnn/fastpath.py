@@ -35,7 +35,7 @@ from functools import lru_cache
 import numpy as np
 from numba import njit, prange
 
-from memsim.bnn.kernels import accumulate4
+from memsim.bnn.kernels import accumulate4, store4
 from memsim.config import NUMBA_FLAGS, NUMBA_PARALLEL_FLAGS
 from memsim.errors import ConfigError
 from memsim.memory.reads import SymmetricFlips
@@ -196,13 +196,7 @@ def _dense_sample_fire(x, wt, n_out, lo, table, t_fire, invert, k0, k1, events):
                 b1 |= _fire_bit(a1[jj], t, inv, lo, table, base1, o) << bit
                 b2 |= _fire_bit(a2[jj], t, inv, lo, table, base2, o) << bit
                 b3 |= _fire_bit(a3[jj], t, inv, lo, table, base3, o) << bit
-            out[i0, g] = b0
-            if i0 + 1 < B:
-                out[i0 + 1, g] = b1
-            if i0 + 2 < B:
-                out[i0 + 2, g] = b2
-            if i0 + 3 < B:
-                out[i0 + 3, g] = b3
+            store4(out, i0, g, b0, b1, b2, b3)
     return out
 
 

@@ -39,6 +39,7 @@ __all__ = [
     "importance_chain",
     "output_margin",
     "realign_rows",
+    "store4",
     "threshold_flat",
     "transpose_dense",
 ]
@@ -142,6 +143,30 @@ def _read_index(mode, b, yo, xo, Wo):  # type: ignore[no-untyped-def]
     return yo * Wo + xo
 
 
+@njit(**NUMBA_FLAGS)
+def _conv_outputs(B, Ho, Wo, pool, n_out, want_h):  # type: ignore[no-untyped-def]
+    # Pooling step, output size, and the output arrays of a convolution layer kernel.
+    step = 2 if pool else 1
+    Hp = Ho // step
+    Wp = Wo // step
+    fire = np.zeros((B, Hp, Wp, (n_out + 63) // 64), dtype=np.uint64)
+    h_out = np.empty((B, Hp, Wp, n_out) if want_h else (0, 0, 0, 0), dtype=np.int32)
+    return step, Hp, Wp, fire, h_out
+
+
+@njit(inline="always", **NUMBA_FLAGS)
+def _emit_group(fire, h_out, b, py, px, g, best, n_out, s, invert, want_h):  # type: ignore[no-untyped-def]
+    # Threshold and pack the 64 channels of group g at one output position (and keep h if asked).
+    o0 = g * GROUP
+    word = np.uint64(0)
+    for j in range(GROUP):  # branch-free, constant trip count: vectorises (padded channels never fire)
+        word |= np.uint64((best[j] > s[o0 + j]) != invert[o0 + j]) << np.uint64(j)
+    fire[b, py, px, g] = word
+    if want_h:
+        for j in range(min(GROUP, n_out - o0)):
+            h_out[b, py, px, o0 + j] = best[j]
+
+
 @njit(**NUMBA_PARALLEL_FLAGS)
 def _conv_word_layer(x, wn, c_in, pad, mode, pool, n_out, s, invert, want_h):  # type: ignore[no-untyped-def]
     # A whole 3x3 convolution layer: pre-activations, 2x2 max-pool (if pool), threshold and packing fused,
@@ -154,13 +179,8 @@ def _conv_word_layer(x, wn, c_in, pad, mode, pool, n_out, s, invert, want_h):  #
     groups = wn.shape[2] // GROUP
     Ho = H + 2 * pad - 2
     Wo = W + 2 * pad - 2
-    step = 2 if pool else 1
-    Hp = Ho // step
-    Wp = Wo // step
+    step, Hp, Wp, fire, h_out = _conv_outputs(B, Ho, Wo, pool, n_out, want_h)
     total = B * Hp * Wp
-    nw_out = (n_out + 63) // 64
-    fire = np.zeros((B, Hp, Wp, nw_out), dtype=np.uint64)
-    h_out = np.empty((B, Hp, Wp, n_out) if want_h else (0, 0, 0, 0), dtype=np.int32)
     for item in prange((total + POSITIONS_PER_ITEM - 1) // POSITIONS_PER_ITEM):
         acc = np.empty(GROUP, dtype=np.int64)
         best = np.empty(GROUP, dtype=np.int64)
@@ -190,13 +210,7 @@ def _conv_word_layer(x, wn, c_in, pad, mode, pool, n_out, s, invert, want_h):  #
                                 acc[j] += popcount(v ^ wn[r, row, o0 + j])
                     for j in range(GROUP):
                         best[j] = max(best[j], n_valid - 2 * acc[j])
-                word = np.uint64(0)
-                for j in range(GROUP):  # branch-free, constant trip count: vectorises (padded channels never fire)
-                    word |= np.uint64((best[j] > s[o0 + j]) != invert[o0 + j]) << np.uint64(j)
-                fire[b, py, px, g] = word
-                if want_h:
-                    for j in range(min(GROUP, n_out - o0)):
-                        h_out[b, py, px, o0 + j] = best[j]
+                _emit_group(fire, h_out, b, py, px, g, best, n_out, s, invert, want_h)
     return h_out, fire
 
 
@@ -257,13 +271,8 @@ def _conv_patch_layer(patches, valid, n_valid, wp, mode, pool, n_out, s, invert,
     # As _conv_word_layer, from patch words: one popcount per output channel and position.
     B, Ho, Wo = patches.shape
     groups = wp.shape[1] // GROUP
-    step = 2 if pool else 1
-    Hp = Ho // step
-    Wp = Wo // step
+    step, Hp, Wp, fire, h_out = _conv_outputs(B, Ho, Wo, pool, n_out, want_h)
     total = B * Hp * Wp
-    nw_out = (n_out + 63) // 64
-    fire = np.zeros((B, Hp, Wp, nw_out), dtype=np.uint64)
-    h_out = np.empty((B, Hp, Wp, n_out) if want_h else (0, 0, 0, 0), dtype=np.int32)
     for item in prange((total + POSITIONS_PER_ITEM - 1) // POSITIONS_PER_ITEM):
         best = np.empty(GROUP, dtype=np.int64)
         for idx in range(item * POSITIONS_PER_ITEM, min(total, (item + 1) * POSITIONS_PER_ITEM)):
@@ -282,13 +291,7 @@ def _conv_patch_layer(patches, valid, n_valid, wp, mode, pool, n_out, s, invert,
                     n = n_valid[yo, xo]
                     for j in range(GROUP):
                         best[j] = max(best[j], n - 2 * popcount((p ^ wp[r, o0 + j]) & m))
-                word = np.uint64(0)
-                for j in range(GROUP):  # branch-free, constant trip count: vectorises (padded channels never fire)
-                    word |= np.uint64((best[j] > s[o0 + j]) != invert[o0 + j]) << np.uint64(j)
-                fire[b, py, px, g] = word
-                if want_h:
-                    for j in range(min(GROUP, n_out - o0)):
-                        h_out[b, py, px, o0 + j] = best[j]
+                _emit_group(fire, h_out, b, py, px, g, best, n_out, s, invert, want_h)
     return h_out, fire
 
 
@@ -414,6 +417,19 @@ def accumulate4(x, wt, i0, i1, i2, i3, j0, a0, a1, a2, a3):  # type: ignore[no-u
             a3[jj] += popcount(x3 ^ w)
 
 
+@njit(inline="always", **NUMBA_FLAGS)
+def store4(out, i0, col, v0, v1, v2, v3):  # type: ignore[no-untyped-def]
+    """Write the results of images ``i0..i0+3`` to column ``col`` of ``out``, skipping rows past its end."""
+    B = out.shape[0]
+    out[i0, col] = v0
+    if i0 + 1 < B:
+        out[i0 + 1, col] = v1
+    if i0 + 2 < B:
+        out[i0 + 2, col] = v2
+    if i0 + 3 < B:
+        out[i0 + 3, col] = v3
+
+
 @njit(**NUMBA_PARALLEL_FLAGS)
 def _dense_mismatch_neuron_major(x, wt, n_out):  # type: ignore[no-untyped-def]
     # Mismatch counts (B, n_out) int32 of packed inputs x (B, nw) against transposed weights wt.
@@ -477,13 +493,7 @@ def _dense_fire_neuron_major(x, wt, n_out, t_fire, invert):  # type: ignore[no-u
                     b2 |= bit
                 if (a3[jj] <= t) != inv:
                     b3 |= bit
-            out[i0, g] = b0
-            if i0 + 1 < B:
-                out[i0 + 1, g] = b1
-            if i0 + 2 < B:
-                out[i0 + 2, g] = b2
-            if i0 + 3 < B:
-                out[i0 + 3, g] = b3
+            store4(out, i0, g, b0, b1, b2, b3)
     return out
 
 
