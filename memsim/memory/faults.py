@@ -29,6 +29,7 @@ name            model
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -105,6 +106,20 @@ class ReadContext:
         return kernels.sample_masks(self.nbits, p, stream_key(self.read_key, stream), events)
 
 
+#: Relative difference below which two flip rates are one symmetric rate: a profile's p01 and p10 computed
+#: along different arithmetic paths may differ in the last bits of a double.
+SYMMETRIC_RTOL = 1e-9
+
+
+def symmetric_rate(p01: float, p10: float) -> float | None:
+    """The common rate if ``p01`` and ``p10`` are equal (to :data:`SYMMETRIC_RTOL`), else None."""
+    if p01 == p10:
+        return p01
+    if math.isclose(p01, p10, rel_tol=SYMMETRIC_RTOL, abs_tol=0.0):
+        return 0.5 * (p01 + p10)
+    return None
+
+
 class FaultModel:
     """Base class: a rule that turns stored words into this read's flip mask.
 
@@ -156,15 +171,16 @@ class TransientFaults(FaultModel):
 
     @staticmethod
     def _rate(ctx: ReadContext) -> float:
-        if ctx.p01 != ctx.p10:
+        rate = symmetric_rate(ctx.p01, ctx.p10)
+        if rate is None:
             raise ConfigError(
                 f"the transient fault model is symmetric but the rates differ (p01={ctx.p01:g}, p10={ctx.p10:g}); "
                 "use fault_model='asymmetric', or set_ber(ber) for a symmetric rate"
             )
-        return ctx.p01
+        return rate
 
     def iid_rate(self, p01: float, p10: float) -> float | None:
-        return p01 if p01 == p10 else None
+        return symmetric_rate(p01, p10)
 
 
 class AsymmetricFaults(FaultModel):
@@ -180,7 +196,7 @@ class AsymmetricFaults(FaultModel):
         return (m01 & ~data) | (m10 & data)  # as kernels.directional, row by row
 
     def iid_rate(self, p01: float, p10: float) -> float | None:
-        return p01 if p01 == p10 else None
+        return symmetric_rate(p01, p10)
 
 
 def _drawn_stuck(ctx: ReadContext, p01: float, p10: float) -> tuple[np.ndarray, np.ndarray]:
@@ -360,9 +376,10 @@ class MixedFaults(FaultModel):
         self.persistent_fraction = float(persistent_fraction)
 
     def iid_rate(self, p01: float, p10: float) -> float | None:
-        if p01 != p10:
+        rate = symmetric_rate(p01, p10)
+        if rate is None:
             return None
-        return p01 if (self.persistent_fraction == 0.0 or p01 == 0.0) else None
+        return rate if (self.persistent_fraction == 0.0 or rate == 0.0) else None
 
     def flips(self, data: np.ndarray, ctx: ReadContext) -> np.ndarray:
         f = self.persistent_fraction
