@@ -140,11 +140,17 @@ def test_fresh_per_image_flips(benchmark, fcnn, p):
 def test_fashion_cnn_throughput(benchmark):
     net = BNN.random("fashion-cnn", seed=0)
     images = np.random.default_rng(2).integers(0, 256, (2000, 28, 28), dtype=np.uint8)
-    t_clean = median_seconds(lambda: net.forward(images), repeat=3, warmup=1)
     mem = ApproximateMemory(seed=0)
     net.store_weights(mem)
     mem.set_ber(0.01)
-    t_flip = median_seconds(lambda: net.forward(images[:500], memory=mem), repeat=3, warmup=1) * 4
+    net.forward(images, memory=mem)
+    clean, flip = [], []
+    for _ in range(5):  # interleaved, best of each: the machine's noise hits both alike
+        for times, kwargs in ((clean, {}), (flip, {"memory": mem})):
+            start = time.perf_counter()
+            net.forward(images, **kwargs)
+            times.append(time.perf_counter() - start)
+    t_clean, t_flip = min(clean), min(flip)
     benchmark.pedantic(net.forward, args=(images,), rounds=3, warmup_rounds=0)
     print(
         f"\nFashion CNN: clean {len(images) / t_clean:.0f} images/s; fresh per-image flips at BER 0.01 "
