@@ -170,8 +170,8 @@ def claims(st: Study) -> str:
     fc_lost = all(row[3] == "lower" for row in lines[:4])
     out.append(
         "**Verdict: " + ("reproduced" if fc_lost else "partly reproduced" if lost else "not reproduced") + ".** "
-        f"Trained at 20 % and 30 % flips, the FCNN loses {pts(-diff(at(fc, 'fcnn_cel_ber20', 0), at(fc, 'fcnn_cel_ber0', 0))[0])}"
-        f" and {pts(-diff(at(fc, 'fcnn_cel_ber30', 0), at(fc, 'fcnn_cel_ber0', 0))[0])} points of clean accuracy against "
+        f"Trained at 20 % and 30 % flips, the FCNN loses {-100 * diff(at(fc, 'fcnn_cel_ber20', 0), at(fc, 'fcnn_cel_ber0', 0))[0]:.1f}"
+        f" and {-100 * diff(at(fc, 'fcnn_cel_ber30', 0), at(fc, 'fcnn_cel_ber0', 0))[0]:.1f} points of clean accuracy against "
         "CEL without flips. The CNN set only has CEL at 5 %, too low a training BER to show it (see the table)."
     )
 
