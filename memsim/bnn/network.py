@@ -469,8 +469,10 @@ class BNN:
         budget = int(config.FIRST_LAYER_CACHE_MB * 2**20)
         if x.shape[0] * layer.n_out * 4 > budget:
             return None
-        memo: dict[bytes, np.ndarray | None] = getattr(self, "_first_memo", None) or {}
-        object.__setattr__(self, "_first_memo", memo)
+        memo: dict[bytes, np.ndarray | None] | None = getattr(self, "_first_memo", None)
+        if memo is None:
+            memo = {}
+            object.__setattr__(self, "_first_memo", memo)
         key = hashlib.blake2b(np.ascontiguousarray(x).data, digest_size=16).digest() + bytes(str(x.shape), "ascii")
         if key not in memo:
             for stale in [k for k, v in memo.items() if v is None][: max(0, len(memo) - 64)]:
