@@ -140,14 +140,18 @@ def run_cells(
             futures.append(client.submit(_part, count_cell, spec, cell, model_f, images_f, labels_f, start,
                                          min(n, start + size), threads, pure=False))  # fmt: skip
     finished: dict[str, dict[int, Any]] = {}
-    for future in as_completed(futures):
-        key, start, counts = future.result()
-        mine = finished.setdefault(key, {})
-        mine[start] = counts  # keyed by range: a part is counted once
-        if len(mine) == parts_left[key]:
-            total = counts_type()
-            for s in sorted(mine):
-                total = total + mine[s]
-            del finished[key]
-            write(cell_row(spec, by_key[key], total))
-            advance()
+    try:
+        for future in as_completed(futures):
+            key, start, counts = future.result()
+            mine = finished.setdefault(key, {})
+            mine[start] = counts  # keyed by range: a part is counted once
+            if len(mine) == parts_left[key]:
+                total = counts_type()
+                for s in sorted(mine):
+                    total = total + mine[s]
+                del finished[key]
+                write(cell_row(spec, by_key[key], total))
+                advance()
+    except BaseException:  # an error in a task, or Ctrl-C: stop the cluster's remaining work too
+        client.cancel(futures)
+        raise

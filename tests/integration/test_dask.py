@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 
 import pytest
 
@@ -82,3 +83,22 @@ def test_scheduler_errors_are_clear(tmp_path):
     with pytest.raises(ConfigError, match="needs a client"):
         run_sweep(SPEC, tmp_path / "x", images_per_task=10)
     assert not (tmp_path / "x").exists()
+
+
+def test_a_failing_task_stops_the_sweep_and_its_remaining_tasks(client):
+    from memsim.experiment.dist import run_cells
+    from memsim.experiment.sweep import CellCounts, cell_inputs, cell_row, cells_of
+
+    def fail(*_args):
+        raise ZeroDivisionError("a task failed")
+
+    rows = []
+    with pytest.raises(ZeroDivisionError, match="a task failed"):
+        run_cells(
+            client, SPEC, cells_of(SPEC), rows.append, lambda: None, 50, (cell_inputs, fail, cell_row, CellCounts)
+        )
+    assert rows == []
+    deadline = time.monotonic() + 10  # cancelling is a message to the scheduler: give it a moment
+    while any(client.processing().values()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(client.processing().values()), "the other tasks were cancelled"
