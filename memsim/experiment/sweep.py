@@ -334,10 +334,8 @@ def count_cell(
     ranges add up exactly to the counts of the whole set.
     """
     stop = len(labels) if stop is None else stop
-    profile = None if spec.profile is None else _profile(spec.profile)
-    op = None if profile is None else profile.at_knobs(dict(cell.knobs), extrapolate=spec.extrapolate)
+    profile, op, fault = _point(spec, cell)
     rates: Any = op if op is not None else cell.ber
-    fault = _fault_model(spec, profile, op)
     total = CellCounts()
     for trial in range(spec.trials):
         seed = _trial_seed(spec, cell, "" if profile is None else profile.name, trial)
@@ -346,6 +344,13 @@ def count_cell(
         total = total + CellCounts(result.correct, result.n_images, result.bits_read, result.bits_flipped,
                                    tuple(int(b) for b in result.layer_bits_read))  # fmt: skip
     return total
+
+
+def _point(spec: SweepSpec, cell: Cell) -> tuple[Profile | None, OperatingPoint | None, FaultModel]:
+    """A cell's profile, operating point (None for a bare BER) and fault model."""
+    profile = None if spec.profile is None else _profile(spec.profile)
+    op = None if profile is None else profile.at_knobs(dict(cell.knobs), extrapolate=spec.extrapolate)
+    return profile, op, _fault_model(spec, profile, op)
 
 
 def run_cell(spec: SweepSpec, cell: Cell) -> dict[str, Any]:
@@ -357,9 +362,7 @@ def run_cell(spec: SweepSpec, cell: Cell) -> dict[str, Any]:
 def cell_row(spec: SweepSpec, cell: Cell, counts: CellCounts) -> dict[str, Any]:
     """A cell's row from its counts over all its images: accuracy, interval, energy, latency, savings."""
     net = _model(cell.model)
-    profile = None if spec.profile is None else _profile(spec.profile)
-    op = None if profile is None else profile.at_knobs(dict(cell.knobs), extrapolate=spec.extrapolate)
-    fault = _fault_model(spec, profile, op)
+    profile, op, fault = _point(spec, cell)
     correct, n, bits_read, flipped = counts.correct, counts.n, counts.bits_read, counts.flipped
     layer_bits = np.array(counts.layer_bits, dtype=np.float64)
     low, high = wilson_interval(correct, n)

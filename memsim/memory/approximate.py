@@ -323,9 +323,12 @@ class ApproximateMemory:
         """The words of one read with its flips, and the number of flipped bits."""
         if self._fault_model.iid_rate(self._p01, self._p10) == 0.0:
             return s.words.copy(), 0  # an error-free read is the stored data, bit for bit
-        ctx = ReadContext(name, s.nbits, self._p01, self._p10, self._op, read_key, event, s.cell_key,
-                          s.cell_offset, s.cache)  # fmt: skip
-        return kernels.xor_count(s.words, self._fault_model.flips(s.words, ctx))
+        return kernels.xor_count(s.words, self._fault_model.flips(s.words, self._context(name, s, read_key, event)))
+
+    def _context(self, name: str, s: _Stored, read_key: tuple[int, int], event: int) -> ReadContext:
+        """What the fault model sees of a read of ``name`` (the first of a block for ``flips_block``)."""
+        return ReadContext(name, s.nbits, self._p01, self._p10, self._op, read_key, event, s.cell_key,
+                           s.cell_offset, s.cache)  # fmt: skip
 
     def read_words(self, name: str, reads: ReadSet) -> np.ndarray:
         """The packed words of every read in ``reads``, each with its own flips (counted).
@@ -348,8 +351,7 @@ class ApproximateMemory:
         if model.iid_rate(self._p01, self._p10) == 0.0:
             out, flipped = np.tile(s.words, (len(reads), 1)), 0
         elif len(reads) > 1 and hasattr(model, "flips_block"):  # one pass for the block (fault models may override)
-            ctx = ReadContext(name, s.nbits, self._p01, self._p10, self._op, key, int(events[0]), s.cell_key,
-                              s.cell_offset, s.cache)  # fmt: skip
+            ctx = self._context(name, s, key, int(events[0]))
             masks = np.ascontiguousarray(model.flips_block(s.words, ctx, events), dtype=np.uint64)
             if masks.shape != (len(reads), s.words.size):
                 raise ConfigError(f"{model!r}.flips_block returned shape {masks.shape} for {len(reads)} reads of "
