@@ -153,19 +153,22 @@ def signs(words: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return np.where(bits == 1, 1, -1).astype(np.int64).reshape(shape)
 
 
-def bnn_forward(net, images: np.ndarray, weights: list[np.ndarray] | None = None) -> np.ndarray:
+def bnn_forward(net, images: np.ndarray, weights: list[np.ndarray] | None = None, thresholds=None) -> np.ndarray:
     """The network in +-1 integer arithmetic, one image and one neuron at a time, zero padding as 0.
 
     ``weights``: stored-order word streams per layer (default: the network's clean weights).
+    ``thresholds``: per layer, thresholds replacing the layer's (None: its own).
     """
+    thresholds = thresholds if thresholds is not None else [None] * len(net.layers)
     c, h, w = net.input_shape
     imgs = np.asarray(images).reshape(-1, c, h, w)
     streams = weights if weights is not None else [layer.weights for layer in net.layers]
     out = []
     for img in imgs:
         x = np.where(img > net.input_threshold[:, None, None], 1, -1).astype(np.int64)  # (C, H, W)
-        for layer, stream in zip(net.layers, streams, strict=True):
+        for layer, stream, s_over in zip(net.layers, streams, thresholds, strict=True):
             wts = signs(stream, layer.shape)
+            s = layer.threshold if s_over is None else np.asarray(s_over)
             if layer.kind == "conv":
                 pad = layer.padding
                 xp = np.zeros((x.shape[0], x.shape[1] + 2 * pad, x.shape[2] + 2 * pad), dtype=np.int64)
@@ -183,7 +186,7 @@ def bnn_forward(net, images: np.ndarray, weights: list[np.ndarray] | None = None
                         .reshape(layer.c_out, ho // 2, 2, wo // 2, 2)
                         .max(axis=(2, 4))
                     )
-                fire = hpre > layer.threshold[:, None, None]
+                fire = hpre > s[:, None, None]
                 fire ^= layer.invert[:, None, None]
                 x = np.where(fire, 1, -1)
             else:
@@ -192,7 +195,7 @@ def bnn_forward(net, images: np.ndarray, weights: list[np.ndarray] | None = None
                 if layer.threshold is None:
                     out.append(hpre)
                     break
-                fire = (hpre > layer.threshold) ^ layer.invert
+                fire = (hpre > s) ^ layer.invert
                 x = np.where(fire, 1, -1)
     return np.array(out, dtype=np.int64)
 
@@ -330,7 +333,8 @@ def sample_fire(mism, lo, table, t_fire, invert, k0: int, k1: int, events) -> np
     for b in range(B):
         for o in range(n_out):
             m = int(mism[b, o])
-            k = int(t_fire[o]) - m - int(lo[m])
+            t = t_fire[b, o] if np.ndim(t_fire) == 2 else t_fire[o]  # per image, or shared
+            k = int(t) - m - int(lo[m])
             if k < 0:
                 f = False
             elif k >= width:

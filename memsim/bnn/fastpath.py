@@ -35,7 +35,7 @@ from functools import lru_cache
 import numpy as np
 from numba import njit, prange
 
-from memsim.bnn.kernels import accumulate4, store4
+from memsim.bnn.kernels import accumulate4, per_image_rows, store4
 from memsim.config import NUMBA_FLAGS, NUMBA_PARALLEL_FLAGS
 from memsim.errors import ConfigError
 from memsim.memory.reads import SymmetricFlips
@@ -146,16 +146,19 @@ def _fire_bit(m, t, inv, lo, table, base, o):  # type: ignore[no-untyped-def]
 @njit(**NUMBA_PARALLEL_FLAGS)
 def _sample_fire(mism, lo, table, t_fire, invert, k0, k1, events):  # type: ignore[no-untyped-def]
     # Hidden layer: packed firing bits (B, nw(O)); neuron o of image b draws number o of b's stream.
+    # t_fire is (1, n_out), shared, or (B, n_out), per image (thresholds read from the memory).
     B, n_out = mism.shape
     nw = (n_out + 63) // 64
+    stride = 1 if t_fire.shape[0] > 1 else 0  # a multiply, not a conditional: numba types prange indices poorly
     out = np.zeros((B, nw), dtype=np.uint64)
     for b in prange(B):
         base = counter_base(k0, k1, events[b])
+        tr = b * stride
         for g in range(nw):
             word = np.uint64(0)
             for j in range(min(64, n_out - 64 * g)):
                 o = 64 * g + j
-                word |= _fire_bit(mism[b, o], t_fire[o], invert[o], lo, table, base, o) << np.uint64(j)
+                word |= _fire_bit(mism[b, o], t_fire[tr, o], invert[o], lo, table, base, o) << np.uint64(j)
             out[b, g] = word
     return out
 
@@ -166,12 +169,17 @@ def _dense_sample_fire(x, wt, n_out, lo, table, t_fire, invert, k0, k1, events):
     # neurons go straight from registers to the draw, never to memory. Same bits as sample_fire(mismatches).
     B = x.shape[0]
     groups = (n_out + 63) // 64
+    stride = 1 if t_fire.shape[0] > 1 else 0
     out = np.zeros((B, groups), dtype=np.uint64)
     for blk in prange((B + 3) // 4):
         i0 = blk * 4
         i1 = min(i0 + 1, B - 1)
         i2 = min(i0 + 2, B - 1)
         i3 = min(i0 + 3, B - 1)
+        t0 = t_fire[i0 * stride]
+        t1 = t_fire[i1 * stride]
+        t2 = t_fire[i2 * stride]
+        t3 = t_fire[i3 * stride]
         base0 = counter_base(k0, k1, events[i0])
         base1 = counter_base(k0, k1, events[i1])
         base2 = counter_base(k0, k1, events[i2])
@@ -189,13 +197,12 @@ def _dense_sample_fire(x, wt, n_out, lo, table, t_fire, invert, k0, k1, events):
             b3 = np.uint64(0)
             for jj in range(min(64, n_out - j0)):
                 o = j0 + jj
-                t = t_fire[o]
                 inv = invert[o]
                 bit = np.uint64(jj)
-                b0 |= _fire_bit(a0[jj], t, inv, lo, table, base0, o) << bit
-                b1 |= _fire_bit(a1[jj], t, inv, lo, table, base1, o) << bit
-                b2 |= _fire_bit(a2[jj], t, inv, lo, table, base2, o) << bit
-                b3 |= _fire_bit(a3[jj], t, inv, lo, table, base3, o) << bit
+                b0 |= _fire_bit(a0[jj], t0[o], inv, lo, table, base0, o) << bit
+                b1 |= _fire_bit(a1[jj], t1[o], inv, lo, table, base1, o) << bit
+                b2 |= _fire_bit(a2[jj], t2[o], inv, lo, table, base2, o) << bit
+                b3 |= _fire_bit(a3[jj], t3[o], inv, lo, table, base3, o) << bit
             store4(out, i0, g, b0, b1, b2, b3)
     return out
 
@@ -245,8 +252,9 @@ def sample_fire(
         Clean mismatch counts.
     n : int
         Inputs per neuron.
-    limit : ndarray of int64, shape (n_out,)
-        :func:`fire_limit` of the layer's thresholds.
+    limit : ndarray of int64, shape (n_out,) or (B, n_out)
+        :func:`fire_limit` of the layer's thresholds; one row per image for thresholds
+        read per image.
     invert : ndarray of bool, shape (n_out,)
         Inverted comparisons.
     law : SymmetricFlips
@@ -255,9 +263,10 @@ def sample_fire(
         Event of each image's read: image b draws from the stream of ``events[b]``.
     """
     mism, ev = _check_block(mism, n, events)
+    lim = per_image_rows("limit", limit, mism.shape[1], mism.shape[0], np.int64)
     lo, table = cdf_table(int(n), float(law.p))
     k0, k1 = np.uint64(law.key[0]), np.uint64(law.key[1])
-    return _sample_fire(mism, lo, table, np.asarray(limit, np.int64), np.asarray(invert, np.bool_), k0, k1, ev)
+    return _sample_fire(mism, lo, table, lim, np.asarray(invert, np.bool_), k0, k1, ev)
 
 
 def dense_sample_fire(
@@ -280,12 +289,12 @@ def dense_sample_fire(
     n : int
         Inputs per neuron.
     limit, invert, law, events
-        As :func:`sample_fire`; ``limit`` has one entry per neuron.
+        As :func:`sample_fire`.
     """
     x = np.ascontiguousarray(x, dtype=np.uint64)
     wt = np.ascontiguousarray(wt, dtype=np.uint64)
-    limit = np.ascontiguousarray(limit, dtype=np.int64)
-    n_out = limit.shape[0]
+    n_out = np.shape(invert)[0]
+    limit = per_image_rows("limit", limit, n_out, x.shape[0], np.int64)
     ev = np.ascontiguousarray(events, dtype=np.uint64)
     if x.ndim != 2 or wt.ndim != 2 or wt.shape[0] != x.shape[1] or wt.shape[1] < n_out or wt.shape[1] % 64:
         raise ConfigError(f"neuron-major weights {wt.shape} do not fit inputs {x.shape} and {n_out} neurons")

@@ -38,6 +38,7 @@ __all__ = [
     "dense_mismatch_neuron_major",
     "importance_chain",
     "output_margin",
+    "per_image_rows",
     "realign_rows",
     "store4",
     "threshold_flat",
@@ -104,13 +105,16 @@ def _dense_h(x, w, n_in):  # type: ignore[no-untyped-def]
 
 @njit(**NUMBA_PARALLEL_FLAGS)
 def _threshold_flat(h, s, invert):  # type: ignore[no-untyped-def]
-    # (B, n_out) int32 -> (B, nw(n_out)) bits: fire iff h > s (or h <= s where invert).
+    # (B, n_out) int32 -> (B, nw(n_out)) bits: fire iff h > s (or h <= s where invert). s is (1, n_out), shared,
+    # or (B, n_out), one row per image (thresholds read from an approximate memory).
     B, n_out = h.shape
     nw = (n_out + 63) // 64
+    stride = 1 if s.shape[0] > 1 else 0  # a multiply, not a conditional: numba types prange indices poorly
     out = np.zeros((B, nw), dtype=np.uint64)
     for b in prange(B):
+        sr = b * stride
         for o in range(n_out):
-            fire = h[b, o] > s[o]
+            fire = h[b, o] > s[sr, o]
             if invert[o]:
                 fire = not fire
             if fire:
@@ -156,11 +160,13 @@ def _conv_outputs(B, Ho, Wo, pool, n_out, want_h):  # type: ignore[no-untyped-de
 
 @njit(inline="always", **NUMBA_FLAGS)
 def _emit_group(fire, h_out, b, py, px, g, best, n_out, s, invert, want_h):  # type: ignore[no-untyped-def]
-    # Threshold and pack the 64 channels of group g at one output position (and keep h if asked).
+    # Threshold and pack the 64 channels of group g at one output position (and keep h if asked). s is
+    # (1, O64), shared, or (B, O64), image b's thresholds in row b.
     o0 = g * GROUP
+    sr = b * (1 if s.shape[0] > 1 else 0)
     word = np.uint64(0)
     for j in range(GROUP):  # branch-free, constant trip count: vectorises (padded channels never fire)
-        word |= np.uint64((best[j] > s[o0 + j]) != invert[o0 + j]) << np.uint64(j)
+        word |= np.uint64((best[j] > s[sr, o0 + j]) != invert[o0 + j]) << np.uint64(j)
     fire[b, py, px, g] = word
     if want_h:
         for j in range(min(GROUP, n_out - o0)):
@@ -519,6 +525,22 @@ def _per_neuron(name: str, arr: np.ndarray, n: int, dtype: type) -> np.ndarray:
     return out
 
 
+def per_image_rows(name: str, arr: np.ndarray, n: int, images: int, dtype: type) -> np.ndarray:
+    """``(n,)`` values shared by all images as one row ``(1, n)``, or ``(images, n)``, one row per image.
+
+    Thresholds read from an approximate memory differ per image; the kernels index row ``b``
+    of a per-image array and row 0 of a shared one.
+    """
+    out: np.ndarray = np.ascontiguousarray(arr, dtype=dtype)
+    if out.shape == (n,):
+        return out.reshape(1, n)
+    if out.shape != (images, n):
+        raise ConfigError(
+            f"{name} must have one value per neuron ({n},) or one row per image ({images}, {n}), got {out.shape}"
+        )
+    return out
+
+
 def binarize_flat(images: np.ndarray, thresholds: np.ndarray, nw: int) -> np.ndarray:
     """Images ``(B, C, P)`` uint8 -> packed bits ``(B, nw)``: pixel > its channel's threshold, in (c, p) order."""
     images = _array("images", images, np.uint8, 3)
@@ -545,10 +567,14 @@ def dense_h(x: np.ndarray, w: np.ndarray, n_in: int) -> np.ndarray:
 
 
 def threshold_flat(h: np.ndarray, s: np.ndarray, invert: np.ndarray) -> np.ndarray:
-    """Packed firing bits ``(B, nw(n_out))`` of ``h (B, n_out)``: fire iff ``h > s`` (``h <= s`` where invert)."""
+    """Packed firing bits ``(B, nw(n_out))`` of ``h (B, n_out)``: fire iff ``h > s`` (``h <= s`` where invert).
+
+    ``s`` is ``(n_out,)``, or ``(B, n_out)`` for thresholds that differ per image.
+    """
     h = _array("h", h, np.int32, 2)
-    n = h.shape[1]
-    return _threshold_flat(h, _per_neuron("s", s, n, np.int32), _per_neuron("invert", invert, n, np.bool_))
+    b, n = h.shape
+    s2 = per_image_rows("s", s, n, b, np.int64)
+    return _threshold_flat(h, s2, _per_neuron("invert", invert, n, np.bool_))
 
 
 def conv3x3_layer(
@@ -579,8 +605,10 @@ def conv3x3_layer(
         How ``w``'s leading axis is indexed.
     pool : bool
         Max-pool 2x2 with stride 2 (odd edges dropped) before the threshold.
-    s, invert : ndarray, shape (O,)
-        A channel fires iff its (pooled) pre-activation ``h > s``, or ``h <= s`` where ``invert``.
+    s : ndarray, shape (O,) or (B, O)
+        A channel fires iff its (pooled) pre-activation ``h > s``, or ``h <= s`` where ``invert``;
+        one row per image for thresholds read per image.
+    invert : ndarray of bool, shape (O,)
     want_h : bool
         Also return the (pooled) pre-activations.
 
@@ -603,8 +631,9 @@ def conv3x3_layer(
         raise ConfigError(f"mode {mode} needs {reads} weight reads, got {w.shape[0]}")
     k, n_out = w.shape[0], w.shape[1]
     o64 = (n_out + GROUP - 1) // GROUP * GROUP
-    s64 = np.full(o64, NEVER_FIRES, dtype=np.int64)  # padded channels: no pre-activation exceeds it
-    s64[:n_out] = _per_neuron("s", s, n_out, np.int32)
+    s2 = per_image_rows("s", s, n_out, x.shape[0], np.int64)
+    s64 = np.full((s2.shape[0], o64), NEVER_FIRES, dtype=np.int64)  # padded channels: no pre-activation exceeds it
+    s64[:, :n_out] = s2
     inv64 = np.zeros(o64, dtype=np.bool_)
     inv64[:n_out] = _per_neuron("invert", invert, n_out, np.bool_)
     args = (int(mode), bool(pool), int(n_out), s64, inv64, bool(want_h))

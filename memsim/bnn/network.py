@@ -22,7 +22,30 @@ from memsim.memory.approximate import ApproximateMemory
 from memsim.memory.granularity import ReadGranularity, parse_granularity
 from memsim.memory.reads import ReadSet, resolve_seed
 
-__all__ = ["BNN"]
+__all__ = ["BNN", "IN_MEMORY_PARTS", "THRESHOLD_DTYPES", "parse_in_memory"]
+
+#: What of a network an approximate memory can hold: the weight bits and the hidden layers' integer thresholds.
+IN_MEMORY_PARTS = ("weights", "thresholds")
+#: Word types a threshold can be stored as (every bit of the word can flip, the sign bit included).
+THRESHOLD_DTYPES = ("int16", "int32")
+
+
+def parse_in_memory(value: str | Sequence[str]) -> frozenset[str]:
+    """The parts read from the memory: ``"weights"``, ``"thresholds"``, both (``"weights,thresholds"``).
+
+    Raises
+    ------
+    ConfigError
+        For an empty selection or an unknown part.
+    """
+    items = value.split(",") if isinstance(value, str) else list(value)
+    parts = frozenset(str(p).strip() for p in items if str(p).strip())
+    unknown = sorted(parts - set(IN_MEMORY_PARTS))
+    if unknown or not parts:
+        raise ConfigError(
+            f"in_memory must name one or both of {', '.join(IN_MEMORY_PARTS)} (comma-separated), got {value!r}"
+        )
+    return parts
 
 
 @dataclass
@@ -168,6 +191,54 @@ class BNN:
             memory.store(name, PackedBits(layer.weights.copy(), layer.nbits, layer.shape))
         return names
 
+    def threshold_names(self, prefix: str = "") -> list[str]:
+        """Names under which :meth:`store_thresholds` stores each hidden layer's thresholds."""
+        return [self._threshold_name(prefix, i) for i, layer in enumerate(self.layers) if not _is_output(layer)]
+
+    @staticmethod
+    def _threshold_name(prefix: str, index: int) -> str:
+        return f"{prefix}layer{index}.threshold"
+
+    def store_thresholds(self, memory: ApproximateMemory, prefix: str = "", dtype: str = "int16") -> list[str]:
+        """Write every hidden layer's integer thresholds into ``memory`` as ``dtype`` words; returns the names.
+
+        A threshold read from the memory can have any of its bits flipped, the sign bit
+        included, so one flip can move it by up to ``2**15`` (int16): :meth:`forward` with
+        ``in_memory`` including ``"thresholds"`` reads them per image (per batch with
+        ``per_batch``). The ``invert`` flags (the sign of batch norm's scale) stay exact:
+        hardware folds them into the comparator.
+
+        Parameters
+        ----------
+        memory : ApproximateMemory
+        prefix : str
+            Name prefix, as for :meth:`store_weights`.
+        dtype : {"int16", "int32"}
+            Word type of a threshold.
+
+        Raises
+        ------
+        ConfigError
+            For another dtype, or a threshold outside its range (named by layer and value).
+        """
+        if dtype not in THRESHOLD_DTYPES:
+            raise ConfigError(f"threshold dtype must be one of {', '.join(THRESHOLD_DTYPES)}, got {dtype!r}")
+        info = np.iinfo(dtype)
+        words = {}
+        for i, layer in enumerate(self.layers):
+            if _is_output(layer):
+                continue
+            t = np.asarray(layer.threshold, dtype=np.int64)
+            if t.size and (t.min() < info.min or t.max() > info.max):
+                bad = int(t.min()) if t.min() < info.min else int(t.max())
+                raise ConfigError(
+                    f"layer {i}: threshold {bad} does not fit {dtype} (range [{info.min}, {info.max}]); use int32"
+                )
+            words[self._threshold_name(prefix, i)] = t.astype(dtype)
+        for name, values in words.items():  # all checked first: nothing half-stored
+            memory.store(name, values)
+        return list(words)
+
     def _clean_kernel_weights(self) -> list[np.ndarray]:
         """Clean weights in kernel layout; dense layers neuron-major (transposed) for the batched kernels."""
         cached = getattr(self, "_kernel_cache", None)
@@ -256,22 +327,22 @@ class BNN:
             return kernels.dense_h(act, w, layer.n_in)
         return layer.n_in - 2 * kernels.dense_mismatch_neuron_major(act, w, layer.n_out)
 
-    def _run(
-        self, x: np.ndarray, weights: Sequence[np.ndarray], per_position: Sequence[bool] | None = None
-    ) -> np.ndarray:
-        """Integer output pre-activations of packed inputs ``x`` with kernel-layout ``weights`` of one read."""
+    def _run(self, x: np.ndarray, weights: Sequence[np.ndarray], thresholds: Sequence[np.ndarray | None]) -> np.ndarray:
+        """Integer output pre-activations of packed inputs ``x`` with kernel-layout ``weights`` of one read.
+
+        ``thresholds`` holds per layer the thresholds of that read (None: the layer's own, or no threshold).
+        """
         act = x
-        for i, (layer, w) in enumerate(zip(self.layers, weights, strict=True)):
+        for layer, w, s in zip(self.layers, weights, thresholds, strict=True):
             if isinstance(layer, Conv):
-                mode = kernels.PER_POSITION if per_position is not None and per_position[i] else kernels.SHARED
-                _, act = _conv_block(layer, act, w, mode)
+                _, act = _conv_block(layer, act, w, kernels.SHARED, s=s)
             else:
                 if act.ndim == 4:
                     act = act.reshape(act.shape[0], -1)
                 h = kernels.dense_h(act, w, layer.n_in)
                 if layer.is_output:
                     return h
-                act = kernels.threshold_flat(h, *layer.firing())
+                act = kernels.threshold_flat(h, layer.firing()[0] if s is None else s, layer.firing()[1])
         raise AssertionError("the last layer is an output layer")  # validate() guarantees it
 
     def hidden(self, images: np.ndarray) -> list[np.ndarray]:
@@ -308,6 +379,7 @@ class BNN:
         prefix: str = "",
         fast: bool = True,
         first_index: int = 0,
+        in_memory: str | Sequence[str] = "weights",
     ) -> np.ndarray:
         """Integer output pre-activations ``h`` (N, classes) of ``images``.
 
@@ -342,20 +414,25 @@ class BNN:
         first_index : int, default 0
             Index of ``images[0]`` in the caller's whole evaluated set, so a set split
             across calls or workers gives bit for bit the single-call result.
+        in_memory : {"weights", "thresholds", "weights,thresholds"} or sequence of them
+            What ``memory`` holds and the network reads from it (see :meth:`store_weights`
+            and :meth:`store_thresholds`); the rest is exact. Thresholds are read once per
+            image (``per_sample``, ``per_access``) or per batch (``per_batch``).
 
         Returns
         -------
         ndarray of int32, shape (N, classes)
         """
+        read_parts = parse_in_memory(in_memory)
         x = self.binarize(images)
         n = x.shape[0]
         has_conv = any(isinstance(layer, Conv) for layer in self.layers)
         if memory is None:
             block = config.CONV_BLOCK if has_conv else max(n, 1)
-            parts = [self._run_clean(x[i : i + block]) for i in range(0, n, block)]
-            return np.concatenate(parts) if parts else np.empty((0, self.n_classes), np.int32)
+            blocks = [self._run_clean(x[i : i + block]) for i in range(0, n, block)]
+            return np.concatenate(blocks) if blocks else np.empty((0, self.n_classes), np.int32)
         tag = parse_granularity(granularity)
-        names = self._check_source(memory, prefix)
+        names, t_names = self._check_source(memory, prefix, read_parts)
         trial = resolve_seed(seed)
         first = _non_negative_int(first_index, "first_index")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -366,79 +443,124 @@ class BNN:
             for b in np.unique(batch_of):
                 sel = np.flatnonzero(batch_of == b)
                 reads = ReadSet.batches([int(b)], trial)
-                weights = [words_for_kernel(layer, memory.read_words(name, reads)[0])
+                weights = [words_for_kernel(layer, memory.read_words(name, reads)[0] if name else layer.weights)
                            for name, layer in zip(names, self.layers, strict=True)]  # fmt: skip
-                out[sel[0] : sel[-1] + 1] = self._run(x[sel[0] : sel[-1] + 1], weights)
+                thresholds = [None if t is None else self._read_thresholds(memory, t, layer, reads)[0]
+                              for t, layer in zip(t_names, self.layers, strict=True)]  # fmt: skip
+                out[sel[0] : sel[-1] + 1] = self._run(x[sel[0] : sel[-1] + 1], weights, thresholds)
             return out
         block = config.CONV_BLOCK if has_conv else config.DENSE_BLOCK
         for start in range(0, n, block):
             stop = min(n, start + block)
-            out[start:stop] = self._forward_reads(x[start:stop], memory, names, tag, trial, first + start, fast)
+            out[start:stop] = self._forward_reads(
+                x[start:stop], memory, names, t_names, tag, trial, first + start, fast
+            )
         return out
 
-    def _check_source(self, memory: WeightSource, prefix: str) -> list[str]:
-        """The layers' names in ``memory``, after checking that it holds them with the right sizes."""
+    @staticmethod
+    def _read_thresholds(memory: WeightSource, name: str, layer: Layer, reads: ReadSet) -> np.ndarray:
+        """The thresholds ``(len(reads), n_out)`` int64 of ``layer`` as each read of ``name`` returns them."""
+        n_out = layer.c_out if isinstance(layer, Conv) else layer.n_out
+        nbytes = memory.stored_bits(name) // 8
+        words = np.ascontiguousarray(memory.read_words(name, reads))
+        raw = np.ascontiguousarray(words.view(np.uint8).reshape(len(reads), -1)[:, :nbytes])
+        return raw.view(f"<i{nbytes // n_out}").astype(np.int64)
+
+    def _check_source(
+        self, memory: WeightSource, prefix: str, parts: frozenset[str]
+    ) -> tuple[list[str | None], list[str | None]]:
+        """Per layer, the names of its weights and thresholds in ``memory`` (None: exact, not read from it).
+
+        Checks that the memory holds every array read, with the right size.
+        """
         if not isinstance(memory, WeightSource):
             raise ConfigError(
                 f"memory must implement the WeightSource protocol (e.g. an ApproximateMemory), got "
                 f"{type(memory).__name__}"
             )
-        names = self.weight_names(prefix)
-        missing = []
-        for name, layer in zip(names, self.layers, strict=True):
+        names: list[str | None] = [None] * len(self.layers)
+        t_names: list[str | None] = [None] * len(self.layers)
+        wanted: list[tuple[str, set[int], str]] = []  # (array, allowed sizes in bits, what it holds)
+        for i, layer in enumerate(self.layers):
+            if "weights" in parts:
+                names[i] = name = f"{prefix}layer{i}"
+                wanted.append((name, {layer.nbits}, "weights"))
+            if "thresholds" in parts and not _is_output(layer):
+                t_names[i] = name = self._threshold_name(prefix, i)
+                n_out = layer.c_out if isinstance(layer, Conv) else layer.n_out
+                wanted.append((name, {16 * n_out, 32 * n_out}, "thresholds"))
+        missing: dict[str, list[str]] = {}
+        for name, sizes, what in wanted:
             try:
                 nbits = memory.stored_bits(name)
             except LookupError:
-                missing.append(name)
+                missing.setdefault(what, []).append(name)
                 continue
-            if nbits != layer.nbits:
-                raise ConfigError(f"memory array {name!r} holds {nbits} bits; layer needs {layer.nbits}")
-        if missing:
+            if nbits not in sizes:
+                need = " or ".join(str(b) for b in sorted(sizes))
+                raise ConfigError(f"memory array {name!r} holds {nbits} bits; the layer's {what} need {need}")
+        for what, absent in missing.items():
             raise ConfigError(
-                f"the memory holds no weights named {', '.join(missing)}; call net.store_weights(memory"
+                f"the memory holds no {what} named {', '.join(absent)}; call net.store_{what}(memory"
                 + (f", prefix={prefix!r}" if prefix else "")
                 + ") first"
+                + (" (or read only the weights: in_memory='weights')" if what == "thresholds" else "")
             )
-        return names
+        return names, t_names
 
     def _forward_reads(
         self,
         x: np.ndarray,
         memory: WeightSource,
-        names: list[str],
+        names: list[str | None],
+        t_names: list[str | None],
         tag: ReadGranularity,
         seed: int,
         first: int,
         fast: bool,
     ) -> np.ndarray:
-        """Layer by layer over a block of images that each read every weight (per sample or per access)."""
+        """Layer by layer over a block of images that each read every weight (per sample or per access).
+
+        ``names`` and ``t_names`` give per layer the memory arrays of its weights and thresholds
+        (None: the layer's exact ones).
+        """
         n = x.shape[0]
         act = x
         clean = self._clean_kernel_weights()
-        for i, (name, layer) in enumerate(zip(names, self.layers, strict=True)):
+        for i, (name, t_name, layer) in enumerate(zip(names, t_names, self.layers, strict=True)):
+            reads = ReadSet.images(first, n, seed, tag)
+            s = None if t_name is None else self._read_thresholds(memory, t_name, layer, reads)
             if isinstance(layer, Conv):
-                if tag == ReadGranularity.PER_ACCESS:
+                if name is None:
+                    _, act = _conv_block(layer, act, clean[i], kernels.SHARED, s=s)
+                elif tag == ReadGranularity.PER_ACCESS:
                     positions = self._conv_positions(i)
                     parts = []
                     for j in range(n):
                         words = memory.read_words(name, ReadSet.accesses(first + j, positions, seed))
                         w = words_for_kernel(layer, words)
-                        parts.append(_conv_block(layer, act[j : j + 1], w, kernels.PER_POSITION)[1])
+                        s_j = None if s is None else s[j]
+                        parts.append(_conv_block(layer, act[j : j + 1], w, kernels.PER_POSITION, s=s_j)[1])
                     act = np.concatenate(parts)
                 else:
-                    words = memory.read_words(name, ReadSet.images(first, n, seed, tag))
-                    w = words_for_kernel(layer, words)
-                    _, act = _conv_block(layer, act, w, kernels.PER_IMAGE)
+                    w = words_for_kernel(layer, memory.read_words(name, reads))
+                    _, act = _conv_block(layer, act, w, kernels.PER_IMAGE, s=s)
                 continue
             if act.ndim == 4:
                 act = act.reshape(n, -1)
-            reads = ReadSet.images(first, n, seed, tag)
+            if name is None:
+                h = self._dense_clean_h(act, layer, clean[i])
+                if layer.is_output:
+                    return h
+                act = kernels.threshold_flat(h, layer.firing()[0] if s is None else s, layer.firing()[1])
+                continue
             law = memory.symmetric_flips(name, reads) if fast else None
             if law is not None:
                 if layer.is_output:
                     mism = (layer.n_in - self._dense_clean_h(act, layer, clean[i])) // 2
                     return sample_output(mism, layer.n_in, law, reads.events())
-                limit, invert = self._fire_limits()[i], layer.firing()[1]
+                limit = self._fire_limits()[i] if s is None else fire_limit(layer.n_in, s)
+                invert = layer.firing()[1]
                 assert limit is not None  # a hidden dense layer has a fire limit
                 shared = self._first_mismatches(act, layer, clean[i]) if i == 0 else None
                 if shared is not None:  # the same images again (a sweep's next point): only the draw is new
@@ -455,7 +577,7 @@ class BNN:
                 h[j] = kernels.dense_h(act[j : j + 1], words_for_kernel(layer, row), layer.n_in)[0]
             if layer.is_output:
                 return h
-            act = kernels.threshold_flat(h, *layer.firing())
+            act = kernels.threshold_flat(h, layer.firing()[0] if s is None else s, layer.firing()[1])
         raise AssertionError("the last layer is an output layer")  # validate() guarantees it
 
     def _first_mismatches(self, x: np.ndarray, layer: Dense, w: np.ndarray) -> np.ndarray | None:
@@ -518,16 +640,26 @@ class BNN:
 
 
 def _conv_block(
-    layer: Conv, act: np.ndarray, w: np.ndarray, mode: int = kernels.SHARED, want_h: bool = False
+    layer: Conv,
+    act: np.ndarray,
+    w: np.ndarray,
+    mode: int = kernels.SHARED,
+    want_h: bool = False,
+    s: np.ndarray | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray]:
     """One convolution layer: pre-activations (pooled if the layer pools; only if ``want_h``) and output bits.
 
     ``w`` is one kernel-layout read for ``mode`` SHARED, else a stack of reads per image or per position.
+    ``s`` replaces the layer's thresholds: ``(c_out,)`` or one row per image.
     """
     return kernels.conv3x3_layer(
         act, w[None] if mode == kernels.SHARED else w, layer.c_in, layer.padding, mode, layer.pool,
-        layer.threshold, layer.invert, want_h,
+        layer.threshold if s is None else s, layer.invert, want_h,
     )  # fmt: skip
+
+
+def _is_output(layer: Layer) -> bool:
+    return isinstance(layer, Dense) and layer.is_output
 
 
 def _non_negative_int(value: Any, label: str) -> int:

@@ -70,6 +70,8 @@ def _spec_from_args(args: argparse.Namespace, extra: Sequence[str]) -> Any:
         "persistent_fraction": args.persistent_fraction,
         "granularity": args.granularity,
         "batch_size": args.batch_size,
+        "in_memory": args.in_memory,
+        "threshold_dtype": args.threshold_dtype,
         "dataset": args.dataset,
         "limit": args.limit,
         "banks": args.banks,
@@ -223,6 +225,10 @@ def register(sub: Any) -> None:
     p.add_argument("--persistent-fraction", type=float, help="share of errors from stuck cells (fault model mixed)")
     p.add_argument("--granularity", choices=[g.value for g in ReadGranularity])
     p.add_argument("--batch-size", type=int, help="images per read with --granularity per_batch (default 256)")
+    p.add_argument("--in-memory", metavar="PARTS",
+                   help="what the approximate memory holds: weights (default), thresholds, or weights,thresholds "
+                        "(the integer thresholds as words whose every bit can flip)")  # fmt: skip
+    p.add_argument("--threshold-dtype", choices=["int16", "int32"], help="word of a stored threshold (default int16)")
     p.add_argument("--dataset", choices=available_datasets(), help="default: the models' data set")
     p.add_argument("--limit", type=int, help="use only the first N test images")
     p.add_argument("--banks", type=int, help="memory banks of the timing model (default 1)")

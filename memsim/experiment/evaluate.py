@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-from memsim.bnn.network import BNN
+from memsim.bnn.network import BNN, IN_MEMORY_PARTS, parse_in_memory
 from memsim.experiment.rates import Rates, apply_rates
 from memsim.experiment.stats import wilson_interval
 from memsim.memory.approximate import ApproximateMemory
@@ -30,6 +31,8 @@ class Evaluation:
     ber, p01, p10 : float
         Error rates of the memory.
     fault_model, granularity : str
+    in_memory : str
+        What the memory held and the network read from it: ``weights``, ``thresholds`` or both.
     read_energy_pj_per_image : float or None
         Weight-read energy per image at the operating point, in pJ (None if not published).
     reads, bits_read, bits_flipped : int
@@ -60,6 +63,7 @@ class Evaluation:
     seed: int | None
     correct: int = 0
     layer_bits_read: tuple[int, ...] = ()
+    in_memory: str = "weights"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (JSON-serialisable)."""
@@ -76,6 +80,8 @@ def evaluate(
     seed: int | None = 0,
     batch_size: int = 256,
     first_index: int = 0,
+    in_memory: str | Sequence[str] = "weights",
+    threshold_dtype: str = "int16",
     **fault_options: Any,
 ) -> Evaluation:
     """Accuracy of ``net`` on ``images`` with its weights in an approximate memory set to ``rates``.
@@ -92,14 +98,28 @@ def evaluate(
         seeds both the memory and the trial. With ``first_index`` the images are a slice of a
         larger set starting there, and the counts of the slices add up, bit for bit, to the
         counts of the whole set.
+    in_memory : str or sequence of str
+        ``weights`` (default), ``thresholds`` or ``weights,thresholds``: what the memory holds
+        (:meth:`~memsim.BNN.forward`); what it does not hold is exact and not counted.
+    threshold_dtype : {"int16", "int32"}
+        Word type of a stored threshold.
     """
+    parts = parse_in_memory(in_memory)
     mem = ApproximateMemory(fault_model, seed=seed, **fault_options)
     apply_rates(mem, rates)
-    names = net.store_weights(mem)
+    per_layer: list[list[str]] = [[] for _ in net.layers]
+    if "weights" in parts:
+        for i, name in enumerate(net.store_weights(mem)):
+            per_layer[i].append(name)
+    if "thresholds" in parts:
+        hidden = [i for i, layer in enumerate(net.layers) if layer.threshold is not None]
+        for i, name in zip(hidden, net.store_thresholds(mem, dtype=threshold_dtype), strict=True):
+            per_layer[i].append(name)  # a layer's fetch brings its thresholds with its weights
     start = time.perf_counter()
     predicted = net.predict(
-        images, memory=mem, granularity=granularity, seed=seed, batch_size=batch_size, first_index=first_index
-    )
+        images, memory=mem, granularity=granularity, seed=seed, batch_size=batch_size, first_index=first_index,
+        in_memory=parts,
+    )  # fmt: skip
     seconds = time.perf_counter() - start
     labels = np.asarray(labels)
     correct = int(np.count_nonzero(predicted == labels))
@@ -123,5 +143,6 @@ def evaluate(
         seconds=seconds,
         seed=seed,
         correct=correct,
-        layer_bits_read=tuple(mem.counter_for(name).bits_read for name in names),
+        layer_bits_read=tuple(sum(mem.counter_for(name).bits_read for name in names) for names in per_layer),
+        in_memory=",".join(p for p in IN_MEMORY_PARTS if p in parts),
     )

@@ -26,7 +26,7 @@ import platform
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ import numpy as np
 
 from memsim import config
 from memsim.bnn import BNN, load_model
+from memsim.bnn.network import IN_MEMORY_PARTS, THRESHOLD_DTYPES, parse_in_memory
 from memsim.datasets import load_dataset
 from memsim.errors import ConfigError, UnknownNameError, suggest
 from memsim.experiment.evaluate import evaluate
@@ -119,6 +120,11 @@ class SweepSpec:
         ``per_sample``, ``per_batch`` or ``per_access``.
     batch_size : int
         Images per read with ``per_batch``.
+    in_memory : str
+        What the approximate memory holds: ``weights`` (default), ``thresholds`` (weights
+        exact, as if in a nominal memory outside the study) or ``weights,thresholds``.
+    threshold_dtype : str
+        ``int16`` or ``int32``: the word of a stored threshold.
     dataset, split, limit
         Test images: the models' data set by default, its ``test`` split, the first ``limit``.
     banks, burst_bits, access_ns, ops_per_ns, overlap
@@ -139,6 +145,8 @@ class SweepSpec:
     persistent_fraction: float | None = None
     granularity: str = "per_sample"
     batch_size: int = 256
+    in_memory: str = "weights"
+    threshold_dtype: str = "int16"
     dataset: str | None = None
     split: str = "test"
     limit: int | None = None
@@ -185,6 +193,12 @@ class SweepSpec:
         ):
             raise ConfigError(f"limit must be a positive integer, got {self.limit!r}")
         parse_granularity(self.granularity)
+        parts = parse_in_memory(self.in_memory)
+        object.__setattr__(self, "in_memory", ",".join(p for p in IN_MEMORY_PARTS if p in parts))
+        if self.threshold_dtype not in THRESHOLD_DTYPES:
+            raise ConfigError(
+                f"threshold_dtype must be one of {', '.join(THRESHOLD_DTYPES)}, got {self.threshold_dtype!r}"
+            )
         self.memory_system()  # checks banks, burst, access time, compute rate
 
     def memory_system(self) -> MemorySystem:
@@ -340,7 +354,8 @@ def count_cell(
     for trial in range(spec.trials):
         seed = _trial_seed(spec, cell, "" if profile is None else profile.name, trial)
         result = evaluate(net, images[start:stop], labels[start:stop], rates, fault, spec.granularity, seed,
-                          spec.batch_size, first_index=start)  # fmt: skip
+                          spec.batch_size, first_index=start, in_memory=spec.in_memory,
+                          threshold_dtype=spec.threshold_dtype)  # fmt: skip
         total = total + CellCounts(result.correct, result.n_images, result.bits_read, result.bits_flipped,
                                    tuple(int(b) for b in result.layer_bits_read))  # fmt: skip
     return total
@@ -481,6 +496,9 @@ def _prepare(out: Path, spec: SweepSpec, header: list[str], resume: bool) -> set
             raise ConfigError(
                 f"{meta_path}: unreadable or missing; cannot resume (delete {out} to start over)"
             ) from None
+        # An option added since the sweep was written ran at its default then: fill it in, so the sweep resumes.
+        defaults = {f.name: f.default for f in fields(SweepSpec) if f.default is not MISSING}
+        old = {**{k: v for k, v in defaults.items() if k not in old}, **old} if isinstance(old, dict) else old
         if old != json.loads(json.dumps(config)):
             changed = sorted(k for k in set(old) | set(config) if old.get(k) != json.loads(json.dumps(config)).get(k))
             raise ConfigError(

@@ -107,10 +107,19 @@ def test_dense_kernels_both_layouts(B, n_in, n_out):
     assert nw == x.shape[1]
 
 
+def _thresholds(lead: tuple[int, ...], n_out: int, per_image: bool) -> np.ndarray:
+    """Thresholds shared ``(n_out,)`` or one row per image ``(B, n_out)``, some as far off as a flipped int16 bit."""
+    s = RNG.integers(-10, 10, (*lead, n_out) if per_image else n_out).astype(np.int64)
+    if per_image:
+        s[RNG.random(s.shape) < 0.2] += 2**15 * RNG.choice([-1, 1])
+    return s
+
+
+@pytest.mark.parametrize("per_image", [False, True])
 @pytest.mark.parametrize("shape", [(2, 1), (3, 64), (1, 130)])
-def test_threshold_flat(shape):
+def test_threshold_flat(shape, per_image):
     h = RNG.integers(-50, 50, shape).astype(np.int32)
-    s = RNG.integers(-10, 10, shape[1]).astype(np.int32)
+    s = _thresholds(shape[:1], shape[1], per_image)
     inv = RNG.random(shape[1]) < 0.5
     np.testing.assert_array_equal(bk.threshold_flat(h, s, inv), naive.threshold(h, s, inv))
 
@@ -141,12 +150,14 @@ def test_conv3x3_layer(mode, c_in, pad, H, W, n_out, pool):
     np.testing.assert_array_equal(bk.conv3x3_h(x, w, c_in, pad, mode), h_ref)
     if pool:
         h_ref = naive.maxpool2(h_ref)
-    s = RNG.integers(-9, 10, n_out).astype(np.int32)
     inv = RNG.random(n_out) < 0.3
-    h, fire = bk.conv3x3_layer(x, w, c_in, pad, mode, pool, s, inv, want_h=True)
-    np.testing.assert_array_equal(h, h_ref)
-    np.testing.assert_array_equal(fire, naive.threshold(h_ref, s, inv))
-    assert bk.conv3x3_layer(x, w, c_in, pad, mode, pool, s, inv)[0] is None
+    for per_image in (False, True):  # thresholds shared, or read per image from an approximate memory
+        s = _thresholds((x.shape[0],), n_out, per_image)
+        h, fire = bk.conv3x3_layer(x, w, c_in, pad, mode, pool, s, inv, want_h=True)
+        np.testing.assert_array_equal(h, h_ref)
+        s_pos = s[:, None, None, :] if per_image else s
+        np.testing.assert_array_equal(fire, naive.threshold(h_ref, s_pos, inv))
+        assert bk.conv3x3_layer(x, w, c_in, pad, mode, pool, s, inv)[0] is None
 
 
 @pytest.mark.parametrize(("rows", "n_bits"), [(1, 1), (3, 70), (5, 64), (4, 9)])
@@ -179,12 +190,12 @@ def test_fast_path_samplers_replay_their_streams(n, p):
     events = np.arange(100, 100 + B, dtype=np.uint64)
     law = SymmetricFlips(p, (11, 12))
     lo, table = fastpath.cdf_table(n, p)
-    limit = RNG.integers(0, n, n_out).astype(np.int64)
     invert = RNG.random(n_out) < 0.3
-    np.testing.assert_array_equal(
-        fastpath.sample_fire(mism, n, limit, invert, law, events),
-        naive.sample_fire(mism, lo, table, limit, invert, 11, 12, events),
-    )
+    for limit in (RNG.integers(0, n, n_out), RNG.integers(-(2**15), 2**15, (B, n_out))):  # shared, per image
+        np.testing.assert_array_equal(
+            fastpath.sample_fire(mism, n, limit, invert, law, events),
+            naive.sample_fire(mism, lo, table, limit, invert, 11, 12, events),
+        )
     np.testing.assert_array_equal(
         fastpath.sample_output(mism, n, law, events), naive.sample_output(mism, lo, table, n, 11, 12, events)
     )
@@ -196,14 +207,16 @@ def test_fused_popcount_and_draw_equals_the_two_steps(B, n, n_out, p):
     """dense_sample_fire (popcount + draw in one kernel) == sample_fire of the clean mismatch counts."""
     x = np.stack([bits_words(n) for _ in range(B)])
     w = np.stack([bits_words(n) for _ in range(n_out)])
-    limit = RNG.integers(0, n, n_out).astype(np.int64)
     invert = RNG.random(n_out) < 0.3
     events = np.arange(7, 7 + B, dtype=np.uint64)
     law = SymmetricFlips(p, (3, 4))
     lo, table = fastpath.cdf_table(n, p)
-    expected = naive.sample_fire(naive.dense_mismatch(x, w), lo, table, limit, invert, 3, 4, events)
-    got = fastpath.dense_sample_fire(x, bk.transpose_dense(w), n, limit, invert, law, events)
-    np.testing.assert_array_equal(got, expected)
+    per_image = RNG.integers(0, n, (B, n_out))
+    per_image[RNG.random((B, n_out)) < 0.1] = 2**15  # a threshold far outside the window: fires for sure
+    for limit in (RNG.integers(0, n, n_out), per_image):
+        expected = naive.sample_fire(naive.dense_mismatch(x, w), lo, table, limit, invert, 3, 4, events)
+        got = fastpath.dense_sample_fire(x, bk.transpose_dense(w), n, limit, invert, law, events)
+        np.testing.assert_array_equal(got, expected)
 
 
 #: Kernels whose twin test lives elsewhere (file: what it compares).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -109,6 +110,37 @@ def test_an_existing_sweep_needs_resume_and_the_same_config(tmp_path):
     assert len(run_sweep(spec(), out, resume=True, progress=False)) == 3, "resuming a finished sweep adds nothing"
 
 
+def test_a_sweep_written_before_an_option_existed_resumes(tmp_path):
+    """Options added later (in_memory, threshold_dtype) ran at their defaults: such a sweep resumes."""
+    out = tmp_path / "old"
+    run_sweep(spec(), out, progress=False)
+    meta = json.loads((out / "sweep.json").read_text())
+    for key in ("in_memory", "threshold_dtype"):
+        del meta["config"][key]
+    (out / "sweep.json").write_text(json.dumps(meta))
+    assert len(run_sweep(spec(), out, resume=True, progress=False)) == 3
+    with pytest.raises(ConfigError, match=r"differs in: in_memory"):
+        run_sweep(spec(in_memory="weights,thresholds"), out, resume=True, progress=False)
+
+
+def test_thresholds_in_memory_are_read_counted_and_limit_accuracy(tmp_path):
+    """Thresholds as int16 words: 16 bits per hidden neuron read per image; flips in them cost accuracy."""
+    knobs = {"vdd_over_vmin": [0.75, 1.0]}
+    weights = stable(run_sweep(spec(knobs=knobs), tmp_path / "w", progress=False))
+    both = stable(run_sweep(spec(knobs=knobs, in_memory="thresholds,weights"), tmp_path / "wt", progress=False))
+    only = stable(run_sweep(spec(knobs=knobs, in_memory="thresholds"), tmp_path / "t", progress=False))
+    threshold_bits = 16 * (2048 + 2048)
+    for key, row in weights.items():
+        assert float(both[key]["bits_read_per_inference"]) == float(row["bits_read_per_inference"]) + threshold_bits
+        assert float(only[key]["bits_read_per_inference"]) == threshold_bits
+    low = next(k for k in weights if "0.75" in k)
+    print({name: float(rows[low]["accuracy"]) for name, rows in (("weights", weights), ("both", both),
+                                                                   ("thresholds", only))})  # fmt: skip
+    assert float(only[low]["accuracy"]) < float(weights[low]["accuracy"]) - 0.05
+    meta = json.loads((tmp_path / "wt" / "sweep.json").read_text())
+    assert meta["config"]["in_memory"] == "weights,thresholds"  # normalised order
+
+
 @pytest.mark.parametrize(
     ("changes", "error", "message"),
     [
@@ -119,6 +151,8 @@ def test_an_existing_sweep_needs_resume_and_the_same_config(tmp_path):
         ({"trials": 0}, ConfigError, "trials must be a positive integer, got 0"),
         ({"profile": "nope"}, UnknownNameError, "nope"),
         ({"banks": 0}, ConfigError, "banks must be a positive integer"),
+        ({"in_memory": "weights,biases"}, ConfigError, "in_memory must name one or both of weights, thresholds"),
+        ({"threshold_dtype": "int8"}, ConfigError, "threshold_dtype must be one of int16, int32, got 'int8'"),
     ],
 )
 def test_bad_configs_write_nothing(tmp_path, changes, error, message):
