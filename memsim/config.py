@@ -16,6 +16,7 @@ __all__ = [
     "CHUNK_WORDS",
     "CONV_BLOCK",
     "DENSE_BLOCK",
+    "EXPLICIT_BLOCK_MB",
     "FIRST_LAYER_CACHE_MB",
     "GEOMETRIC_MAX_P",
     "MARGIN_BLOCK",
@@ -56,6 +57,10 @@ CONV_BLOCK: int = 256
 #: Images per kernel call of dense-only networks (amortises kernel launches).
 DENSE_BLOCK: int = 4096
 
+#: Memory (MiB) for a block of explicit per-image reads of one dense layer (the read words, their
+#: flip masks and the kernel layout): larger blocks amortise kernel launches, results do not change.
+EXPLICIT_BLOCK_MB: float = 64.0
+
 #: Images per call of the importance kernel (margins): short calls keep Ctrl-C responsive.
 MARGIN_BLOCK: int = 64
 
@@ -65,7 +70,7 @@ FIRST_LAYER_CACHE_MB: float = 256.0
 
 _DEFAULTS = {"CHUNK_WORDS": CHUNK_WORDS, "GEOMETRIC_MAX_P": GEOMETRIC_MAX_P, "P_BITS": P_BITS,
              "CONV_BLOCK": CONV_BLOCK, "DENSE_BLOCK": DENSE_BLOCK, "MARGIN_BLOCK": MARGIN_BLOCK,
-             "FIRST_LAYER_CACHE_MB": FIRST_LAYER_CACHE_MB}  # fmt: skip
+             "FIRST_LAYER_CACHE_MB": FIRST_LAYER_CACHE_MB, "EXPLICIT_BLOCK_MB": EXPLICIT_BLOCK_MB}  # fmt: skip
 
 
 def popcount_isa() -> dict[str, str]:

@@ -35,6 +35,7 @@ __all__ = [
     "conv3x3_layer",
     "dense_fire_neuron_major",
     "dense_h",
+    "dense_h_per_image",
     "dense_mismatch_neuron_major",
     "importance_chain",
     "output_margin",
@@ -100,6 +101,23 @@ def _dense_h(x, w, n_in):  # type: ignore[no-untyped-def]
             for k in range(nw):
                 mism += popcount(x[b, k] ^ w[o, k])
             out[b, o] = n_in - 2 * mism
+    return out
+
+
+@njit(**NUMBA_PARALLEL_FLAGS)
+def _dense_h_per_image(x, w, n_in):  # type: ignore[no-untyped-def]
+    # h (B, n_out) of a dense layer whose weights differ per image: image b uses its own read w[b]. One
+    # launch for a block of explicit reads (a launch per image costs more than its popcounts).
+    B, nw = x.shape
+    n_out = w.shape[1]
+    out = np.empty((B, n_out), dtype=np.int32)
+    for idx in prange(B * n_out):
+        b = idx // n_out
+        o = idx % n_out
+        mism = 0
+        for k in range(nw):
+            mism += popcount(x[b, k] ^ w[b, o, k])
+        out[b, o] = n_in - 2 * mism
     return out
 
 
@@ -564,6 +582,15 @@ def dense_h(x: np.ndarray, w: np.ndarray, n_in: int) -> np.ndarray:
     if x.shape[1] != w.shape[1]:
         raise ConfigError(f"inputs have {x.shape[1]} words per row, weights {w.shape[1]}")
     return _dense_h(x, w, int(n_in))
+
+
+def dense_h_per_image(x: np.ndarray, w: np.ndarray, n_in: int) -> np.ndarray:
+    """Pre-activations ``(B, n_out)`` int32 of ``x (B, nw)``, image ``b`` with its own weights ``w[b] (n_out, nw)``."""
+    x = _array("x", x, np.uint64, 2)
+    w = _array("w", w, np.uint64, 3)
+    if w.shape[0] != x.shape[0] or w.shape[2] != x.shape[1]:
+        raise ConfigError(f"per-image weights {w.shape} do not fit inputs {x.shape}")
+    return _dense_h_per_image(x, w, int(n_in))
 
 
 def threshold_flat(h: np.ndarray, s: np.ndarray, invert: np.ndarray) -> np.ndarray:

@@ -571,10 +571,13 @@ class BNN:
                     mism = (layer.n_in - self._dense_clean_h(act, layer, clean[i])) // 2
                     act = sample_fire(mism, layer.n_in, limit, invert, law, reads.events())
                 continue
+            # Explicit flips: each image reads the layer once; a block of reads at a time, as memory allows.
             h = np.empty((n, layer.n_out), dtype=np.int32)
-            for j in range(n):  # explicit flips: each image reads the layer once
-                row = memory.read_words(name, ReadSet.images(first + j, 1, seed, tag))[0]
-                h[j] = kernels.dense_h(act[j : j + 1], words_for_kernel(layer, row), layer.n_in)[0]
+            per = max(1, int(config.EXPLICIT_BLOCK_MB * 2**20) // (3 * 8 * layer.n_out * n_words(layer.n_in)))
+            for j0 in range(0, n, per):
+                j1 = min(n, j0 + per)
+                words = memory.read_words(name, ReadSet.images(first + j0, j1 - j0, seed, tag))
+                h[j0:j1] = kernels.dense_h_per_image(act[j0:j1], words_for_kernel(layer, words), layer.n_in)
             if layer.is_output:
                 return h
             act = kernels.threshold_flat(h, layer.firing()[0] if s is None else s, layer.firing()[1])

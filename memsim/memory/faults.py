@@ -330,10 +330,16 @@ class PersistentFaults(FaultModel):
         value = float(op.knobs[knob])
         return value, lambda: maps.cell_rates(value)
 
-    def flips(self, data: np.ndarray, ctx: ReadContext) -> np.ndarray:
+    def flips_block(self, data: np.ndarray, ctx: ReadContext, events: np.ndarray) -> np.ndarray:
+        cells = self._cells(ctx)
+        if cells is None or (cells.pos01.size == 0 and cells.pos10.size == 0):  # every read flips the same bits
+            return np.tile(self.flips(data, ctx), (len(events), 1))
+        return super().flips_block(data, ctx, events)
+
+    def _cells(self, ctx: ReadContext) -> _CellMasks | None:
+        """The masks of a per-cell map at this read's operating point (None for drawn stuck cells)."""
         if self.cell_map is None:
-            stuck1, stuck0 = _drawn_stuck(ctx, ctx.p01, ctx.p10)
-            return kernels.directional(data, stuck1, stuck0)
+            return None
         label, rates = self._map_rates(ctx)
         key = ("map", label, ctx.cell_offset)
         if key not in ctx.cache:
@@ -343,6 +349,13 @@ class PersistentFaults(FaultModel):
             ctx.cache.clear()  # one operating point at a time
             ctx.cache[key] = _cell_masks(p01, p10, ctx.nbits, ctx.cell_offset)
         cells: _CellMasks = ctx.cache[key]
+        return cells
+
+    def flips(self, data: np.ndarray, ctx: ReadContext) -> np.ndarray:
+        cells = self._cells(ctx)
+        if cells is None:
+            stuck1, stuck0 = _drawn_stuck(ctx, ctx.p01, ctx.p10)
+            return kernels.directional(data, stuck1, stuck0)
         m01 = kernels.sparse_mask(cells.stuck1, cells.pos01, cells.prob01, stream_key(ctx.read_key, 2), ctx.event)
         m10 = kernels.sparse_mask(cells.stuck0, cells.pos10, cells.prob10, stream_key(ctx.read_key, 3), ctx.event)
         return kernels.directional(data, m01, m10)
@@ -381,17 +394,31 @@ class MixedFaults(FaultModel):
             return None
         return rate if (self.persistent_fraction == 0.0 or rate == 0.0) else None
 
-    def flips(self, data: np.ndarray, ctx: ReadContext) -> np.ndarray:
+    def _parts(self, data: np.ndarray, ctx: ReadContext) -> tuple[np.ndarray, np.ndarray, float, float]:
+        """The stuck cells' flips, the stuck mask, and the transient rates of the other cells (0, 0: none)."""
         f = self.persistent_fraction
         s01, s10 = f * ctx.p01, f * ctx.p10
         stuck1, stuck0 = _drawn_stuck(ctx, s01, s10)
-        out = kernels.directional(data, stuck1, stuck0)
         free = 1.0 - s01 - s10
         if free <= 0.0:
-            return out
+            return kernels.directional(data, stuck1, stuck0), stuck1 | stuck0, 0.0, 0.0
         t01 = min((ctx.p01 - s01) / free, 1.0)
         t10 = min((ctx.p10 - s10) / free, 1.0)
-        return kernels.mixed_flips(out, data, stuck1 | stuck0, ctx.mask(t01, STREAM_P01), ctx.mask(t10, STREAM_P10))
+        return kernels.directional(data, stuck1, stuck0), stuck1 | stuck0, t01, t10
+
+    def flips(self, data: np.ndarray, ctx: ReadContext) -> np.ndarray:
+        out, stuck, t01, t10 = self._parts(data, ctx)
+        if t01 == 0.0 and t10 == 0.0:
+            return out
+        return kernels.mixed_flips(out, data, stuck, ctx.mask(t01, STREAM_P01), ctx.mask(t10, STREAM_P10))
+
+    def flips_block(self, data: np.ndarray, ctx: ReadContext, events: np.ndarray) -> np.ndarray:
+        # The stuck part is the same for every read: computed once, the transient masks drawn as one block.
+        out, stuck, t01, t10 = self._parts(data, ctx)
+        if t01 == 0.0 and t10 == 0.0:
+            return np.tile(out, (len(events), 1))
+        m01, m10 = ctx.masks(t01, STREAM_P01, events), ctx.masks(t10, STREAM_P10, events)
+        return out | (~stuck & ((m01 & ~data) | (m10 & data)))  # as kernels.mixed_flips, row by row
 
     def __repr__(self) -> str:
         return f"MixedFaults(persistent_fraction={self.persistent_fraction:g})"

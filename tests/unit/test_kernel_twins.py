@@ -105,6 +105,9 @@ def test_dense_kernels_both_layouts(B, n_in, n_out):
     expected = naive.threshold(fire.astype(np.int32), np.zeros(n_out, np.int32), np.zeros(n_out, bool))
     np.testing.assert_array_equal(bk.dense_fire_neuron_major(x, wt, n_out, limit, invert), expected)
     assert nw == x.shape[1]
+    per_image = np.stack([np.stack([bits_words(n_in) for _ in range(n_out)]) for _ in range(B)])  # a read per image
+    expected_h = np.concatenate([naive.dense_h(x[b : b + 1], per_image[b], n_in) for b in range(B)])
+    np.testing.assert_array_equal(bk.dense_h_per_image(x, per_image, n_in), expected_h)
 
 
 def _thresholds(lead: tuple[int, ...], n_out: int, per_image: bool) -> np.ndarray:
@@ -245,7 +248,7 @@ ELSEWHERE = {
 #: Kernels with a twin test in this file.
 HERE = {
     "_xor_count", "_count", "_combine_transient", "_fill_sparse", "_flip_counts", "_binarize_flat",
-    "_binarize_hwc", "_dense_h", "_threshold_flat", "_realign_rows",
+    "_binarize_hwc", "_dense_h", "_dense_h_per_image", "_threshold_flat", "_realign_rows",
     "_output_margin", "_dense_mismatch_neuron_major", "_dense_fire_neuron_major", "_binom_pmf_window",
     "_sample_fire", "_sample_output", "_dense_sample_fire",
     "_patch_words", "_patch_weights", "_conv_patch_layer",  # test_conv3x3_layer with c_in = 1, 3, 7
