@@ -33,7 +33,7 @@ from numba import njit, prange
 from memsim.bits import n_words, pad_mask, popcount
 from memsim.config import NUMBA_FLAGS, NUMBA_PARALLEL_FLAGS
 from memsim.errors import ConfigError
-from memsim.rng import hash_uniform, splitmix64, stream_state, to_unit, xoshiro_next
+from memsim.rng import hash_uniform, stream_state, to_unit, xoshiro_next
 
 __all__ = [
     "count_ones",
@@ -144,17 +144,72 @@ def _fill_sparse(mask, positions, probs, k0, k1, event):  # type: ignore[no-unty
             mask[pos >> 6] |= np.uint64(1) << np.uint64(pos & 63)
 
 
+@njit(**NUMBA_FLAGS)
+def _binomial(n, p, s0, s1, s2, s3):  # type: ignore[no-untyped-def]
+    # One exact Bin(n, p) draw from a xoshiro256** stream; returns (k, state). Inversion (BINV) for n p < 10,
+    # else Hormann's BTRS transformed rejection (1993), O(1) expected uniforms. p > 1/2 by symmetry.
+    if n <= 0 or p <= 0.0:
+        return 0, s0, s1, s2, s3
+    if p >= 1.0:
+        return n, s0, s1, s2, s3
+    flip = p > 0.5
+    if flip:
+        p = 1.0 - p
+    q = 1.0 - p
+    k = 0
+    if n * p < 10.0:
+        ratio = p / q
+        a = (n + 1) * ratio
+        while True:  # the first x with u <= P(X <= x); a rare float overrun past n restarts
+            r, s0, s1, s2, s3 = xoshiro_next(s0, s1, s2, s3)
+            u = to_unit(r)
+            prob = math.exp(n * math.log1p(-p))
+            x = 0
+            while u > prob and x <= n:
+                u -= prob
+                x += 1
+                prob *= a / x - ratio
+            if x <= n:
+                k = x
+                break
+    else:
+        spq = math.sqrt(n * p * q)
+        b = 1.15 + 2.53 * spq
+        a = -0.0873 + 0.0248 * b + 0.01 * p
+        c = n * p + 0.5
+        v_r = 0.92 - 4.2 / b
+        alpha = (2.83 + 5.1 / b) * spq
+        lpq = math.log(p / q)
+        m = math.floor((n + 1) * p)
+        h = math.lgamma(m + 1.0) + math.lgamma(n - m + 1.0)
+        while True:
+            r, s0, s1, s2, s3 = xoshiro_next(s0, s1, s2, s3)
+            u = to_unit(r) - 0.5
+            r, s0, s1, s2, s3 = xoshiro_next(s0, s1, s2, s3)
+            v = to_unit(r)
+            us = 0.5 - abs(u)
+            x = math.floor((2.0 * a / us + b) * u + c)
+            if x < 0 or x > n:
+                continue
+            if us >= 0.07 and v <= v_r:
+                k = int(x)
+                break
+            v = math.log(v * alpha / (a / (us * us) + b))
+            if v <= h - math.lgamma(x + 1.0) - math.lgamma(n - x + 1.0) + (x - m) * lpq:
+                k = int(x)
+                break
+    return (n - k if flip else k), s0, s1, s2, s3
+
+
 @njit(**NUMBA_PARALLEL_FLAGS)
 def _flip_counts(zeros, ones, p01, p10, k0, k1, events):  # type: ignore[no-untyped-def]
-    # Total of Bin(zeros, p01) + Bin(ones, p10) over reads, each read seeded from its own event.
+    # Total of Bin(zeros, p01) + Bin(ones, p10) over reads, each read drawn from its own event's stream.
     total = 0
     for i in prange(events.size):
-        # numba's thread-local legacy generator, reseeded per read: no state leaks between reads or threads.
-        np.random.seed(np.uint32(splitmix64(np.uint64(k0) ^ splitmix64(np.uint64(k1) ^ events[i])) >> np.uint64(32)))  # noqa: NPY002
-        if zeros > 0 and p01 > 0.0:
-            total += np.random.binomial(zeros, p01)  # noqa: NPY002
-        if ones > 0 and p10 > 0.0:
-            total += np.random.binomial(ones, p10)  # noqa: NPY002
+        s0, s1, s2, s3 = stream_state(k0, k1, events[i], 0)
+        k01, s0, s1, s2, s3 = _binomial(zeros, p01, s0, s1, s2, s3)
+        k10, s0, s1, s2, s3 = _binomial(ones, p10, s0, s1, s2, s3)
+        total += k01 + k10
     return total
 
 

@@ -6,6 +6,8 @@ Also run with ``NUMBA_DISABLE_JIT=1`` by ``.ci/run``, so the kernels' Python bod
 from __future__ import annotations
 
 import ast
+import itertools
+import math
 from pathlib import Path
 
 import naive
@@ -69,6 +71,44 @@ def test_flip_counts_have_the_binomial_mean_and_variance():
     z_var = (np.var(per_read, ddof=1) - var) / (var * np.sqrt(2 / (reads - 1)))
     print(f"flip counts: mean z {z_mean:.2f}, variance z {z_var:.2f} over {reads} reads")
     assert abs(z_mean) < 4 and abs(z_var) < 4
+
+
+def _log_pmf(n: int, p: float, k: np.ndarray) -> np.ndarray:
+    lg = np.vectorize(math.lgamma)
+    return lg(n + 1.0) - lg(k + 1.0) - lg(n - k + 1.0) + k * math.log(p) + (n - k) * math.log1p(-p)
+
+
+@pytest.mark.parametrize(
+    ("n", "p"),
+    [(40, 0.05), (5000, 0.001), (3000, 0.004), (20, 0.7), (3000, 0.02), (6_400_000, 0.01), (500, 0.5), (100, 0.93)],
+)
+def test_binomial_draws_follow_the_exact_pmf(n, p):
+    """Chi-square of 20,000 draws (one per read) against Bin(n, p): inversion below n p = 10, BTRS above."""
+    reads = 20_000
+    draws = np.array([mk.flip_counts(n, 0, p, 0.0, (9, 9), np.array([e], np.uint64)) for e in range(reads)])
+    mean, sd = n * p, math.sqrt(n * p * (1 - p))
+    lo, hi = max(0, int(mean - 6 * sd) - 1), min(n, int(mean + 6 * sd) + 2)
+    ks = np.arange(lo, hi + 1, dtype=np.float64)
+    probs = np.exp(_log_pmf(n, p, ks))
+    # bins of at least ~25 expected draws, the tails folded into the end bins
+    edges, acc = [lo], 0.0
+    for k, q in zip(ks, probs, strict=True):
+        acc += q
+        if acc * reads >= 25:
+            edges.append(int(k) + 1)
+            acc = 0.0
+    edges[-1] = hi + 1
+    expected = np.array([probs[a - lo : b - lo].sum() for a, b in itertools.pairwise(edges)]) * reads
+    expected[0] += reads * (1 - probs.sum()) / 2
+    expected[-1] += reads * (1 - probs.sum()) / 2
+    inner = np.clip(draws, lo, hi)
+    observed = np.array([np.count_nonzero((inner >= a) & (inner < b)) for a, b in itertools.pairwise(edges)])
+    chi2 = float(((observed - expected) ** 2 / expected).sum())
+    df = len(expected) - 1
+    crit = df * (1 - 2 / (9 * df) + 3.72 * math.sqrt(2 / (9 * df))) ** 3  # Wilson-Hilferty, P = 1e-4
+    print(f"Bin({n}, {p}): chi2 {chi2:.1f} on {df} df (critical {crit:.1f}); mean {draws.mean():.2f} vs {mean:.2f}")
+    assert chi2 < crit
+    assert draws.min() >= 0 and draws.max() <= n
 
 
 SHAPES = [(1, 1, 5), (3, 2, 40), (2, 3, 70)]  # (B, C, P): words cross 64-bit boundaries
