@@ -543,8 +543,11 @@ class BNN:
                         parts.append(_conv_block(layer, act[j : j + 1], w, kernels.PER_POSITION, s=s_j)[1])
                     act = np.concatenate(parts)
                 else:
-                    w = words_for_kernel(layer, memory.read_words(name, reads))
-                    _, act = _conv_block(layer, act, w, kernels.PER_IMAGE, s=s)
+                    words = memory.read_words(name, reads)
+                    if not (words != words[0]).any():  # every read returned the same words (stuck cells)
+                        _, act = _conv_block(layer, act, words_for_kernel(layer, words[0]), kernels.SHARED, s=s)
+                    else:
+                        _, act = _conv_block(layer, act, words_for_kernel(layer, words), kernels.PER_IMAGE, s=s)
                 continue
             if act.ndim == 4:
                 act = act.reshape(n, -1)
@@ -577,7 +580,10 @@ class BNN:
             for j0 in range(0, n, per):
                 j1 = min(n, j0 + per)
                 words = memory.read_words(name, ReadSet.images(first + j0, j1 - j0, seed, tag))
-                h[j0:j1] = kernels.dense_h_per_image(act[j0:j1], words_for_kernel(layer, words), layer.n_in)
+                if not (words != words[0]).any():  # every read returned the same words (stuck cells): one call
+                    h[j0:j1] = kernels.dense_h(act[j0:j1], words_for_kernel(layer, words[0]), layer.n_in)
+                else:
+                    h[j0:j1] = kernels.dense_h_per_image(act[j0:j1], words_for_kernel(layer, words), layer.n_in)
             if layer.is_output:
                 return h
             act = kernels.threshold_flat(h, layer.firing()[0] if s is None else s, layer.firing()[1])

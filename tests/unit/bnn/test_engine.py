@@ -147,3 +147,8 @@ def test_other_fault_models_run_through_the_explicit_path(fault_model):
         np.testing.assert_array_equal(first, second)
     else:
         assert not np.array_equal(first, second), "another trial, other flips"
+    # each image against the naive network on the words of its own reads (blocks of reads, identical or not)
+    streams = [[mem.read_words(f"layer{i}", ReadSet.images(j, 1, 1))[0] for i in range(len(net.layers))]
+               for j in range(len(imgs))]  # fmt: skip
+    expected = [naive.bnn_forward(net, imgs[j : j + 1], streams[j])[0] for j in range(len(imgs))]
+    np.testing.assert_array_equal(second, np.array(expected))
