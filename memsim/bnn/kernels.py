@@ -319,27 +319,40 @@ def _conv_patch_layer(patches, valid, n_valid, wp, mode, pool, n_out, s, invert,
     return h_out, fire
 
 
+@njit(inline="always", **NUMBA_FLAGS)
+def _realign_row(streams, out, q, r, n_bits):  # type: ignore[no-untyped-def]
+    # Row r of stream q, starting at bit r * n_bits, into out[q, r] (whole words, the last one masked).
+    size = streams.shape[1]
+    nw = out.shape[2]
+    rem = n_bits & 63
+    start = r * n_bits
+    for k in range(nw):
+        pos = start + 64 * k
+        word = pos >> 6
+        shift = pos & 63
+        v = streams[q, word] >> np.uint64(shift)
+        if shift and word + 1 < size:
+            v |= streams[q, word + 1] << np.uint64(64 - shift)
+        out[q, r, k] = v
+    if rem:
+        out[q, r, nw - 1] &= (np.uint64(1) << np.uint64(rem)) - np.uint64(1)
+
+
 @njit(**NUMBA_PARALLEL_FLAGS)
 def _realign_rows(streams, rows, n_bits):  # type: ignore[no-untyped-def]
-    # K contiguous bit streams of rows x n_bits -> (K, rows, nw) words, each row starting at bit 0.
-    K, size = streams.shape
-    nw = (n_bits + 63) // 64
-    out = np.zeros((K, rows, nw), dtype=np.uint64)
-    rem = n_bits & 63
-    for item in prange(K * rows):
-        q = item // rows
-        r = item % rows
-        start = r * n_bits
-        for k in range(nw):
-            pos = start + 64 * k
-            word = pos >> 6
-            shift = pos & 63
-            v = streams[q, word] >> np.uint64(shift)
-            if shift and word + 1 < size:
-                v |= streams[q, word + 1] << np.uint64(64 - shift)
-            out[q, r, k] = v
-        if rem:
-            out[q, r, nw - 1] &= (np.uint64(1) << np.uint64(rem)) - np.uint64(1)
+    # K contiguous bit streams of rows x n_bits -> (K, rows, nw) words, each row starting at bit 0. In parallel
+    # over the reads when there are many (a convolution's block), else over the rows (one dense read); no
+    # division per row either way (a 64-bit division costs more than a short row).
+    K = streams.shape[0]
+    out = np.zeros((K, rows, (n_bits + 63) // 64), dtype=np.uint64)
+    if K >= 16:
+        for q in prange(K):
+            for r in range(rows):
+                _realign_row(streams, out, q, r, n_bits)
+    else:
+        for q in range(K):
+            for r in prange(rows):
+                _realign_row(streams, out, q, r, n_bits)
     return out
 
 
@@ -621,9 +634,11 @@ def conv3x3_layer(
     ----------
     x : ndarray of uint64, shape (B, H, W, nwc)
         Packed input channels.
-    w : ndarray of uint64, shape (K, O, 3, 3, nwc)
+    w : ndarray of uint64, shape (K, O, 3, 3, nwc) or (K, O)
         Kernel-layout weights: ``K = 1`` read (``mode`` :data:`SHARED`), one per image
         (:data:`PER_IMAGE`) or one per output position before pooling (:data:`PER_POSITION`).
+        ``(K, O)``: where ``9 c_in <= 64``, each channel's 3x3 patch in one word, tap
+        ``t = 3 dy + dx`` at bits ``[t c_in, (t + 1) c_in)`` (:func:`memsim.bnn.layers.conv_patches`).
     c_in : int
         Valid input channels.
     pad : {0, 1}
@@ -647,8 +662,11 @@ def conv3x3_layer(
         Packed firing bits.
     """
     x = _array("x", x, np.uint64, 4)
-    w = _array("w", w, np.uint64, 5)
-    if w.shape[2:4] != (3, 3) or w.shape[4] != x.shape[3] or pad not in (0, 1):
+    patch_form = isinstance(w, np.ndarray) and w.ndim == 2
+    w = _array("w", w, np.uint64, 2 if patch_form else 5)
+    if patch_form and (x.shape[3] != 1 or 9 * c_in > 64 or pad not in (0, 1)):
+        raise ConfigError(f"patch-word weights need 9 x {c_in} <= 64 bits and one word per pixel, got x {x.shape}")
+    if not patch_form and (w.shape[2:4] != (3, 3) or w.shape[4] != x.shape[3] or pad not in (0, 1)):
         raise ConfigError(f"conv weights {w.shape} do not fit inputs {x.shape} with padding {pad}")
     if not 0 < c_in <= 64 * x.shape[3]:
         raise ConfigError(f"{c_in} channels do not fit {x.shape[3]} words per pixel")
@@ -666,7 +684,12 @@ def conv3x3_layer(
     args = (int(mode), bool(pool), int(n_out), s64, inv64, bool(want_h))
     if x.shape[3] == 1 and 9 * c_in <= 64:  # a whole patch fits one word: one popcount per channel and position
         patches, valid, n_valid = _patch_words(x, int(c_in), int(pad))
-        h, fire = _conv_patch_layer(patches, valid, n_valid, _patch_weights(w, int(c_in), o64), *args)
+        if patch_form:
+            wp = np.zeros((k, o64), dtype=np.uint64)
+            wp[:, :n_out] = w
+        else:
+            wp = _patch_weights(w, int(c_in), o64)
+        h, fire = _conv_patch_layer(patches, valid, n_valid, wp, *args)
     else:
         wn = np.zeros((k, 9 * x.shape[3], o64), dtype=np.uint64)
         wn[:, :, :n_out] = w.reshape(k, n_out, -1).transpose(0, 2, 1)

@@ -144,13 +144,19 @@ def words_for_kernel(layer: Layer, stream: np.ndarray) -> np.ndarray:
     Returns
     -------
     ndarray of uint64
-        ``(c_out, 3, 3, nw_c)`` for a convolution; ``(n_out, nw)`` for a dense layer,
-        where a dense layer after a convolution has ``nw = H * W * nw_c`` (one padded
-        word group per pixel, matching the convolution's activation layout). A block of
-        reads gets a leading axis of length ``K``.
+        ``(c_out, 3, 3, nw_c)`` for a convolution; ``(c_out,)`` for a convolution of at
+        most 7 input channels (``9 c_in <= 64``), each output channel's 3x3 patch in one
+        word (tap ``t = 3 dy + dx`` at bits ``[t c_in, (t + 1) c_in)``, which is the stored
+        order: a single realignment of ``9 c_in``-bit rows); ``(n_out, nw)`` for a dense
+        layer, where a dense layer after a convolution has ``nw = H * W * nw_c`` (one
+        padded word group per pixel, matching the convolution's activation layout). A
+        block of reads gets a leading axis of length ``K``.
     """
     stream = np.asarray(stream)
     lead = stream.shape[:-1]
+    if isinstance(layer, Conv) and 9 * layer.c_in <= 64:  # patch words: 9x fewer rows than one per pixel
+        patches = kernels.realign_rows(np.ascontiguousarray(stream), layer.c_out, 9 * layer.c_in)
+        return patches.reshape(*lead, layer.c_out)
     rows = layer.nbits // layer.segment
     if layer.segment % 64 == 0:  # rows are whole words already: a free reshape
         aligned = stream.reshape(*lead, rows, layer.segment // 64)

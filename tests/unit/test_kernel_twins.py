@@ -201,16 +201,24 @@ def test_conv3x3_layer(mode, c_in, pad, H, W, n_out, pool):
         s_pos = s[:, None, None, :] if per_image else s
         np.testing.assert_array_equal(fire, naive.threshold(h_ref, s_pos, inv))
         assert bk.conv3x3_layer(x, w, c_in, pad, mode, pool, s, inv)[0] is None
+        if 9 * c_in <= 64:  # the same weights as patch words (K, O): tap t at bits [t c_in, (t + 1) c_in)
+            lane = (1 << c_in) - 1
+            wp = np.array([[sum((int(w[k, o, t // 3, t % 3, 0]) & lane) << (t * c_in) for t in range(9))
+                            for o in range(n_out)] for k in range(reads)], dtype=np.uint64)  # fmt: skip
+            h2, fire2 = bk.conv3x3_layer(x, wp, c_in, pad, mode, pool, s, inv, want_h=True)
+            np.testing.assert_array_equal(h2, h_ref)
+            np.testing.assert_array_equal(fire2, fire)
 
 
 @pytest.mark.parametrize(("rows", "n_bits"), [(1, 1), (3, 70), (5, 64), (4, 9)])
 def test_realign_rows(rows, n_bits):
     stream = bits_words(rows * n_bits)
     np.testing.assert_array_equal(bk.realign_rows(stream, rows, n_bits), naive.realign_rows(stream, rows, n_bits))
-    block = np.stack([stream, bits_words(rows * n_bits)])  # a block of reads: each realigned on its own
-    got = bk.realign_rows(block, rows, n_bits)
-    for q in range(2):
-        np.testing.assert_array_equal(got[q], naive.realign_rows(block[q], rows, n_bits))
+    for k in (2, 17):  # a block of reads, in parallel over rows (few reads) and over reads (many)
+        block = np.stack([bits_words(rows * n_bits) for _ in range(k)])
+        got = bk.realign_rows(block, rows, n_bits)
+        for q in range(k):
+            np.testing.assert_array_equal(got[q], naive.realign_rows(block[q], rows, n_bits))
 
 
 def test_output_margin():
@@ -274,6 +282,7 @@ ELSEWHERE = {
     "store4": "inlined helper of the neuron-major dense kernels (test_dense_kernels_both_layouts)",
     "_conv_outputs": "helper of the convolution kernels (test_conv3x3_layer)",
     "_emit_group": "inlined epilogue of the convolution kernels (test_conv3x3_layer)",
+    "_realign_row": "inlined row of _realign_rows (test_realign_rows)",
     "_fire_bit": "inlined draw of _sample_fire and _dense_sample_fire (test_fast_path_samplers_replay_their_streams)",
     "counter_base": "naive.counter_uniform, via the fast-path sampler twins",
     "counter_uniform": "naive.counter_uniform, via the fast-path sampler twins",
@@ -290,7 +299,7 @@ HERE = {
     "_xor_count", "_count", "_combine_transient", "_fill_sparse", "_flip_counts", "_binarize_flat",
     "_binarize_hwc", "_dense_h", "_dense_h_per_image", "_threshold_flat", "_realign_rows",
     "_output_margin", "_dense_mismatch_neuron_major", "_dense_fire_neuron_major", "_binom_pmf_window",
-    "_sample_fire", "_sample_output", "_dense_sample_fire",
+    "_sample_fire", "_sample_output", "_dense_sample_fire", "_binomial",  # _binomial: the exact-pmf chi-square test
     "_patch_words", "_patch_weights", "_conv_patch_layer",  # test_conv3x3_layer with c_in = 1, 3, 7
     "_conv_word_layer", "_read_index",  # test_conv3x3_layer with c_in = 8, 9, 64, 70
 }  # fmt: skip
