@@ -544,7 +544,7 @@ class BNN:
                     act = np.concatenate(parts)
                 else:
                     words = memory.read_words(name, reads)
-                    if not (words != words[0]).any():  # every read returned the same words (stuck cells)
+                    if _same_rows(words):  # every read returned the same words (stuck cells)
                         _, act = _conv_block(layer, act, words_for_kernel(layer, words[0]), kernels.SHARED, s=s)
                     else:
                         _, act = _conv_block(layer, act, words_for_kernel(layer, words), kernels.PER_IMAGE, s=s)
@@ -580,7 +580,7 @@ class BNN:
             for j0 in range(0, n, per):
                 j1 = min(n, j0 + per)
                 words = memory.read_words(name, ReadSet.images(first + j0, j1 - j0, seed, tag))
-                if not (words != words[0]).any():  # every read returned the same words (stuck cells): one call
+                if _same_rows(words):  # every read returned the same words (stuck cells): one call
                     h[j0:j1] = kernels.dense_h(act[j0:j1], words_for_kernel(layer, words[0]), layer.n_in)
                 else:
                     h[j0:j1] = kernels.dense_h_per_image(act[j0:j1], words_for_kernel(layer, words), layer.n_in)
@@ -665,6 +665,11 @@ def _conv_block(
         act, w[None] if mode == kernels.SHARED else w, layer.c_in, layer.padding, mode, layer.pool,
         layer.threshold if s is None else s, layer.invert, want_h,
     )  # fmt: skip
+
+
+def _same_rows(words: np.ndarray) -> bool:
+    """True if every read of a block returned the same words (the memory broadcasts such reads)."""
+    return words.strides[0] == 0 or not (words != words[0]).any()
 
 
 def _is_output(layer: Layer) -> bool:

@@ -343,6 +343,8 @@ class ApproximateMemory:
         Returns
         -------
         ndarray of uint64, shape (len(reads), n_words)
+            Read-only where every read returns the same words (stuck cells): then the rows are
+            one row broadcast (``strides[0] == 0``), which callers may use to compute once.
         """
         s = self._get(name)
         key = s.read_key(reads.seed)
@@ -352,11 +354,16 @@ class ApproximateMemory:
             out, flipped = np.tile(s.words, (len(reads), 1)), 0
         elif len(reads) > 1 and hasattr(model, "flips_block"):  # one pass for the block (fault models may override)
             ctx = self._context(name, s, key, int(events[0]))
-            masks = np.ascontiguousarray(model.flips_block(s.words, ctx, events), dtype=np.uint64)
+            masks = np.asarray(model.flips_block(s.words, ctx, events), dtype=np.uint64)
             if masks.shape != (len(reads), s.words.size):
                 raise ConfigError(f"{model!r}.flips_block returned shape {masks.shape} for {len(reads)} reads of "
                                   f"{s.words.size} words")  # fmt: skip
-            out, flipped = s.words ^ masks, kernels.count_ones(masks.ravel())
+            if masks.strides[0] == 0:  # every read flips the same bits (stuck cells): one row, broadcast
+                row, f = kernels.xor_count(s.words, np.ascontiguousarray(masks[0]))
+                out, flipped = np.broadcast_to(row, masks.shape), f * len(reads)
+            else:
+                masks = np.ascontiguousarray(masks)
+                out, flipped = s.words ^ masks, kernels.count_ones(masks.ravel())
         else:
             out = np.empty((len(reads), s.words.size), dtype=np.uint64)
             flipped = 0

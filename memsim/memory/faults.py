@@ -137,7 +137,9 @@ class FaultModel:
         """Flip masks ``(K, n_words)`` of a block of reads: row r is :meth:`flips` for read ``events[r]``.
 
         Override it where a block costs less than its reads one at a time (the memory reads a
-        convolution's weights once per image, in blocks); the result must not change.
+        convolution's weights once per image, in blocks); the result must not change. Where
+        every read flips the same bits, return one row broadcast (``np.broadcast_to``): the
+        memory and the engine then work on the row once.
         """
         rows = [self.flips(data, replace(ctx, event=int(e))) for e in np.asarray(events, dtype=np.uint64)]
         return np.stack(rows) if rows else np.empty((0, data.size), dtype=np.uint64)
@@ -333,7 +335,8 @@ class PersistentFaults(FaultModel):
     def flips_block(self, data: np.ndarray, ctx: ReadContext, events: np.ndarray) -> np.ndarray:
         cells = self._cells(ctx)
         if cells is None or (cells.pos01.size == 0 and cells.pos10.size == 0):  # every read flips the same bits
-            return np.tile(self.flips(data, ctx), (len(events), 1))
+            row = self.flips(data, ctx)
+            return np.broadcast_to(row, (len(events), row.size))
         return super().flips_block(data, ctx, events)
 
     def _cells(self, ctx: ReadContext) -> _CellMasks | None:
@@ -416,7 +419,7 @@ class MixedFaults(FaultModel):
         # The stuck part is the same for every read: computed once, the transient masks drawn as one block.
         out, stuck, t01, t10 = self._parts(data, ctx)
         if t01 == 0.0 and t10 == 0.0:
-            return np.tile(out, (len(events), 1))
+            return np.broadcast_to(out, (len(events), out.size))
         m01, m10 = ctx.masks(t01, STREAM_P01, events), ctx.masks(t10, STREAM_P10, events)
         return out | (~stuck & ((m01 & ~data) | (m10 & data)))  # as kernels.mixed_flips, row by row
 

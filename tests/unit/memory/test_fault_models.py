@@ -48,9 +48,12 @@ def test_a_block_of_reads_equals_the_reads_one_at_a_time(model, options, rates, 
     mem.store("w", np.random.default_rng(0).random(nbits) < 0.5)
     mem.set_rates(*rates)
     block = mem.read_words("w", ReadSet.images(10, 5, seed=2))
+    block_flips = mem.totals.bits_flipped
     singles = np.concatenate([mem.read_words("w", ReadSet.images(10 + j, 1, seed=2)) for j in range(5)])
     np.testing.assert_array_equal(block, singles)
-    assert mem.totals.reads == 10
+    assert mem.totals.reads == 10 and mem.totals.bits_flipped == 2 * block_flips
+    if model == "persistent" and "cell_map" not in options:  # the same bits every read: one row, broadcast
+        assert block.strides[0] == 0
     flipped = int(np.unpackbits(block.view(np.uint8) ^ np.tile(mem._get("w").words, (5, 1)).view(np.uint8)).sum())
     print(f"{model} {options and list(options)} {nbits} bits: {flipped} flips over 5 reads")
     assert flipped > 0 or nbits == 70
