@@ -363,7 +363,10 @@ class ApproximateMemory:
                 out, flipped = np.broadcast_to(row, masks.shape), f * len(reads)
             else:
                 masks = np.ascontiguousarray(masks)
-                out, flipped = s.words ^ masks, kernels.count_ones(masks.ravel())
+                flipped = kernels.count_ones(masks.ravel())
+                # in place where the model hands over scratch masks: no second block-sized allocation
+                scratch = getattr(model, "masks_are_scratch", False) and masks.flags.writeable
+                out = np.bitwise_xor(masks, s.words, out=masks) if scratch else s.words ^ masks
         else:
             out = np.empty((len(reads), s.words.size), dtype=np.uint64)
             flipped = 0

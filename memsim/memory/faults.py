@@ -128,6 +128,9 @@ class FaultModel:
     """
 
     name = "base"
+    #: True if the masks :meth:`flips_block` returns are fresh arrays the memory may overwrite (the built-in
+    #: models); a model that returns arrays it keeps must leave this False.
+    masks_are_scratch: bool = False
 
     def flips(self, data: np.ndarray, ctx: ReadContext) -> np.ndarray:
         """Flip mask (uint64 words) for one read of ``data`` under ``ctx``."""
@@ -164,6 +167,7 @@ class TransientFaults(FaultModel):
     """Symmetric transient flips: every bit of every read flips with probability ``ber``."""
 
     name = "transient"
+    masks_are_scratch = True
 
     def flips(self, data: np.ndarray, ctx: ReadContext) -> np.ndarray:
         return ctx.mask(self._rate(ctx), STREAM_P01)
@@ -189,6 +193,7 @@ class AsymmetricFaults(FaultModel):
     """Transient flips whose probability depends on the stored bit: ``p01`` for 0s, ``p10`` for 1s."""
 
     name = "asymmetric"
+    masks_are_scratch = True
 
     def flips(self, data: np.ndarray, ctx: ReadContext) -> np.ndarray:
         return kernels.directional(data, ctx.mask(ctx.p01, STREAM_P01), ctx.mask(ctx.p10, STREAM_P10))
@@ -381,6 +386,7 @@ class MixedFaults(FaultModel):
     """
 
     name = "mixed"
+    masks_are_scratch = True  # broadcast rows are read-only, and the memory checks
 
     def __init__(self, persistent_fraction: float = 0.3) -> None:
         if (
