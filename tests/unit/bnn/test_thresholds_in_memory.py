@@ -9,6 +9,7 @@ import naive
 import numpy as np
 import pytest
 from helpers import awkward_net, images_for
+from test_keyed_reads import CASES as KEYED_CASES
 
 from memsim import ApproximateMemory
 from memsim.bits import unpack_words
@@ -73,15 +74,8 @@ def test_error_free_memory_gives_the_clean_outputs(net, granularity, in_memory):
     np.testing.assert_array_equal(got, model.forward(images))
 
 
-CASES = [
-    ("fcnn", "per_sample", True, "transient"),
-    ("fcnn", "per_sample", False, "transient"),
-    ("fcnn", "per_batch", True, "transient"),
-    ("cnn", "per_sample", True, "transient"),
-    ("cnn", "per_access", True, "transient"),
-    ("cnn", "per_batch", True, "transient"),
-    ("cnn", "per_sample", True, "mixed"),
-]
+#: Every engine path of the keyed-reads tests (symmetric rates: the memory here is set by BER).
+CASES = [case for case in KEYED_CASES if case[3] != "asymmetric"]
 
 
 @pytest.mark.parametrize(("net", "granularity", "fast", "fault_model"), CASES)
