@@ -428,7 +428,10 @@ def test_ctrl_c_stops_a_long_command_within_a_second():
     # Compile and cache the kernels first: a fresh checkout compiles for several seconds, and the
     # signal must reach the command inside its long loop, not inside the compiler.
     subprocess.run([*command, "--limit", "20"], capture_output=True, check=True, timeout=300)
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A suite started in the background without job control inherits SIGINT ignored (as Unix tools should, so
+    # does memsim); the command under test gets the default disposition back.
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     time.sleep(3.0)  # imports, cached kernels loaded, inside the importance loop
     if proc.poll() is not None:
         pytest.skip("the command finished before the signal; nothing to interrupt")
