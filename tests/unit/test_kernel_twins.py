@@ -130,7 +130,9 @@ def test_binarize_hwc(B, C, H, W):
     np.testing.assert_array_equal(bk.binarize_hwc(images, thr, nwc), naive.binarize_hwc(images, thr, nwc))
 
 
-@pytest.mark.parametrize(("B", "n_in", "n_out"), [(1, 1, 1), (5, 70, 3), (6, 128, 65), (9, 200, 130)])
+@pytest.mark.parametrize(
+    ("B", "n_in", "n_out"), [(1, 1, 1), (5, 70, 3), (6, 128, 65), (9, 200, 130), (7, 150, 64), (3, 300, 70)]
+)  # 1-5 words per input: odd and even counts for the two-words-per-pass loop
 def test_dense_kernels_both_layouts(B, n_in, n_out):
     nw = n_words(n_in)
     x = np.stack([bits_words(n_in) for _ in range(B)])
