@@ -303,18 +303,30 @@ def _conv_patch_layer(patches, valid, n_valid, wp, mode, pool, n_out, s, invert,
             b = idx // (Hp * Wp)
             py = (idx // Wp) % Hp
             px = idx % Wp
+            # The (up to) 4 positions of the pooling window side by side, so each channel's count is stored once
+            # (not once per position: LLVM cannot keep it in a register across positions); without pooling the
+            # one position is repeated, which changes no max.
+            ys = py * step
+            xs = px * step
+            y1 = ys + step - 1
+            x1 = xs + step - 1
+            r0 = _read_index(mode, b, ys, xs, Wo)
+            r1 = _read_index(mode, b, ys, x1, Wo)
+            r2 = _read_index(mode, b, y1, xs, Wo)
+            r3 = _read_index(mode, b, y1, x1, Wo)
+            p0, m0, n0 = patches[b, ys, xs], valid[ys, xs], n_valid[ys, xs]
+            p1, m1, n1 = patches[b, ys, x1], valid[ys, x1], n_valid[ys, x1]
+            p2, m2, n2 = patches[b, y1, xs], valid[y1, xs], n_valid[y1, xs]
+            p3, m3, n3 = patches[b, y1, x1], valid[y1, x1], n_valid[y1, x1]
             for g in range(groups):
                 o0 = g * GROUP
-                best[:] = _H_MIN
-                for sub in range(step * step):
-                    yo = py * step + sub // step
-                    xo = px * step + sub % step
-                    r = _read_index(mode, b, yo, xo, Wo)
-                    p = patches[b, yo, xo]
-                    m = valid[yo, xo]
-                    n = n_valid[yo, xo]
-                    for j in range(GROUP):
-                        best[j] = max(best[j], n - 2 * popcount((p ^ wp[r, o0 + j]) & m))
+                for j in range(GROUP):
+                    o = o0 + j
+                    h0 = n0 - 2 * popcount((p0 ^ wp[r0, o]) & m0)
+                    h1 = n1 - 2 * popcount((p1 ^ wp[r1, o]) & m1)
+                    h2 = n2 - 2 * popcount((p2 ^ wp[r2, o]) & m2)
+                    h3 = n3 - 2 * popcount((p3 ^ wp[r3, o]) & m3)
+                    best[j] = max(max(h0, h1), max(h2, h3))
                 _emit_group(fire, h_out, b, py, px, g, best, n_out, s, invert, want_h)
     return h_out, fire
 
