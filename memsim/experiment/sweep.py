@@ -576,8 +576,8 @@ def run_sweep(
         raise ConfigError(f"workers must be an integer in [1, {cpus}] (the CPU count), got {workers!r}")
     profile = None if spec.profile is None else _profile(spec.profile)
     cells = _cells(spec, profile)
-    for model in spec.models:  # fail before anything is written
-        _model(model)
+    for model in spec.models:  # fail before anything is written: the models and their test images load
+        cell_inputs(spec, Cell(model, (), None))
     out_path = Path(out)
     if out_path.exists() and not out_path.is_dir():
         raise ConfigError(f"{out_path} exists and is not a directory")

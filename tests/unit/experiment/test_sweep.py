@@ -110,6 +110,20 @@ def test_an_existing_sweep_needs_resume_and_the_same_config(tmp_path):
     assert len(run_sweep(spec(), out, resume=True, progress=False)) == 3, "resuming a finished sweep adds nothing"
 
 
+def test_a_missing_data_set_writes_nothing(tmp_path, monkeypatch):
+    """A new user without the data: a clear error naming it, and no sweep directory to --resume or delete."""
+    from memsim.errors import DatasetError
+
+    monkeypatch.setenv("MEMSIM_DATA", str(tmp_path / "empty"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    from memsim.experiment import sweep as sweep_module
+
+    monkeypatch.setattr(sweep_module, "_CACHE", {})  # data loaded by other tests in this process
+    with pytest.raises(DatasetError, match="data set 'fashion-mnist' not found"):
+        run_sweep(spec(dataset="fashion-mnist"), tmp_path / "s", progress=False)
+    assert not (tmp_path / "s").exists()
+
+
 def test_a_sweep_written_before_an_option_existed_resumes(tmp_path):
     """Options added later (in_memory, threshold_dtype) ran at their defaults: such a sweep resumes."""
     out = tmp_path / "old"
