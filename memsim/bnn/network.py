@@ -668,8 +668,12 @@ def _conv_block(
 
 
 def _same_rows(words: np.ndarray) -> bool:
-    """True if every read of a block returned the same words (the memory broadcasts such reads)."""
-    return words.strides[0] == 0 or not (words != words[0]).any()
+    """True if the memory returned one row broadcast: every read of the block has the same words.
+
+    :class:`~memsim.ApproximateMemory` broadcasts error-free reads and stuck cells; comparing rows
+    instead would cost a pass over every block of fresh reads.
+    """
+    return len(words) > 1 and words.strides[0] == 0
 
 
 def _is_output(layer: Layer) -> bool:

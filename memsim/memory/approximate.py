@@ -343,15 +343,16 @@ class ApproximateMemory:
         Returns
         -------
         ndarray of uint64, shape (len(reads), n_words)
-            Read-only where every read returns the same words (stuck cells): then the rows are
-            one row broadcast (``strides[0] == 0``), which callers may use to compute once.
+            Read-only where every read returns the same words (an error-free memory, stuck
+            cells): then the rows are one row broadcast (``strides[0] == 0``), which callers may
+            use to compute once.
         """
         s = self._get(name)
         key = s.read_key(reads.seed)
         events = reads.events()
         model = self._fault_model
-        if model.iid_rate(self._p01, self._p10) == 0.0:
-            out, flipped = np.tile(s.words, (len(reads), 1)), 0
+        if model.iid_rate(self._p01, self._p10) == 0.0:  # the stored words, broadcast (read-only)
+            out, flipped = np.broadcast_to(s.words, (len(reads), s.words.size)), 0
         elif len(reads) > 1 and hasattr(model, "flips_block"):  # one pass for the block (fault models may override)
             ctx = self._context(name, s, key, int(events[0]))
             masks = np.asarray(model.flips_block(s.words, ctx, events), dtype=np.uint64)
