@@ -66,6 +66,11 @@ class Conv:
         return self.c_out * 9 * self.c_in
 
     @property
+    def n_out(self) -> int:
+        """Neurons with a threshold each: the output channels (as :attr:`Dense.n_out`)."""
+        return self.c_out
+
+    @property
     def segment(self) -> int:
         """Bits per realigned row (one pixel's input channels)."""
         return self.c_in

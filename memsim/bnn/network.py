@@ -460,11 +460,10 @@ class BNN:
     @staticmethod
     def _read_thresholds(memory: WeightSource, name: str, layer: Layer, reads: ReadSet) -> np.ndarray:
         """The thresholds ``(len(reads), n_out)`` int64 of ``layer`` as each read of ``name`` returns them."""
-        n_out = layer.c_out if isinstance(layer, Conv) else layer.n_out
         nbytes = memory.stored_bits(name) // 8
         words = np.ascontiguousarray(memory.read_words(name, reads))
         raw = np.ascontiguousarray(words.view(np.uint8).reshape(len(reads), -1)[:, :nbytes])
-        return raw.view(f"<i{nbytes // n_out}").astype(np.int64)
+        return raw.view(f"<i{nbytes // layer.n_out}").astype(np.int64)
 
     def _check_source(
         self, memory: WeightSource, prefix: str, parts: frozenset[str]
@@ -487,8 +486,7 @@ class BNN:
                 wanted.append((name, {layer.nbits}, "weights"))
             if "thresholds" in parts and not _is_output(layer):
                 t_names[i] = name = self._threshold_name(prefix, i)
-                n_out = layer.c_out if isinstance(layer, Conv) else layer.n_out
-                wanted.append((name, {16 * n_out, 32 * n_out}, "thresholds"))
+                wanted.append((name, {16 * layer.n_out, 32 * layer.n_out}, "thresholds"))
         missing: dict[str, list[str]] = {}
         for name, sizes, what in wanted:
             try:
