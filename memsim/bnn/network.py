@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +22,7 @@ from memsim.memory.approximate import ApproximateMemory
 from memsim.memory.granularity import ReadGranularity, parse_granularity
 from memsim.memory.reads import ReadSet, resolve_seed
 
-__all__ = ["BNN", "IN_MEMORY_PARTS", "THRESHOLD_DTYPES", "parse_in_memory"]
+__all__ = ["BNN", "IN_MEMORY_PARTS", "THRESHOLD_DTYPES", "in_memory_label", "parse_in_memory"]
 
 #: What of a network an approximate memory can hold: the weight bits and the hidden layers' integer thresholds.
 IN_MEMORY_PARTS = ("weights", "thresholds")
@@ -30,7 +30,7 @@ IN_MEMORY_PARTS = ("weights", "thresholds")
 THRESHOLD_DTYPES = ("int16", "int32")
 
 
-def parse_in_memory(value: str | Sequence[str]) -> frozenset[str]:
+def parse_in_memory(value: str | Collection[str]) -> frozenset[str]:
     """The parts read from the memory: ``"weights"``, ``"thresholds"``, both (``"weights,thresholds"``).
 
     Raises
@@ -46,6 +46,12 @@ def parse_in_memory(value: str | Sequence[str]) -> frozenset[str]:
             f"in_memory must name one or both of {', '.join(IN_MEMORY_PARTS)} (comma-separated), got {value!r}"
         )
     return parts
+
+
+def in_memory_label(value: str | Collection[str]) -> str:
+    """The canonical comma form of :func:`parse_in_memory`'s parts: ``weights``, ``thresholds`` or both."""
+    parts = parse_in_memory(value)
+    return ",".join(p for p in IN_MEMORY_PARTS if p in parts)
 
 
 @dataclass
@@ -379,7 +385,7 @@ class BNN:
         prefix: str = "",
         fast: bool = True,
         first_index: int = 0,
-        in_memory: str | Sequence[str] = "weights",
+        in_memory: str | Collection[str] = "weights",
     ) -> np.ndarray:
         """Integer output pre-activations ``h`` (N, classes) of ``images``.
 

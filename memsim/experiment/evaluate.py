@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-from memsim.bnn.network import BNN, IN_MEMORY_PARTS, parse_in_memory
+from memsim.bnn.network import BNN, in_memory_label, parse_in_memory
 from memsim.experiment.rates import Rates, apply_rates
 from memsim.experiment.stats import wilson_interval
 from memsim.memory.approximate import ApproximateMemory
@@ -80,7 +80,7 @@ def evaluate(
     seed: int | None = 0,
     batch_size: int = 256,
     first_index: int = 0,
-    in_memory: str | Sequence[str] = "weights",
+    in_memory: str | Collection[str] = "weights",
     threshold_dtype: str = "int16",
     **fault_options: Any,
 ) -> Evaluation:
@@ -144,5 +144,5 @@ def evaluate(
         seed=seed,
         correct=correct,
         layer_bits_read=tuple(sum(mem.counter_for(name).bits_read for name in names) for names in per_layer),
-        in_memory=",".join(p for p in IN_MEMORY_PARTS if p in parts),
+        in_memory=in_memory_label(parts),
     )

@@ -34,7 +34,7 @@ import numpy as np
 
 from memsim import config
 from memsim.bnn import BNN, load_model
-from memsim.bnn.network import IN_MEMORY_PARTS, THRESHOLD_DTYPES, parse_in_memory
+from memsim.bnn.network import THRESHOLD_DTYPES, in_memory_label
 from memsim.datasets import load_dataset
 from memsim.errors import ConfigError, UnknownNameError, suggest
 from memsim.experiment.evaluate import evaluate
@@ -193,8 +193,7 @@ class SweepSpec:
         ):
             raise ConfigError(f"limit must be a positive integer, got {self.limit!r}")
         parse_granularity(self.granularity)
-        parts = parse_in_memory(self.in_memory)
-        object.__setattr__(self, "in_memory", ",".join(p for p in IN_MEMORY_PARTS if p in parts))
+        object.__setattr__(self, "in_memory", in_memory_label(self.in_memory))
         if self.threshold_dtype not in THRESHOLD_DTYPES:
             raise ConfigError(
                 f"threshold_dtype must be one of {', '.join(THRESHOLD_DTYPES)}, got {self.threshold_dtype!r}"
