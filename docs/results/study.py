@@ -410,7 +410,7 @@ def persistence(st: Study) -> str:
             "on every read), `persistent` (stuck-at cells drawn once per memory, nested across voltages: a cell that "
             "fails at one voltage fails at every lower one) and `mixed` (30 % of the rate from stuck cells, the rest "
             "transient). Mixed faults take the explicit path (every read materialised, about 1 ms per image here, "
-            f"30-70x the fast path), so this study uses {len(models)} models, {len(grid)} voltages, {trials} trials "
+            f"25-70x the fast path), so this study uses {len(models)} models, {len(grid)} voltages, {trials} trials "
             f"and the first {limit} test images: intervals are about +-1 point, and a chosen voltage one grid step "
             "apart is within noise.",
             "",
