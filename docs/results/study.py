@@ -443,19 +443,13 @@ def thresholds(st: Study) -> str:
     tagged += [{**r, "model": f"{r['model']}: {k}"} for k, rows in ber_rows.items() for r in subset(rows, models[:1])]
     fig = plot_accuracy_over_ber(tagged, st.figure("thresholds.png"))
 
-    def tolerated(rows: Sequence[Mapping[str, Any]], m: str, drop: float) -> str:
-        clean = f(at(rows, m, 0.0), "accuracy")
-        ok = [b for b in bers if f(at(rows, m, b), "accuracy") >= clean - drop]
-        last = max((b for b in bers if all(x in ok for x in bers if x <= b)), default=0.0)
-        return f"{100 * last:g} %"
-
     body, shares = [], []
     for m in models:
         net = memsim.load_model(m)
         t_bits = 16 * sum(layer.threshold.size for layer in net.layers if layer.threshold is not None)
         shares.append(100 * t_bits / (t_bits + net.n_weight_bits))
         body.append([f"`{m}`", f"{t_bits:,} ({100 * t_bits / (t_bits + net.n_weight_bits):.2f} %)",
-                     *(tolerated(ber_rows[k], m, 0.01) for k in parts),
+                     *(f"{100 * tolerated_ber(ber_rows[k], m, 0.01):g} %" for k in parts),
                      *(f"{f(at(ber_rows[k], m, 0.01), 'accuracy'):.3f}" for k in parts)])  # fmt: skip
     header = ["model", "threshold bits (share of the parameters)",
               *(f"tolerated BER, {k} (1-point drop)" for k in parts), *(f"accuracy at 1 %, {k}" for k in parts)]  # fmt: skip

@@ -446,11 +446,13 @@ class BNN:
         out = np.empty((n, self.n_classes), dtype=np.int32)
         if tag == ReadGranularity.PER_BATCH:
             batch_of = (first + np.arange(n)) // batch_size
+            # the layers whose weights the memory does not hold: their exact words, once for all batches
+            exact = {i: words_for_kernel(layer, layer.weights) for i, layer in enumerate(self.layers) if not names[i]}
             for b in np.unique(batch_of):
                 sel = np.flatnonzero(batch_of == b)
                 reads = ReadSet.batches([int(b)], trial)
-                weights = [words_for_kernel(layer, memory.read_words(name, reads)[0] if name else layer.weights)
-                           for name, layer in zip(names, self.layers, strict=True)]  # fmt: skip
+                weights = [exact[i] if name is None else words_for_kernel(layer, memory.read_words(name, reads)[0])
+                           for i, (name, layer) in enumerate(zip(names, self.layers, strict=True))]  # fmt: skip
                 thresholds = [None if t is None else self._read_thresholds(memory, t, layer, reads)[0]
                               for t, layer in zip(t_names, self.layers, strict=True)]  # fmt: skip
                 out[sel[0] : sel[-1] + 1] = self._run(x[sel[0] : sel[-1] + 1], weights, thresholds)
