@@ -9,7 +9,11 @@
 :func:`popcount` compiles to ``llvm.ctpop.i64`` inside kernels and returns int64: numba
 0.68 does not support ``np.bitwise_count`` in ``@njit``, and an unsigned result
 would turn integer accumulations into float adds. It is a plain Python function with
-a numba overload, so kernels also run with ``NUMBA_DISABLE_JIT=1``.
+a numba overload, so kernels also run with ``NUMBA_DISABLE_JIT=1``. So are the two
+narrow-lane helpers of the convolution kernels: :func:`popcount_lane` (the count at the
+operand's own width, so a loop over uint16 lanes vectorises 32 to a 512-bit register)
+and :func:`pack_gt` (64 comparisons packed into a word, one vector compare and a mask move
+where the CPU has them).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import sys
 from dataclasses import dataclass
 
 import numpy as np
+from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, overload
 
@@ -27,10 +32,12 @@ __all__ = [
     "PackedBits",
     "n_words",
     "pack_bits",
+    "pack_gt",
     "pack_signs",
     "pack_words",
     "pad_mask",
     "popcount",
+    "popcount_lane",
     "unpack_bits",
     "unpack_words",
 ]
@@ -154,3 +161,75 @@ def _popcount_overload(x):  # type: ignore[no-untyped-def]
     if isinstance(x, types.Integer):
         return lambda x: _ctpop(x)  # type: ignore[call-arg]  # numba passes the typing context
     return None
+
+
+@intrinsic
+def _ctpop_lane(typingctx, x):  # type: ignore[no-untyped-def]
+    if not isinstance(x, types.Integer) or x.signed:
+        return None
+    sig = x(x)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        return builder.ctpop(args[0])
+
+    return sig, codegen
+
+
+def popcount_lane(x: np.unsignedinteger) -> np.unsignedinteger:
+    """Number of set bits of an unsigned integer, in its own type (uint16 in, uint16 out).
+
+    Inside ``@njit`` code it compiles to ``ctpop`` at the operand's width, which a loop over
+    narrow lanes vectorises at that width (``vpopcntw`` on 32 uint16 lanes, AVX-512 BITALG);
+    :func:`popcount` widens to int64 and would widen the lanes with it.
+    """
+    return type(x)(int(x).bit_count())
+
+
+@overload(popcount_lane, inline="always")
+def _popcount_lane_overload(x):  # type: ignore[no-untyped-def]
+    if isinstance(x, types.Integer) and not x.signed:
+        return lambda x: _ctpop_lane(x)  # type: ignore[call-arg]
+    return None
+
+
+@intrinsic
+def _pack_gt(typingctx, a, ia, b, ib):  # type: ignore[no-untyped-def]
+    # 64 loads of each operand as one <64 x iN> vector, compared into <64 x i1> and bitcast to i64: x86 lowers
+    # that to vector compares and a mask move (vpcmpgtw + kmovq with AVX-512), other targets to what they have.
+    ok = (
+        isinstance(a, types.Array) and isinstance(b, types.Array) and a.ndim == 1 and b.ndim == 1
+        and a.dtype == b.dtype and isinstance(a.dtype, types.Integer) and a.dtype.signed
+        and isinstance(ia, types.Integer) and isinstance(ib, types.Integer)
+    )  # fmt: skip
+    if not ok:
+        return None
+    sig = types.uint64(a, ia, b, ib)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        aty, iaty, bty, ibty = signature.args
+        vec = ir.VectorType(context.get_data_type(aty.dtype), 64)
+
+        def load(arrty, arr, idxty, idx):  # type: ignore[no-untyped-def]
+            data = context.make_array(arrty)(context, builder, arr).data
+            start = context.cast(builder, idx, idxty, types.intp)
+            return builder.load(builder.bitcast(builder.gep(data, [start]), vec.as_pointer()), align=1)
+
+        bits = builder.icmp_signed(">", load(aty, args[0], iaty, args[1]), load(bty, args[2], ibty, args[3]))
+        return builder.bitcast(bits, ir.IntType(64))
+
+    return sig, codegen
+
+
+def pack_gt(a: np.ndarray, ia: int, b: np.ndarray, ib: int) -> np.uint64:
+    """The word whose bit ``j`` is ``a[ia + j] > b[ib + j]``, for ``j`` in 0..63.
+
+    ``a`` and ``b`` are 1-D contiguous arrays of one signed integer type with 64 elements
+    from ``ia`` and ``ib`` (not checked inside kernels: the caller guarantees it).
+    """
+    gt = np.asarray(a[ia : ia + 64]) > np.asarray(b[ib : ib + 64])
+    return np.uint64(int(np.packbits(gt, bitorder="little").view("<u8")[0]))
+
+
+@overload(pack_gt, inline="always")
+def _pack_gt_overload(a, ia, b, ib):  # type: ignore[no-untyped-def]
+    return lambda a, ia, b, ib: _pack_gt(a, ia, b, ib)  # type: ignore[call-arg]

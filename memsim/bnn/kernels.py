@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from memsim.bits import popcount
+from memsim.bits import pack_gt, popcount, popcount_lane
 from memsim.config import NUMBA_FLAGS, NUMBA_PARALLEL_FLAGS
 from memsim.errors import ConfigError
 
@@ -177,28 +177,24 @@ def _conv_outputs(B, Ho, Wo, pool, n_out, want_h):  # type: ignore[no-untyped-de
 
 
 @njit(inline="always", **NUMBA_FLAGS)
-def _emit_group(fire, h_out, b, py, px, g, best, n_out, s, invert, want_h):  # type: ignore[no-untyped-def]
-    # Threshold and pack the 64 channels of group g at one output position (and keep h if asked). s is
-    # (1, O64), shared, or (B, O64), image b's thresholds in row b.
+def _emit_group(fire, h_out, b, py, px, g, best, n_out, s_row, inv_words, want_h):  # type: ignore[no-untyped-def]
+    # Threshold and pack the 64 channels of group g at one output position (and keep h if asked): one vector
+    # compare into a word, then the channels of a negative batch-norm scale flipped (h <= s = not h > s).
     o0 = g * GROUP
-    sr = b * (1 if s.shape[0] > 1 else 0)
-    word = np.uint64(0)
-    for j in range(GROUP):  # branch-free, constant trip count: vectorises (padded channels never fire)
-        word |= np.uint64((best[j] > s[sr, o0 + j]) != invert[o0 + j]) << np.uint64(j)
-    fire[b, py, px, g] = word
+    fire[b, py, px, g] = pack_gt(best, 0, s_row, o0) ^ inv_words[g]
     if want_h:
         for j in range(min(GROUP, n_out - o0)):
             h_out[b, py, px, o0 + j] = best[j]
 
 
 @njit(**NUMBA_PARALLEL_FLAGS)
-def _conv_word_layer(x, wn, c_in, pad, mode, pool, n_out, s, invert, want_h):  # type: ignore[no-untyped-def]
+def _conv_word_layer(x, wn, c_in, pad, mode, pool, n_out, s, inv_words, want_h):  # type: ignore[no-untyped-def]
     # A whole 3x3 convolution layer: pre-activations, 2x2 max-pool (if pool), threshold and packing fused,
     # so the (B, H', W', O) int32 pre-activations never go to memory unless want_h asks for them (pooled).
     # x (B, H, W, nwc) packed channels; wn (K, 9 nwc, O64) neuron-major: the O64 output channels of tap t's
     # input word k contiguous at wn[r, t nwc + k], zero past n_out, so the group loop has a constant trip
-    # count and vectorises across output channels (vpopcntq on AVX-512 VPOPCNTDQ hosts). s and invert are
-    # padded to O64 with thresholds no h reaches.
+    # count and vectorises across output channels (vpopcntq on AVX-512 VPOPCNTDQ hosts). s (1 or B rows) is
+    # padded to O64 with thresholds no h reaches; inv_words packs the invert flags per group.
     B, H, W, nwc = x.shape
     groups = wn.shape[2] // GROUP
     Ho = H + 2 * pad - 2
@@ -212,6 +208,7 @@ def _conv_word_layer(x, wn, c_in, pad, mode, pool, n_out, s, invert, want_h):  #
             b = idx // (Hp * Wp)
             py = (idx // Wp) % Hp
             px = idx % Wp
+            s_row = s[b if s.shape[0] > 1 else 0]
             for g in range(groups):
                 o0 = g * GROUP
                 best[:] = _H_MIN
@@ -219,22 +216,47 @@ def _conv_word_layer(x, wn, c_in, pad, mode, pool, n_out, s, invert, want_h):  #
                     yo = py * step + sub // step
                     xo = px * step + sub % step
                     r = _read_index(mode, b, yo, xo, Wo)
-                    acc[:] = 0
-                    n_valid = 0
-                    for t in range(9):
-                        yi = yo + t // 3 - pad
-                        xi = xo + t % 3 - pad
-                        if yi < 0 or yi >= H or xi < 0 or xi >= W:
-                            continue  # zero padding: the tap adds nothing (one branch per tap, none per channel)
-                        n_valid += c_in
+                    y0 = yo - pad
+                    x0 = xo - pad
+                    # All 9 taps summed before the one store per word (LLVM stores a count after every add, as it
+                    # cannot prove acc does not alias the weights).
+                    if 0 <= y0 and y0 + 2 < H and 0 <= x0 and x0 + 2 < W:
+                        n_valid = 9 * c_in
                         for k in range(nwc):
-                            v = x[b, yi, xi, k]
-                            row = t * nwc + k
+                            v0, v1, v2 = x[b, y0, x0, k], x[b, y0, x0 + 1, k], x[b, y0, x0 + 2, k]
+                            v3, v4, v5 = x[b, y0 + 1, x0, k], x[b, y0 + 1, x0 + 1, k], x[b, y0 + 1, x0 + 2, k]
+                            v6, v7, v8 = x[b, y0 + 2, x0, k], x[b, y0 + 2, x0 + 1, k], x[b, y0 + 2, x0 + 2, k]
                             for j in range(GROUP):
-                                acc[j] += popcount(v ^ wn[r, row, o0 + j])
+                                o = o0 + j
+                                c = (
+                                    popcount(v0 ^ wn[r, k, o])
+                                    + popcount(v1 ^ wn[r, nwc + k, o])
+                                    + popcount(v2 ^ wn[r, 2 * nwc + k, o])
+                                    + popcount(v3 ^ wn[r, 3 * nwc + k, o])
+                                    + popcount(v4 ^ wn[r, 4 * nwc + k, o])
+                                    + popcount(v5 ^ wn[r, 5 * nwc + k, o])
+                                    + popcount(v6 ^ wn[r, 6 * nwc + k, o])
+                                    + popcount(v7 ^ wn[r, 7 * nwc + k, o])
+                                    + popcount(v8 ^ wn[r, 8 * nwc + k, o])
+                                )
+                                acc[j] = c if k == 0 else acc[j] + c
+                    else:
+                        acc[:] = 0
+                        n_valid = 0
+                        for t in range(9):
+                            yi = y0 + t // 3
+                            xi = x0 + t % 3
+                            if yi < 0 or yi >= H or xi < 0 or xi >= W:
+                                continue  # zero padding: the tap adds nothing (one branch per tap, none per channel)
+                            n_valid += c_in
+                            for k in range(nwc):
+                                v = x[b, yi, xi, k]
+                                row = t * nwc + k
+                                for j in range(GROUP):
+                                    acc[j] += popcount(v ^ wn[r, row, o0 + j])
                     for j in range(GROUP):
                         best[j] = max(best[j], n_valid - 2 * acc[j])
-                _emit_group(fire, h_out, b, py, px, g, best, n_out, s, invert, want_h)
+                _emit_group(fire, h_out, b, py, px, g, best, n_out, s_row, inv_words, want_h)
     return h_out, fire
 
 
@@ -242,45 +264,64 @@ def _conv_word_layer(x, wn, c_in, pad, mode, pool, n_out, s, invert, want_h):  #
 # neuron's mismatch count is one popcount per position instead of nine (the first layer of an image network).
 
 
+def lane_dtype(c_in: int) -> type:
+    """The narrowest unsigned type that holds a 3x3 patch of ``c_in`` channels (``9 c_in <= 64`` bits)."""
+    bits = 9 * int(c_in)
+    return np.uint16 if bits <= 16 else np.uint32 if bits <= 32 else np.uint64
+
+
 @njit(**NUMBA_PARALLEL_FLAGS)
-def _patch_words(x, c_in, pad):  # type: ignore[no-untyped-def]
-    # x (B, H, W, 1) -> patches (B, H', W') with tap t = 3 dy + dx at bits [t c_in, (t + 1) c_in), and the
-    # mask of the taps inside the image (H', W') with their valid-bit count: padding adds nothing to h.
+def _patch_words(x, c_in, pad, like):  # type: ignore[no-untyped-def]
+    # x (B, H, W, 1) -> patches (B, H', W') of like's lane type with tap t = 3 dy + dx at bits
+    # [t c_in, (t + 1) c_in), and the mask of the taps inside the image (H', W') with their valid-bit count
+    # (int16): padding adds nothing to h.
     B, H, W, _ = x.shape
     Ho = H + 2 * pad - 2
     Wo = W + 2 * pad - 2
-    lane = (np.uint64(1) << np.uint64(c_in)) - np.uint64(1)
-    patches = np.zeros((B, Ho, Wo), dtype=np.uint64)
-    valid = np.zeros((Ho, Wo), dtype=np.uint64)
-    n_valid = np.zeros((Ho, Wo), dtype=np.int64)
+    c = np.uint64(c_in)
+    lane = (np.uint64(1) << c) - np.uint64(1)
+    patches = np.empty((B, Ho, Wo), dtype=like.dtype)
+    valid = np.zeros((Ho, Wo), dtype=like.dtype)
+    n_valid = np.zeros((Ho, Wo), dtype=np.int16)
     for pos in range(Ho * Wo):
         yo = pos // Wo
         xo = pos % Wo
+        m = np.uint64(0)
         for t in range(9):
             yi = yo + t // 3 - pad
             xi = xo + t % 3 - pad
             if 0 <= yi < H and 0 <= xi < W:
-                valid[yo, xo] |= lane << np.uint64(t * c_in)
+                m |= lane << np.uint64(t * c_in)
                 n_valid[yo, xo] += c_in
-    for b in prange(B):
-        for yo in range(Ho):
-            for xo in range(Wo):
-                word = np.uint64(0)
-                for t in range(9):
-                    yi = yo + t // 3 - pad
-                    xi = xo + t % 3 - pad
-                    if 0 <= yi < H and 0 <= xi < W:
-                        word |= (x[b, yi, xi, 0] & lane) << np.uint64(t * c_in)
-                patches[b, yo, xo] = word
+        valid[yo, xo] = m
+    # Tap t = 3 dy + dx sits at bit t c = 3 c dy + c dx: stack the three rows of each input column first
+    # (col[x] = rows dy at 3 c dy), then a patch is three neighbouring columns at c dx. col has a zero column
+    # on each side, and rows outside the image are skipped, so no tap needs a bounds test.
+    chunk = 16  # images per work item: one scratch column per item
+    for item in prange((B + chunk - 1) // chunk):
+        col = np.zeros(W + 2, dtype=np.uint64)
+        for b in range(item * chunk, min(B, (item + 1) * chunk)):
+            for yo in range(Ho):
+                col[1 : W + 1] = 0
+                for dy in range(3):
+                    y = yo - pad + dy
+                    if 0 <= y < H:
+                        sh = np.uint64(3 * c_in * dy)
+                        for xx in range(W):
+                            col[xx + 1] |= (x[b, y, xx, 0] & lane) << sh
+                for xo in range(Wo):
+                    xi = xo + 1 - pad
+                    patches[b, yo, xo] = col[xi] | (col[xi + 1] << c) | (col[xi + 2] << (c + c))
     return patches, valid, n_valid
 
 
 @njit(**NUMBA_FLAGS)
-def _patch_weights(w, c_in, o64):  # type: ignore[no-untyped-def]
-    # w (K, O, 3, 3, 1) -> (K, O64): the 9 taps of a channel in one word, laid out as the patches; zero past O.
+def _patch_weights(w, c_in, o64, like):  # type: ignore[no-untyped-def]
+    # w (K, O, 3, 3, 1) -> (K, O64) of like's lane type: the 9 taps of a channel in one word, laid out as the
+    # patches; zero past O.
     K, n_out = w.shape[0], w.shape[1]
     lane = (np.uint64(1) << np.uint64(c_in)) - np.uint64(1)
-    out = np.zeros((K, o64), dtype=np.uint64)
+    out = np.zeros((K, o64), dtype=like.dtype)
     for k in range(K):
         for o in range(n_out):
             word = np.uint64(0)
@@ -291,24 +332,25 @@ def _patch_weights(w, c_in, o64):  # type: ignore[no-untyped-def]
 
 
 @njit(**NUMBA_PARALLEL_FLAGS)
-def _conv_patch_layer(patches, valid, n_valid, wp, mode, pool, n_out, s, invert, want_h):  # type: ignore[no-untyped-def]
-    # As _conv_word_layer, from patch words: one popcount per output channel and position.
+def _conv_patch_layer(patches, valid, n_valid, wp, mode, pool, n_out, s, inv_words, want_h):  # type: ignore[no-untyped-def]
+    # As _conv_word_layer, from patch words: one popcount per output channel and position, in the patches'
+    # lane type (uint16 for one input channel: 32 channels per 512-bit register), with h and the thresholds s
+    # in int16 (|h| <= 63). One work item per row of (pooled) outputs, so no division per position.
     B, Ho, Wo = patches.shape
     groups = wp.shape[1] // GROUP
     step, Hp, Wp, fire, h_out = _conv_outputs(B, Ho, Wo, pool, n_out, want_h)
-    total = B * Hp * Wp
-    for item in prange((total + POSITIONS_PER_ITEM - 1) // POSITIONS_PER_ITEM):
-        best = np.empty(GROUP, dtype=np.int64)
-        for idx in range(item * POSITIONS_PER_ITEM, min(total, (item + 1) * POSITIONS_PER_ITEM)):
-            b = idx // (Hp * Wp)
-            py = (idx // Wp) % Hp
-            px = idx % Wp
+    two = np.int16(2)
+    for row in prange(B * Hp):
+        b = row // Hp
+        py = row - b * Hp
+        s_row = s[b if s.shape[0] > 1 else 0]
+        best = np.empty(GROUP, dtype=np.int16)
+        ys = py * step
+        y1 = ys + step - 1
+        for px in range(Wp):
             # The (up to) 4 positions of the pooling window side by side, so each channel's count is stored once
-            # (not once per position: LLVM cannot keep it in a register across positions); without pooling the
-            # one position is repeated, which changes no max.
-            ys = py * step
+            # (not once per position: LLVM cannot keep it in a register across positions).
             xs = px * step
-            y1 = ys + step - 1
             x1 = xs + step - 1
             r0 = _read_index(mode, b, ys, xs, Wo)
             r1 = _read_index(mode, b, ys, x1, Wo)
@@ -318,16 +360,29 @@ def _conv_patch_layer(patches, valid, n_valid, wp, mode, pool, n_out, s, invert,
             p1, m1, n1 = patches[b, ys, x1], valid[ys, x1], n_valid[ys, x1]
             p2, m2, n2 = patches[b, y1, xs], valid[y1, xs], n_valid[y1, xs]
             p3, m3, n3 = patches[b, y1, x1], valid[y1, x1], n_valid[y1, x1]
+            # One weight row for the window, and one padding mask: the patches are zero outside their mask, so
+            # (p ^ w) & m = p ^ (w & m), and the largest h is the fewest mismatches.
+            same = mode != PER_POSITION and m0 == m1 and m0 == m2 and m0 == m3
             for g in range(groups):
                 o0 = g * GROUP
-                for j in range(GROUP):
-                    o = o0 + j
-                    h0 = n0 - 2 * popcount((p0 ^ wp[r0, o]) & m0)
-                    h1 = n1 - 2 * popcount((p1 ^ wp[r1, o]) & m1)
-                    h2 = n2 - 2 * popcount((p2 ^ wp[r2, o]) & m2)
-                    h3 = n3 - 2 * popcount((p3 ^ wp[r3, o]) & m3)
-                    best[j] = max(max(h0, h1), max(h2, h3))
-                _emit_group(fire, h_out, b, py, px, g, best, n_out, s, invert, want_h)
+                if step == 1:  # no pooling: the window is one position
+                    for j in range(GROUP):
+                        best[j] = n0 - two * np.int16(popcount_lane((p0 ^ wp[r0, o0 + j]) & m0))
+                elif same:
+                    for j in range(GROUP):
+                        wv = wp[r0, o0 + j] & m0
+                        c01 = min(popcount_lane(p0 ^ wv), popcount_lane(p1 ^ wv))
+                        c23 = min(popcount_lane(p2 ^ wv), popcount_lane(p3 ^ wv))
+                        best[j] = n0 - two * np.int16(min(c01, c23))
+                else:
+                    for j in range(GROUP):
+                        o = o0 + j
+                        h0 = n0 - two * np.int16(popcount_lane((p0 ^ wp[r0, o]) & m0))
+                        h1 = n1 - two * np.int16(popcount_lane((p1 ^ wp[r1, o]) & m1))
+                        h2 = n2 - two * np.int16(popcount_lane((p2 ^ wp[r2, o]) & m2))
+                        h3 = n3 - two * np.int16(popcount_lane((p3 ^ wp[r3, o]) & m3))
+                        best[j] = max(max(h0, h1), max(h2, h3))
+                _emit_group(fire, h_out, b, py, px, g, best, n_out, s_row, inv_words, want_h)
     return h_out, fire
 
 
@@ -707,21 +762,26 @@ def conv3x3_layer(
     s2 = per_image_rows("s", s, n_out, x.shape[0], np.int64)
     s64 = np.full((s2.shape[0], o64), NEVER_FIRES, dtype=np.int64)  # padded channels: no pre-activation exceeds it
     s64[:, :n_out] = s2
-    inv64 = np.zeros(o64, dtype=np.bool_)
-    inv64[:n_out] = _per_neuron("invert", invert, n_out, np.bool_)
-    args = (int(mode), bool(pool), int(n_out), s64, inv64, bool(want_h))
+    inv = np.zeros(o64, dtype=np.bool_)
+    inv[:n_out] = _per_neuron("invert", invert, n_out, np.bool_)
+    inv_words = np.packbits(inv, bitorder="little").view("<u8").astype(np.uint64)
     if x.shape[3] == 1 and 9 * c_in <= 64:  # a whole patch fits one word: one popcount per channel and position
-        patches, valid, n_valid = _patch_words(x, int(c_in), int(pad))
+        like = np.zeros(0, dtype=lane_dtype(c_in))
+        patches, valid, n_valid = _patch_words(x, int(c_in), int(pad), like)
         if patch_form:
-            wp = np.zeros((k, o64), dtype=np.uint64)
+            wp = np.zeros((k, o64), dtype=like.dtype)
             wp[:, :n_out] = w
         else:
-            wp = _patch_weights(w, int(c_in), o64)
-        h, fire = _conv_patch_layer(patches, valid, n_valid, wp, *args)
+            wp = _patch_weights(w, int(c_in), o64, like)
+        # |h| <= 9 c_in <= 63: thresholds clipped to +-64 compare the same in int16
+        s16 = np.clip(s64, -64, 64).astype(np.int16)
+        h, fire = _conv_patch_layer(patches, valid, n_valid, wp, int(mode), bool(pool), int(n_out), s16, inv_words,
+                                    bool(want_h))  # fmt: skip
     else:
         wn = np.zeros((k, 9 * x.shape[3], o64), dtype=np.uint64)
         wn[:, :, :n_out] = w.reshape(k, n_out, -1).transpose(0, 2, 1)
-        h, fire = _conv_word_layer(x, wn, int(c_in), int(pad), *args)
+        h, fire = _conv_word_layer(x, wn, int(c_in), int(pad), int(mode), bool(pool), int(n_out), s64, inv_words,
+                                   bool(want_h))  # fmt: skip
     return (h if want_h else None), fire
 
 

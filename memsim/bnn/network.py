@@ -285,7 +285,10 @@ class BNN:
         ndarray of uint64
             ``(N, nw)`` for a dense first layer, ``(N, H, W, nw_c)`` for a convolution.
         """
-        imgs = self._check_images(images)
+        return self._pack(self._check_images(images))
+
+    def _pack(self, imgs: np.ndarray) -> np.ndarray:
+        """:meth:`binarize` of checked images ``(N, C, H, W)``."""
         if isinstance(self.layers[0], Dense):
             n = imgs.shape[0]
             flat = imgs.reshape(n, imgs.shape[1], -1)
@@ -430,12 +433,19 @@ class BNN:
         ndarray of int32, shape (N, classes)
         """
         read_parts = parse_in_memory(in_memory)
-        x = self.binarize(images)
-        n = x.shape[0]
+        imgs = self._check_images(images)
+        n = imgs.shape[0]
         has_conv = any(isinstance(layer, Conv) for layer in self.layers)
+        # A convolution's input takes a word per pixel (8x the image): packed a block at a time, it stays in
+        # cache for the first layer instead of a pass over all of it through memory.
+        x_all = None if has_conv else self._pack(imgs)
+
+        def packed(i: int, j: int) -> np.ndarray:
+            return self._pack(imgs[i:j]) if x_all is None else x_all[i:j]
+
         if memory is None:
             block = config.CONV_BLOCK if has_conv else max(n, 1)
-            blocks = [self._run_clean(x[i : i + block]) for i in range(0, n, block)]
+            blocks = [self._run_clean(packed(i, i + block)) for i in range(0, n, block)]
             return np.concatenate(blocks) if blocks else np.empty((0, self.n_classes), np.int32)
         tag = parse_granularity(granularity)
         names, t_names = self._check_source(memory, prefix, read_parts)
@@ -455,13 +465,13 @@ class BNN:
                            for i, (name, layer) in enumerate(zip(names, self.layers, strict=True))]  # fmt: skip
                 thresholds = [None if t is None else self._read_thresholds(memory, t, layer, reads)[0]
                               for t, layer in zip(t_names, self.layers, strict=True)]  # fmt: skip
-                out[sel[0] : sel[-1] + 1] = self._run(x[sel[0] : sel[-1] + 1], weights, thresholds)
+                out[sel[0] : sel[-1] + 1] = self._run(packed(sel[0], sel[-1] + 1), weights, thresholds)
             return out
         block = config.CONV_BLOCK if has_conv else config.DENSE_BLOCK
         for start in range(0, n, block):
             stop = min(n, start + block)
             out[start:stop] = self._forward_reads(
-                x[start:stop], memory, names, t_names, tag, trial, first + start, fast
+                packed(start, stop), memory, names, t_names, tag, trial, first + start, fast
             )
         return out
 
