@@ -69,8 +69,7 @@ def _build_table(n, p, width, window_sd):  # type: ignore[no-untyped-def]
     lo = np.empty(n + 1, dtype=np.int64)
     table = np.ones((n + 1, width))
     for m in prange(n + 1):
-        mean = p * (n - 2 * m)
-        start = int(math.floor(mean - window_sd * sd))
+        start = _window_start(m, n, p, window_sd * sd)
         lo[m] = start
         # windows of the two binomials
         s1 = math.sqrt(m * p * (1.0 - p))
@@ -117,6 +116,12 @@ def cdf_table(n: int, p: float) -> tuple[np.ndarray, np.ndarray]:
     return lo, table
 
 
+def _window(n: int, p: float) -> np.ndarray:
+    """``(n, p, WINDOW_SD * sd)`` as the table's builder computes them, for :func:`_window_start` in kernels."""
+    sd = math.sqrt(n * p * (1.0 - p))
+    return np.array([float(n), float(p), WINDOW_SD * sd])
+
+
 def fire_limit(n: int, threshold: np.ndarray) -> np.ndarray:
     """Largest mismatch count at which ``h = n - 2 m > s`` holds: ``ceil((n - s) / 2) - 1``.
 
@@ -132,19 +137,27 @@ def fire_limit(n: int, threshold: np.ndarray) -> np.ndarray:
 
 
 @njit(inline="always", **NUMBA_FLAGS)
-def _fire_bit(m, t, inv, lo, table, base, o):  # type: ignore[no-untyped-def]
+def _window_start(m, n, p, reach):  # type: ignore[no-untyped-def]
+    # lo[m] of cdf_table, recomputed by the same float operations (so the same integer): cheaper in a vector
+    # loop than a gather from lo.
+    return np.int64(math.floor(p * (n - 2 * m) - reach))
+
+
+@njit(inline="always", **NUMBA_FLAGS)
+def _fire_bit(m, t, inv, window, table, base, o):  # type: ignore[no-untyped-def]
     # 1 iff hidden neuron o fires after the read: its uniform (number o of the image's counter-based stream)
     # below P(D <= t - m). Branch-free: outside the tabulated window the probability is exactly 0 or 1, and a
     # uniform in [0, 1) compared against 0 or 1 decides nothing random, so drawing it anyway changes no result.
+    # window = (n, p, WINDOW_SD * sd) of the table.
     width = table.shape[1]
-    k = t - m - lo[m]
+    k = t - m - _window_start(m, window[0], window[1], window[2])
     prob = table[m, min(max(k, 0), width - 1)]
     prob = 0.0 if k < 0 else (1.0 if k >= width else prob)
     return np.uint64((counter_uniform(base, o) < prob) != inv)
 
 
 @njit(**NUMBA_PARALLEL_FLAGS)
-def _sample_fire(mism, lo, table, t_fire, invert, k0, k1, events):  # type: ignore[no-untyped-def]
+def _sample_fire(mism, window, table, t_fire, invert, k0, k1, events):  # type: ignore[no-untyped-def]
     # Hidden layer: packed firing bits (B, nw(O)); neuron o of image b draws number o of b's stream.
     # t_fire is (1, n_out), shared, or (B, n_out), per image (thresholds read from the memory).
     B, n_out = mism.shape
@@ -158,13 +171,13 @@ def _sample_fire(mism, lo, table, t_fire, invert, k0, k1, events):  # type: igno
             word = np.uint64(0)
             for j in range(min(64, n_out - 64 * g)):
                 o = 64 * g + j
-                word |= _fire_bit(mism[b, o], t_fire[tr, o], invert[o], lo, table, base, o) << np.uint64(j)
+                word |= _fire_bit(mism[b, o], t_fire[tr, o], invert[o], window, table, base, o) << np.uint64(j)
             out[b, g] = word
     return out
 
 
 @njit(**NUMBA_PARALLEL_FLAGS)
-def _dense_sample_fire(x, wt, n_out, lo, table, t_fire, invert, k0, k1, events):  # type: ignore[no-untyped-def]
+def _dense_sample_fire(x, wt, n_out, window, table, t_fire, invert, k0, k1, events):  # type: ignore[no-untyped-def]
     # _sample_fire fused into the neuron-major XNOR-popcount: the mismatch counts of a block of 4 images x 64
     # neurons go straight to the draw, never to the output. Same bits as sample_fire(mismatches). The draws run
     # image by image over the 64 neurons (interleaving the 4 images cost 2.2x: more live values than registers).
@@ -186,7 +199,7 @@ def _dense_sample_fire(x, wt, n_out, lo, table, t_fire, invert, k0, k1, events):
                 word = np.uint64(0)
                 for jj in range(min(64, n_out - j0)):
                     o = j0 + jj
-                    word |= _fire_bit(acc[q, jj], limits[o], invert[o], lo, table, base, o) << np.uint64(jj)
+                    word |= _fire_bit(acc[q, jj], limits[o], invert[o], window, table, base, o) << np.uint64(jj)
                 out[i, g] = word
     return out
 
@@ -248,9 +261,9 @@ def sample_fire(
     """
     mism, ev = _check_block(mism, n, events)
     lim = per_image_rows("limit", limit, mism.shape[1], mism.shape[0], np.int64)
-    lo, table = cdf_table(int(n), float(law.p))
+    _, table = cdf_table(int(n), float(law.p))
     k0, k1 = np.uint64(law.key[0]), np.uint64(law.key[1])
-    return _sample_fire(mism, lo, table, lim, np.asarray(invert, np.bool_), k0, k1, ev)
+    return _sample_fire(mism, _window(n, law.p), table, lim, np.asarray(invert, np.bool_), k0, k1, ev)
 
 
 def dense_sample_fire(
@@ -284,10 +297,10 @@ def dense_sample_fire(
         raise ConfigError(f"neuron-major weights {wt.shape} do not fit inputs {x.shape} and {n_out} neurons")
     if ev.shape != (x.shape[0],) or x.shape[1] * 64 < n:
         raise ConfigError(f"need one event per image ({x.shape[0]}) and {n} inputs in {x.shape[1]} words")
-    lo, table = cdf_table(int(n), float(law.p))
+    _, table = cdf_table(int(n), float(law.p))
     inv = np.ascontiguousarray(invert, dtype=np.bool_)
     k0, k1 = np.uint64(law.key[0]), np.uint64(law.key[1])
-    return _dense_sample_fire(x, wt, n_out, lo, table, limit, inv, k0, k1, ev)
+    return _dense_sample_fire(x, wt, n_out, _window(n, law.p), table, limit, inv, k0, k1, ev)
 
 
 def sample_output(mism: np.ndarray, n: int, law: SymmetricFlips, events: np.ndarray) -> np.ndarray:

@@ -77,6 +77,25 @@ def p_digits(p: float, significant_bits: int = 12) -> tuple[np.ndarray, float]:
 RESIDUAL_STREAMS = 1 << 40
 
 
+#: Relative distance to an integer below which a gap is recomputed with log1p (see _gap): thousands of times
+#: the few-ulp disagreement of libm's log and log1p.
+GAP_GUARD = 1e-12
+
+
+@njit(inline="always", **NUMBA_FLAGS)
+def _gap(u, log_q):  # type: ignore[no-untyped-def]
+    # log1p(-u) / log(1 - p), the geometric gap, at the cost of log (log1p is about 2x slower in glibc): u has
+    # 53 bits, so 1 - u is exact and both logs take the same number. They may still round apart by an ulp or
+    # two; only the integer part and comparisons with integers are used, so where the quotient lies so close
+    # to an integer that this could matter, log1p decides: the gaps are those of log1p, bit for bit.
+    gap = math.log(1.0 - u) / log_q
+    frac = gap - math.floor(gap)
+    tol = GAP_GUARD * (gap + 1.0)
+    if frac < tol or frac > 1.0 - tol:
+        gap = math.log1p(-u) / log_q
+    return gap
+
+
 @njit(**NUMBA_PARALLEL_FLAGS)
 def _fill_geometric(masks, nbits, p, k0, k1, events, chunk_words, accumulate, stream_offset):  # type: ignore[no-untyped-def]
     # Row r of masks (K, nwords) from the streams of events[r]; accumulate: OR the new bits in instead of
@@ -100,7 +119,7 @@ def _fill_geometric(masks, nbits, p, k0, k1, events, chunk_words, accumulate, st
         while True:
             r, s0, s1, s2, s3 = xoshiro_next(s0, s1, s2, s3)
             # P(gap >= g) = P(1 - u <= (1 - p)^g) = (1 - p)^g: the gap before the next flip.
-            gap = math.log1p(-to_unit(r)) / log_q
+            gap = _gap(to_unit(r), log_q)
             if gap >= end - 1 - pos:  # compare as float first: gap can exceed any int
                 break
             pos += 1 + int(gap)
