@@ -272,9 +272,45 @@ def test_fused_popcount_and_draw_equals_the_two_steps(B, n, n_out, p):
         np.testing.assert_array_equal(got, expected)
 
 
+@pytest.mark.parametrize(("n", "p"), [(3136, 0.01), (2048, 0.3), (784, 1e-4), (100, 0.5), (7, 0.9), (1, 0.2)])
+def test_window_start_is_the_tables_lo(n, p):
+    """The draw loops recompute the CDF window's start instead of gathering it: the same integer for every m."""
+    from numba import njit
+
+    window = fastpath._window(n, p)
+    start = njit(lambda m, w: fastpath._window_start(m, w[0], w[1], w[2]))
+    lo, _ = fastpath.cdf_table(n, p)
+    np.testing.assert_array_equal([start(m, window) for m in range(n + 1)], lo)
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.int32, np.int64])
+def test_pack_gt_and_popcount_lane(dtype):
+    """The two narrow-lane helpers compiled (one vector compare; ctpop at the lane's width) against their
+    plain Python bodies, which are obviously correct."""
+    from numba import njit
+
+    from memsim.bits import pack_gt, popcount_lane
+
+    info = np.iinfo(dtype)
+    a = RNG.integers(info.min, info.max, 150, dtype=dtype, endpoint=True)
+    b = RNG.integers(info.min, info.max, 150, dtype=dtype, endpoint=True)
+    b[::7] = a[::7]  # equal elements: not greater
+    a[:3], b[:3] = info.max, info.min
+    packed = njit(lambda a, ia, b, ib: pack_gt(a, ia, b, ib))
+    for ia, ib in [(0, 0), (3, 17), (86, 1), (50, 86)]:
+        want = sum(1 << j for j in range(64) if a[ia + j] > b[ib + j])
+        assert int(packed(a, ia, b, ib)) == int(pack_gt(a, ia, b, ib)) == want
+    lane = np.dtype(dtype).str.replace("i", "u")
+    values = RNG.integers(0, 2 ** (8 * np.dtype(lane).itemsize), 64, dtype=lane, endpoint=False)
+    values[:2] = 0, np.iinfo(lane).max
+    count = njit(lambda v: [popcount_lane(x) for x in v])
+    assert count(values) == [popcount_lane(x) for x in values] == [bin(int(x)).count("1") for x in values]
+
+
 #: Kernels whose twin test lives elsewhere (file: what it compares).
 ELSEWHERE = {
     "_fill_geometric": "test_memory_kernels.py: naive.geometric_mask",
+    "_gap": "test_memory_kernels.py: the log1p quotient, next to integers too",
     "_fill_bitparallel": "test_memory_kernels.py: naive.bitparallel_mask",
     "_weak_cells": "test_memory_kernels.py: naive.weak_cells",
     "_directional": "test_memory_kernels.py: naive.directional",
@@ -285,6 +321,7 @@ ELSEWHERE = {
     "_conv_outputs": "helper of the convolution kernels (test_conv3x3_layer)",
     "_emit_group": "inlined epilogue of the convolution kernels (test_conv3x3_layer)",
     "_realign_row": "inlined row of _realign_rows (test_realign_rows)",
+    "_window_start": "test_window_start_is_the_tables_lo",
     "_fire_bit": "inlined draw of _sample_fire and _dense_sample_fire (test_fast_path_samplers_replay_their_streams)",
     "counter_base": "naive.counter_uniform, via the fast-path sampler twins",
     "counter_uniform": "naive.counter_uniform, via the fast-path sampler twins",

@@ -65,6 +65,31 @@ def test_geometric_mask_equals_naive(nbits, p):
         np.testing.assert_array_equal(row, naive.geometric_mask(nbits, p, *key, int(event), chunk, list(old), 99))
 
 
+@pytest.mark.parametrize("p", [1e-7, 1e-3, 0.01, 0.3, 0.9])
+def test_gap_is_the_log1p_gap_bit_for_bit(p):
+    """_gap takes log(1 - u) where log1p(-u) is slower: the integer part must be log1p's, including for u whose
+    quotient lands next to an integer (u = 1 - q^k), where the two logs may round apart and log1p decides."""
+    import math
+
+    from numba import njit
+
+    gap = njit(lambda u, lq: kernels._gap(u, lq))
+    log_q = math.log1p(-p)
+    rng = np.random.default_rng(5)
+    us = list(rng.integers(0, 2**53, 20_000) / 2.0**53)
+    for k in range(1, 400):  # next to every integer quotient, both sides
+        u = 1.0 - math.exp(k * log_q)
+        us += [u, math.nextafter(u, 0.0), math.nextafter(u, 1.0)]
+    us = [min(max(u, 0.0), 1.0 - 2.0**-53) for u in us]
+    us = [math.floor(u * 2.0**53) / 2.0**53 for u in us]  # the values to_unit can give: 53-bit fractions
+    got = np.array([math.floor(gap(u, log_q)) for u in us])
+    want = np.array([math.floor(math.log1p(-u) / log_q) for u in us])
+    near = sum(abs(math.log(1.0 - u) / log_q - round(math.log(1.0 - u) / log_q)) < 1e-9 for u in us)
+    print(f"\np={p:g}: {len(us)} gaps, {near} within 1e-9 of an integer, {int((got != want).sum())} differ")
+    np.testing.assert_array_equal(got, want)
+    assert near > 0  # the guard's side was exercised
+
+
 @pytest.mark.parametrize("nbits", [1, 65, 5000])
 @pytest.mark.parametrize("p", [0.03, 0.35, 0.5])
 def test_bitparallel_mask_equals_naive(nbits, p):
