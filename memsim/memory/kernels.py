@@ -25,6 +25,7 @@ their arguments and are the only callers (the fault models call the wrappers).
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -96,14 +97,45 @@ def _gap(u, log_q):  # type: ignore[no-untyped-def]
     return gap
 
 
+#: Leading bits of a random word that pick its bucket of u in the gap table: 2**14 buckets of width 6e-5.
+GAP_TABLE_BITS = 14
+
+
+@njit(**NUMBA_FLAGS)
+def _gap_table(p, bits):  # type: ignore[no-untyped-def]
+    # For each bucket [i, i + 1) / 2**bits of u: the integer part of the gap if it is the same for every u of
+    # the bucket, else -1. The gap rises with u, so the bucket's two ends decide, each kept GAP_GUARD clear of
+    # an integer (as _gap's guard): a lookup gives the very integer _gap would. Near u = 1 gaps grow fast, and
+    # below p ~ 1e-3 most buckets span an integer; those draws take the log.
+    log_q = math.log1p(-p)
+    n = 1 << bits
+    table = np.full(n, -1, dtype=np.int64)
+    step = 1.0 / n
+    for i in range(n):
+        g_lo = math.log1p(-(i * step)) / log_q
+        g_hi = math.log1p(-((i + 1) * step - 2.0**-53)) / log_q  # the bucket's largest u (53-bit fractions)
+        f = math.floor(g_lo)
+        if math.floor(g_hi) != f or f > 2.0**62:
+            continue
+        if (i > 0 and g_lo - f < GAP_GUARD * (g_lo + 1.0)) or f + 1.0 - g_hi < GAP_GUARD * (g_hi + 1.0):
+            continue  # u = 0 (i = 0) gives gap 0 exactly: no guard below it
+        table[i] = np.int64(f)
+    return table
+
+
 @njit(**NUMBA_PARALLEL_FLAGS)
-def _fill_geometric(masks, nbits, p, k0, k1, events, chunk_words, accumulate, stream_offset):  # type: ignore[no-untyped-def]
+def _fill_geometric(masks, nbits, p, k0, k1, events, chunk_words, accumulate, stream_offset, table):  # type: ignore[no-untyped-def]
     # Row r of masks (K, nwords) from the streams of events[r]; accumulate: OR the new bits in instead of
     # overwriting. One work item per (read, chunk), so a block of small reads (a convolution's weights, once
-    # per image) runs in one parallel launch with the same bits as one read at a time.
+    # per image) runs in one parallel launch with the same bits as one read at a time. table: _gap_table(p),
+    # which serves most draws without a log.
     K, nwords = masks.shape
     nchunks = (nwords + chunk_words - 1) // chunk_words
     log_q = math.log1p(-p)
+    bits = 0
+    while (1 << bits) < table.size:  # table.size is 2**bits
+        bits += 1
+    shift = np.uint64(64 - bits)
     for item in prange(K * nchunks):
         row = item // nchunks
         c = item % nchunks
@@ -119,11 +151,24 @@ def _fill_geometric(masks, nbits, p, k0, k1, events, chunk_words, accumulate, st
         while True:
             r, s0, s1, s2, s3 = xoshiro_next(s0, s1, s2, s3)
             # P(gap >= g) = P(1 - u <= (1 - p)^g) = (1 - p)^g: the gap before the next flip.
-            gap = _gap(to_unit(r), log_q)
-            if gap >= end - 1 - pos:  # compare as float first: gap can exceed any int
+            g = table[r >> shift]
+            if g < 0:
+                gap = _gap(to_unit(r), log_q)
+                if gap >= end - 1 - pos:  # compare as float first: gap can exceed any int
+                    break
+                g = int(gap)
+            elif g >= end - 1 - pos:
                 break
-            pos += 1 + int(gap)
+            pos += 1 + g
             mask[pos >> 6] |= np.uint64(1) << np.uint64(pos & 63)
+
+
+@lru_cache(maxsize=64)
+def gap_table(p: float) -> np.ndarray:
+    """The geometric sampler's table of gaps for ``p`` (read-only, cached per p)."""
+    table = _gap_table(float(p), GAP_TABLE_BITS)
+    table.setflags(write=False)
+    return table
 
 
 @njit(**NUMBA_PARALLEL_FLAGS)
@@ -354,13 +399,13 @@ def sample_masks(
     small = masks.size <= SERIAL_MAX_WORDS
     geometric = _fill_geometric_serial if small else _fill_geometric
     if sampler == "geometric":
-        geometric(masks, nbits, p, k0, k1, ev, chunk, False, 0)
+        geometric(masks, nbits, p, k0, k1, ev, chunk, False, 0, gap_table(p))
     elif sampler == "bitparallel":
         ops, p_hi = p_digits(p, config.P_BITS)
         (_fill_bitparallel_serial if small else _fill_bitparallel)(masks, nbits, ops, k0, k1, ev, chunk)
         remainder = (p - p_hi) / (1.0 - p_hi)
         if remainder > 0.0:
-            geometric(masks, nbits, remainder, k0, k1, ev, chunk, True, RESIDUAL_STREAMS)
+            geometric(masks, nbits, remainder, k0, k1, ev, chunk, True, RESIDUAL_STREAMS, gap_table(remainder))
     else:
         raise ConfigError(f"unknown sampler {sampler!r}; use 'auto', 'geometric' or 'bitparallel'")
     return masks

@@ -311,6 +311,7 @@ def test_pack_gt_and_popcount_lane(dtype):
 ELSEWHERE = {
     "_fill_geometric": "test_memory_kernels.py: naive.geometric_mask",
     "_gap": "test_memory_kernels.py: the log1p quotient, next to integers too",
+    "_gap_table": "test_memory_kernels.py: the log1p quotient at both ends of every bucket served",
     "_fill_bitparallel": "test_memory_kernels.py: naive.bitparallel_mask",
     "_weak_cells": "test_memory_kernels.py: naive.weak_cells",
     "_directional": "test_memory_kernels.py: naive.directional",

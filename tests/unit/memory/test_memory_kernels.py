@@ -56,11 +56,12 @@ def test_geometric_mask_equals_naive(nbits, p):
     key = (11, 22)
     events = np.array([5, 8], np.uint64)  # a block of two reads: each row from its own event's streams
     masks = np.empty((2, (nbits + 63) // 64), np.uint64)
-    kernels._fill_geometric(masks, nbits, p, np.uint64(key[0]), np.uint64(key[1]), events, chunk, False, 0)
+    table = kernels.gap_table(p)
+    kernels._fill_geometric(masks, nbits, p, np.uint64(key[0]), np.uint64(key[1]), events, chunk, False, 0, table)
     for row, event in zip(masks, events, strict=True):
         np.testing.assert_array_equal(row, naive.geometric_mask(nbits, p, *key, int(event), chunk))
     before = masks.copy()  # accumulate: OR a second pass from other streams into the mask
-    kernels._fill_geometric(masks, nbits, p, np.uint64(key[0]), np.uint64(key[1]), events, chunk, True, 99)
+    kernels._fill_geometric(masks, nbits, p, np.uint64(key[0]), np.uint64(key[1]), events, chunk, True, 99, table)
     for row, old, event in zip(masks, before, events, strict=True):
         np.testing.assert_array_equal(row, naive.geometric_mask(nbits, p, *key, int(event), chunk, list(old), 99))
 
@@ -88,6 +89,25 @@ def test_gap_is_the_log1p_gap_bit_for_bit(p):
     print(f"\np={p:g}: {len(us)} gaps, {near} within 1e-9 of an integer, {int((got != want).sum())} differ")
     np.testing.assert_array_equal(got, want)
     assert near > 0  # the guard's side was exercised
+
+
+@pytest.mark.parametrize("p", [1e-4, 1e-3, 0.01, 0.3, 0.9])
+def test_gap_table_gives_the_log1p_gap_for_every_u_of_a_bucket(p):
+    """Each bucket the table serves holds one integer part of the gap: at its two ends (the smallest and the
+    largest 53-bit u) and at random u inside, it equals floor(log1p(-u) / log_q)."""
+    import math
+
+    table = kernels.gap_table(p)
+    bits = table.size.bit_length() - 1
+    log_q = math.log1p(-p)
+    rng = np.random.default_rng(9)
+    served = np.flatnonzero(table >= 0)
+    for i in served:
+        lo, hi = int(i) << (53 - bits), ((int(i) + 1) << (53 - bits)) - 1  # u = k / 2**53 for k in [lo, hi]
+        ks = [lo, hi, *rng.integers(lo, hi + 1, 3)]
+        assert all(math.floor(math.log1p(-k / 2.0**53) / log_q) == table[i] for k in ks), i
+    print(f"\np={p:g}: the table serves {served.size} of {table.size} buckets")
+    assert served.size > 0.05 * table.size
 
 
 @pytest.mark.parametrize("nbits", [1, 65, 5000])
