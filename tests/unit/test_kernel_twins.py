@@ -321,6 +321,7 @@ ELSEWHERE = {
     "store4": "inlined helper of the neuron-major dense kernels (test_dense_kernels_both_layouts)",
     "_conv_outputs": "helper of the convolution kernels (test_conv3x3_layer)",
     "_emit_group": "inlined epilogue of the convolution kernels (test_conv3x3_layer)",
+    "_taps9": "inlined interior sum of _conv_word_layer (test_conv3x3_layer)",
     "_realign_row": "inlined row of _realign_rows (test_realign_rows)",
     "_window_start": "test_window_start_is_the_tables_lo",
     "_fire_bit": "inlined draw of _sample_fire and _dense_sample_fire (test_fast_path_samplers_replay_their_streams)",
