@@ -145,7 +145,7 @@ def test_fashion_cnn_throughput(benchmark):
     mem.set_ber(0.01)
     net.forward(images, memory=mem)
     clean, flip = [], []
-    for _ in range(5):  # interleaved, best of each: the machine's noise hits both alike
+    for _ in range(9):  # interleaved, best of each: the machine's noise hits both alike
         for times, kwargs in ((clean, {}), (flip, {"memory": mem})):
             start = time.perf_counter()
             net.forward(images, **kwargs)
