@@ -163,9 +163,14 @@ def _popcount_overload(x):  # type: ignore[no-untyped-def]
     return None
 
 
+def _signed(t: types.Type) -> bool:
+    """Whether a numba integer type is signed (numba's stubs do not declare the attribute)."""
+    return bool(getattr(t, "signed", False))
+
+
 @intrinsic
 def _ctpop_lane(typingctx, x):  # type: ignore[no-untyped-def]
-    if not isinstance(x, types.Integer) or x.signed:
+    if not isinstance(x, types.Integer) or _signed(x):
         return None
     sig = x(x)
 
@@ -187,7 +192,7 @@ def popcount_lane(x: np.unsignedinteger) -> np.unsignedinteger:
 
 @overload(popcount_lane, inline="always")
 def _popcount_lane_overload(x):  # type: ignore[no-untyped-def]
-    if isinstance(x, types.Integer) and not x.signed:
+    if isinstance(x, types.Integer) and not _signed(x):
         return lambda x: _ctpop_lane(x)  # type: ignore[call-arg]
     return None
 
@@ -198,7 +203,7 @@ def _pack_gt(typingctx, a, ia, b, ib):  # type: ignore[no-untyped-def]
     # that to vector compares and a mask move (vpcmpgtw + kmovq with AVX-512), other targets to what they have.
     ok = (
         isinstance(a, types.Array) and isinstance(b, types.Array) and a.ndim == 1 and b.ndim == 1
-        and a.dtype == b.dtype and isinstance(a.dtype, types.Integer) and a.dtype.signed
+        and a.dtype == b.dtype and isinstance(a.dtype, types.Integer) and _signed(a.dtype)
         and isinstance(ia, types.Integer) and isinstance(ib, types.Integer)
     )  # fmt: skip
     if not ok:

@@ -781,7 +781,7 @@ def conv3x3_layer(
     inv[:n_out] = _per_neuron("invert", invert, n_out, np.bool_)
     inv_words = np.packbits(inv, bitorder="little").view("<u8").astype(np.uint64)
     if x.shape[3] == 1 and 9 * c_in <= 64:  # a whole patch fits one word: one popcount per channel and position
-        like = np.zeros(0, dtype=lane_dtype(c_in))
+        like: np.ndarray = np.zeros(0, dtype=lane_dtype(c_in))
         patches, valid, n_valid = _patch_words(x.reshape(x.shape[:3]), int(c_in), int(pad), like)
         if patch_form:
             wp = np.zeros((k, o64), dtype=like.dtype)
