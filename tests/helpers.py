@@ -98,8 +98,8 @@ def write_yaml(directory: Path, data: Any, stem: str = "tiny") -> Path:
     return path
 
 
-def median_seconds(fn: Callable[[], object], repeat: int, warmup: int = 2) -> float:
-    """Median wall time of ``fn()`` over ``repeat`` calls, after ``warmup`` calls."""
+def call_seconds(fn: Callable[[], object], repeat: int, warmup: int) -> list[float]:
+    """Wall times of ``repeat`` calls of ``fn()``, after ``warmup`` untimed calls."""
     for _ in range(warmup):
         fn()
     times = []
@@ -107,20 +107,18 @@ def median_seconds(fn: Callable[[], object], repeat: int, warmup: int = 2) -> fl
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return times
+
+
+def median_seconds(fn: Callable[[], object], repeat: int, warmup: int = 2) -> float:
+    """Median wall time of ``fn()`` over ``repeat`` calls, after ``warmup`` calls."""
+    return statistics.median(call_seconds(fn, repeat, warmup))
 
 
 def best_seconds(fn: Callable[[], object], repeat: int, warmup: int = 1) -> float:
     """Shortest wall time of ``fn()`` over ``repeat`` calls: what the machine can do, as a loop limit is
     measured (this host has slow spells that only ever lengthen a run)."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+    return min(call_seconds(fn, repeat, warmup))
 
 
 def rand_bits(rng, n):

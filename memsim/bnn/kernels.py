@@ -253,8 +253,6 @@ def _conv_word_layer(x, wn, c_in, pad, mode, pool, n_out, s, inv_words, want_h):
                             else:
                                 for j in range(GROUP):
                                     acc[j] += _taps9(v0, v1, v2, v3, v4, v5, v6, v7, v8, wn, r, k, nwc, o0 + j)
-                        for j in range(GROUP):
-                            best[j] = max(best[j], n_valid - 2 * acc[j])
                     else:
                         acc[:] = 0
                         n_valid = 0
@@ -269,8 +267,8 @@ def _conv_word_layer(x, wn, c_in, pad, mode, pool, n_out, s, inv_words, want_h):
                                 row = t * nwc + k
                                 for j in range(GROUP):
                                     acc[j] += popcount(v ^ wn[r, row, o0 + j])
-                        for j in range(GROUP):
-                            best[j] = max(best[j], n_valid - 2 * acc[j])
+                    for j in range(GROUP):
+                        best[j] = max(best[j], n_valid - 2 * acc[j])
                 _emit_group(fire, h_out, b, py, px, g, best, n_out, s_row, inv_words, want_h)
     return h_out, fire
 
