@@ -82,11 +82,16 @@ def popcount_isa() -> dict[str, str]:
     time by nibble lookup (``vpshufb``, several instructions); with only POPCNT the loop is
     scalar (one word per instruction); without POPCNT it falls back to bit tricks.
 
+    The patch-word convolutions (at most 7 input channels) count in 16- or 32-bit lanes;
+    AVX-512 BITALG counts 32 uint16 lanes per instruction (``vpopcntw``), elsewhere LLVM
+    emulates the narrow counts.
+
     Returns
     -------
     dict of str
         ``target`` (CPU name numba compiles for), ``popcount`` (``avx512-vpopcntdq``,
-        ``avx2-lookup``, ``popcnt`` or ``software``) and ``vector_words`` (words per step).
+        ``avx2-lookup``, ``popcnt`` or ``software``), ``vector_words`` (words per step) and
+        ``lanes16`` (``avx512-bitalg`` or ``emulated``).
     """
     from numba.core.registry import cpu_target  # numba's own answer, overrides included
 
@@ -100,7 +105,8 @@ def popcount_isa() -> dict[str, str]:
         isa, width = "popcnt", "1"
     else:
         isa, width = "software", "1"
-    return {"target": cpu, "popcount": isa, "vector_words": width}
+    lanes16 = "avx512-bitalg" if {"avx512f", "avx512bitalg"} <= on else "emulated"
+    return {"target": cpu, "popcount": isa, "vector_words": width, "lanes16": lanes16}
 
 
 def reset() -> None:

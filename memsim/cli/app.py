@@ -50,7 +50,7 @@ class _Version(argparse.Action):
 
         isa = config.popcount_isa()
         sys.stdout.write(f"memsim {__version__} (numba target {isa['target']}, popcount {isa['popcount']}, "
-                         f"{isa['vector_words']} words per step)\n")  # fmt: skip
+                         f"{isa['vector_words']} words per step, 16-bit lanes {isa['lanes16']})\n")  # fmt: skip
         parser.exit()
 
 

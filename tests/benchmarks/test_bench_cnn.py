@@ -69,7 +69,8 @@ def compare(net: BNN, images: np.ndarray, batch: int, target: float, label: str)
     print(
         f"\n{label}, {len(images)} images: memsim {t_ours:.3f} s, torch model {t_torch:.2f} s -> "
         f"{t_torch / t_ours:.1f}x (target {target:g}x); {achieved / 1e9:.2f} G words/s = {achieved / limit:.0%} of "
-        f"the XOR-popcount loop limit as compiled here ({isa['popcount']} on {isa['target']}, "
+        f"the XOR-popcount loop limit as compiled here ({isa['popcount']} on {isa['target']}, 16-bit lanes "
+        f"{isa['lanes16']}, "
         f"{limit / 1e9:.2f} G words/s), {achieved / scalar:.0%} of the scalar POPCNT loop ({scalar / 1e9:.2f} "
         f"G words/s); {numba.get_num_threads()} threads\n  per layer: {layer_times(net, images)}"
     )

@@ -453,3 +453,4 @@ def test_version_names_the_popcount_numba_compiles_here(capsys):
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith("memsim ") and f"popcount {config.popcount_isa()['popcount']}" in out
+    assert f"16-bit lanes {config.popcount_isa()['lanes16']}" in out
