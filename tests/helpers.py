@@ -121,6 +121,18 @@ def best_seconds(fn: Callable[[], object], repeat: int, warmup: int = 1) -> floa
     return min(call_seconds(fn, repeat, warmup))
 
 
+def interleaved_best(fns: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
+    """Shortest wall time of each of ``fns``, timed in turn for ``rounds`` rounds: a slow spell of the
+    host hits every side alike, so the ratio of two best times compares like with like."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: min(ts) for name, ts in times.items()}
+
+
 def rand_bits(rng, n):
     return pack_bits(rng.random(n) < 0.5).words
 

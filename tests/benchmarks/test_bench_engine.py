@@ -12,7 +12,7 @@ import time
 import numba
 import numpy as np
 import pytest
-from helpers import median_seconds
+from helpers import interleaved_best, median_seconds
 from popcount_limit import popcount_limit_words_per_s, scalar_build
 
 import memsim
@@ -144,13 +144,8 @@ def test_fashion_cnn_throughput(benchmark):
     net.store_weights(mem)
     mem.set_ber(0.01)
     net.forward(images, memory=mem)
-    clean, flip = [], []
-    for _ in range(9):  # interleaved, best of each: the machine's noise hits both alike
-        for times, kwargs in ((clean, {}), (flip, {"memory": mem})):
-            start = time.perf_counter()
-            net.forward(images, **kwargs)
-            times.append(time.perf_counter() - start)
-    t_clean, t_flip = min(clean), min(flip)
+    best = interleaved_best({"clean": lambda: net.forward(images), "flips": lambda: net.forward(images, memory=mem)}, 9)
+    t_clean, t_flip = best["clean"], best["flips"]
     benchmark.pedantic(net.forward, args=(images,), rounds=3, warmup_rounds=0)
     print(
         f"\nFashion CNN: clean {len(images) / t_clean:.0f} images/s; fresh per-image flips at BER 0.01 "

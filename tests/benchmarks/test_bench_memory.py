@@ -7,12 +7,10 @@ XOR into the stored words. Targets on 2 cores: 100x at p = 1e-3, 20x at 1e-2, 10
 
 from __future__ import annotations
 
-import time
-
 import numba
 import numpy as np
 import pytest
-from helpers import median_seconds
+from helpers import interleaved_best, median_seconds
 
 from memsim import ApproximateMemory, PersistentFaults
 
@@ -67,13 +65,10 @@ def test_read_through_a_measured_map_vs_transient():
     transient.store("w", bits)
     transient.set_ber(1e-3)
     transient.read_packed("w"), mapped.read_packed("w")  # compile, warm the caches
-    times: dict[str, list[float]] = {"transient": [], "map": []}
-    for _ in range(30):  # interleaved, best of each: the host's slow spells hit both alike
-        for name, mem in (("transient", transient), ("map", mapped)):
-            start = time.perf_counter()
-            mem.read_packed("w")
-            times[name].append(time.perf_counter() - start)
-    t_transient, t_map = min(times["transient"]), min(times["map"])
+    best = interleaved_best(
+        {"transient": lambda: transient.read_packed("w"), "map": lambda: mapped.read_packed("w")}, 30
+    )
+    t_transient, t_map = best["transient"], best["map"]
     read = mapped.read_packed("w").unpack()
     assert np.array_equal(read != bits, (p01 == 1.0) & ~bits | (p10 == 1.0) & bits), "the map decides, exactly"
     ratio = t_map / t_transient
