@@ -108,8 +108,7 @@ def cdf_table(n: int, p: float) -> tuple[np.ndarray, np.ndarray]:
     """
     if not (isinstance(n, (int, np.integer)) and n >= 1 and 0.0 <= p <= 1.0):
         raise ConfigError(f"cdf_table needs n >= 1 and p in [0, 1], got n={n!r}, p={p!r}")
-    sd = math.sqrt(n * p * (1.0 - p))
-    width = int(math.ceil(2 * WINDOW_SD * sd)) + 3
+    width = int(math.ceil(2.0 * _window(n, p)[2])) + 3  # the window, mean +- WINDOW_SD sd
     lo, table = _build_table(int(n), float(p), width, WINDOW_SD)
     lo.setflags(write=False)
     table.setflags(write=False)

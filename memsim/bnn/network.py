@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -307,27 +308,19 @@ class BNN:
             raise ConfigError(f"images of shape {np.shape(images)} do not fit {self.arch} ({want})")
         return np.ascontiguousarray(arr)
 
-    def _run_clean(self, x: np.ndarray) -> np.ndarray:
-        """Integer output pre-activations with the clean weights (batched neuron-major dense kernels)."""
+    def _run_clean(self, x: np.ndarray, spent: np.ndarray | None = None) -> np.ndarray:
+        """Integer output pre-activations with the clean weights (batched neuron-major dense kernels).
+
+        ``spent``, if given, gets each layer's seconds added to its entry (where the time goes).
+        """
         act = x
-        fire = self._fire_limits()
-        for layer, w, t_fire in zip(self.layers, self._clean_kernel_weights(), fire, strict=True):
-            if isinstance(layer, Conv):
-                _, act = _conv_block(layer, act, w)
-                continue
-            if act.ndim == 4:
-                act = act.reshape(act.shape[0], -1)
-            if layer.n_out < 64:  # row-major weights, see _clean_kernel_weights
-                h = kernels.dense_h(act, w, layer.n_in)
-                if layer.is_output:
-                    return h
-                act = kernels.threshold_flat(h, *layer.firing())
-                continue
-            if layer.is_output:
-                return layer.n_in - 2 * kernels.dense_mismatch_neuron_major(act, w, layer.n_out)
-            assert t_fire is not None  # every hidden dense layer has one
-            act = kernels.dense_fire_neuron_major(act, w, layer.n_out, t_fire, layer.firing()[1])
-        raise AssertionError("the last layer is an output layer")
+        layers = zip(self.layers, self._clean_kernel_weights(), self._fire_limits(), strict=True)
+        for i, (layer, w, t_fire) in enumerate(layers):
+            start = time.perf_counter()
+            act = _clean_layer(layer, w, t_fire, act)
+            if spent is not None:
+                spent[i] += time.perf_counter() - start
+        return act
 
     @staticmethod
     def _dense_clean_h(act: np.ndarray, layer: Dense, w: np.ndarray) -> np.ndarray:
@@ -681,6 +674,21 @@ def _conv_block(
         act, w[None] if mode == kernels.SHARED else w, layer.c_in, layer.padding, mode, layer.pool,
         layer.threshold if s is None else s, layer.invert, want_h,
     )  # fmt: skip
+
+
+def _clean_layer(layer: Layer, w: np.ndarray, t_fire: np.ndarray | None, act: np.ndarray) -> np.ndarray:
+    """One layer with its cached clean kernel weights: output bits, or the output layer's ``h``."""
+    if isinstance(layer, Conv):
+        return _conv_block(layer, act, w)[1]
+    if act.ndim == 4:
+        act = act.reshape(act.shape[0], -1)
+    if layer.n_out < 64:  # row-major weights, see BNN._clean_kernel_weights
+        h = kernels.dense_h(act, w, layer.n_in)
+        return h if layer.is_output else kernels.threshold_flat(h, *layer.firing())
+    if layer.is_output:
+        return layer.n_in - 2 * kernels.dense_mismatch_neuron_major(act, w, layer.n_out)
+    assert t_fire is not None  # every hidden dense layer has one
+    return kernels.dense_fire_neuron_major(act, w, layer.n_out, t_fire, layer.firing()[1])
 
 
 def _same_rows(words: np.ndarray) -> bool:

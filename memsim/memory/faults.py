@@ -364,13 +364,8 @@ class PersistentFaults(FaultModel):
         if cells is None:
             stuck1, stuck0 = _drawn_stuck(ctx, ctx.p01, ctx.p10)
             return kernels.directional(data, stuck1, stuck0)
-        # A 0/1 map (no fractional cells) needs no per-read mask: the stuck masks themselves, not copies of them
-        # (two passes over the array fewer; nothing random is drawn either way).
-        m01, m10 = cells.stuck1, cells.stuck0
-        if cells.pos01.size:
-            m01 = kernels.sparse_mask(cells.stuck1, cells.pos01, cells.prob01, stream_key(ctx.read_key, 2), ctx.event)
-        if cells.pos10.size:
-            m10 = kernels.sparse_mask(cells.stuck0, cells.pos10, cells.prob10, stream_key(ctx.read_key, 3), ctx.event)
+        m01 = kernels.sparse_mask(cells.stuck1, cells.pos01, cells.prob01, stream_key(ctx.read_key, 2), ctx.event)
+        m10 = kernels.sparse_mask(cells.stuck0, cells.pos10, cells.prob10, stream_key(ctx.read_key, 3), ctx.event)
         return kernels.directional(data, m01, m10)
 
     def __repr__(self) -> str:

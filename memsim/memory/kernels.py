@@ -441,19 +441,24 @@ def sparse_mask(
     """``base`` OR a mask whose bit ``positions[j]`` is set with probability ``probs[j]``.
 
     The cost grows with ``positions.size`` (the cells with a fractional rate), not with
-    the array: cells with rate 0 or 1 belong in ``base``.
+    the array: cells with rate 0 or 1 belong in ``base``. Without positions (a 0/1 map) the
+    result is ``base`` itself as a read-only view: no copy per read.
     """
-    mask = _words("base", base).copy()
+    base = _words("base", base)
     pos = np.ascontiguousarray(positions, dtype=np.int64)
     pr = np.ascontiguousarray(probs, dtype=np.float64)
     if pos.shape != pr.shape:
         raise ConfigError(f"positions {pos.shape} and probs {pr.shape} differ in shape")
-    if pos.size:
-        if pos.min() < 0 or pos.max() >= mask.size * 64:
-            raise ConfigError("positions outside the mask")
-        if not np.all((pr > 0.0) & (pr < 1.0)):
-            raise ConfigError("sparse probabilities must lie strictly between 0 and 1")
-        _fill_sparse(mask, pos, pr, *_u64(key), np.uint64(event))
+    if pos.size == 0:
+        view = base.view()
+        view.flags.writeable = False
+        return view
+    if pos.min() < 0 or pos.max() >= base.size * 64:
+        raise ConfigError("positions outside the mask")
+    if not np.all((pr > 0.0) & (pr < 1.0)):
+        raise ConfigError("sparse probabilities must lie strictly between 0 and 1")
+    mask = base.copy()
+    _fill_sparse(mask, pos, pr, *_u64(key), np.uint64(event))
     return mask
 
 

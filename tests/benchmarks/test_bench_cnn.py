@@ -25,7 +25,6 @@ from popcount_limit import popcount_limit_words_per_s, scalar_limit_words_per_s
 import memsim
 from memsim.bits import n_words
 from memsim.bnn import BNN, Conv
-from memsim.bnn.kernels import SHARED, conv3x3_layer, dense_fire_neuron_major, threshold_flat
 
 pytestmark = pytest.mark.benchmark
 torch = pytest.importorskip("torch")
@@ -80,24 +79,12 @@ def compare(net: BNN, images: np.ndarray, batch: int, target: float, label: str)
 def layer_times(net: BNN, images: np.ndarray) -> str:
     """Where the time goes: input packing and each layer, summed over the engine's blocks of images."""
     block = memsim.config.CONV_BLOCK
-    weights = net._clean_kernel_weights()
     spent = np.zeros(len(net.layers) + 1)
     for i in range(0, len(images), block):
         start = time.perf_counter()
         act = net.binarize(images[i : i + block])
         spent[0] += time.perf_counter() - start
-        for k, (layer, w) in enumerate(zip(net.layers, weights, strict=True)):
-            start = time.perf_counter()
-            if isinstance(layer, Conv):
-                act = conv3x3_layer(act, w[None], layer.c_in, layer.padding, SHARED, layer.pool, layer.threshold,
-                                    layer.invert)[1]  # fmt: skip
-            elif layer.is_output or layer.n_out < 64:  # as BNN._run_clean
-                act = net._dense_clean_h(act.reshape(len(act), -1), layer, w)
-                act = act if layer.is_output else threshold_flat(act, *layer.firing())
-            else:
-                act = dense_fire_neuron_major(act.reshape(len(act), -1), w, layer.n_out, net._fire_limits()[k],
-                                              layer.firing()[1])  # fmt: skip
-            spent[k + 1] += time.perf_counter() - start
+        net._run_clean(act, spent[1:])
     names = ["pack"] + [f"{type(layer).__name__.lower()}{k}" for k, layer in enumerate(net.layers)]
     return ", ".join(f"{name} {t * 1e3:.0f} ms" for name, t in zip(names, spent, strict=True))
 
