@@ -115,13 +115,16 @@ def hash_uniform(k0: int, k1: int, index: int) -> float:
     return unit(splitmix64(k0 ^ splitmix64(k1 ^ index)))
 
 
-def weak_cells(nbits: int, fault_fraction: float, share01: float, k0: int, k1: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stuck-at-1 / stuck-at-0 cells: faulty iff u_2i < fraction; stuck-at-1 iff u_2i+1 < share."""
+def weak_cells(
+    nbits: int, fault_fraction: float, share01: float, k0: int, k1: int, offset: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stuck-at-1 / stuck-at-0 cells at addresses a = offset + i: faulty iff u_2a < fraction; stuck-at-1 iff u_2a+1 < share."""
     stuck1 = np.zeros(nbits, bool)
     stuck0 = np.zeros(nbits, bool)
     for i in range(nbits):
-        if hash_uniform(k0, k1, 2 * i) < fault_fraction:
-            if hash_uniform(k0, k1, 2 * i + 1) < share01:
+        a = offset + i
+        if hash_uniform(k0, k1, 2 * a) < fault_fraction:
+            if hash_uniform(k0, k1, 2 * a + 1) < share01:
                 stuck1[i] = True
             else:
                 stuck0[i] = True

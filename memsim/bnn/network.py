@@ -12,16 +12,17 @@ from typing import Any
 import numpy as np
 
 from memsim import config
-from memsim.bits import PackedBits, n_words, pack_bits
+from memsim.bits import PackedBits, n_words, pack_bits, pad_mask
 from memsim.bnn import kernels
 from memsim.bnn.architectures import ARCHITECTURES, INPUT_THRESHOLD, layer_shapes
 from memsim.bnn.fastpath import dense_sample_fire, fire_limit, sample_fire, sample_output
+from memsim.bnn.lawpath import law_fire, law_output
 from memsim.bnn.layers import Conv, Dense, Layer, words_for_kernel
 from memsim.bnn.weights import WeightSource
 from memsim.errors import ConfigError, ModelFileError
 from memsim.memory.approximate import ApproximateMemory
 from memsim.memory.granularity import ReadGranularity, parse_granularity
-from memsim.memory.reads import ReadSet, resolve_seed
+from memsim.memory.reads import FlipLaw, ReadSet, resolve_seed
 
 __all__ = ["BNN", "IN_MEMORY_PARTS", "THRESHOLD_DTYPES", "in_memory_label", "parse_in_memory"]
 
@@ -583,6 +584,12 @@ class BNN:
                     mism = (layer.n_in - self._dense_clean_h(act, layer, clean[i])) // 2
                     act = sample_fire(mism, layer.n_in, limit, invert, law, reads.events())
                 continue
+            general = memory.flip_law(name, reads) if fast and hasattr(memory, "flip_law") else None
+            if general is not None:  # a chip's stuck cells and/or flips that depend on the stored bit
+                act = self._law_layer(i, layer, act, general, s, reads)
+                if layer.is_output:
+                    return act
+                continue
             # Explicit flips: each image reads the layer once; a block of reads at a time, as memory allows.
             h = np.empty((n, layer.n_out), dtype=np.int32)
             per = max(1, int(config.EXPLICIT_BLOCK_MB * 2**20) // (3 * 8 * layer.n_out * n_words(layer.n_in)))
@@ -597,6 +604,30 @@ class BNN:
                 return h
             act = kernels.threshold_flat(h, layer.firing()[0] if s is None else s, layer.firing()[1])
         raise AssertionError("the last layer is an output layer")  # validate() guarantees it
+
+    def _law_layer(
+        self, i: int, layer: Dense, act: np.ndarray, law: FlipLaw, s: np.ndarray | None, reads: ReadSet
+    ) -> np.ndarray:
+        """Dense layer ``i`` under a :class:`~memsim.memory.reads.FlipLaw`: output ``h`` or firing bits.
+
+        Stuck cells alone (no free flips) are the clean kernels on the chip's words; otherwise
+        the exact sampler of :mod:`memsim.bnn.lawpath`.
+        """
+        w = words_for_kernel(layer, law.words)
+        if law.fixed:
+            if s is None and layer.n_out >= 64:  # neuron-major, as the clean weights (BNN._clean_kernel_weights)
+                return _clean_layer(layer, kernels.transpose_dense(w), self._fire_limits()[i], act)
+            h = kernels.dense_h(act, w, layer.n_in)
+            return h if layer.is_output else kernels.threshold_flat(h, layer.firing()[0] if s is None else s,
+                                                                    layer.firing()[1])  # fmt: skip
+        valid = np.full(n_words(layer.nbits), np.uint64(0xFFFFFFFFFFFFFFFF), dtype=np.uint64)
+        valid[-1] = pad_mask(layer.nbits)
+        free = words_for_kernel(layer, valid if law.free is None else law.free & valid)
+        if layer.is_output:
+            return law_output(act, w, free, layer.n_in, law, reads.events())
+        limit = self._fire_limits()[i] if s is None else fire_limit(layer.n_in, s)
+        assert limit is not None  # a hidden dense layer has a fire limit
+        return law_fire(act, w, free, layer.n_in, limit, layer.firing()[1], law, reads.events())
 
     def _first_mismatches(self, x: np.ndarray, layer: Dense, w: np.ndarray) -> np.ndarray | None:
         """Clean mismatch counts of a dense first layer for a block of inputs seen before, else None.

@@ -16,13 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from memsim.bits import PackedBits, pack_bits, pack_words, unpack_bits, unpack_words
+from memsim.bits import PackedBits, pack_bits, pack_words, pad_mask, unpack_bits, unpack_words
 from memsim.errors import ConfigError, UnknownNameError, suggest
 from memsim.memory import kernels
 from memsim.memory.counters import AccessCounter
 from memsim.memory.faults import FaultModel, ReadContext, get_fault_model
 from memsim.memory.granularity import ReadGranularity, parse_granularity
-from memsim.memory.reads import ReadSet, SymmetricFlips, resolve_seed
+from memsim.memory.reads import FlipLaw, ReadSet, SymmetricFlips, resolve_seed
 from memsim.profile.operating_point import OperatingPoint
 from memsim.rng import SCOPE_DIRECT, child_key, read_events, seed_key, stream_key
 
@@ -67,6 +67,13 @@ class _Stored:
                 self.read_keys.clear()
             key = self.read_keys[seed] = child_key(self.cell_key, "reads", seed)
         return key
+
+
+def _valid_words(nbits: int) -> np.ndarray:
+    """All-ones words over ``nbits`` bits, the padding of the last word 0."""
+    words = np.full((nbits + 63) // 64, np.uint64(0xFFFFFFFFFFFFFFFF), dtype=np.uint64)
+    words[-1] = pad_mask(nbits)
+    return words
 
 
 def _check_probability(value: Any, label: str) -> float:
@@ -124,6 +131,7 @@ class ApproximateMemory:
             resolve_seed(seed, "memory seed")
         self.seed = seed
         self._key = seed_key(seed)
+        self._chip_key = child_key(self._key, "chip")
         self._direct_reads = 0
         self._arrays: dict[str, _Stored] = {}
         self._next_cell = 0
@@ -328,7 +336,7 @@ class ApproximateMemory:
     def _context(self, name: str, s: _Stored, read_key: tuple[int, int], event: int) -> ReadContext:
         """What the fault model sees of a read of ``name`` (the first of a block for ``flips_block``)."""
         return ReadContext(name, s.nbits, self._p01, self._p10, self._op, read_key, event, s.cell_key,
-                           s.cell_offset, s.cache)  # fmt: skip
+                           s.cell_offset, s.cache, self._chip_key)  # fmt: skip
 
     def read_words(self, name: str, reads: ReadSet) -> np.ndarray:
         """The packed words of every read in ``reads``, each with its own flips (counted).
@@ -395,6 +403,34 @@ class ApproximateMemory:
         flipped = kernels.flip_counts(s.nbits - ones, ones, p, p, stream_key(key, _COUNT_STREAM), events)
         self._account(s, len(reads), flipped, reads.granularity.value)
         return SymmetricFlips(p, stream_key(key, _FAST_STREAM))
+
+    def flip_law(self, name: str, reads: ReadSet) -> FlipLaw | None:
+        """Serve ``reads`` in aggregate if each is fixed words plus independent flips (:class:`FlipLaw`).
+
+        The fault model decides (:meth:`~memsim.memory.faults.FaultModel.law`): stuck cells
+        (drawn, or a measured map of rates 0 and 1), asymmetric and mixed faults can. If it
+        can, the reads are counted here: each read flips the stuck cells that disagree with
+        the stored bits plus a number of free bits drawn from its exact distribution
+        ``Bin(free zeros, p01) + Bin(free ones, p10)``; else None, and the engine reads words.
+        """
+        s = self._get(name)
+        if self._fault_model.iid_rate(self._p01, self._p10) == 0.0:
+            law = FlipLaw(s.words, None, 0.0, 0.0, (0, 0))
+        else:
+            law = self._fault_model.law(s.words, self._context(name, s, s.read_key(reads.seed), 0))
+            if law is None:
+                return None
+        key = s.read_key(reads.seed)
+        events = reads.events()
+        fixed = 0 if law.words is s.words else kernels.count_ones(law.words ^ s.words)
+        flipped = fixed * len(reads)
+        if not law.fixed:
+            free = _valid_words(s.nbits) if law.free is None else law.free & _valid_words(s.nbits)
+            ones = kernels.count_ones(law.words & free)
+            zeros = kernels.count_ones(free) - ones
+            flipped += kernels.flip_counts(zeros, ones, law.p01, law.p10, stream_key(key, _COUNT_STREAM), events)
+        self._account(s, len(reads), flipped, reads.granularity.value)
+        return FlipLaw(law.words, law.free, law.p01, law.p10, stream_key(key, _FAST_STREAM))
 
     def read_packed(self, name: str, granularity: ReadGranularity | str | None = None) -> PackedBits:
         """One direct read of an array as packed words, with fresh flips.

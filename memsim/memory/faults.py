@@ -14,9 +14,11 @@ name            model
                 (symmetric; the reference papers' model). The default.
 ``asymmetric``  a stored 0 flips with ``p01``, a stored 1 with ``p10``, fresh on every read.
 ``persistent``  a fixed set of weak cells fails on every read. Without a measured map the
-                cells are drawn once from the seed: cell i is faulty iff ``u_i < p01 + p10``
-                with ``u_i`` fixed per (seed, array, i), so the faulty set at a lower voltage
-                (higher BER) contains the set at a higher one; a faulty cell is stuck-at-1
+                cells are drawn once per chip (the memory's seed): the cell at address a is
+                faulty iff ``u_a < p01 + p10`` with ``u_a`` fixed per (chip, a), so the faulty
+                set at a lower voltage (higher BER) contains the set at a higher one, and any
+                array laid on the same addresses of the same chip (another model's layer) meets
+                the same cells; a faulty cell is stuck-at-1
                 (flips stored 0s) with probability ``p01 / (p01 + p10)``, else stuck-at-0.
                 With a measured map (:class:`memsim.profile.FaultMapSet` or per-cell
                 ``p01``/``p10`` arrays) the map decides, at the operating point's knob value;
@@ -39,6 +41,7 @@ import numpy as np
 from memsim.bits import pack_bits
 from memsim.errors import ConfigError, UnknownNameError, suggest
 from memsim.memory import kernels
+from memsim.memory.reads import FlipLaw
 from memsim.profile.fault_maps import FaultMapSet
 from memsim.profile.operating_point import OperatingPoint
 from memsim.rng import stream_key
@@ -84,6 +87,9 @@ class ReadContext:
         consecutive cells in storing order).
     cache : dict
         Per-array cache that survives between reads (persistent masks).
+    chip_key : (int, int)
+        Key of the chip (the memory's seed): drawn stuck cells are a function of it and the
+        cell's address only.
     """
 
     name: str
@@ -96,6 +102,7 @@ class ReadContext:
     cell_key: tuple[int, int]
     cell_offset: int = 0
     cache: dict[Any, Any] = field(default_factory=dict)
+    chip_key: tuple[int, int] = (0, 0)
 
     def mask(self, p: float, stream: int) -> np.ndarray:
         """A fresh Bernoulli(p) mask for this read; ``stream`` separates the masks of one read."""
@@ -156,6 +163,24 @@ class FaultModel:
         """
         return None
 
+    def chip_faults(self, p01: float, p10: float) -> str:
+        """What is fixed for a chip at these rates: ``none`` (every read is fresh), ``drawn`` (stuck
+        cells drawn per chip from the memory's seed) or ``measured`` (one measured chip's map).
+
+        Decides the unit of randomness of an experiment (:mod:`memsim.experiment.stats`).
+        """
+        return "none"
+
+    def law(self, data: np.ndarray, ctx: ReadContext) -> FlipLaw | None:
+        """The read as fixed words plus independent flips (:class:`~memsim.memory.reads.FlipLaw`), or None.
+
+        Not None only if every read of the array equals the same fixed words (stored data
+        with stuck cells applied) with each free bit flipped independently at a rate that
+        depends only on its value: then the engine's exact fast path applies to dense layers.
+        ``key`` of the returned law is a placeholder the memory fills in.
+        """
+        return None
+
     def check_shape(self, name: str, nbits: int, cell_offset: int = 0) -> None:
         """Raise if the model cannot serve an array of ``nbits`` bits at ``cell_offset`` (a map too small)."""
 
@@ -202,6 +227,9 @@ class AsymmetricFaults(FaultModel):
         m01, m10 = ctx.masks(ctx.p01, STREAM_P01, events), ctx.masks(ctx.p10, STREAM_P10, events)
         return (m01 & ~data) | (m10 & data)  # as kernels.directional, row by row
 
+    def law(self, data: np.ndarray, ctx: ReadContext) -> FlipLaw | None:
+        return FlipLaw(data, None, ctx.p01, ctx.p10, (0, 0))
+
     def iid_rate(self, p01: float, p10: float) -> float | None:
         return symmetric_rate(p01, p10)
 
@@ -216,7 +244,7 @@ def _drawn_stuck(ctx: ReadContext, p01: float, p10: float) -> tuple[np.ndarray, 
     key = ("drawn", p01, p10)
     if key not in ctx.cache:
         share = 0.5 if fault_fraction == 0.0 else p01 / fault_fraction
-        masks = kernels.weak_cells(ctx.nbits, min(fault_fraction, 1.0), share, ctx.cell_key)
+        masks = kernels.weak_cells(ctx.nbits, min(fault_fraction, 1.0), share, ctx.chip_key, ctx.cell_offset)
         ctx.cache.clear()  # one operating point at a time: do not grow without bound
         ctx.cache[key] = masks
     return ctx.cache[key]
@@ -304,6 +332,31 @@ class PersistentFaults(FaultModel):
 
     def iid_rate(self, p01: float, p10: float) -> float | None:
         return 0.0 if self.cell_map is None and p01 == 0.0 and p10 == 0.0 else None
+
+    def chip_faults(self, p01: float, p10: float) -> str:
+        if self.cell_map is not None:
+            return "measured"
+        return "drawn" if p01 + p10 > 0.0 else "none"
+
+    def deterministic_at(self, op: OperatingPoint | None) -> bool:
+        """True if a measured map's every cell has rate 0 or 1 at ``op``: every read, every trial the same."""
+        if self.cell_map is None:
+            return False
+        if isinstance(self.cell_map, FaultMapSet):
+            if op is None or self.cell_map.knob not in op.knobs:
+                return False
+            p01, p10 = self.cell_map.cell_rates(float(op.knobs[self.cell_map.knob]))
+        else:
+            p01, p10 = self._fixed
+        return all(bool(np.all((a == 0.0) | (a == 1.0))) for a in (np.asarray(p01), np.asarray(p10)))
+
+    def law(self, data: np.ndarray, ctx: ReadContext) -> FlipLaw | None:
+        cells = self._cells(ctx)
+        if cells is not None and (cells.pos01.size or cells.pos10.size):
+            return None  # cells that fail at random on each read: the explicit path
+        words = data ^ self.flips(data, ctx)
+        words.setflags(write=False)
+        return FlipLaw(words, None, 0.0, 0.0, (0, 0))
 
     def check_shape(self, name: str, nbits: int, cell_offset: int = 0) -> None:
         if self.map_size is None or self.tile:
@@ -402,6 +455,15 @@ class MixedFaults(FaultModel):
         if rate is None:
             return None
         return rate if (self.persistent_fraction == 0.0 or rate == 0.0) else None
+
+    def chip_faults(self, p01: float, p10: float) -> str:
+        return "drawn" if self.persistent_fraction > 0.0 and p01 + p10 > 0.0 else "none"
+
+    def law(self, data: np.ndarray, ctx: ReadContext) -> FlipLaw | None:
+        out, stuck, t01, t10 = self._parts(data, ctx)
+        words = data ^ out
+        words.setflags(write=False)
+        return FlipLaw(words, ~stuck, t01, t10, (0, 0))
 
     def _parts(self, data: np.ndarray, ctx: ReadContext) -> tuple[np.ndarray, np.ndarray, float, float]:
         """The stuck cells' flips, the stuck mask, and the transient rates of the other cells (0, 0: none)."""

@@ -278,15 +278,16 @@ def _flip_counts(zeros, ones, p01, p10, k0, k1, events):  # type: ignore[no-unty
 
 
 @njit(**NUMBA_PARALLEL_FLAGS)
-def _weak_cells(flip0, flip1, nbits, fault_fraction, share01, k0, k1):  # type: ignore[no-untyped-def]
-    # Cell i is faulty iff u_i < fault_fraction, with u_i fixed per (key, i): the
-    # faulty set only grows with fault_fraction (nested across operating points).
-    # A faulty cell is stuck-at-1 (flips stored 0s) iff v_i < share01, else stuck-at-0.
+def _weak_cells(flip0, flip1, nbits, fault_fraction, share01, k0, k1, offset):  # type: ignore[no-untyped-def]
+    # Cell i (address offset + bit) is faulty iff u_i < fault_fraction, with u_i fixed per (chip key, address):
+    # the faulty set only grows with fault_fraction (nested across operating points), and an array laid on
+    # the same addresses of the same chip meets the same cells. A faulty cell is stuck-at-1 (flips stored 0s)
+    # iff v_i < share01, else stuck-at-0.
     for w in prange(flip0.size):
         a = np.uint64(0)
         b = np.uint64(0)
         for bit in range(min(64, nbits - w * 64)):
-            i = w * 64 + bit
+            i = offset + w * 64 + bit
             if hash_uniform(k0, k1, 2 * i) < fault_fraction:
                 if hash_uniform(k0, k1, 2 * i + 1) < share01:
                     a |= np.uint64(1) << np.uint64(bit)
@@ -463,19 +464,22 @@ def sparse_mask(
 
 
 def weak_cells(
-    nbits: int, fault_fraction: float, share01: float, key: tuple[int, int]
+    nbits: int, fault_fraction: float, share01: float, key: tuple[int, int], offset: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Masks (stuck-at-1, stuck-at-0) of the weak cells of an array, fixed per ``key``.
+    """Masks (stuck-at-1, stuck-at-0) of the weak cells of an array on addresses ``offset ..``, fixed per ``key``.
 
-    Cell i is faulty iff ``u_i < fault_fraction`` with ``u_i`` a fixed hash of (key, i), so
-    the faulty set grows with ``fault_fraction`` (nested across operating points); a faulty
-    cell is stuck-at-1 iff a second fixed uniform is below ``share01``.
+    Cell i is faulty iff ``u_i < fault_fraction`` with ``u_i`` a fixed hash of (key,
+    ``offset + i``), so the faulty set grows with ``fault_fraction`` (nested across operating
+    points) and depends on the chip (``key``) and the address only; a faulty cell is
+    stuck-at-1 iff a second fixed uniform is below ``share01``.
     """
     if not (0.0 <= fault_fraction <= 1.0 and 0.0 <= share01 <= 1.0):
         raise ConfigError(f"fault_fraction and share01 must lie in [0, 1], got {fault_fraction!r}, {share01!r}")
+    if isinstance(offset, bool) or not isinstance(offset, (int, np.integer)) or offset < 0:
+        raise ConfigError(f"offset must be a non-negative cell address, got {offset!r}")
     stuck1 = np.empty(n_words(nbits), dtype=np.uint64)
     stuck0 = np.empty(n_words(nbits), dtype=np.uint64)
-    _weak_cells(stuck1, stuck0, int(nbits), float(fault_fraction), float(share01), *_u64(key))
+    _weak_cells(stuck1, stuck0, int(nbits), float(fault_fraction), float(share01), *_u64(key), np.int64(offset))
     return stuck1, stuck0
 
 

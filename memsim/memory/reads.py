@@ -22,7 +22,7 @@ from memsim.errors import ConfigError
 from memsim.memory.granularity import ReadGranularity, parse_granularity
 from memsim.rng import SCOPE_BATCH, SCOPE_IMAGE, read_events
 
-__all__ = ["ReadSet", "SymmetricFlips", "resolve_seed"]
+__all__ = ["FlipLaw", "ReadSet", "SymmetricFlips", "resolve_seed"]
 
 
 def resolve_seed(seed: Any, label: str = "seed") -> int:
@@ -121,3 +121,39 @@ class SymmetricFlips:
 
     p: float
     key: tuple[int, int]
+
+
+@dataclass(frozen=True, eq=False)
+class FlipLaw:
+    """What a memory serves when every read is fixed words plus independent flips of the free bits.
+
+    The general form of :class:`SymmetricFlips`: a chip's stuck cells are the same on every
+    read (applied to ``words`` once), and the other bits (``free``) flip independently on every
+    read with a probability that depends on the bit in ``words`` (``p01`` for a 0, ``p10`` for
+    a 1). Stuck cells alone (``p01 = p10 = 0``), asymmetric flips (no stuck cells) and mixed
+    faults all have this form; the engine's fast path (:mod:`memsim.bnn.fastpath`) samples a
+    dense layer's results from it exactly. The memory has already counted the reads.
+
+    Attributes
+    ----------
+    words : ndarray of uint64, shape (n_words,)
+        What every read starts from: the stored words with the chip's stuck cells applied
+        (read-only).
+    free : ndarray of uint64 or None
+        The bits that flip per read (None: every bit).
+    p01, p10 : float
+        Flip probabilities of a free bit that holds 0 and 1.
+    key : (int, int)
+        128-bit key of the sampler's streams (as :attr:`SymmetricFlips.key`).
+    """
+
+    words: np.ndarray
+    free: np.ndarray | None
+    p01: float
+    p10: float
+    key: tuple[int, int]
+
+    @property
+    def fixed(self) -> bool:
+        """True if no bit flips per read: every read returns :attr:`words`."""
+        return self.p01 == 0.0 and self.p10 == 0.0

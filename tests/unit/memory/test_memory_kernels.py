@@ -165,11 +165,12 @@ def test_padding_bits_are_never_set():
 
 
 @pytest.mark.parametrize("nbits", [3, 64, 200])
-def test_weak_cells_equal_naive(nbits):
+@pytest.mark.parametrize("offset", [0, 77])
+def test_weak_cells_equal_naive(nbits, offset):
     words = (nbits + 63) // 64
     a, b = np.empty(words, np.uint64), np.empty(words, np.uint64)
-    kernels._weak_cells(a, b, nbits, 0.3, 0.25, np.uint64(5), np.uint64(6))
-    ra, rb = naive.weak_cells(nbits, 0.3, 0.25, 5, 6)
+    kernels._weak_cells(a, b, nbits, 0.3, 0.25, np.uint64(5), np.uint64(6), np.int64(offset))
+    ra, rb = naive.weak_cells(nbits, 0.3, 0.25, 5, 6, offset)
     np.testing.assert_array_equal(a, ra)
     np.testing.assert_array_equal(b, rb)
 

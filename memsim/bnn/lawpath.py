@@ -1,0 +1,316 @@
+"""Exact-in-distribution fast path for dense layers whose reads are fixed words plus independent flips.
+
+The general form of :mod:`memsim.bnn.fastpath` for the fault models real chips have
+(:class:`~memsim.memory.reads.FlipLaw`): a chip's stuck cells are the same on every read
+(applied to the weights once per chip), and the other ("free") bits flip independently on
+every read with ``p01`` if they hold 0 and ``p10`` if they hold 1 (asymmetric flips;
+mixed faults; stuck cells alone have no free flips and take the clean kernels).
+
+Why it is exact. For a neuron with effective weights ``w`` (stuck cells applied) and one
+image's input bits ``x``, let ``m = popcount(x XOR w)``. Split the free bits by the bit
+they hold and by whether they mismatch the input: ``a1`` free 1-bits and ``a0`` free 0-bits
+mismatch, out of ``c1`` and ``c0`` free 1- and 0-bits. A flip of a mismatching bit removes
+a mismatch and a flip of a matching one adds one, so after the read
+
+    m' = m - X1 - X0 + Y1 + Y0,   X1 ~ Bin(a1, p10), Y1 ~ Bin(c1 - a1, p10),
+                                   X0 ~ Bin(a0, p01), Y0 ~ Bin(c0 - a0, p01),
+
+four independent binomials, independent across neurons (disjoint bits) and images
+(``per_sample`` reads). With ``p01 == p10 = t`` two suffice: ``X ~ Bin(a1 + a0, t)`` and
+``Y ~ Bin(c1 + c0 - a1 - a0, t)``. A hidden neuron fires iff ``m' <= T`` (``T`` from
+:func:`~memsim.bnn.fastpath.fire_limit`): all binomials but the last are drawn by
+inverting their CDF, and the last is not drawn at all: the neuron fires iff a uniform is
+below ``P(Y0 <= T - m + X1 + X0 - Y1)``. An output neuron draws all of them. The CDFs
+``P(Bin(k, p) <= j)`` for every ``k <= n`` come from one table per ``(n, p)``
+(:func:`binomial_table`), over a window whose tails hold less than 1e-30 each (a Bernstein
+bound, valid at any ``k p``).
+
+Uniform ``4 o + g`` of image ``b``'s counter-based stream (:func:`memsim.rng.counter_uniform`)
+drives binomial ``g`` of neuron ``o``: the draws depend on the read's identity only.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+from numba import njit, prange
+
+from memsim.bits import popcount
+from memsim.config import NUMBA_FLAGS, NUMBA_PARALLEL_FLAGS
+from memsim.errors import ConfigError
+from memsim.memory.reads import FlipLaw
+from memsim.rng import counter_base, counter_uniform
+
+__all__ = ["bernstein_reach", "binomial_table", "law_fire", "law_output", "law_weights"]
+
+#: Natural log of the largest tail mass a table leaves out on each side (1e-30).
+TAIL_LOG = 30.0 * math.log(10.0)
+#: Buckets of u in a binomial table's guide (:func:`_draw`).
+GUIDE = 32
+
+
+def bernstein_reach(variance: float, log_tail: float = TAIL_LOG) -> float:
+    """Distance from the mean beyond which a sum of independent [-1, 1]-bounded terms has tail mass below
+    ``exp(-log_tail)`` on each side.
+
+    Bernstein: ``P(S - E S >= d) <= exp(-d^2 / (2 (V + d / 3)))``; solving for equality gives
+    ``d = L / 3 + sqrt(L^2 / 9 + 2 L V)``. Unlike ``mean +- k sd``, it holds for small ``n p``
+    (Poisson-like counts), where the tail is far heavier than a normal one.
+    """
+    L = float(log_tail)
+    return L / 3.0 + math.sqrt(L * L / 9.0 + 2.0 * L * max(variance, 0.0))
+
+
+@njit(**NUMBA_PARALLEL_FLAGS)
+def _binomial_table(n, p, width, log_tail):  # type: ignore[no-untyped-def]
+    # lo[k], table[k, j] = P(Bin(k, p) <= lo[k] + j) for k = 0..n; pmf by log-gamma, window by Bernstein.
+    lo = np.zeros(n + 1, dtype=np.int64)
+    table = np.ones((n + 1, width))
+    lp = math.log(p) if p > 0.0 else -np.inf
+    lq = math.log1p(-p) if p < 1.0 else -np.inf
+    for k in prange(n + 1):
+        var = k * p * (1.0 - p)
+        reach = log_tail / 3.0 + math.sqrt(log_tail * log_tail / 9.0 + 2.0 * log_tail * var)
+        start = max(0, int(math.floor(k * p - reach)))
+        lo[k] = start
+        base = math.lgamma(k + 1.0)
+        acc = 0.0
+        for j in range(width):
+            x = start + j
+            if x <= k:
+                if p == 0.0:
+                    term = 1.0 if x == 0 else 0.0
+                elif p == 1.0:
+                    term = 1.0 if x == k else 0.0
+                else:
+                    term = math.exp(base - math.lgamma(x + 1.0) - math.lgamma(k - x + 1.0) + x * lp + (k - x) * lq)
+                acc += term
+            table[k, j] = min(acc, 1.0)
+    return lo, table
+
+
+@lru_cache(maxsize=64)
+def binomial_table(n: int, p: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CDF of ``Bin(k, p)`` for every ``k = 0 .. n`` over a window holding all but 1e-30 of each tail.
+
+    Returns
+    -------
+    lo : ndarray of int64, shape (n + 1,)
+        Smallest tabulated value per ``k``; ``P(Bin(k, p) < lo[k]) < 1e-30``.
+    table : ndarray of float64, shape (n + 1, width)
+        ``table[k, j] = P(Bin(k, p) <= lo[k] + j)``; 1 beyond the last column.
+    guide : ndarray of int16, shape (n + 1, GUIDE)
+        ``guide[k, q]``: the smallest column whose CDF reaches ``q / GUIDE``.
+    """
+    if not (isinstance(n, (int, np.integer)) and n >= 0 and 0.0 <= p <= 1.0):
+        raise ConfigError(f"binomial_table needs n >= 0 and p in [0, 1], got n={n!r}, p={p!r}")
+    width = int(math.ceil(2.0 * bernstein_reach(n * p * (1.0 - p)))) + 3
+    lo, table = _binomial_table(int(n), float(p), width, TAIL_LOG)
+    guide = _guide_table(table, GUIDE)
+    for arr in (lo, table, guide):
+        arr.setflags(write=False)
+    return lo, table, guide
+
+
+@njit(inline="always", **NUMBA_FLAGS)
+def _cdf(lo, table, k, x):  # type: ignore[no-untyped-def]
+    # P(Bin(k, p) <= x) from the table: 0 below the window, 1 above it.
+    j = x - lo[k]
+    if j < 0:
+        return 0.0
+    if j >= table.shape[1]:
+        return 1.0
+    return table[k, j]
+
+
+@njit(inline="always", **NUMBA_FLAGS)
+def _draw(lo, table, guide, k, u):  # type: ignore[no-untyped-def]
+    # Bin(k, p) by inversion: the smallest x with P(Bin(k, p) <= x) >= u. The guide table gives the answer for
+    # the bucket of u (its lower end), so the walk takes about one step (Chen & Asau's guide table; Devroye,
+    # Non-Uniform Random Variate Generation, 1986, III.2.4).
+    last = table.shape[1] - 1
+    j = guide[k, int(u * GUIDE)]
+    while j < last and table[k, j] < u:
+        j += 1
+    return lo[k] + j
+
+
+@njit(**NUMBA_PARALLEL_FLAGS)
+def _guide_table(table, buckets):  # type: ignore[no-untyped-def]
+    # guide[k, q] = the smallest column j with table[k, j] >= q / buckets (the inversion of u = q / buckets).
+    rows, width = table.shape
+    guide = np.zeros((rows, buckets), dtype=np.int16)
+    for k in prange(rows):
+        j = 0
+        for q in range(buckets):
+            while j < width - 1 and table[k, j] < q / buckets:
+                j += 1
+            guide[k, q] = j
+    return guide
+
+
+@njit(inline="always", **NUMBA_FLAGS)
+def _counts(x, b, w, f1, f0, o, mode):  # type: ignore[no-untyped-def]
+    # m, a1, a0 of neuron o for image b: all mismatches, and the free 1- and 0-bits among them. mode 0: both
+    # counted; 1: every bit free (no stuck cells), so a0 = m - a1; 2: one rate on every free bit, so only
+    # their sum matters (returned as a1, with a0 = 0). Two popcounts per word instead of three where it can.
+    m = 0
+    a1 = 0
+    a0 = 0
+    for j in range(x.shape[1]):
+        d = x[b, j] ^ w[o, j]
+        m += popcount(d)
+        if mode == 2:
+            a1 += popcount(d & (f1[o, j] | f0[o, j]))
+        else:
+            a1 += popcount(d & f1[o, j])
+            if mode == 0:
+                a0 += popcount(d & f0[o, j])
+    if mode == 1:
+        a0 = m - a1
+    return m, a1, a0
+
+
+@njit(inline="always", **NUMBA_FLAGS)
+def _flipped(m, a1, a0, c1, c0, lo01, t01, g01, lo10, t10, g10, sym, base, o, limit):  # type: ignore[no-untyped-def]
+    # Mismatches after the read, or, with limit >= -1, whether they stay <= limit (1/0) with the last
+    # binomial decided by its CDF instead of drawn. sym: one rate on every free bit (the 01 table).
+    if sym:
+        x = _draw(lo01, t01, g01, a1 + a0, counter_uniform(base, 4 * o))
+        rest = c1 + c0 - a1 - a0
+        if limit >= -1:
+            return np.int64(counter_uniform(base, 4 * o + 1) < _cdf(lo01, t01, rest, limit - m + x))
+        return m - x + _draw(lo01, t01, g01, rest, counter_uniform(base, 4 * o + 1))
+    x1 = _draw(lo10, t10, g10, a1, counter_uniform(base, 4 * o))
+    x0 = _draw(lo01, t01, g01, a0, counter_uniform(base, 4 * o + 1))
+    y1 = _draw(lo10, t10, g10, c1 - a1, counter_uniform(base, 4 * o + 2))
+    if limit >= -1:
+        return np.int64(counter_uniform(base, 4 * o + 3) < _cdf(lo01, t01, c0 - a0, limit - m + x1 + x0 - y1))
+    return m - x1 - x0 + y1 + _draw(lo01, t01, g01, c0 - a0, counter_uniform(base, 4 * o + 3))
+
+
+@njit(**NUMBA_PARALLEL_FLAGS)
+def _law_fire(x, w, f1, f0, c1, c0, limits, invert, lo01, t01, g01, lo10, t10, g10, mode, k0, k1, events):  # type: ignore[no-untyped-def]
+    # Hidden layer: packed firing bits (B, nw(O)). limits is (1, n_out) or (B, n_out). A limit below -1 never
+    # fires (h > s cannot hold); clamping it to -1 keeps the "decide by CDF" branch and P(... <= -1) = 0.
+    B = x.shape[0]
+    n_out = w.shape[0]
+    nw_out = (n_out + 63) // 64
+    stride = 1 if limits.shape[0] > 1 else 0
+    out = np.zeros((B, nw_out), dtype=np.uint64)
+    for b in prange(B):
+        base = counter_base(k0, k1, events[b])
+        row = b * stride
+        for g in range(nw_out):
+            word = np.uint64(0)
+            for jj in range(min(64, n_out - 64 * g)):
+                o = 64 * g + jj
+                m, a1, a0 = _counts(x, b, w, f1, f0, o, mode)
+                limit = max(limits[row, o], -1)
+                fire = _flipped(m, a1, a0, c1[o], c0[o], lo01, t01, g01, lo10, t10, g10, mode == 2, base, o, limit)
+                word |= np.uint64((fire == 1) != invert[o]) << np.uint64(jj)
+            out[b, g] = word
+    return out
+
+
+@njit(**NUMBA_PARALLEL_FLAGS)
+def _law_output(x, w, f1, f0, c1, c0, n, lo01, t01, g01, lo10, t10, g10, mode, k0, k1, events):  # type: ignore[no-untyped-def]
+    # Output layer: h' = n - 2 m' with every binomial drawn.
+    B = x.shape[0]
+    n_out = w.shape[0]
+    out = np.empty((B, n_out), dtype=np.int32)
+    for b in prange(B):
+        base = counter_base(k0, k1, events[b])
+        for o in range(n_out):
+            m, a1, a0 = _counts(x, b, w, f1, f0, o, mode)
+            out[b, o] = n - 2 * _flipped(m, a1, a0, c1[o], c0[o], lo01, t01, g01, lo10, t10, g10, mode == 2, base,
+                                         o, -2)  # fmt: skip
+    return out
+
+
+def law_weights(w: np.ndarray, free: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The free 1- and 0-bits of row-major weights ``w (n_out, nw)`` and their counts per neuron.
+
+    Parameters
+    ----------
+    w : ndarray of uint64, shape (n_out, nw)
+        Effective weights (stuck cells applied), padding bits 0.
+    free : ndarray of uint64, shape (n_out, nw)
+        The bits that flip per read, in the same layout, padding bits 0.
+
+    Returns
+    -------
+    f1, f0 : ndarray of uint64, shape (n_out, nw)
+    c1, c0 : ndarray of int64, shape (n_out,)
+    """
+    w = np.ascontiguousarray(w, dtype=np.uint64)
+    free = np.ascontiguousarray(free, dtype=np.uint64)
+    if w.shape != free.shape or w.ndim != 2:
+        raise ConfigError(f"weights {w.shape} and free mask {free.shape} must be (n_out, nw) alike")
+    f1 = w & free
+    f0 = ~w & free
+    c1 = np.unpackbits(f1.view(np.uint8), axis=1).sum(axis=1, dtype=np.int64)
+    c0 = np.unpackbits(f0.view(np.uint8), axis=1).sum(axis=1, dtype=np.int64)
+    return f1, f0, c1, c0
+
+
+def _prepare(
+    x: np.ndarray, w: np.ndarray, free: np.ndarray, n: int, law: FlipLaw
+) -> tuple[tuple[np.ndarray, ...], tuple[object, ...]]:
+    x = np.ascontiguousarray(x, dtype=np.uint64)
+    if x.ndim != 2 or np.shape(w)[-1] != x.shape[1]:
+        raise ConfigError(f"inputs {x.shape} do not fit weights {np.shape(w)}")
+    f1, f0, c1, c0 = law_weights(w, free)
+    sym = law.p01 == law.p10
+    all_free = bool(np.all(c1 + c0 == n))
+    mode = 2 if sym else (1 if all_free else 0)
+    t01 = binomial_table(int(n), float(law.p01))
+    t10 = t01 if sym else binomial_table(int(n), float(law.p10))
+    rates = (*t01, *t10, mode)
+    return (x, np.ascontiguousarray(w, dtype=np.uint64), f1, f0, c1, c0), rates
+
+
+def law_fire(
+    x: np.ndarray, w: np.ndarray, free: np.ndarray, n: int, limit: np.ndarray, invert: np.ndarray, law: FlipLaw,
+    events: np.ndarray,
+) -> np.ndarray:  # fmt: skip
+    """Packed firing bits ``(B, n_words(n_out))`` of a hidden dense layer after one read per image under ``law``.
+
+    Parameters
+    ----------
+    x : ndarray of uint64, shape (B, nw)
+        Packed inputs.
+    w, free : ndarray of uint64, shape (n_out, nw)
+        Effective row-major weights (``law.words`` in kernel layout) and the free bits.
+    n : int
+        Inputs per neuron.
+    limit : ndarray of int64, shape (n_out,) or (B, n_out)
+        :func:`~memsim.bnn.fastpath.fire_limit` of the thresholds.
+    invert : ndarray of bool, shape (n_out,)
+    law : FlipLaw
+        Rates and sampler key served by the memory.
+    events : ndarray of uint64, shape (B,)
+    """
+    from memsim.bnn.kernels import per_image_rows
+
+    arrays, rates = _prepare(x, w, free, n, law)
+    n_out = arrays[1].shape[0]
+    lim = per_image_rows("limit", limit, n_out, arrays[0].shape[0], np.int64)
+    ev = np.ascontiguousarray(events, dtype=np.uint64)
+    inv = np.ascontiguousarray(invert, dtype=np.bool_)
+    if ev.shape != (arrays[0].shape[0],) or inv.shape != (n_out,):
+        raise ConfigError(f"need one event per image and one invert flag per neuron, got {ev.shape}, {inv.shape}")
+    k0, k1 = np.uint64(law.key[0]), np.uint64(law.key[1])
+    return _law_fire(*arrays, lim, inv, *rates, k0, k1, ev)
+
+
+def law_output(x: np.ndarray, w: np.ndarray, free: np.ndarray, n: int, law: FlipLaw, events: np.ndarray) -> np.ndarray:
+    """Output pre-activations ``(B, n_out)`` after one read per image under ``law`` (arguments as :func:`law_fire`)."""
+    arrays, rates = _prepare(x, w, free, n, law)
+    ev = np.ascontiguousarray(events, dtype=np.uint64)
+    if ev.shape != (arrays[0].shape[0],):
+        raise ConfigError(f"need one event per image, got {ev.shape} for {arrays[0].shape[0]} images")
+    k0, k1 = np.uint64(law.key[0]), np.uint64(law.key[1])
+    return _law_output(*arrays, int(n), *rates, k0, k1, ev)
