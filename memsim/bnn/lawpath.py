@@ -303,7 +303,7 @@ def law_fire(
     if ev.shape != (arrays[0].shape[0],) or inv.shape != (n_out,):
         raise ConfigError(f"need one event per image and one invert flag per neuron, got {ev.shape}, {inv.shape}")
     k0, k1 = np.uint64(law.key[0]), np.uint64(law.key[1])
-    return _law_fire(*arrays, lim, inv, *rates, k0, k1, ev)
+    return _law_fire(*arrays, lim, inv, *rates, k0, k1, ev)  # type: ignore[call-arg]
 
 
 def law_output(x: np.ndarray, w: np.ndarray, free: np.ndarray, n: int, law: FlipLaw, events: np.ndarray) -> np.ndarray:
@@ -313,4 +313,4 @@ def law_output(x: np.ndarray, w: np.ndarray, free: np.ndarray, n: int, law: Flip
     if ev.shape != (arrays[0].shape[0],):
         raise ConfigError(f"need one event per image, got {ev.shape} for {arrays[0].shape[0]} images")
     k0, k1 = np.uint64(law.key[0]), np.uint64(law.key[1])
-    return _law_output(*arrays, int(n), *rates, k0, k1, ev)
+    return _law_output(*arrays, int(n), *rates, k0, k1, ev)  # type: ignore[call-arg]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -125,11 +126,22 @@ def cmd_sweep(args: argparse.Namespace, extra: Sequence[str]) -> int:
     return 0
 
 
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1], got {text!r}") from None
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1], got {text!r}")
+    return value
+
+
 def cmd_report(args: argparse.Namespace) -> int:
-    from memsim.report.tradeoff import TradeoffReport
+    from memsim.report.tradeoff import TradeoffReport, chip_yield
 
     report = TradeoffReport.from_dir(args.dir)
-    options = {"max_accuracy_drop": args.max_accuracy_drop, "conservative": args.conservative}
+    options = {"max_accuracy_drop": args.max_accuracy_drop, "conservative": args.conservative,
+               "min_yield": args.min_yield}  # fmt: skip
     if args.format == "markdown":
         text = report.to_markdown(**options)
     elif args.format == "csv":
@@ -138,7 +150,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         print_json(
             [
                 {"model": c.model, "nominal": dict(c.nominal), "chosen": None if c.chosen is None else dict(c.chosen),
-                 "saved": c.saved, "energy": c.energy_key}
+                 "saved": c.saved, "energy": c.energy_key, "min_yield": c.min_yield,
+                 "yield": None if c.chosen is None or (y := chip_yield(c.nominal, c.chosen, c.max_accuracy_drop))
+                 is None else {"good": y.good, "chips": y.chips, "low": y.low, "high": y.high,
+                               "lower_bound": y.lower_bound}}
                 for c in report.choices(**options)
             ]
         )  # fmt: skip
@@ -163,7 +178,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
     if args.kind == "accuracy-ber":
         out = plots.plot_accuracy_over_ber(rows, args.output)
     elif args.kind == "energy-accuracy":
-        out = plots.plot_energy_vs_accuracy(rows, args.output, args.max_accuracy_drop, args.conservative)
+        out = plots.plot_energy_vs_accuracy(rows, args.output, args.max_accuracy_drop, args.conservative,
+                                            args.min_yield)  # fmt: skip
+    elif args.kind == "yield":
+        out = plots.plot_yield(rows, args.output, args.max_accuracy_drop)
     else:
         out = plots.plot_latency_vs_accuracy(rows, args.output)
     print(f"wrote {out}")
@@ -274,6 +292,11 @@ def register(sub: Any) -> None:
         q.add_argument(
             "--conservative", action="store_true", help="require the one-sided 95 %% bound of the drop within it"
         )
+        q.add_argument(
+            "--min-yield", type=_fraction, metavar="Y",
+            help="choose the lowest-energy point where at least this fraction of chips stays within the drop "
+            "(one-sided 95 %% Clopper-Pearson over chips; sweeps with stuck cells and 2+ trials)",
+        )  # fmt: skip
 
     p = sub.add_parser("report", help="trade-off table, Pareto front and chosen operating point of a sweep")
     p.add_argument("dir", help="a sweep's result directory")
@@ -285,6 +308,8 @@ def register(sub: Any) -> None:
     p = sub.add_parser("plot", help="plots of a sweep: accuracy over BER, energy vs accuracy, latency vs accuracy")
     p.add_argument("dir", help="a sweep's result directory")
     p.add_argument("-o", "--output", required=True, help="output file (.png, .pdf or .svg)")
-    p.add_argument("--kind", choices=["accuracy-ber", "energy-accuracy", "latency-accuracy"], default="energy-accuracy")
+    p.add_argument("--kind", choices=["accuracy-ber", "energy-accuracy", "latency-accuracy", "yield"],
+                   default="energy-accuracy",
+                   help="yield: chips within --max-accuracy-drop against the knob (stuck-cell sweeps)")  # fmt: skip
     choice_options(p)
     p.set_defaults(func=cmd_plot)

@@ -15,6 +15,7 @@ from memsim.experiment.rates import Rates, apply_rates
 from memsim.experiment.stats import wilson_interval
 from memsim.memory.approximate import ApproximateMemory
 from memsim.memory.faults import FaultModel
+from memsim.memory.granularity import ReadGranularity, parse_granularity
 
 __all__ = ["Evaluation", "evaluate"]
 
@@ -44,6 +45,12 @@ class Evaluation:
     seconds : float
         Wall time.
     seed : int or None
+        The trial: seeds the reads (and the chip, unless ``chip_seed`` is given).
+    chip_seed : int or None
+        The memory's seed (its stuck cells) where it differs from ``seed``.
+    batch_counts : tuple of (batch, correct, n)
+        With ``per_batch``: per batch of the whole set (index ``i // batch_size``), the
+        correct predictions and images evaluated here; empty otherwise.
     """
 
     accuracy: float
@@ -64,6 +71,8 @@ class Evaluation:
     correct: int = 0
     layer_bits_read: tuple[int, ...] = ()
     in_memory: str = "weights"
+    chip_seed: int | None = None
+    batch_counts: tuple[tuple[int, int, int], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (JSON-serialisable)."""
@@ -82,6 +91,7 @@ def evaluate(
     first_index: int = 0,
     in_memory: str | Collection[str] = "weights",
     threshold_dtype: str = "int16",
+    chip_seed: int | None = None,
     **fault_options: Any,
 ) -> Evaluation:
     """Accuracy of ``net`` on ``images`` with its weights in an approximate memory set to ``rates``.
@@ -103,9 +113,13 @@ def evaluate(
         (:meth:`~memsim.BNN.forward`); what it does not hold is exact and not counted.
     threshold_dtype : {"int16", "int32"}
         Word type of a stored threshold.
+    chip_seed : int, optional
+        Seed of the memory, which fixes its chip (drawn stuck cells, by address) apart from the
+        trial's reads: the same ``chip_seed`` at two operating points is the same chip, its
+        stuck cells nested as the error rate grows. Default: ``seed``.
     """
     parts = parse_in_memory(in_memory)
-    mem = ApproximateMemory(fault_model, seed=seed, **fault_options)
+    mem = ApproximateMemory(fault_model, seed=seed if chip_seed is None else chip_seed, **fault_options)
     apply_rates(mem, rates)
     per_layer: list[list[str]] = [[] for _ in net.layers]
     if "weights" in parts:
@@ -122,7 +136,15 @@ def evaluate(
     )  # fmt: skip
     seconds = time.perf_counter() - start
     labels = np.asarray(labels)
-    correct = int(np.count_nonzero(predicted == labels))
+    hits = predicted == labels
+    correct = int(np.count_nonzero(hits))
+    batch_counts: tuple[tuple[int, int, int], ...] = ()
+    if parse_granularity(granularity) == ReadGranularity.PER_BATCH and hits.size:
+        batch_of = (int(first_index) + np.arange(hits.size)) // int(batch_size)
+        ids, firsts = np.unique(batch_of, return_index=True)
+        sums = np.add.reduceat(hits.astype(np.int64), firsts)
+        sizes = np.diff(np.append(firsts, hits.size))
+        batch_counts = tuple((int(b), int(c), int(m)) for b, c, m in zip(ids, sums, sizes, strict=True))
     n = int(labels.size)
     low, high = wilson_interval(correct, n)
     c = mem.totals
@@ -145,4 +167,6 @@ def evaluate(
         correct=correct,
         layer_bits_read=tuple(sum(mem.counter_for(name).bits_read for name in names) for names in per_layer),
         in_memory=in_memory_label(parts),
+        chip_seed=chip_seed,
+        batch_counts=batch_counts,
     )

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from memsim.errors import ConfigError, UnknownNameError, suggest
+from memsim.experiment.stats import row_se
 from memsim.experiment.sweep import Cell, SweepSpec, run_cell
 from memsim.profile import load_profile
 
@@ -119,7 +120,7 @@ def search(
 
     nominal = probe(nominal_value, max_trials)  # the reference deserves the most trials
     evaluations.append(_record(knob, nominal, True))
-    a0, n0 = float(nominal["accuracy"]), max_trials * int(nominal["n_images"])
+    a0 = float(nominal["accuracy"])
     good, bad = nominal_value, aggressive
     chosen = nominal
     for _ in range(max_probes):
@@ -130,9 +131,8 @@ def search(
         while True:
             row = probe(mid, n_trials)
             a = float(row["accuracy"])
-            n = n_trials * int(row["n_images"])
-            se = math.sqrt(a0 * (1 - a0) / n0 + a * (1 - a) / n)
-            close = abs((a0 - a) - max_accuracy_drop) < 2 * se
+            se = math.sqrt(row_se(nominal) ** 2 + row_se(row) ** 2)  # each row over its own units (ci_method)
+            close = not math.isfinite(se) or abs((a0 - a) - max_accuracy_drop) < 2 * se
             if not close or n_trials >= max_trials:
                 break
             n_trials = min(max_trials, 2 * n_trials)

@@ -26,8 +26,9 @@ flips (or chips) on these images could move the accuracy.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "CI_METHODS",
@@ -35,6 +36,9 @@ __all__ = [
     "clopper_pearson",
     "cluster_interval",
     "drop_upper_bound",
+    "image_interval",
+    "row_df",
+    "row_se",
     "wilson_interval",
     "yield_lower_bound",
 ]
@@ -101,9 +105,7 @@ def _normal_quantile(level: float) -> float:
     return float(norm.ppf(level))
 
 
-def cluster_interval(
-    correct: Sequence[int], n: Sequence[int], method: str, confidence: float = 0.95
-) -> Interval:
+def cluster_interval(correct: Sequence[int], n: Sequence[int], method: str, confidence: float = 0.95) -> Interval:
     """The ratio estimate ``sum(correct) / sum(n)`` and its cluster-robust t interval over K units.
 
     Parameters
@@ -161,6 +163,26 @@ def drop_upper_bound(
     if not (math.isfinite(se0) and math.isfinite(se1)):
         return math.nan
     return (a0 - a1) + _t_quantile(min(df0, df1), confidence) * math.sqrt(se0 * se0 + se1 * se1)
+
+
+def row_se(row: Mapping[str, Any]) -> float:
+    """The standard error of a sweep row's accuracy over its units (NaN where it has none: one chip).
+
+    Rows written before ``accuracy_se`` existed get the binomial one over trials x images.
+    """
+    value = row.get("accuracy_se")
+    if value not in (None, ""):
+        return float(value)
+    if row.get("ci_method"):
+        return math.nan
+    a, n = float(row["accuracy"]), float(row["trials"]) * float(row["n_images"])
+    return math.sqrt(a * (1 - a) / n)
+
+
+def row_df(row: Mapping[str, Any]) -> float:
+    """Degrees of freedom of a sweep row's interval (``inf`` for Wilson rows)."""
+    value = row.get("ci_df")
+    return math.inf if value in (None, "") else float(value)
 
 
 def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:

@@ -1,15 +1,22 @@
 """Sweeps: models x operating points (a profile's knob grid, or bare BERs) x trials, one row per cell.
 
-A cell is one model at one operating point. Its trials each draw a fresh memory and fresh
-flips; the cell's row holds the accuracy over all trials and images with a 95 % Wilson
-interval (every prediction of every trial counted as one Bernoulli outcome, so the interval
-covers the flip noise of these trials on these images, not the choice of test images), the
-energy of one inference by part (:mod:`memsim.memory.energy`), its latency
+A cell is one model at one operating point. Trial ``t`` of every cell runs on chip ``t``: its
+stuck cells (drawn persistent faults, the stuck part of mixed faults) come from (sweep seed,
+t) alone, so they are the same at every operating point of the sweep (nested: a cell that
+fails at one voltage fails at every lower one) and for every model (a chip's cells map to a
+model's arrays by address: layer 0 on the first cells, the next array after it). The
+trial's transient reads are keyed by the cell. The row holds the accuracy over all trials
+and images, each trial's accuracy (``trial_accuracies``) and chip seed (``chip_seeds``), and a
+95 % interval over the independent units of randomness, named in ``ci_method``
+(:mod:`memsim.experiment.stats`): images where flips are fresh per image read, chips where
+stuck cells are shared by a chip's images, batches for one flip pattern per batch. It also
+holds the energy of one inference by part (:mod:`memsim.memory.energy`), its latency
 (:mod:`memsim.memory.timing`) and the savings against the profile's nominal point.
 
-Seeds are keyed by name: trial ``t`` of a cell uses a seed derived from (sweep seed, model,
-profile, knob values, t), so adding a grid point or a model changes no other cell, and a
-cell's row does not depend on which worker ran it or when. Rows append to ``DIR/sweep.csv``
+Seeds are keyed by name: the reads of trial ``t`` of a cell use a seed derived from (sweep
+seed, model, profile, knob values, t), its chip a seed from (sweep seed, t), so adding a grid
+point or a model changes no other row, and a cell's row does not depend on which worker ran
+it or when. Rows append to ``DIR/sweep.csv``
 as cells finish (``DIR/sweep.json`` holds the config, the seed and the versions); a run with
 ``resume=True`` skips the finished cells, drops a truncated last line, and ends with the
 rows an uninterrupted run writes.
@@ -39,7 +46,7 @@ from memsim.datasets import load_dataset
 from memsim.errors import ConfigError, UnknownNameError, suggest
 from memsim.experiment.evaluate import evaluate
 from memsim.experiment.rates import resolve_fault_model
-from memsim.experiment.stats import wilson_interval
+from memsim.experiment.stats import Interval, cluster_interval, image_interval
 from memsim.files import write_text_atomic
 from memsim.memory.energy import COMPUTE_PJ_PER_OP, EnergyBreakdown, inference_energy
 from memsim.memory.faults import FaultModel
@@ -55,7 +62,10 @@ __all__ = [
     "CellCounts",
     "SweepSpec",
     "cell_inputs",
+    "cell_interval",
     "cell_row",
+    "check_chips",
+    "chip_seed",
     "count_cell",
     "read_rows",
     "run_cell",
@@ -74,6 +84,11 @@ COLUMNS = (
     "accuracy",
     "ci95_low",
     "ci95_high",
+    "ci_method",
+    "accuracy_se",
+    "ci_df",
+    "trial_accuracies",
+    "chip_seeds",
     "energy_pj_per_inference",
     "memory_energy_pj_per_inference",
     "read_energy_pj_per_inference",
@@ -268,7 +283,12 @@ def _cells(spec: SweepSpec, profile: Profile | None) -> list[Cell]:
 
 def _trial_seed(spec: SweepSpec, cell: Cell, profile_name: str, trial: int) -> int:
     key = child_key(seed_key(spec.seed), "sweep-cell", profile_name, cell.key, trial)
-    return key[0] >> 1  # a non-negative 63-bit int for the memory and the trial
+    return key[0] >> 1  # a non-negative 63-bit int for the trial's reads
+
+
+def chip_seed(seed: int, trial: int) -> int:
+    """The memory seed of chip ``trial`` of a sweep with seed ``seed``: the same at every cell of the sweep."""
+    return child_key(seed_key(seed), "chip", trial)[0] >> 1
 
 
 # ------------------------------------------------------------------- one cell
@@ -309,19 +329,39 @@ def _timing(work: list[LayerWork], system: MemorySystem, op: OperatingPoint | No
 
 @dataclass
 class CellCounts:
-    """What a cell's trials counted over some of its images; the counts of disjoint image ranges add up."""
+    """What a cell's trials counted over some of its images; the counts of disjoint image ranges add up.
+
+    ``trials`` holds per trial (correct, images); ``batches`` per (trial, batch) of a ``per_batch``
+    sweep (correct, images), sorted: the units the intervals are over.
+    """
 
     correct: int = 0
     n: int = 0
     bits_read: int = 0
     flipped: int = 0
     layer_bits: tuple[int, ...] = ()
+    trials: tuple[tuple[int, int], ...] = ()
+    batches: tuple[tuple[int, int, int, int], ...] = ()
 
     def __add__(self, other: CellCounts) -> CellCounts:
-        bits = tuple(a + b for a, b in zip(self.layer_bits, other.layer_bits, strict=True)) if self.layer_bits \
-            else other.layer_bits  # fmt: skip
+        bits = _add_elementwise(self.layer_bits, other.layer_bits)
+        trials = tuple(tuple(t) for t in _add_elementwise(self.trials, other.trials))
+        merged: dict[tuple[int, int], tuple[int, int]] = {}
+        for t, b, c, m in (*self.batches, *other.batches):  # a batch cut by a split of the images adds up
+            c0, m0 = merged.get((t, b), (0, 0))
+            merged[t, b] = (c0 + c, m0 + m)
+        batches = tuple((t, b, c, m) for (t, b), (c, m) in sorted(merged.items()))
         return CellCounts(self.correct + other.correct, self.n + other.n, self.bits_read + other.bits_read,
-                          self.flipped + other.flipped, bits)  # fmt: skip
+                          self.flipped + other.flipped, bits, trials, batches)  # fmt: skip
+
+
+def _add_elementwise(a: tuple[Any, ...], b: tuple[Any, ...]) -> tuple[Any, ...]:
+    if not a or not b:
+        return a or b
+    return tuple(
+        tuple(x + y for x, y in zip(p, q, strict=True)) if isinstance(p, tuple) else p + q
+        for p, q in zip(a, b, strict=True)
+    )
 
 
 def cell_inputs(spec: SweepSpec, cell: Cell) -> tuple[BNN, np.ndarray, np.ndarray]:
@@ -354,10 +394,25 @@ def count_cell(
         seed = _trial_seed(spec, cell, "" if profile is None else profile.name, trial)
         result = evaluate(net, images[start:stop], labels[start:stop], rates, fault, spec.granularity, seed,
                           spec.batch_size, first_index=start, in_memory=spec.in_memory,
-                          threshold_dtype=spec.threshold_dtype)  # fmt: skip
+                          threshold_dtype=spec.threshold_dtype, chip_seed=chip_seed(spec.seed, trial))  # fmt: skip
+        trials = tuple((result.correct, result.n_images) if t == trial else (0, 0) for t in range(spec.trials))
+        batches = tuple((trial, b, c, m) for b, c, m in result.batch_counts)
         total = total + CellCounts(result.correct, result.n_images, result.bits_read, result.bits_flipped,
-                                   tuple(int(b) for b in result.layer_bits_read))  # fmt: skip
+                                   tuple(int(b) for b in result.layer_bits_read), trials, batches)  # fmt: skip
     return total
+
+
+def cell_interval(spec: SweepSpec, fault: FaultModel, p01: float, p10: float, counts: CellCounts) -> Interval:
+    """The accuracy of a cell's counts with its 95 % interval over the cell's independent units.
+
+    Chips (trials) where stuck cells are drawn per chip; (trial, batch) pairs where one flip
+    pattern serves a batch; otherwise every prediction (:mod:`memsim.experiment.stats`).
+    """
+    if fault.chip_faults(p01, p10) == "drawn":
+        return cluster_interval([c for c, _ in counts.trials], [m for _, m in counts.trials], "t-chips")
+    if parse_granularity(spec.granularity).value == "per_batch" and counts.batches:
+        return cluster_interval([b[2] for b in counts.batches], [b[3] for b in counts.batches], "t-batches")
+    return image_interval(counts.correct, counts.n)
 
 
 def _point(spec: SweepSpec, cell: Cell) -> tuple[Profile | None, OperatingPoint | None, FaultModel]:
@@ -379,7 +434,9 @@ def cell_row(spec: SweepSpec, cell: Cell, counts: CellCounts) -> dict[str, Any]:
     profile, op, fault = _point(spec, cell)
     correct, n, bits_read, flipped = counts.correct, counts.n, counts.bits_read, counts.flipped
     layer_bits = np.array(counts.layer_bits, dtype=np.float64)
-    low, high = wilson_interval(correct, n)
+    p01 = op.p01 if op is not None else float(cell.ber or 0.0)
+    p10 = op.p10 if op is not None else float(cell.ber or 0.0)
+    interval = cell_interval(spec, fault, p01, p10, counts)
     ops = net.layer_ops()
     work = [LayerWork(f"layer{i}", int(round(b / n)), o) for i, (b, o) in enumerate(zip(layer_bits, ops, strict=True))]
     system = spec.memory_system()
@@ -398,8 +455,6 @@ def cell_row(spec: SweepSpec, cell: Cell, counts: CellCounts) -> dict[str, Any]:
         )  # fmt: skip
     row: dict[str, Any] = {"model": cell.model, "profile": "" if profile is None else profile.name}
     row.update({k: v for k, v in cell.knobs})
-    p01 = op.p01 if op is not None else float(cell.ber or 0.0)
-    p10 = op.p10 if op is not None else float(cell.ber or 0.0)
     row.update(
         {
             "ber": 0.5 * (p01 + p10),
@@ -410,8 +465,13 @@ def cell_row(spec: SweepSpec, cell: Cell, counts: CellCounts) -> dict[str, Any]:
             "trials": spec.trials,
             "n_images": n // spec.trials,
             "accuracy": correct / n,
-            "ci95_low": low,
-            "ci95_high": high,
+            "ci95_low": _finite(interval.low),
+            "ci95_high": _finite(interval.high),
+            "ci_method": interval.method,
+            "accuracy_se": _finite(interval.se),
+            "ci_df": _finite(interval.df),
+            "trial_accuracies": ";".join(repr(c / m) if m else "" for c, m in counts.trials),
+            "chip_seeds": ";".join(str(chip_seed(spec.seed, t)) for t in range(spec.trials)),
             "energy_pj_per_inference": energy.total_pj,
             "memory_energy_pj_per_inference": energy.memory_pj,
             "read_energy_pj_per_inference": energy.read_pj,
@@ -431,6 +491,39 @@ def cell_row(spec: SweepSpec, cell: Cell, counts: CellCounts) -> dict[str, Any]:
         }
     )
     return row
+
+
+def _finite(value: float) -> float | None:
+    """A float for the CSV, None (an empty field) where it is undefined (NaN) or unbounded."""
+    return value if math.isfinite(value) else None
+
+
+def check_chips(spec: SweepSpec, profile: Profile | None, cells: Sequence[Cell]) -> None:
+    """Refuse what the chips make meaningless: trials of one measured deterministic chip.
+
+    Raises
+    ------
+    ConfigError
+        If a measured fault map has only rates 0 and 1 at a cell and ``trials > 1``: every
+        trial would be the same chip read the same way, and the interval would narrow with
+        no new information.
+    """
+    if spec.trials == 1:
+        return
+    seen: set[tuple[tuple[str, Any], ...]] = set()
+    for cell in cells:
+        if cell.knobs in seen:
+            continue
+        seen.add(cell.knobs)
+        _, op, fault = _point(spec, cell)
+        deterministic = getattr(fault, "deterministic_at", None)
+        if deterministic is not None and deterministic(op):
+            where = ", ".join(f"{k}={_canonical(v)}" for k, v in cell.knobs)
+            raise ConfigError(
+                f"profile {spec.profile!r} is one measured chip whose map at {where} has only rates 0 and 1: every "
+                f"trial reads it the same way, so --trials {spec.trials} repeats one result; use --trials 1 (the "
+                "interval is then over the images of that chip)"
+            )
 
 
 # ------------------------------------------------------------------- files
@@ -575,6 +668,7 @@ def run_sweep(
         raise ConfigError(f"workers must be an integer in [1, {cpus}] (the CPU count), got {workers!r}")
     profile = None if spec.profile is None else _profile(spec.profile)
     cells = _cells(spec, profile)
+    check_chips(spec, profile, cells)
     for model in spec.models:  # fail before anything is written: the models and their test images load
         cell_inputs(spec, Cell(model, (), None))
     out_path = Path(out)

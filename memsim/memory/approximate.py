@@ -414,6 +414,7 @@ class ApproximateMemory:
         ``Bin(free zeros, p01) + Bin(free ones, p10)``; else None, and the engine reads words.
         """
         s = self._get(name)
+        law: FlipLaw | None
         if self._fault_model.iid_rate(self._p01, self._p10) == 0.0:
             law = FlipLaw(s.words, None, 0.0, 0.0, (0, 0))
         else:

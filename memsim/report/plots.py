@@ -222,6 +222,7 @@ def plot_energy_vs_accuracy(
     out: str | os.PathLike[str],
     max_accuracy_drop: float = 0.01,
     conservative: bool = False,
+    min_yield: float | None = None,
 ) -> Path:
     """Energy per inference against accuracy per model, with the Pareto front and the chosen point marked."""
     from memsim.report.tradeoff import _energy_key, choose, pareto_front
@@ -233,7 +234,7 @@ def plot_energy_vs_accuracy(
     labels = {"energy_pj_per_inference": "energy per inference [uJ]",
               "memory_energy_pj_per_inference": "memory energy per inference [uJ]"}  # fmt: skip
     label = labels.get(key, "read energy per inference [uJ]")
-    chosen = {c.model: c.chosen for c in choose(rows, max_accuracy_drop, conservative)}
+    chosen = {c.model: c.chosen for c in choose(rows, max_accuracy_drop, conservative, min_yield)}
     fig = Figure(figsize=(6.0, 4.0))
     ax = fig.subplots()
     for i, (model, mine) in enumerate(_by_model(rows).items()):
@@ -283,3 +284,46 @@ def plot_latency_vs_accuracy(rows: Sequence[Mapping[str, Any]], out: str | os.Pa
     fig.tight_layout()
     _save(fig, path)
     return path
+
+
+def plot_yield(rows: Sequence[Mapping[str, Any]], out: str | os.PathLike[str], max_accuracy_drop: float = 0.01) -> Path:
+    """Yield (fraction of chips within ``max_accuracy_drop`` of their nominal accuracy) against the sweep's knob.
+
+    One line per model with its 95 % Clopper-Pearson band over chips; rows without drawn chips
+    (no stuck cells) are left out, and a sweep with none is an error.
+    """
+    from memsim.report.tradeoff import TradeoffReport
+
+    path = _check_out(out)
+    report = TradeoffReport(rows, _knobs(rows))
+    points = [(r, y) for r, y in report.yields(max_accuracy_drop) if y is not None]
+    if not points:
+        raise ConfigError(
+            "these rows have no chips to take a yield over: sweep stuck cells (--fault-model persistent or mixed, "
+            "or a profile with stuck cells) with --trials of 2 or more"
+        )
+    knob = report.knobs[0] if report.knobs else "ber"
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.0, 4.0))
+    ax = fig.subplots()
+    for i, model in enumerate(dict.fromkeys(str(r["model"]) for r, _ in points)):
+        mine = sorted(((_f(r, knob), y) for r, y in points if r["model"] == model), key=lambda t: t[0])
+        x = [v for v, _ in mine]
+        ax.plot(x, [y.estimate for _, y in mine], "o-", color=f"C{i}", ms=3,
+                label=f"{model} ({mine[0][1].chips} chips)")  # fmt: skip
+        ax.fill_between(x, [y.low for _, y in mine], [y.high for _, y in mine], color=f"C{i}", alpha=0.2)
+    ax.set_xlabel(knob)
+    ax.set_ylabel(f"yield: chips within {100 * max_accuracy_drop:g} point(s)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title("band: 95 % Clopper-Pearson over chips", fontsize=9)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, path)
+    return path
+
+
+def _knobs(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    header = list(rows[0]) if rows else []
+    return header[2 : header.index("ber")] if "ber" in header else []

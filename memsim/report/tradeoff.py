@@ -2,11 +2,18 @@
 
 :func:`choose` picks, per model, the lowest-energy operating point whose accuracy stays within
 ``max_accuracy_drop`` of the model's nominal point. ``conservative=True`` asks more: the
-one-sided 95 % upper bound of the drop, ``(a_nom - a) + 1.645 sqrt(v_nom + v)`` with the
-binomial variances of the two accuracies over their trials x images, must be within the
-allowed drop, so noise cannot pick a point that only looks good. The nominal point itself
-always qualifies, so with too few images or trials the conservative choice is the nominal
-point (the report says so).
+one-sided 95 % upper bound of the drop must be within the allowed drop, so noise cannot pick
+a point that only looks good. The bound is over each row's own unit of randomness
+(:func:`memsim.experiment.stats.drop_upper_bound`): the standard errors of the two rows
+(images, chips or batches, ``ci_method``), or, where the rows ran on the same chips with stuck
+cells, the per-chip drops (paired: the chip-to-chip part they share cancels). The nominal
+point itself always qualifies, so with too few images or chips the conservative choice is
+the nominal point (the report says so).
+
+**Yield** (:func:`chip_yield`): for sweeps with stuck cells (``ci_method`` ``t-chips``), the
+fraction of chips whose accuracy stays within the allowed drop of the same chip's accuracy at
+the nominal point, with a Clopper-Pearson interval over chips; ``choose(min_yield=Y)`` takes
+the lowest-energy point whose one-sided 95 % lower bound of the yield is at least ``Y``.
 """
 
 from __future__ import annotations
@@ -21,10 +28,21 @@ from pathlib import Path
 from typing import Any
 
 from memsim.errors import ConfigError
+from memsim.experiment.stats import (
+    CI_METHODS,
+    clopper_pearson,
+    drop_upper_bound,
+    row_df,
+    row_se,
+    yield_lower_bound,
+)
 from memsim.experiment.sweep import read_rows
 from memsim.report.text import format_value, table
 
-__all__ = ["Choice", "TradeoffReport", "choose", "pareto_front"]
+__all__ = ["Choice", "TradeoffReport", "Yield", "chip_yield", "choose", "pareto_front"]
+
+#: Confidence of the conservative drop bound and of the yield's lower bound.
+CONFIDENCE = 0.95
 
 
 def _num(row: Mapping[str, Any], key: str) -> float | None:
@@ -59,6 +77,75 @@ def pareto_front(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return front
 
 
+def _trial_accuracies(row: Mapping[str, Any]) -> list[float]:
+    text = str(row.get("trial_accuracies") or "")
+    return [float(a) for a in text.split(";") if a != ""]
+
+
+def _same_chips(nominal: Mapping[str, Any], row: Mapping[str, Any]) -> bool:
+    seeds = str(row.get("chip_seeds") or "")
+    return bool(seeds) and seeds == str(nominal.get("chip_seeds") or "")
+
+
+def _has_chips(row: Mapping[str, Any]) -> bool:
+    return str(row.get("ci_method")) == "t-chips"
+
+
+def paired_drops(nominal: Mapping[str, Any], row: Mapping[str, Any]) -> list[float] | None:
+    """Per-chip accuracy drops ``a_nom,t - a_t`` where both rows ran on the same chips with stuck cells, else None."""
+    if not (_has_chips(row) or _has_chips(nominal)) or not _same_chips(nominal, row):
+        return None
+    a0, a1 = _trial_accuracies(nominal), _trial_accuracies(row)
+    if len(a0) != len(a1) or len(a1) < 2:
+        return None
+    return [x - y for x, y in zip(a0, a1, strict=True)]
+
+
+@dataclass(frozen=True)
+class Yield:
+    """Chips of a row whose accuracy stays within the allowed drop of their own nominal accuracy.
+
+    Attributes
+    ----------
+    good, chips : int
+        Qualifying chips and chips.
+    low, high : float
+        Two-sided 95 % Clopper-Pearson interval of the yield.
+    lower_bound : float
+        One-sided 95 % Clopper-Pearson lower bound (what :func:`choose` tests ``min_yield`` against).
+    """
+
+    good: int
+    chips: int
+    low: float
+    high: float
+    lower_bound: float
+
+    @property
+    def estimate(self) -> float:
+        """Fraction of chips that qualify."""
+        return self.good / self.chips
+
+
+def chip_yield(nominal: Mapping[str, Any], row: Mapping[str, Any], max_accuracy_drop: float) -> Yield | None:
+    """The yield of ``row`` against the model's ``nominal`` row, or None for rows without drawn chips.
+
+    A chip qualifies if its accuracy is at least its own accuracy at the nominal point minus
+    ``max_accuracy_drop`` (the nominal row's mean where the rows ran on other chips).
+    """
+    if not _has_chips(row):
+        return None
+    accs = _trial_accuracies(row)
+    if not accs:
+        return None
+    base = _trial_accuracies(nominal)
+    if not (_same_chips(nominal, row) and len(base) == len(accs)):
+        base = [float(nominal["accuracy"])] * len(accs)
+    good = sum(a >= b - max_accuracy_drop - 1e-12 for a, b in zip(accs, base, strict=True))
+    low, high = clopper_pearson(good, len(accs), CONFIDENCE)
+    return Yield(good, len(accs), low, high, yield_lower_bound(good, len(accs), CONFIDENCE))
+
+
 @dataclass(frozen=True)
 class Choice:
     """The chosen operating point of one model."""
@@ -69,6 +156,7 @@ class Choice:
     max_accuracy_drop: float
     conservative: bool
     energy_key: str
+    min_yield: float | None = None
 
     @property
     def saved(self) -> float | None:
@@ -80,7 +168,10 @@ class Choice:
 
 
 def choose(
-    rows: Sequence[Mapping[str, Any]], max_accuracy_drop: float = 0.01, conservative: bool = False
+    rows: Sequence[Mapping[str, Any]],
+    max_accuracy_drop: float = 0.01,
+    conservative: bool = False,
+    min_yield: float | None = None,
 ) -> list[Choice]:
     """Per model, the lowest-energy point whose accuracy is within ``max_accuracy_drop`` of its nominal point.
 
@@ -91,15 +182,22 @@ def choose(
     max_accuracy_drop : float
         Allowed drop in accuracy (a fraction: 0.01 is one point).
     conservative : bool
-        Require the point's lower 95 % bound, not its estimate, to be within the drop.
+        Require the one-sided 95 % upper bound of the drop, not its estimate, to be within it.
+    min_yield : float, optional
+        Instead of the mean accuracy: require that at least this fraction of chips stays within
+        the drop, at 95 % confidence (the one-sided Clopper-Pearson lower bound of the
+        yield, :func:`chip_yield`). Needs rows with drawn stuck cells (``ci_method`` ``t-chips``).
 
     Raises
     ------
     ConfigError
-        For a drop outside [0, 1], rows without energy, or a model without its nominal point.
+        For a drop or yield outside [0, 1], rows without energy, a model without its nominal
+        point, or ``min_yield`` on rows without chips.
     """
     if not (isinstance(max_accuracy_drop, (int, float)) and 0.0 <= max_accuracy_drop <= 1.0):
         raise ConfigError(f"max_accuracy_drop must be in [0, 1], got {max_accuracy_drop!r}")
+    if min_yield is not None and not (isinstance(min_yield, (int, float)) and 0.0 <= min_yield <= 1.0):
+        raise ConfigError(f"min_yield must be in [0, 1] (a fraction of chips), got {min_yield!r}")
     out = []
     for model in dict.fromkeys(r["model"] for r in rows):
         mine = [r for r in rows if r["model"] == model]
@@ -107,20 +205,41 @@ def choose(
         nominal = [r for r in mine if str(r.get("nominal")).lower() == "true"]
         if not nominal:
             raise ConfigError(f"model {model!r}: the sweep has no row at the profile's nominal point to compare with")
-        ok = [r for r in mine if r is nominal[0] or _within(nominal[0], r, max_accuracy_drop, conservative)]
+        if min_yield is not None:
+            if not any(_has_chips(r) for r in mine):
+                raise ConfigError(
+                    f"model {model!r}: yield is over chips, and these rows have none (ci_method "
+                    f"{', '.join(sorted({str(r.get('ci_method')) for r in mine}))}); sweep stuck cells "
+                    "(--fault-model persistent or mixed) with --trials of 2 or more (20+ for a useful yield)"
+                )
+            ok = [r for r in mine if r is nominal[0] or _yield_ok(nominal[0], r, max_accuracy_drop, min_yield)]
+        else:
+            ok = [r for r in mine if r is nominal[0] or _within(nominal[0], r, max_accuracy_drop, conservative)]
         chosen = min(ok, key=lambda r: _num(r, key)) if ok else None  # type: ignore[arg-type,return-value]
-        out.append(Choice(model, nominal[0], chosen, float(max_accuracy_drop), conservative, key))
+        out.append(Choice(model, nominal[0], chosen, float(max_accuracy_drop), conservative, key, min_yield))
     return out
+
+
+def _yield_ok(nominal: Mapping[str, Any], row: Mapping[str, Any], drop: float, min_yield: float) -> bool:
+    y = chip_yield(nominal, row, drop)
+    return y is not None and y.lower_bound >= min_yield - 1e-12
+
+
+def drop_bound(nominal: Mapping[str, Any], row: Mapping[str, Any]) -> float:
+    """One-sided 95 % upper bound of ``row``'s accuracy drop from ``nominal`` (NaN if a row has no interval)."""
+    a0, a1 = float(nominal["accuracy"]), float(row["accuracy"])
+    if row is nominal:
+        return 0.0
+    return drop_upper_bound(a0, row_se(nominal), row_df(nominal), a1, row_se(row), row_df(row), CONFIDENCE,
+                            paired_drops(nominal, row))  # fmt: skip
 
 
 def _within(nominal: Mapping[str, Any], row: Mapping[str, Any], drop: float, conservative: bool) -> bool:
     a0, a1 = float(nominal["accuracy"]), float(row["accuracy"])
     if not conservative:
         return a0 - a1 <= drop + 1e-12
-    n0 = float(nominal["trials"]) * float(nominal["n_images"])
-    n1 = float(row["trials"]) * float(row["n_images"])
-    spread = 1.6448536 * math.sqrt(a0 * (1 - a0) / n0 + a1 * (1 - a1) / n1)  # one-sided 95 % normal bound
-    return (a0 - a1) + spread <= drop + 1e-12
+    bound = drop_bound(nominal, row)
+    return math.isfinite(bound) and bound <= drop + 1e-12
 
 
 class TradeoffReport:
@@ -153,12 +272,32 @@ class TradeoffReport:
             return ", ".join(f"{k}={format_value(_num(row, k) if _is_number(row[k]) else row[k])}" for k in self.knobs)
         return f"ber={format_value(_num(row, 'ber'))}"
 
-    def table_rows(self) -> tuple[list[str], list[list[Any]]]:
-        """Headers and cells of the trade-off table (numbers, not strings)."""
+    def _nominal(self, model: str) -> Mapping[str, Any] | None:
+        return next((r for r in self.rows if r["model"] == model and str(r.get("nominal")).lower() == "true"), None)
+
+    def yields(self, max_accuracy_drop: float = 0.01) -> list[tuple[Mapping[str, Any], Yield | None]]:
+        """Each row with its :func:`chip_yield` (None where the row has no chips or the model no nominal row)."""
+        out = []
+        for r in self.rows:
+            nominal = self._nominal(str(r["model"]))
+            out.append((r, None if nominal is None else chip_yield(nominal, r, max_accuracy_drop)))
+        return out
+
+    @property
+    def has_chips(self) -> bool:
+        """True if some rows carry drawn chips (stuck cells; their yield is reported)."""
+        return any(_has_chips(r) for r in self.rows)
+
+    def table_rows(self, max_accuracy_drop: float = 0.01) -> tuple[list[str], list[list[Any]]]:
+        """Headers and cells of the trade-off table (numbers, not strings); a yield column for chips."""
         asymmetric = any(r.get("p01") != r.get("p10") for r in self.rows)
         rates = ["ber", "p01", "p10"] if asymmetric else ["ber"]
-        headers = ["model", *self.knobs, *rates, "accuracy", "ci95", "energy_uj", "energy_saved", "memory_saved",
-                   "latency_us", "pareto"]  # fmt: skip
+        chips = self.has_chips
+        yields = dict((id(r), y) for r, y in self.yields(max_accuracy_drop)) if chips else {}
+        headers = ["model", *self.knobs, *rates, "accuracy", "ci95", "ci_over", "energy_uj", "energy_saved",
+                   "memory_saved", "latency_us", "pareto"]  # fmt: skip
+        if chips:
+            headers.insert(headers.index("energy_uj"), f"yield@{_points(max_accuracy_drop)}")
         on_front: set[int] = set()
         try:
             for model in dict.fromkeys(r["model"] for r in self.rows):
@@ -169,13 +308,19 @@ class TradeoffReport:
         for r in self.rows:
             energy = _num(r, "energy_pj_per_inference")
             latency = _num(r, "latency_ns")
+            y = yields.get(id(r))
+            chip_cell = [] if not chips else [
+                "" if y is None else f"{y.good}/{y.chips} ({y.low:.2f}-{y.high:.2f})"
+            ]  # fmt: skip
             cells.append(
                 [
                     r["model"],
                     *(_num(r, k) if _is_number(r[k]) else r[k] for k in self.knobs),
                     *(_num(r, k) for k in rates),
                     _num(r, "accuracy"),
-                    f"{float(r['ci95_low']):.4f}-{float(r['ci95_high']):.4f}",
+                    _ci_text(r),
+                    _UNITS.get(str(r.get("ci_method") or "wilson-images"), str(r.get("ci_method"))),
+                    *chip_cell,
                     None if energy is None else energy / 1e6,
                     _percent(_num(r, "energy_saved")),
                     _percent(_num(r, "memory_energy_saved")),
@@ -185,19 +330,30 @@ class TradeoffReport:
             )
         return headers, cells
 
-    def choices(self, max_accuracy_drop: float = 0.01, conservative: bool = False) -> list[Choice]:
+    def choices(
+        self, max_accuracy_drop: float = 0.01, conservative: bool = False, min_yield: float | None = None
+    ) -> list[Choice]:
         """:func:`choose` on these rows."""
-        return choose(self.rows, max_accuracy_drop, conservative)
+        return choose(self.rows, max_accuracy_drop, conservative, min_yield)
 
-    def summary(self, max_accuracy_drop: float = 0.01, conservative: bool = False) -> list[str]:
-        """One sentence per model: the chosen point and what it saves, with intervals."""
+    def summary(
+        self, max_accuracy_drop: float = 0.01, conservative: bool = False, min_yield: float | None = None
+    ) -> list[str]:
+        """One sentence per model: the chosen point and what it saves, with intervals (and yield)."""
         lines = []
-        for c in self.choices(max_accuracy_drop, conservative):
+        for c in self.choices(max_accuracy_drop, conservative, min_yield):
             base = c.nominal
             if c.chosen is None:  # cannot happen: the nominal point always qualifies
                 continue
             r = c.chosen
             if r is base:
+                if min_yield is not None:
+                    lines.append(
+                        f"{c.model}: keep the nominal point: at no lower-energy point are at least "
+                        f"{100 * min_yield:g} % of chips shown (one-sided 95 % Clopper-Pearson) to stay within "
+                        f"{_points(max_accuracy_drop)} of their nominal accuracy (more chips raise the bound)"
+                    )
+                    continue
                 lines.append(
                     f"{c.model}: keep the nominal point: no lower-energy point is "
                     + ("shown (one-sided 95 %) to be" if conservative else "")
@@ -207,39 +363,56 @@ class TradeoffReport:
                 continue
             left_out = str(r.get("energy_left_out") or "")
             what = "inference energy" if c.energy_key == "energy_pj_per_inference" else "memory energy"
+            y = chip_yield(base, r, max_accuracy_drop)
+            chips = "" if y is None else (
+                f"; {y.good} of {y.chips} chips within {_points(max_accuracy_drop)} (yield {y.estimate:.2f}, 95 % CI "
+                f"{y.low:.2f}-{y.high:.2f}, one-sided lower bound {y.lower_bound:.2f})"
+            )  # fmt: skip
             lines.append(
                 f"{c.model}: run at {self._point(r)} (BER {format_value(_num(r, 'ber'))}): accuracy "
-                f"{float(r['accuracy']):.4f} (95 % CI {float(r['ci95_low']):.4f}-{float(r['ci95_high']):.4f}) against "
-                f"{float(base['accuracy']):.4f} ({float(base['ci95_low']):.4f}-{float(base['ci95_high']):.4f}) at "
-                f"nominal; saves {_percent(c.saved)} of the {what}"
+                f"{float(r['accuracy']):.4f} (95 % CI {_ci_text(r)}, over {_over(r)}) "
+                f"against {float(base['accuracy']):.4f} ({_ci_text(base)}) at "
+                f"nominal{chips}; saves {_percent(c.saved)} of the {what}"
                 + (f" (memory part {_percent(_num(r, 'memory_energy_saved'))})" if what == "inference energy" else "")
                 + (f"; leaves out {left_out.replace(';', ', ')} (not published)" if left_out else "")
             )  # fmt: skip
         return lines
 
-    def to_text(self, max_accuracy_drop: float = 0.01, conservative: bool = False) -> str:
+    def to_text(
+        self, max_accuracy_drop: float = 0.01, conservative: bool = False, min_yield: float | None = None
+    ) -> str:
         """The table (``*`` marks the Pareto front of energy vs accuracy) and the chosen points."""
-        headers, cells = self.table_rows()
-        rule = "conservative: one-sided 95 % bound of the drop" if conservative else "estimate"
+        headers, cells = self.table_rows(max_accuracy_drop)
         return "\n".join(
             [
                 table(headers, cells),
                 "",
-                f"Chosen operating points (accuracy drop <= {_points(max_accuracy_drop)}, {rule}):",
-                *self.summary(max_accuracy_drop, conservative),
+                f"Chosen operating points ({_rule(max_accuracy_drop, conservative, min_yield)}):",
+                *self.summary(max_accuracy_drop, conservative, min_yield),
+                "",
+                self.interval_note(),
             ]
         )
 
-    def to_markdown(self, max_accuracy_drop: float = 0.01, conservative: bool = False) -> str:
+    def interval_note(self) -> str:
+        """What the rows' intervals are over (one sentence per interval kind present)."""
+        methods = dict.fromkeys(str(r.get("ci_method") or "wilson-images") for r in self.rows)
+        parts = [f"{m}: {CI_METHODS.get(m, 'unknown interval kind')}" for m in methods]
+        note = "Intervals (95 %): " + "; ".join(parts) + "."
+        if self.has_chips:
+            note += " Yield: chips within the drop of their own nominal accuracy, 95 % Clopper-Pearson over chips."
+        return note
+
+    def to_markdown(
+        self, max_accuracy_drop: float = 0.01, conservative: bool = False, min_yield: float | None = None
+    ) -> str:
         """The same as Markdown."""
-        headers, cells = self.table_rows()
+        headers, cells = self.table_rows(max_accuracy_drop)
         lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
         lines += ["| " + " | ".join(format_value(c) for c in row) + " |" for row in cells]
-        rule = "one-sided 95 % bound of the drop" if conservative else "estimate"
-        lines += ["", f"**Chosen operating points** (accuracy drop <= {_points(max_accuracy_drop)}, {rule}):", ""]
-        lines += [f"- {s}" for s in self.summary(max_accuracy_drop, conservative)]
-        lines += ["", "`*`: on the Pareto front of energy vs accuracy (per model). Intervals: 95 % Wilson over the "
-                  "predictions of all trials and images."]  # fmt: skip
+        lines += ["", f"**Chosen operating points** ({_rule(max_accuracy_drop, conservative, min_yield)}):", ""]
+        lines += [f"- {s}" for s in self.summary(max_accuracy_drop, conservative, min_yield)]
+        lines += ["", "`*`: on the Pareto front of energy vs accuracy (per model). " + self.interval_note()]
         return "\n".join(lines) + "\n"
 
     def to_csv(self) -> str:
@@ -250,6 +423,27 @@ class TradeoffReport:
         writer.writerow(headers)
         writer.writerows([["" if c is None else c for c in row] for row in cells])
         return buffer.getvalue()
+
+
+#: How a row's ``ci_method`` is named in tables: what the interval is over.
+_UNITS = {"wilson-images": "images", "t-chips": "chips", "t-batches": "batches"}
+
+
+def _over(row: Mapping[str, Any]) -> str:
+    return _UNITS.get(str(row.get("ci_method") or "wilson-images"), str(row.get("ci_method")))
+
+
+def _ci_text(row: Mapping[str, Any]) -> str:
+    low, high = _num(row, "ci95_low"), _num(row, "ci95_high")
+    if low is None or high is None:
+        return "n/a (one chip)"
+    return f"{low:.4f}-{high:.4f}"
+
+
+def _rule(drop: float, conservative: bool, min_yield: float | None) -> str:
+    if min_yield is not None:
+        return f"at least {100 * min_yield:g} % of chips within {_points(drop)}, one-sided 95 % Clopper-Pearson"
+    return f"accuracy drop <= {_points(drop)}, " + ("one-sided 95 % bound of the drop" if conservative else "estimate")
 
 
 def _points(drop: float) -> str:
