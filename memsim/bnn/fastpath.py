@@ -19,11 +19,15 @@ each other and of everything else. Hence, layer by layer:
   lets it run inside the popcount kernel (:func:`dense_sample_fire`);
 * an output neuron's ``h' = n - 2 (m + D)`` is drawn by inverting the CDF of ``D``.
 
-The CDF of ``D`` for every ``m`` is tabulated once per ``(n, p)`` over ``mean +- 12 sd``
-(beyond that the tail mass is below 1e-30). This gives the same distribution of outputs
+The CDF of ``D`` for every ``m`` is tabulated once per ``(n, p)`` over ``mean +- r``, with
+``r`` from Bernstein's inequality (:func:`memsim.bnn.lawpath.bernstein_reach`) so that each
+tail beyond it holds less than 1e-30 at any ``n p`` (a ``mean +- 12 sd`` window, the normal
+argument, leaves about 6e-11 at ``n = 2048, p = 1e-4``). This gives the same distribution of outputs
 as materialising every flipped weight, at the cost of clean XOR-popcounts plus one
 random number per neuron. :meth:`memsim.BNN.forward` uses it when the memory's fault
-model is ``transient`` and the granularity ``per_sample``; ``fast=False`` forces the
+model serves one flip probability for every bit (:meth:`~memsim.memory.faults.FaultModel.iid_rate`:
+transient flips, or mixed faults without stuck cells) and the granularity is ``per_sample`` or
+``per_access``; other fault models take :mod:`memsim.bnn.lawpath`; ``fast=False`` forces the
 explicit bit flips, and ``tests/statistical`` checks one against the other.
 """
 
@@ -36,6 +40,7 @@ import numpy as np
 from numba import njit, prange
 
 from memsim.bnn.kernels import accumulate4, per_image_rows
+from memsim.bnn.lawpath import TAIL_LOG, bernstein_reach
 from memsim.config import NUMBA_FLAGS, NUMBA_PARALLEL_FLAGS
 from memsim.errors import ConfigError
 from memsim.memory.reads import SymmetricFlips
@@ -43,7 +48,6 @@ from memsim.rng import counter_base, counter_uniform, stream_state, to_unit, xos
 
 __all__ = ["cdf_table", "dense_sample_fire", "fire_limit", "sample_fire", "sample_output"]
 
-WINDOW_SD = 12.0
 
 
 @njit(**NUMBA_FLAGS)
@@ -63,21 +67,21 @@ def _binom_pmf_window(N, p, lo, hi):  # type: ignore[no-untyped-def]
 
 
 @njit(**NUMBA_PARALLEL_FLAGS)
-def _build_table(n, p, width, window_sd):  # type: ignore[no-untyped-def]
-    # lo[m]: smallest tabulated D; table[m, k] = P(D <= lo[m] + k | m), k < width.
-    sd = math.sqrt(n * p * (1.0 - p))
+def _build_table(n, p, width, reach, log_tail):  # type: ignore[no-untyped-def]
+    # lo[m]: smallest tabulated D; table[m, k] = P(D <= lo[m] + k | m), k < width. The two binomials' own
+    # windows come from the same Bernstein bound as the table's (each tail below exp(-log_tail)).
     lo = np.empty(n + 1, dtype=np.int64)
     table = np.ones((n + 1, width))
+    L = log_tail
     for m in prange(n + 1):
-        start = _window_start(m, n, p, window_sd * sd)
+        start = _window_start(m, n, p, reach)
         lo[m] = start
-        # windows of the two binomials
-        s1 = math.sqrt(m * p * (1.0 - p))
-        s2 = math.sqrt((n - m) * p * (1.0 - p))
-        a_lo = max(0, int(math.floor(m * p - window_sd * s1)) - 1)
-        a_hi = min(m, int(math.ceil(m * p + window_sd * s1)) + 1)
-        b_lo = max(0, int(math.floor((n - m) * p - window_sd * s2)) - 1)
-        b_hi = min(n - m, int(math.ceil((n - m) * p + window_sd * s2)) + 1)
+        r1 = L / 3.0 + math.sqrt(L * L / 9.0 + 2.0 * L * m * p * (1.0 - p))
+        r2 = L / 3.0 + math.sqrt(L * L / 9.0 + 2.0 * L * (n - m) * p * (1.0 - p))
+        a_lo = max(0, int(math.floor(m * p - r1)) - 1)
+        a_hi = min(m, int(math.ceil(m * p + r1)) + 1)
+        b_lo = max(0, int(math.floor((n - m) * p - r2)) - 1)
+        b_hi = min(n - m, int(math.ceil((n - m) * p + r2)) + 1)
         pa = _binom_pmf_window(m, p, int(a_lo), int(a_hi))  # flips of mismatching bits (remove)
         pb = _binom_pmf_window(n - m, p, int(b_lo), int(b_hi))  # flips of matching bits (add)
         pmf = np.zeros(width)
@@ -102,23 +106,28 @@ def cdf_table(n: int, p: float) -> tuple[np.ndarray, np.ndarray]:
     Returns
     -------
     lo : ndarray of int64, shape (n + 1,)
-        Smallest tabulated ``D`` per ``m``; ``P(D < lo[m])`` is below 1e-30.
+        Smallest tabulated ``D`` per ``m``; ``P(D < lo[m])`` and ``P(D`` beyond the last column)
+        are each below 1e-30 (Bernstein's inequality, valid at any ``n p``).
     table : ndarray of float64, shape (n + 1, width)
         ``table[m, k] = P(D <= lo[m] + k)``; 1 beyond the last column.
     """
     if not (isinstance(n, (int, np.integer)) and n >= 1 and 0.0 <= p <= 1.0):
         raise ConfigError(f"cdf_table needs n >= 1 and p in [0, 1], got n={n!r}, p={p!r}")
-    width = int(math.ceil(2.0 * _window(n, p)[2])) + 3  # the window, mean +- WINDOW_SD sd
-    lo, table = _build_table(int(n), float(p), width, WINDOW_SD)
+    reach = float(_window(n, p)[2])
+    width = int(math.ceil(2.0 * reach)) + 3  # the window, mean +- reach
+    lo, table = _build_table(int(n), float(p), width, reach, TAIL_LOG)
     lo.setflags(write=False)
     table.setflags(write=False)
     return lo, table
 
 
 def _window(n: int, p: float) -> np.ndarray:
-    """``(n, p, WINDOW_SD * sd)`` as the table's builder computes them, for :func:`_window_start` in kernels."""
-    sd = math.sqrt(n * p * (1.0 - p))
-    return np.array([float(n), float(p), WINDOW_SD * sd])
+    """``(n, p, reach)`` as the table's builder uses them, for :func:`_window_start` in kernels.
+
+    ``D`` is a sum of ``n`` independent terms in [-1, 1] with variance ``n p (1 - p)``, so
+    Bernstein's ``reach`` bounds each tail beyond ``mean +- reach`` by 1e-30.
+    """
+    return np.array([float(n), float(p), bernstein_reach(n * p * (1.0 - p))])
 
 
 def fire_limit(n: int, threshold: np.ndarray) -> np.ndarray:
@@ -147,7 +156,7 @@ def _fire_bit(m, t, inv, window, table, base, o):  # type: ignore[no-untyped-def
     # 1 iff hidden neuron o fires after the read: its uniform (number o of the image's counter-based stream)
     # below P(D <= t - m). Branch-free: outside the tabulated window the probability is exactly 0 or 1, and a
     # uniform in [0, 1) compared against 0 or 1 decides nothing random, so drawing it anyway changes no result.
-    # window = (n, p, WINDOW_SD * sd) of the table.
+    # window = (n, p, reach) of the table.
     width = table.shape[1]
     k = t - m - _window_start(m, window[0], window[1], window[2])
     prob = table[m, min(max(k, 0), width - 1)]

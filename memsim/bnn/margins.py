@@ -3,9 +3,13 @@
 * **Neuron margin** ``T = |h - s|`` of every hidden neuron (and position) and image
   (Eq. 3); by Corollary 1 the neuron tolerates ``max(0, floor(T/2) - 1)`` flips
   among its weights and inputs when ``h > s``, and ``floor(T/2)`` when ``h <= s``
-  (by Theorem 1 each flip moves ``h`` by exactly 2).
+  (by Theorem 1 each flip moves ``h`` by exactly 2). That bound is one below the exact
+  count ``ceil(T/2) - 1`` for a firing neuron when ``T`` is odd; both are reported
+  (``tolerated``: the paper's bound; ``tolerated_exact``: the exact count).
 * **Output margin** ``m = h_top - h_second`` (Eq. 4); the output layer tolerates
-  ``max(0, floor(m/2) - 1)`` flips anywhere in its weights and inputs (Corollary 2).
+  ``max(0, floor(m/2) - 1)`` flips among its **weights** (Corollary 2: a weight flip
+  moves one class's ``h`` by 2). Not among its inputs: one input flip moves every class's
+  ``h`` by 2, so the margin can shrink by 4 per flip.
 * **Inter-neuron importance** (our definition; the paper's exact formula was not
   available): the importance of a hidden dense neuron is the mean, over images, of
   the drop of the decision margin ``h[c*] - max_{c != c*} h[c]`` (``c*`` the clean
@@ -41,11 +45,18 @@ __all__ = [
 ]
 
 
-def tolerated_flips(h: np.ndarray, s: np.ndarray | int) -> np.ndarray:
-    """Flips a hidden neuron tolerates by Corollary 1: ``max(0, floor(T/2) - 1)`` if ``h > s``, else ``floor(T/2)``."""
+def tolerated_flips(h: np.ndarray, s: np.ndarray | int, exact: bool = False) -> np.ndarray:
+    """Flips among a hidden neuron's weights and inputs that cannot change whether it fires (``h > s``).
+
+    ``exact=False``: the paper's Corollary 1 bound, ``max(0, floor(T/2) - 1)`` if ``h > s``, else
+    ``floor(T/2)``. ``exact=True``: the exact count, ``ceil(T/2) - 1`` if ``h > s`` (after k flips
+    ``h - 2k > s`` iff ``k < T/2``), else ``floor(T/2)``; it exceeds the bound by one when ``h > s``
+    and ``T`` is odd.
+    """
     h = np.asarray(h, dtype=np.int64)
     margin = np.abs(h - s)
-    return np.where(h > s, np.maximum(0, margin // 2 - 1), margin // 2)
+    firing = np.maximum(0, (margin + 1) // 2 - 1) if exact else np.maximum(0, margin // 2 - 1)
+    return np.where(h > s, firing, margin // 2)
 
 
 @dataclass
@@ -56,10 +67,12 @@ class LayerMargins:
     kind: str
     margin: np.ndarray
     tolerated: np.ndarray
+    tolerated_exact: np.ndarray | None = None
 
     def summary(self) -> dict[str, Any]:
-        """Distribution of the margins and tolerated flips over neurons and images."""
-        return _summary(self.margin, self.tolerated) | {"layer": self.layer, "kind": self.kind}
+        """Distribution of the margins and tolerated flips (Corollary 1's bound, and exact) over neurons and images."""
+        extra = {} if self.tolerated_exact is None else {"tolerated_exact_mean": float(np.mean(self.tolerated_exact))}
+        return _summary(self.margin, self.tolerated) | extra | {"layer": self.layer, "kind": self.kind}
 
 
 @dataclass
@@ -117,7 +130,8 @@ def neuron_margins(net: Any, images: np.ndarray, hidden: list[np.ndarray] | None
         if layer.threshold is None:
             continue
         s = layer.threshold  # broadcasts over the last (neuron) axis for conv (N, H, W, C) and dense (N, n)
-        out.append(LayerMargins(i, layer.kind, np.abs(h.astype(np.int64) - s), tolerated_flips(h, s)))
+        out.append(LayerMargins(i, layer.kind, np.abs(h.astype(np.int64) - s), tolerated_flips(h, s),
+                                tolerated_flips(h, s, exact=True)))  # fmt: skip
     return out
 
 

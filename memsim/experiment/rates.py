@@ -50,7 +50,9 @@ def default_fault_model(profile: Profile | None, op: OperatingPoint | None) -> F
     * else, by the persistence of the mechanisms that contribute errors at ``op``: all
       ``stuck`` -> drawn stuck cells (``persistent``); ``stuck`` and ``transient`` together ->
       ``mixed`` with the stuck share of the BER; otherwise fresh flips per read, ``transient``
-      when ``p01 == p10`` and ``asymmetric`` when not.
+      when ``p01 == p10`` and ``asymmetric`` when not. A transient mechanism's cited
+      ``persistent_fraction`` counts that share of its BER as stuck (the measured SRAM
+      chips' 0.09-0.45; the shipped SRAM profile cites 0, the reference papers' model).
 
     A bare BER (no profile) gives ``transient``.
     """
@@ -58,8 +60,8 @@ def default_fault_model(profile: Profile | None, op: OperatingPoint | None) -> F
         return PersistentFaults(profile.fault_maps, tile=True)
     if op is None:
         return TransientFaults()
-    stuck = sum(m.ber for m in op.mechanisms if m.persistence == "stuck")
-    other = sum(m.ber for m in op.mechanisms if m.persistence != "stuck")
+    stuck = sum(m.ber * (1.0 if m.persistence == "stuck" else m.persistent_fraction) for m in op.mechanisms)
+    other = sum(m.ber * (1.0 - m.persistent_fraction) for m in op.mechanisms if m.persistence != "stuck")
     if stuck > 0 and other == 0:
         return PersistentFaults()
     if stuck > 0 and other > 0:

@@ -600,6 +600,11 @@ def _prepare(out: Path, spec: SweepSpec, header: list[str], resume: bool) -> set
         if not csv_path.exists():
             csv_path.write_text(",".join(header) + "\n", encoding="utf-8")
         text = csv_path.read_text(encoding="utf-8")
+        if text.split("\n", 1)[0] != ",".join(header):
+            raise ConfigError(
+                f"{csv_path}: its columns are not this memsim's ({len(text.split(chr(10), 1)[0].split(','))} "
+                f"columns, expected {len(header)}: written by another version); cannot append to it, use another --out"
+            )
         if text and not text.endswith("\n"):  # killed during a write: drop the partial line
             with csv_path.open("r+", encoding="utf-8") as f:
                 f.truncate(len(text[: text.rfind("\n") + 1].encode("utf-8")))

@@ -149,6 +149,9 @@ class Mechanism:
         False if the profile marks the numbers as uncalibrated.
     p01_share : float or None
         Fixed share of flips that are 0->1 for equiprobable data (None if the data gives p01/p10).
+    persistent_fraction : float
+        Share of a ``transient`` mechanism's errors that come from stuck cells (the profile's
+        cited ``persistent_fraction.value``; 0 if not given).
     """
 
     name: str
@@ -163,6 +166,7 @@ class Mechanism:
     rows: dict[str, tuple[float, float]] = field(default_factory=dict)
     model: AnalyticModel | None = None
     description: str = ""
+    persistent_fraction: float = 0.0
 
     def _split(self, ber: float, share: float) -> tuple[float, float]:
         return min(1.0, 2.0 * share * ber), min(1.0, 2.0 * (1.0 - share) * ber)
@@ -176,7 +180,18 @@ class Mechanism:
         assert self.xs is not None and self.p01s is not None and self.p10s is not None
         x = float(knobs[self.knob or ""])
         if self.xs[0] <= x <= self.xs[-1]:
-            return (interpolate_log(x, self.xs, self.p01s), interpolate_log(x, self.xs, self.p10s))
+            rates = (interpolate_log(x, self.xs, self.p01s), interpolate_log(x, self.xs, self.p10s))
+            if self.model is not None and 0.0 in rates and not np.any(self.xs == x):
+                # A segment that ends in "no errors measured" interpolates to exactly 0 all along it; the
+                # fitted model is the better guess between the last error seen and the zero point.
+                i = min(max(int(np.searchsorted(self.xs, x, side="right")) - 1, 0), len(self.xs) - 2)
+                ends = [j for j in (i, i + 1) if self.p01s[j] + self.p10s[j] > 0]
+                if ends:
+                    total = self.p01s[ends[0]] + self.p10s[ends[0]]
+                    share = self.p01_share if self.p01_share is not None else float(self.p01s[ends[0]] / total)
+                    cap = 0.5 * float(total)  # never above the measured end's BER: the segment stays monotone
+                    return self._split(min(self.model.ber(x), cap), share)
+            return rates
         if not extrapolate:  # Profile.at checks ranges first; this guards direct use
             raise OutOfRangeError(format_problem(label, f"mechanisms.{self.name}", f"{x:g} is outside the curve"))
         if self.model is None:

@@ -23,6 +23,9 @@ class MechanismRate:
         Probability that a stored 0 reads as 1, and a stored 1 as 0.
     calibrated : bool
         False where the profile marks the mechanism's numbers as uncalibrated.
+    persistent_fraction : float
+        Share of the errors that come from stuck cells: 1 for ``stuck``; for ``transient``, the
+        profile's cited ``persistent_fraction`` (0 if not given).
     """
 
     name: str
@@ -30,6 +33,7 @@ class MechanismRate:
     p01: float
     p10: float
     calibrated: bool = True
+    persistent_fraction: float = 0.0
 
     @property
     def ber(self) -> float:

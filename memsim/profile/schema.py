@@ -188,6 +188,8 @@ class ProfileParser:
             share,
             description=str(spec.get("description", "")),
         )
+        if "persistent_fraction" in spec:
+            mech.persistent_fraction = float(spec["persistent_fraction"]["value"])
         if "curve" in spec:
             self._parse_curve(check, spec["curve"], f"{path}.curve", mech)
         elif "table" in spec:

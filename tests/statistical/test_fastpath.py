@@ -46,6 +46,29 @@ def test_table_equals_exact_cdf(n, p):
     assert worst < 1e-12
 
 
+@pytest.mark.parametrize(("n", "p"), [(2048, 1e-4), (784, 1e-6), (2048, 1e-3), (64, 0.01)])
+def test_table_window_leaves_out_less_than_1e30_at_small_p(n, p):
+    """The tails beyond the tabulated window, from the exact pmf in log space: below 1e-30 on each side, also
+    where n p is far below 1 (a mean +- 12 sd window left about 6e-11 at n = 2048, p = 1e-4). The bound used
+    here (P(D > top) <= P(B > top), P(D < lo) <= P(A > -lo)) is tight only where n p is small, the case at
+    stake; at large n p Bernstein's inequality itself is the guarantee."""
+    lo, table = cdf_table(n, p)
+    lg = math.lgamma
+
+    def log_pmf(k: int, trials: int) -> float:
+        return lg(trials + 1) - lg(k + 1) - lg(trials - k + 1) + k * math.log(p) + (trials - k) * math.log1p(-p)
+
+    worst = -math.inf
+    for m in (0, 1, n // 4, n // 2, n):
+        top = int(lo[m]) + table.shape[1] - 1  # P(D > top) is left out, as is P(D < lo[m])
+        # D = B - A with B ~ Bin(n - m, p) >= 0 and A ~ Bin(m, p): D > top needs B > top, D < lo needs A > -lo
+        upper = max((log_pmf(b, n - m) for b in range(max(top + 1, 0), n - m + 1)), default=-math.inf)
+        lower = max((log_pmf(a, m) for a in range(max(-int(lo[m]) + 1, 0), m + 1)), default=-math.inf)
+        worst = max(worst, upper + math.log(n + 1), lower + math.log(n + 1))  # a sum of at most n + 1 terms
+    print(f"n={n}, p={p:g}: log10 of the left-out tail mass <= {worst / math.log(10):.1f}")
+    assert worst < math.log(1e-30)
+
+
 def test_fire_limit_matches_the_firing_rule():
     for n in (7, 8, 784, 2048):
         for s in range(-n - 2, n + 3):

@@ -42,6 +42,33 @@ def test_tolerated_flips_formula():
     s = np.array([2, 2, 4, 3, 5, -1])
     # h > s: max(0, floor(T/2) - 1); h <= s: floor(T/2)
     np.testing.assert_array_equal(tolerated_flips(h, s), [3, 3, 0, 0, 1, 3])
+    # exact: ceil(T/2) - 1 when firing, one more than the bound for odd T (h=11, s=2: 4 flips leave h=3 > 2)
+    np.testing.assert_array_equal(tolerated_flips(h, s, exact=True), [3, 4, 0, 0, 1, 3])
+
+
+def test_exact_tolerance_is_exact_by_brute_force():
+    """Worst case: every flip lowers h by 2 (firing) or raises it by 2 (silent); the exact count is the largest
+    k whose worst case keeps the decision, and k + 1 flips can change it."""
+    for h in range(-9, 10):
+        for s in range(-9, 10):
+            k = int(tolerated_flips(np.array([h]), s, exact=True)[0])
+            step = -2 if h > s else 2
+            fires = h > s
+            assert all(((h + step * j) > s) == fires for j in range(k + 1)), (h, s, k)
+            assert ((h + step * (k + 1)) > s) != fires or h == s, (h, s, k)
+            assert k >= int(tolerated_flips(np.array([h]), s)[0])
+
+
+def test_one_input_flip_can_move_the_output_margin_by_four():
+    """Corollary 2 covers weight flips only: an input bit feeds every class, so one flip moves each h by 2."""
+    w = np.array([[1, 1], [0, 1]], dtype=bool)  # class 0 weights (+1, +1), class 1 (-1, +1)
+    x = np.array([1, 1], dtype=bool)
+    sign = lambda b: 2 * b.astype(int) - 1  # noqa: E731
+    h = sign(w) @ sign(x)  # [2, 0]
+    x2 = x.copy()
+    x2[0] = False
+    h2 = sign(w) @ sign(x2)  # [0, 2]
+    assert (h[0] - h[1]) - (h2[0] - h2[1]) == 4
 
 
 @settings(max_examples=40, deadline=None)
