@@ -359,3 +359,46 @@ def sample_output(mism, lo, table, n: int, k0: int, k1: int, events) -> np.ndarr
             k = int(np.searchsorted(table[m], u, side="left"))  # smallest k with table[m, k] >= u
             out[b, o] = n - 2 * (m + int(lo[m]) + min(k, table.shape[1] - 1))
     return out
+
+
+def binom_inv(lo, table, k: int, u: float) -> int:
+    """Bin(k, p) by inversion of its tabulated CDF: the smallest x with P(X <= x) >= u (a plain search)."""
+    row = table[k]
+    j = int(np.searchsorted(row, u, side="left"))
+    return int(lo[k]) + min(j, row.size - 1)
+
+
+def binom_cdf(lo, table, k: int, x: int) -> float:
+    j = x - int(lo[k])
+    return 0.0 if j < 0 else (1.0 if j >= table.shape[1] else float(table[k, j]))
+
+
+def law_mismatches(x, w, free, n_after, tables, k0: int, k1: int, events, limits=None):
+    """The law path one neuron at a time: counts by popcount, binomials by inversion, the last one by its CDF
+    where ``limits`` is given (hidden: fires iff the mismatches stay <= limit). Same uniforms (4 o + g)."""
+    (lo01, t01), (lo10, t10) = tables
+    sym = t01 is t10
+    B, n_out = x.shape[0], w.shape[0]
+    out = np.zeros((B, n_out), dtype=np.int64)
+    for b in range(B):
+        for o in range(n_out):
+            d = x[b] ^ w[o]
+            m = popcount(d)
+            a1, a0 = popcount(d & w[o] & free[o]), popcount(d & ~w[o] & free[o])
+            c1, c0 = popcount(w[o] & free[o]), popcount(~w[o] & free[o])
+            u = [counter_uniform(k0, k1, int(events[b]), 4 * o + g) for g in range(4)]
+            if sym:
+                xs = binom_inv(lo01, t01, a1 + a0, u[0])
+                rest = c1 + c0 - a1 - a0
+                if limits is not None:
+                    out[b, o] = u[1] < binom_cdf(lo01, t01, rest, max(int(limits[o]), -1) - m + xs)
+                else:
+                    out[b, o] = m - xs + binom_inv(lo01, t01, rest, u[1])
+                continue
+            x1, x0 = binom_inv(lo10, t10, a1, u[0]), binom_inv(lo01, t01, a0, u[1])
+            y1 = binom_inv(lo10, t10, c1 - a1, u[2])
+            if limits is not None:
+                out[b, o] = u[3] < binom_cdf(lo01, t01, c0 - a0, max(int(limits[o]), -1) - m + x1 + x0 - y1)
+            else:
+                out[b, o] = m - x1 - x0 + y1 + binom_inv(lo01, t01, c0 - a0, u[3])
+    return out

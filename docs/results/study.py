@@ -425,8 +425,18 @@ def persistence(st: Study) -> str:
             "",
             f"![fault models]({st.rel(fig)})",
             "",
-            md_table(["model", "fault model", "rule", "chosen V/Vmin (1-point drop)", "accuracy there (95 % CI)",
-                      "CI over", "total energy saved"], body),  # fmt: skip
+            md_table(
+                [
+                    "model",
+                    "fault model",
+                    "rule",
+                    "chosen V/Vmin (1-point drop)",
+                    "accuracy there (95 % CI)",
+                    "CI over",
+                    "total energy saved",
+                ],
+                body,
+            ),  # fmt: skip
             "",
             f"On the mean accuracy, the chosen voltage is the same under all three fault models for "
             f"{sum(len(v) == 1 for v in chosen.values())} of {len(models)} models. The bound is what separates them: "
@@ -479,8 +489,17 @@ def chip_yield_section(st: Study) -> str:
             "",
             f"![yield]({st.rel(fig)})",
             "",
-            md_table(["model", "rule", "chosen V/Vmin", "mean accuracy (95 % CI over chips)",
-                      "chips within 1 point (95 % CI)", "total energy saved"], body),  # fmt: skip
+            md_table(
+                [
+                    "model",
+                    "rule",
+                    "chosen V/Vmin",
+                    "mean accuracy (95 % CI over chips)",
+                    "chips within 1 point (95 % CI)",
+                    "total energy saved",
+                ],
+                body,
+            ),  # fmt: skip
             "",
             f"The lowest yield on the grid is {worst:.2f}. Choosing on the mean accuracy and choosing on yield "
             "differ where the chip-to-chip spread is wide: a mean within 1 point can hide chips that lose more.",

@@ -49,7 +49,6 @@ from memsim.rng import counter_base, counter_uniform, stream_state, to_unit, xos
 __all__ = ["cdf_table", "dense_sample_fire", "fire_limit", "sample_fire", "sample_output"]
 
 
-
 @njit(**NUMBA_FLAGS)
 def _binom_pmf_window(N, p, lo, hi):  # type: ignore[no-untyped-def]
     # pmf of Bin(N, p) at k = lo..hi (inclusive), via log-gamma (exact to double precision).

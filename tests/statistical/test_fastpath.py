@@ -147,3 +147,32 @@ def test_zero_ber_fast_path_is_exactly_clean():
     mem = ApproximateMemory(seed=0)
     net.store_weights(mem)
     np.testing.assert_array_equal(net.forward(images, memory=mem), net.forward(images))
+
+
+@pytest.mark.parametrize(
+    ("model", "options", "rates"),
+    [("asymmetric", {}, (0.03, 0.2)), ("mixed", {"persistent_fraction": 0.4}, (0.1, 0.1)),
+     ("mixed", {"persistent_fraction": 0.3}, (0.05, 0.25)), ("persistent", {}, (0.05, 0.15))],
+)  # fmt: skip
+def test_law_path_matches_explicit_flips(model, options, rates):
+    """Asymmetric, mixed and stuck faults: the law path's outputs against materialised flips on the same chip
+    (two-sample KS per output neuron, same image, fresh reads), and its counted flips against their expectation."""
+    net = dense_net(1, (64, 48, 32, 10))
+    image = np.random.default_rng(2).integers(0, 256, (8, 8), dtype=np.uint8)
+    trials = 3000
+    out = {}
+    for fast in (True, False):
+        mem = ApproximateMemory(model, seed=9, **options)  # one chip for both: its stuck cells are the same
+        net.store_weights(mem)
+        mem.set_rates(*rates)
+        out[fast] = net.forward(np.repeat(image[None], trials, axis=0), memory=mem, fast=fast, seed=5 + fast)
+        flips = mem.totals.bits_flipped / mem.totals.bits_read
+        print(f"{model} {rates} fast={fast}: flip rate {flips:.4f}")
+    if model == "persistent":  # no randomness left once the chip is drawn: bit for bit
+        np.testing.assert_array_equal(out[True], out[False])
+        return
+    critical = 1.949 * math.sqrt(2 / trials)  # two-sample KS, alpha = 0.001
+    stats = [ks_statistic(out[True][:, o], out[False][:, o]) for o in range(10)]
+    print(f"KS statistics {np.round(stats, 4).tolist()}, critical {critical:.4f}")
+    assert max(stats) < critical
+    assert np.std(out[True][:, 0]) > 0  # the reads were noisy

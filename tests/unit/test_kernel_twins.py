@@ -307,6 +307,51 @@ def test_pack_gt_and_popcount_lane(dtype):
     assert count(values) == [popcount_lane(x) for x in values] == [bin(int(x)).count("1") for x in values]
 
 
+@pytest.mark.parametrize(("rates", "stuck"), [((0.05, 0.05), 0.1), ((0.02, 0.15), 0.0), ((0.03, 0.2), 0.2)])
+def test_law_path_samplers_equal_naive(rates, stuck):
+    """law_fire / law_output (counts, guide-table inversion, CDF decision) against the one-neuron-at-a-time twin."""
+    from memsim.bnn import lawpath
+    from memsim.memory.reads import FlipLaw
+
+    B, n, n_out = 5, 150, 70
+    nw = (n + 63) // 64
+    valid = np.full(nw, np.uint64(2**64 - 1))
+    valid[-1] = np.uint64((1 << (n % 64)) - 1)
+    x = np.stack([bits_words(n) for _ in range(B)])
+    w = np.stack([bits_words(n) for _ in range(n_out)])
+    free = np.stack([bits_words(n) | (bits_words(n) if stuck == 0.0 else 0) for _ in range(n_out)])
+    if stuck == 0.0:
+        free = np.broadcast_to(valid, w.shape).copy()
+    free &= valid
+    law = FlipLaw(np.zeros(1, np.uint64), None, rates[0], rates[1], (5, 6))
+    events = np.arange(3, 3 + B, dtype=np.uint64)
+    t01 = lawpath.binomial_table(n, rates[0])[:2]
+    t10 = t01 if rates[0] == rates[1] else lawpath.binomial_table(n, rates[1])[:2]
+    limits = RNG.integers(-5, n, n_out)
+    invert = RNG.random(n_out) < 0.3
+    fire = naive.law_mismatches(x, w, free, n, (t01, t10), 5, 6, events, limits).astype(bool) != invert
+    expected = naive.threshold(fire.astype(np.int32), np.zeros(n_out, np.int32), np.zeros(n_out, bool))
+    np.testing.assert_array_equal(lawpath.law_fire(x, w, free, n, limits, invert, law, events), expected)
+    mism = naive.law_mismatches(x, w, free, n, (t01, t10), 5, 6, events)
+    np.testing.assert_array_equal(lawpath.law_output(x, w, free, n, law, events), n - 2 * mism)
+
+
+@pytest.mark.parametrize(("n", "p"), [(100, 0.05), (30, 0.5), (2048, 1e-4), (5, 0.0)])
+def test_binomial_table_and_guide(n, p):
+    """The per-k binomial CDF table against exact log-gamma sums, and its guide against a plain search."""
+    from memsim.bnn import lawpath
+
+    lo, table, guide = lawpath.binomial_table(n, p)
+    for k in (0, 1, n // 2, n):
+        for j in range(table.shape[1]):
+            x = int(lo[k]) + j
+            want = sum(naive.binom_pmf(k, p, i) for i in range(0, min(x, k) + 1)) if x >= 0 else 0.0
+            assert abs(table[k, j] - want) < 1e-12
+        for q in range(guide.shape[1]):
+            assert guide[k, q] == min(int(np.searchsorted(table[k], q / guide.shape[1], side="left")),
+                                      table.shape[1] - 1)  # fmt: skip
+
+
 #: Kernels whose twin test lives elsewhere (file: what it compares).
 ELSEWHERE = {
     "_fill_geometric": "test_memory_kernels.py: naive.geometric_mask",
@@ -333,6 +378,12 @@ ELSEWHERE = {
     "_rotl": "part of xoshiro_next",
     "to_unit": "naive.unit, via every sampler twin",
     "hash_uniform": "test_memory_kernels.py: naive.hash_uniform via weak cells",
+    "_binomial_table": "test_binomial_table_and_guide: exact log-gamma sums",
+    "_guide_table": "test_binomial_table_and_guide: a plain search per bucket",
+    "_draw": "inlined inversion of _law_fire and _law_output (test_law_path_samplers_equal_naive)",
+    "_cdf": "inlined CDF lookup of _law_fire (test_law_path_samplers_equal_naive)",
+    "_counts": "inlined popcounts of _law_fire and _law_output (test_law_path_samplers_equal_naive)",
+    "_flipped": "inlined draws of _law_fire and _law_output (test_law_path_samplers_equal_naive)",
 }
 
 #: Kernels with a twin test in this file.
@@ -340,7 +391,7 @@ HERE = {
     "_xor_count", "_count", "_combine_transient", "_fill_sparse", "_flip_counts", "_binarize_flat",
     "_binarize_hwc", "_dense_h", "_dense_h_per_image", "_threshold_flat", "_realign_rows",
     "_output_margin", "_dense_mismatch_neuron_major", "_dense_fire_neuron_major", "_binom_pmf_window",
-    "_sample_fire", "_sample_output", "_dense_sample_fire", "_binomial",  # _binomial: the exact-pmf chi-square test
+    "_sample_fire", "_sample_output", "_dense_sample_fire", "_binomial", "_law_fire", "_law_output",  # _binomial: the exact-pmf chi-square test
     "_patch_words", "_patch_weights", "_conv_patch_layer",  # test_conv3x3_layer with c_in = 1, 3, 7
     "_conv_word_layer", "_read_index",  # test_conv3x3_layer with c_in = 8, 9, 64, 70
 }  # fmt: skip
