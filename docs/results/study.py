@@ -436,7 +436,7 @@ def persistence(st: Study) -> str:
                     "total energy saved",
                 ],
                 body,
-            ),  # fmt: skip
+            ),
             "",
             f"On the mean accuracy, the chosen voltage is the same under all three fault models for "
             f"{sum(len(v) == 1 for v in chosen.values())} of {len(models)} models. The bound is what separates them: "
@@ -499,7 +499,7 @@ def chip_yield_section(st: Study) -> str:
                     "total energy saved",
                 ],
                 body,
-            ),  # fmt: skip
+            ),
             "",
             f"The lowest yield on the grid is {worst:.2f}. Choosing on the mean accuracy and choosing on yield "
             "differ where the chip-to-chip spread is wide: a mean within 1 point can hide chips that lose more.",

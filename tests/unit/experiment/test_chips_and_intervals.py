@@ -86,7 +86,7 @@ def test_paired_drop_bound_is_tighter_than_unpaired_for_shared_chips():
     a0 = [0.90, 0.85, 0.80, 0.88]
     a1 = [0.89, 0.84, 0.79, 0.86]  # each chip loses about one point, the chips differ by ten
     unpaired = drop_upper_bound(np.mean(a0), np.std(a0, ddof=1) / 2, 3, np.mean(a1), np.std(a1, ddof=1) / 2, 3)
-    paired = drop_upper_bound(np.mean(a0), 0, 3, np.mean(a1), 0, 3, paired=[x - y for x, y in zip(a0, a1)])
+    paired = drop_upper_bound(np.mean(a0), 0, 3, np.mean(a1), 0, 3, paired=[x - y for x, y in zip(a0, a1, strict=True)])
     print(f"drop bound: paired {paired:.4f}, unpaired {unpaired:.4f}")
     assert paired < 0.03 < unpaired
 
