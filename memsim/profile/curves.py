@@ -188,9 +188,9 @@ class Mechanism:
                 ends = [j for j in (i, i + 1) if self.p01s[j] + self.p10s[j] > 0]
                 if ends:
                     total = self.p01s[ends[0]] + self.p10s[ends[0]]
-                    share = self.p01_share if self.p01_share is not None else float(self.p01s[ends[0]] / total)
+                    end_share = self.p01_share if self.p01_share is not None else float(self.p01s[ends[0]] / total)
                     cap = 0.5 * float(total)  # never above the measured end's BER: the segment stays monotone
-                    return self._split(min(self.model.ber(x), cap), share)
+                    return self._split(min(self.model.ber(x), cap), end_share)
             return rates
         if not extrapolate:  # Profile.at checks ranges first; this guards direct use
             raise OutOfRangeError(format_problem(label, f"mechanisms.{self.name}", f"{x:g} is outside the curve"))
