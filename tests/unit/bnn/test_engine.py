@@ -134,14 +134,15 @@ def test_bad_forward_input():
 
 @pytest.mark.parametrize("fault_model", ["asymmetric", "persistent", "mixed"])
 def test_other_fault_models_run_through_the_explicit_path(fault_model):
-    """Non-transient memories read explicit flips; persistent faults give the same outputs in every trial."""
+    """With fast=False non-transient memories read explicit flips (the reference the law path is tested against,
+    tests/statistical/test_fastpath.py); persistent faults give the same outputs in every trial."""
     net = awkward_net(5, 1, True, 3, 20, 4)
     imgs = images_for(net, 4)
     mem = ApproximateMemory(fault_model, seed=2)
     net.store_weights(mem)
     mem.set_rates(0.05, 0.02) if fault_model == "asymmetric" else mem.set_ber(0.05)
-    first = net.forward(imgs, memory=mem, seed=0)
-    second = net.forward(imgs, memory=mem, seed=1)
+    first = net.forward(imgs, memory=mem, seed=0, fast=False)
+    second = net.forward(imgs, memory=mem, seed=1, fast=False)
     assert mem.totals.bits_flipped > 0 and mem.totals.reads == 2 * 4 * len(net.layers)
     if fault_model == "persistent":
         np.testing.assert_array_equal(first, second)
