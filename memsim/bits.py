@@ -57,6 +57,14 @@ def pad_mask(nbits: int) -> np.uint64:
     return np.uint64(0xFFFFFFFFFFFFFFFF) if rem == 0 else np.uint64((1 << rem) - 1)
 
 
+def valid_words(nbits: int) -> np.ndarray:
+    """All-ones words over ``nbits`` bits, the padding of the last word 0."""
+    words = np.full(n_words(nbits), np.uint64(0xFFFFFFFFFFFFFFFF), dtype=np.uint64)
+    if words.size:
+        words[-1] = pad_mask(nbits)
+    return words
+
+
 @dataclass(frozen=True, eq=False)
 class PackedBits:
     """Bits packed into uint64 words.

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from memsim import config
-from memsim.bits import PackedBits, n_words, pack_bits, pad_mask
+from memsim.bits import PackedBits, n_words, pack_bits, valid_words
 from memsim.bnn import kernels
 from memsim.bnn.architectures import ARCHITECTURES, INPUT_THRESHOLD, layer_shapes
 from memsim.bnn.fastpath import dense_sample_fire, fire_limit, sample_fire, sample_output
@@ -620,8 +620,7 @@ class BNN:
             h = kernels.dense_h(act, w, layer.n_in)
             return h if layer.is_output else kernels.threshold_flat(h, layer.firing()[0] if s is None else s,
                                                                     layer.firing()[1])  # fmt: skip
-        valid = np.full(n_words(layer.nbits), np.uint64(0xFFFFFFFFFFFFFFFF), dtype=np.uint64)
-        valid[-1] = pad_mask(layer.nbits)
+        valid = valid_words(layer.nbits)
         free = words_for_kernel(layer, valid if law.free is None else law.free & valid)
         if layer.is_output:
             return law_output(act, w, free, layer.n_in, law, reads.events())

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from memsim.bits import PackedBits, pack_bits, pack_words, pad_mask, unpack_bits, unpack_words
+from memsim.bits import PackedBits, pack_bits, pack_words, unpack_bits, unpack_words, valid_words
 from memsim.errors import ConfigError, UnknownNameError, suggest
 from memsim.memory import kernels
 from memsim.memory.counters import AccessCounter
@@ -67,13 +67,6 @@ class _Stored:
                 self.read_keys.clear()
             key = self.read_keys[seed] = child_key(self.cell_key, "reads", seed)
         return key
-
-
-def _valid_words(nbits: int) -> np.ndarray:
-    """All-ones words over ``nbits`` bits, the padding of the last word 0."""
-    words = np.full((nbits + 63) // 64, np.uint64(0xFFFFFFFFFFFFFFFF), dtype=np.uint64)
-    words[-1] = pad_mask(nbits)
-    return words
 
 
 def _check_probability(value: Any, label: str) -> float:
@@ -426,7 +419,7 @@ class ApproximateMemory:
         fixed = 0 if law.words is s.words else kernels.count_ones(law.words ^ s.words)
         flipped = fixed * len(reads)
         if not law.fixed:
-            free = _valid_words(s.nbits) if law.free is None else law.free & _valid_words(s.nbits)
+            free = valid_words(s.nbits) if law.free is None else law.free & valid_words(s.nbits)
             ones = kernels.count_ones(law.words & free)
             zeros = kernels.count_ones(free) - ones
             flipped += kernels.flip_counts(zeros, ones, law.p01, law.p10, stream_key(key, _COUNT_STREAM), events)

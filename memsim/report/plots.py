@@ -292,10 +292,10 @@ def plot_yield(rows: Sequence[Mapping[str, Any]], out: str | os.PathLike[str], m
     One line per model with its 95 % Clopper-Pearson band over chips; rows without drawn chips
     (no stuck cells) are left out, and a sweep with none is an error.
     """
-    from memsim.report.tradeoff import TradeoffReport
+    from memsim.report.tradeoff import TradeoffReport, knob_columns
 
     path = _check_out(out)
-    report = TradeoffReport(rows, _knobs(rows))
+    report = TradeoffReport(rows, knob_columns(rows))
     points = [(r, y) for r, y in report.yields(max_accuracy_drop) if y is not None]
     if not points:
         raise ConfigError(
@@ -322,8 +322,3 @@ def plot_yield(rows: Sequence[Mapping[str, Any]], out: str | os.PathLike[str], m
     fig.tight_layout()
     _save(fig, path)
     return path
-
-
-def _knobs(rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    header = list(rows[0]) if rows else []
-    return header[2 : header.index("ber")] if "ber" in header else []

@@ -263,9 +263,7 @@ class TradeoffReport:
     def from_dir(cls, directory: str | os.PathLike[str]) -> TradeoffReport:
         """Load ``DIR/sweep.csv``."""
         rows = read_rows(directory)
-        header = list(rows[0]) if rows else []
-        knobs = header[2 : header.index("ber")] if "ber" in header else []
-        return cls(rows, knobs)
+        return cls(rows, knob_columns(rows))
 
     def _point(self, row: Mapping[str, Any]) -> str:
         if self.knobs:
@@ -427,6 +425,12 @@ class TradeoffReport:
 
 #: How a row's ``ci_method`` is named in tables: what the interval is over.
 _UNITS = {"wilson-images": "images", "t-chips": "chips", "t-batches": "batches"}
+
+
+def knob_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The knob columns of sweep rows: those between ``profile`` and ``ber``."""
+    header = list(rows[0]) if rows else []
+    return header[2 : header.index("ber")] if "ber" in header else []
 
 
 def _over(row: Mapping[str, Any]) -> str:
