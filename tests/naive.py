@@ -373,9 +373,12 @@ def binom_cdf(lo, table, k: int, x: int) -> float:
     return 0.0 if j < 0 else (1.0 if j >= table.shape[1] else float(table[k, j]))
 
 
-def law_mismatches(x, w, free, n_after, tables, k0: int, k1: int, events, limits=None):
+def law_mismatches(x, w, free, n_after, tables, k0: int, k1: int, events, limits=None, base=None):
     """The law path one neuron at a time: counts by popcount, binomials by inversion, the last one by its CDF
-    where ``limits`` is given (hidden: fires iff the mismatches stay <= limit). Same uniforms (4 o + g)."""
+    where ``limits`` is given (hidden: fires iff the mismatches stay <= limit). Same uniforms (4 o + g).
+
+    ``base = (nb, lo, table)``: a symmetric hidden layer's base split (lawpath.base_table): D(c, a) is
+    D(nb, min(a, nb)) from the transient table plus the rest's two binomials, drawn."""
     (lo01, t01), (lo10, t10) = tables
     sym = t01 is t10
     B, n_out = x.shape[0], w.shape[0]
@@ -387,6 +390,15 @@ def law_mismatches(x, w, free, n_after, tables, k0: int, k1: int, events, limits
             a1, a0 = popcount(d & w[o] & free[o]), popcount(d & ~w[o] & free[o])
             c1, c0 = popcount(w[o] & free[o]), popcount(~w[o] & free[o])
             u = [counter_uniform(k0, k1, int(events[b]), 4 * o + g) for g in range(4)]
+            if sym and limits is not None and base is not None and base[0] > 0:
+                nb, dlo, dtable = base
+                a, c = a1 + a0, c1 + c0
+                ab = min(a, nb)
+                r = binom_inv(lo01, t01, c - a - nb + ab, u[1]) - binom_inv(lo01, t01, a - ab, u[2])
+                k = max(int(limits[o]), -1) - m - r  # P(D(nb, ab) <= k)
+                j = k - int(dlo[ab])
+                out[b, o] = u[0] < (0.0 if j < 0 else (1.0 if j >= dtable.shape[1] else dtable[ab, j]))
+                continue
             if sym:
                 xs = binom_inv(lo01, t01, a1 + a0, u[0])
                 rest = c1 + c0 - a1 - a0

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 import memsim
+from memsim.experiment.stats import row_df, row_se
 from memsim.experiment.sweep import SweepSpec, read_rows, run_sweep
 from memsim.report.plots import plot_accuracy_over_ber, plot_energy_vs_accuracy
 from memsim.report.tradeoff import choose
@@ -95,10 +96,18 @@ def n_obs(row: Mapping[str, Any]) -> float:
 
 
 def diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[float, float]:
-    """Accuracy difference a - b and its 95 % half-width (two independent binomial proportions)."""
-    pa, pb = f(a, "accuracy"), f(b, "accuracy")
-    half = Z95 * math.sqrt(pa * (1 - pa) / n_obs(a) + pb * (1 - pb) / n_obs(b))
-    return pa - pb, half
+    """Accuracy difference a - b and its 95 % half-width, over each row's own units of randomness.
+
+    Two independent estimates: the half-width is ``q * sqrt(se_a^2 + se_b^2)`` with each row's standard
+    error over its units (images, chips or batches: ``row_se``) and ``q`` the Student t quantile at the
+    smaller of the two rows' degrees of freedom (conservative; the normal one for two image rows).
+    """
+    from scipy.stats import t as student_t
+
+    se = math.hypot(row_se(a), row_se(b))
+    df = min(row_df(a), row_df(b))
+    q = Z95 if math.isinf(df) else float(student_t.ppf(0.975, df))
+    return f(a, "accuracy") - f(b, "accuracy"), q * se
 
 
 def verdict_of(d: float, half: float) -> str:
@@ -366,7 +375,10 @@ def granularity(st: Study) -> str:
             "fresh flips for every image. Same models, seeds and BERs, both ways "
             f"({st.trials} trials). The mean accuracy is the same in expectation (each image sees one pattern either "
             "way); per batch, the images of a batch share their errors, so the accuracy of one run varies more and an "
-            "interval that assumes independent images is too narrow.",
+            "interval that assumes independent images is too narrow. The per-batch rows carry an interval over "
+            "batches (`t-batches`: a cluster-robust ratio t interval over the trials x batches, each batch one "
+            "unit), the per-image rows one over images (Wilson); the difference's half-width combines the two "
+            "rows' standard errors with the t quantile at the smaller degrees of freedom.",
             "",
             "Regenerate: `python docs/results/study.py granularity`",
             "",

@@ -25,6 +25,13 @@ below ``P(Y0 <= T - m + X1 + X0 - Y1)``. An output neuron draws all of them. The
 (:func:`binomial_table`), over a window whose tails hold less than 1e-30 each (a Bernstein
 bound, valid at any ``k p``).
 
+With one rate on every free bit (mixed faults), a hidden neuron's ``Y - X`` over its ``c``
+free bits is the transient path's ``D`` over ``c`` bits; ``c`` differs by neuron (its stuck
+cells), so the layer takes a base of ``nb <= min c`` bits (:func:`base_table`), splits
+``D(c, a) = D(nb, min(a, nb)) + R`` with ``R`` over the few dozen remaining bits drawn, and
+decides ``D(nb, .)`` by one gather from the transient table: exact, and one short draw
+instead of a draw over all ``a`` mismatching bits.
+
 Uniform ``4 o + g`` of image ``b``'s counter-based stream (:func:`memsim.rng.counter_uniform`)
 drives binomial ``g`` of neuron ``o``: the draws depend on the read's identity only.
 """
@@ -38,12 +45,13 @@ import numpy as np
 from numba import njit, prange
 
 from memsim.bits import popcount
+from memsim.bnn.kernels import accumulate4, per_image_rows, transpose_dense
 from memsim.config import NUMBA_FLAGS, NUMBA_PARALLEL_FLAGS
 from memsim.errors import ConfigError
 from memsim.memory.reads import FlipLaw
 from memsim.rng import counter_base, counter_uniform
 
-__all__ = ["bernstein_reach", "binomial_table", "law_fire", "law_output", "law_weights"]
+__all__ = ["base_table", "bernstein_reach", "binomial_table", "law_fire", "law_output", "law_weights"]
 
 #: Natural log of the largest tail mass a table leaves out on each side (1e-30).
 TAIL_LOG = 30.0 * math.log(10.0)
@@ -191,27 +199,89 @@ def _flipped(m, a1, a0, c1, c0, lo01, t01, g01, lo10, t10, g10, sym, base, o, li
     return m - x1 - x0 + y1 + _draw(lo01, t01, g01, c0 - a0, counter_uniform(base, 4 * o + 3))
 
 
+@njit(inline="always", **NUMBA_FLAGS)
+def _accumulate4_masked(x, wt, mt, i0, i1, i2, i3, j0, a0, a1, a2, a3):  # type: ignore[no-untyped-def]
+    # popcount((x XOR w) AND mask) of images i0..i3 against neurons j0..j0+63 (neuron-major wt, mt): the
+    # mismatches among a neuron's masked bits, blocked as kernels.accumulate4 (each word loaded for 4 images).
+    a0[:] = 0
+    a1[:] = 0
+    a2[:] = 0
+    a3[:] = 0
+    for k in range(x.shape[1]):
+        x0 = x[i0, k]
+        x1 = x[i1, k]
+        x2 = x[i2, k]
+        x3 = x[i3, k]
+        for jj in range(64):
+            w = wt[k, j0 + jj]
+            f = mt[k, j0 + jj]
+            a0[jj] += popcount((x0 ^ w) & f)
+            a1[jj] += popcount((x1 ^ w) & f)
+            a2[jj] += popcount((x2 ^ w) & f)
+            a3[jj] += popcount((x3 ^ w) & f)
+
+
+@njit(inline="always", **NUMBA_FLAGS)
+def _based_fire(m, a, c, limit, lo, t, g, nb, dlo, dtable, base, o):  # type: ignore[no-untyped-def]
+    # One rate t on every free bit: fires iff D(c, a) = Bin(c - a, t) - Bin(a, t) <= limit - m. Split the free
+    # bits into nb of them (ab = min(a, nb) mismatching) and the rest: D(c, a) = D(nb, ab) + R, R = Y - X with
+    # Y ~ Bin(c - a - nb + ab, t), X ~ Bin(a - ab, t) (a few dozen bits: drawn), and decide D(nb, ab) by the
+    # CDF of the transient path's table at nb (fastpath.cdf_table): one gather instead of a draw over a.
+    ab = min(a, nb)
+    ry = c - a - nb + ab
+    rx = a - ab
+    r = 0
+    if ry > 0:
+        r += _draw(lo, t, g, ry, counter_uniform(base, 4 * o + 1))
+    if rx > 0:
+        r -= _draw(lo, t, g, rx, counter_uniform(base, 4 * o + 2))
+    j = limit - m - r - dlo[ab]
+    prob = 0.0 if j < 0 else (1.0 if j >= dtable.shape[1] else dtable[ab, j])
+    return np.int64(counter_uniform(base, 4 * o) < prob)
+
+
 @njit(**NUMBA_PARALLEL_FLAGS)
-def _law_fire(x, w, f1, f0, c1, c0, limits, invert, lo01, t01, g01, lo10, t10, g10, mode, k0, k1, events):  # type: ignore[no-untyped-def]
-    # Hidden layer: packed firing bits (B, nw(O)). limits is (1, n_out) or (B, n_out). A limit below -1 never
-    # fires (h > s cannot hold); clamping it to -1 keeps the "decide by CDF" branch and P(... <= -1) = 0.
+def _law_fire(x, wt, mt1, mt0, c1, c0, lim, inv, lo01, t01, g01, lo10, t10, g10, mode, nb, dlo, dt, k0, k1, ev):  # type: ignore[no-untyped-def]
+    # Hidden layer: packed firing bits (B, nw(O)). wt, mt1, mt0: neuron-major (nw, O padded to 64) weights and
+    # the masks of a1 (mode 0 and 1: free 1-bits; mode 2: all free bits) and a0 (mode 0 only). The counts of a
+    # block of 4 images x 64 neurons come from blocked popcounts (as the transient path's), then each image's
+    # draws run over the 64 neurons. lim is (1, n_out) or (B, n_out). A limit below -1 never fires (h > s
+    # cannot hold); clamping it to -1 keeps the "decide by CDF" branch and P(... <= -1) = 0.
     B = x.shape[0]
-    n_out = w.shape[0]
-    nw_out = (n_out + 63) // 64
-    stride = 1 if limits.shape[0] > 1 else 0
-    out = np.zeros((B, nw_out), dtype=np.uint64)
-    for b in prange(B):
-        base = counter_base(k0, k1, events[b])
-        row = b * stride
-        for g in range(nw_out):
-            word = np.uint64(0)
-            for jj in range(min(64, n_out - 64 * g)):
-                o = 64 * g + jj
-                m, a1, a0 = _counts(x, b, w, f1, f0, o, mode)
-                limit = max(limits[row, o], -1)
-                fire = _flipped(m, a1, a0, c1[o], c0[o], lo01, t01, g01, lo10, t10, g10, mode == 2, base, o, limit)
-                word |= np.uint64((fire == 1) != invert[o]) << np.uint64(jj)
-            out[b, g] = word
+    n_out = c1.shape[0]
+    groups = (n_out + 63) // 64
+    stride = 1 if lim.shape[0] > 1 else 0
+    out = np.zeros((B, groups), dtype=np.uint64)
+    for blk in prange((B + 3) // 4):
+        i0 = blk * 4
+        i1, i2, i3 = min(i0 + 1, B - 1), min(i0 + 2, B - 1), min(i0 + 3, B - 1)
+        m = np.empty((4, 64), np.int64)
+        a1 = np.empty((4, 64), np.int64)
+        a0 = np.zeros((4, 64), np.int64)
+        for g in range(groups):
+            j0 = g * 64
+            accumulate4(x, wt, i0, i1, i2, i3, j0, m[0], m[1], m[2], m[3])
+            _accumulate4_masked(x, wt, mt1, i0, i1, i2, i3, j0, a1[0], a1[1], a1[2], a1[3])
+            if mode == 0:
+                _accumulate4_masked(x, wt, mt0, i0, i1, i2, i3, j0, a0[0], a0[1], a0[2], a0[3])
+            for q in range(min(4, B - i0)):
+                b = i0 + q
+                base = counter_base(k0, k1, ev[b])
+                row = b * stride
+                word = np.uint64(0)
+                for jj in range(min(64, n_out - j0)):
+                    o = j0 + jj
+                    mq = m[q, jj]
+                    aq1 = a1[q, jj]
+                    aq0 = mq - aq1 if mode == 1 else a0[q, jj]
+                    limit = max(lim[row, o], -1)
+                    if mode == 2 and nb > 0:
+                        fire = _based_fire(mq, aq1, c1[o] + c0[o], limit, lo01, t01, g01, nb, dlo, dt, base, o)
+                    else:
+                        fire = _flipped(mq, aq1, aq0, c1[o], c0[o], lo01, t01, g01, lo10, t10, g10, mode == 2, base,
+                                        o, limit)  # fmt: skip
+                    word |= np.uint64((fire == 1) != inv[o]) << np.uint64(jj)
+                out[b, g] = word
     return out
 
 
@@ -256,6 +326,26 @@ def law_weights(w: np.ndarray, free: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return f1, f0, c1, c0
 
 
+#: Base table of layers that take no base (asymmetric rates): never read.
+_NO_BASE = (0, np.zeros(1, np.int64), np.ones((1, 1)))
+
+
+def base_table(free_min: int, p: float) -> tuple[int, np.ndarray, np.ndarray]:
+    """The base size ``nb`` and :func:`memsim.bnn.fastpath.cdf_table` ``(nb, p)`` of a symmetric law layer.
+
+    ``nb`` is the fewest free bits of a neuron in the layer rounded down to a multiple of 64, so that
+    the chips of a sweep share a few tables (cached) and each neuron draws only its ``c - nb`` (about
+    64 plus its stuck cells' count) bits beyond the base; 0 (no base: the two-draw sampler) below 64.
+    """
+    from memsim.bnn.fastpath import cdf_table  # fastpath imports this module
+
+    nb = free_min // 64 * 64
+    if nb == 0 or p <= 0.0:
+        return _NO_BASE
+    lo, table = cdf_table(nb, float(p))
+    return nb, lo, table
+
+
 def _prepare(
     x: np.ndarray, w: np.ndarray, free: np.ndarray, n: int, law: FlipLaw
 ) -> tuple[tuple[np.ndarray, ...], tuple[object, ...]]:
@@ -293,8 +383,6 @@ def law_fire(
         Rates and sampler key served by the memory.
     events : ndarray of uint64, shape (B,)
     """
-    from memsim.bnn.kernels import per_image_rows
-
     arrays, rates = _prepare(x, w, free, n, law)
     n_out = arrays[1].shape[0]
     lim = per_image_rows("limit", limit, n_out, arrays[0].shape[0], np.int64)
@@ -303,7 +391,13 @@ def law_fire(
     if ev.shape != (arrays[0].shape[0],) or inv.shape != (n_out,):
         raise ConfigError(f"need one event per image and one invert flag per neuron, got {ev.shape}, {inv.shape}")
     k0, k1 = np.uint64(law.key[0]), np.uint64(law.key[1])
-    return _law_fire(*arrays, lim, inv, *rates, k0, k1, ev)  # type: ignore[call-arg]
+    x, w, f1, f0, c1, c0 = arrays
+    mode = rates[-1]
+    wt = transpose_dense(w)
+    mt1 = transpose_dense(f1 | f0 if mode == 2 else f1)
+    mt0 = transpose_dense(f0) if mode == 0 else mt1
+    nb, dlo, dtable = base_table(int((c1 + c0).min()), law.p01) if mode == 2 else _NO_BASE
+    return _law_fire(x, wt, mt1, mt0, c1, c0, lim, inv, *rates, nb, dlo, dtable, k0, k1, ev)  # type: ignore[call-arg]
 
 
 def law_output(x: np.ndarray, w: np.ndarray, free: np.ndarray, n: int, law: FlipLaw, events: np.ndarray) -> np.ndarray:

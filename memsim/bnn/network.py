@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +55,10 @@ def in_memory_label(value: str | Collection[str]) -> str:
     """The canonical comma form of :func:`parse_in_memory`'s parts: ``weights``, ``thresholds`` or both."""
     parts = parse_in_memory(value)
     return ",".join(p for p in IN_MEMORY_PARTS if p in parts)
+
+
+#: Guards every network's memo of first-layer counts (short critical sections: one lock for all networks).
+_MEMO_LOCK = threading.Lock()
 
 
 @dataclass
@@ -257,7 +262,8 @@ class BNN:
                 # Neuron-major only pays with at least one full group of 64 neurons (not the 10 outputs).
                 wide = isinstance(layer, Dense) and layer.n_out >= 64
                 cached.append(kernels.transpose_dense(words) if wide else words)
-            object.__setattr__(self, "_kernel_cache", cached)
+            # Built whole, then published once: threads that race build equal lists and all use the first.
+            cached = self.__dict__.setdefault("_kernel_cache", cached)
         return cached
 
     def _fire_limits(self) -> list[np.ndarray | None]:
@@ -270,7 +276,7 @@ class BNN:
                 else None
                 for layer in self.layers
             ]
-            object.__setattr__(self, "_fire_cache", cached)
+            cached = self.__dict__.setdefault("_fire_cache", cached)
         return cached
 
     # --------------------------------------------------------------- forward
@@ -639,23 +645,26 @@ class BNN:
         budget = int(config.FIRST_LAYER_CACHE_MB * 2**20)
         if x.shape[0] * layer.n_out * 4 > budget:
             return None
-        memo: dict[bytes, np.ndarray | None] | None = getattr(self, "_first_memo", None)
-        if memo is None:
-            memo = {}
-            object.__setattr__(self, "_first_memo", memo)
         key = hashlib.blake2b(np.ascontiguousarray(x).data, digest_size=16).digest() + bytes(str(x.shape), "ascii")
-        if key not in memo:
-            for stale in [k for k, v in memo.items() if v is None][: max(0, len(memo) - 64)]:
-                del memo[stale]  # bound the record of blocks seen once
-            memo[key] = None
-            return None
-        cached = memo[key]
+        # Threaded Dask workers share one network: the memo is read and changed under a lock (iterating a
+        # dict while another thread inserts raises), and the counts are computed outside it.
+        with _MEMO_LOCK:
+            memo: dict[bytes, np.ndarray | None] = self.__dict__.setdefault("_first_memo", {})
+            if key not in memo:
+                for stale in [k for k, v in memo.items() if v is None][: max(0, len(memo) - 64)]:
+                    del memo[stale]  # bound the record of blocks seen once
+                memo[key] = None
+                return None
+            cached = memo[key]
         if cached is None:
             cached = ((layer.n_in - self._dense_clean_h(x, layer, w)) // 2).astype(np.int32)
-            while sum(v.nbytes for v in memo.values() if v is not None) + cached.nbytes > budget:
-                oldest = next(k for k, v in memo.items() if v is not None)
-                del memo[oldest]
-            memo[key] = cached
+            with _MEMO_LOCK:
+                while memo and sum(v.nbytes for v in memo.values() if v is not None) + cached.nbytes > budget:
+                    oldest = next((k for k, v in memo.items() if v is not None), None)
+                    if oldest is None:
+                        break
+                    del memo[oldest]
+                memo[key] = cached
         return cached
 
     def _conv_positions(self, index: int) -> int:

@@ -7,16 +7,22 @@ Ratios measured in one run, interleaved (best of rounds): each model's law-path 
 Targets asserted (2 cores): the law path is at least 5x faster than the explicit path for the models with
 per-read flips, and within 12x of the transient fast path (the issue asks for 3x: not met, see CHANGELOG);
 drawn stuck cells alone at most 1.5x the transient fast path and at least 1.5x faster than the explicit path.
+A persistent SRAM sweep of 20 chips x 11 voltages x 10,000 images of the Fashion FCNN in under 2 minutes
+(the issue's target), against the same sweep under transient flips (2 trials, scaled to 20).
 """
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 import pytest
 from helpers import interleaved_best
 
+import memsim
 from memsim import ApproximateMemory
 from memsim.bnn import BNN
+from memsim.experiment.sweep import SweepSpec, run_sweep
 
 pytestmark = pytest.mark.benchmark
 
@@ -61,3 +67,24 @@ def test_fault_models_on_the_law_path():
         stuck_only = label == "persistent"  # the explicit path already broadcast its one read per chip
         assert explicit / law >= (1.5 if stuck_only else 5.0), label
         assert law / base <= (1.5 if stuck_only else 12.0), label
+
+
+def test_persistent_sweep_of_20_chips(tmp_path):
+    try:
+        memsim.load_dataset("fashion-mnist", "test")
+    except memsim.DatasetError as err:
+        pytest.skip(str(err))
+    grid = tuple(float(f"{v:.4g}") for v in np.linspace(0.75, 1.0, 11))
+    common = {"models": ("fcnn_cel_ber0",), "profile": "sram_14nm_chandramoorthy2019", "knobs": {"vdd_over_vmin": grid}}
+    times = {}
+    for label, fault_model, trials in (("transient", "transient", 2), ("persistent", "persistent", 20)):
+        started = time.perf_counter()
+        rows = run_sweep(SweepSpec(trials=trials, fault_model=fault_model, **common), tmp_path / label, workers=2,
+                         progress=False)  # fmt: skip
+        times[label] = time.perf_counter() - started
+        assert len(rows) == 11 and all(int(r["trials"]) == trials for r in rows)
+    transient20 = times["transient"] * 10
+    print(f"\npersistent sweep, 20 chips x 11 voltages x 10,000 images, 2 workers: {times['persistent']:.1f} s "
+          f"(transient flips, same cells, scaled from 2 trials: {transient20:.1f} s; ratio "
+          f"{times['persistent'] / transient20:.2f})")  # fmt: skip
+    assert times["persistent"] < 120.0, f"{times['persistent']:.1f} s (target 2 minutes)"

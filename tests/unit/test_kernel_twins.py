@@ -319,7 +319,7 @@ def test_law_path_samplers_equal_naive(rates, stuck):
     valid[-1] = np.uint64((1 << (n % 64)) - 1)
     x = np.stack([bits_words(n) for _ in range(B)])
     w = np.stack([bits_words(n) for _ in range(n_out)])
-    free = np.stack([bits_words(n) | (bits_words(n) if stuck == 0.0 else 0) for _ in range(n_out)])
+    free = np.stack([bits_words(n) | bits_words(n) for _ in range(n_out)])  # about 3/4 free: c >= 64 everywhere
     if stuck == 0.0:
         free = np.broadcast_to(valid, w.shape).copy()
     free &= valid
@@ -329,7 +329,10 @@ def test_law_path_samplers_equal_naive(rates, stuck):
     t10 = t01 if rates[0] == rates[1] else lawpath.binomial_table(n, rates[1])[:2]
     limits = RNG.integers(-5, n, n_out)
     invert = RNG.random(n_out) < 0.3
-    fire = naive.law_mismatches(x, w, free, n, (t01, t10), 5, 6, events, limits).astype(bool) != invert
+    c_min = int(min(naive.popcount(f) for f in free))
+    base = lawpath.base_table(c_min, rates[0]) if rates[0] == rates[1] else None
+    assert base is None or base[0] == 64  # the symmetric case takes the base split (c_min >= 64 here)
+    fire = naive.law_mismatches(x, w, free, n, (t01, t10), 5, 6, events, limits, base).astype(bool) != invert
     expected = naive.threshold(fire.astype(np.int32), np.zeros(n_out, np.int32), np.zeros(n_out, bool))
     np.testing.assert_array_equal(lawpath.law_fire(x, w, free, n, limits, invert, law, events), expected)
     mism = naive.law_mismatches(x, w, free, n, (t01, t10), 5, 6, events)
