@@ -24,7 +24,7 @@ import numpy as np
 
 import memsim
 from memsim.experiment.stats import row_df, row_se
-from memsim.experiment.sweep import SweepSpec, read_rows, run_sweep
+from memsim.experiment.sweep import SweepSpec, cells_of, read_rows, run_sweep
 from memsim.report.plots import plot_accuracy_over_ber, plot_energy_vs_accuracy
 from memsim.report.tradeoff import choose
 
@@ -65,7 +65,17 @@ class Study:
             spec = SweepSpec(models=(model,), limit=min(limits) if limits else None, **options)
             out = self.data / name / model
             print(f"--- sweep {name}/{model}", flush=True)
-            rows += run_sweep(spec, out, resume=(out / "sweep.json").exists(), workers=self.workers, progress=False)
+            try:
+                rows += run_sweep(spec, out, resume=(out / "sweep.json").exists(), workers=self.workers,
+                                  progress=False)  # fmt: skip
+            except memsim.ConfigError as err:
+                # A finished sweep written before columns were added is read as it is (its rows stay valid: the
+                # readers fill the new columns' meaning in); an unfinished one cannot be appended to.
+                done = read_rows(out) if "another version" in str(err) else []
+                if len(done) != len(cells_of(spec)):
+                    raise
+                print(f"    complete, older columns: read as written ({len(done)} rows)", flush=True)
+                rows += done
         return rows
 
     def rows(self, name: str) -> list[dict[str, str]]:

@@ -63,7 +63,11 @@ def cmd_memory(args: argparse.Namespace, extra: Sequence[str]) -> int:
             ],
         )
     )
-    print(f"z of the observed BER: {format_value(check.z_ber)}")
+    if check.z_over == "none":
+        print("z of the observed BER: - (a measured map: the observed rate is that of the cells read, one fixed part "
+              "of the chip; the expected one is the whole chip's)")  # fmt: skip
+    else:
+        print(f"z of the observed BER: {format_value(check.z_ber)} (over {check.z_over})")
     energy = check.read_energy_pj_per_read
     print(
         f"read energy per read: {'-' if energy is None else f'{energy / 1e6:.4g} uJ'}; "

@@ -32,7 +32,14 @@ class ReadAudit:
     observed_p01, observed_p10, observed_ber : float
         Flipped fraction of stored 0s, of stored 1s, and of all bits.
     z_ber : float
-        ``(flips - n p) / sqrt(n p (1 - p))`` over all bits read (nan if p is 0 or 1).
+        ``(flips - n p) / sd`` of the flips over all reads, with ``sd`` over the independent units
+        (``z_over``); nan if p is 0 or 1, or for a measured map.
+    z_over : str
+        What ``z_ber`` is over: ``bits x reads`` (fresh flips on every read: the binomial sd),
+        ``bits`` (stuck cells repeat in every read, so only bits are independent: the sd of the sum
+        of per-bit flip counts, from their sample variance), or ``none`` (a measured map: the cells
+        read are one fixed part of one chip, not a sample, so the observed rate is the rate of the
+        cells read and differs from the whole chip's without any error).
     read_energy_pj_per_read : float or None
         Energy of one read at the operating point, in pJ.
     seconds_per_read : float
@@ -49,6 +56,7 @@ class ReadAudit:
     observed_p10: float
     observed_ber: float
     z_ber: float
+    z_over: str
     read_energy_pj_per_read: float | None
     seconds_per_read: float
 
@@ -99,18 +107,31 @@ def audit_reads(
     mem, data = memory(nbits)
     ones = int(np.count_nonzero(data))
     zeros = nbits - ones
-    flips01 = flips10 = 0
+    chip = mem.fault_model.chip_faults(mem.p01, mem.p10)
+    per_bit = np.zeros(nbits, dtype=np.int32)  # flips of each bit over the reads
     elapsed = 0.0
     for _ in range(reads):
         start = time.perf_counter()
         packed = mem.read_packed("data")
         elapsed += time.perf_counter() - start
-        flipped = packed.unpack() != data
-        flips10 += int(np.count_nonzero(flipped & data))
-        flips01 += int(np.count_nonzero(flipped & ~data))
+        per_bit += packed.unpack() != data
+    flips10 = int(per_bit[data].sum())
+    flips01 = int(per_bit[~data].sum())
     n = nbits * reads
     p = mem.ber
-    z = (flips01 + flips10 - n * p) / math.sqrt(n * p * (1 - p)) if 0.0 < p < 1.0 else math.nan
+    # A stored 0 flips with p01, a stored 1 with p10: the expectation is over the array's own 0s and 1s.
+    mean = reads * (zeros * mem.p01 + ones * mem.p10)
+    z, over = math.nan, "none"
+    if chip == "none":  # every read fresh: bits x reads independent Bernoulli draws
+        over = "bits x reads"
+        var = reads * (zeros * mem.p01 * (1 - mem.p01) + ones * mem.p10 * (1 - mem.p10))
+        if var > 0.0:
+            z = (flips01 + flips10 - mean) / math.sqrt(var)
+    elif chip == "drawn":  # a bit's flips repeat across reads: the bits are the independent units
+        over = "bits"
+        var = float(per_bit.var(ddof=1)) if nbits > 1 else 0.0
+        if var > 0.0:
+            z = (flips01 + flips10 - mean) / math.sqrt(nbits * var)
     energy = mem.totals.read_energy_pj
     return ReadAudit(
         fault_model=mem.fault_model.name,
@@ -123,6 +144,7 @@ def audit_reads(
         observed_p10=flips10 / (ones * reads) if ones else math.nan,
         observed_ber=(flips01 + flips10) / n,
         z_ber=z,
+        z_over=over,
         read_energy_pj_per_read=None if energy is None else energy / reads,
         seconds_per_read=elapsed / reads,
     )

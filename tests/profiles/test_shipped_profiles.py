@@ -139,7 +139,22 @@ def test_dram_is_error_free_from_115v_and_timing_is_flagged_uncalibrated():
 
 def test_dram_energy_scales_with_v_squared():
     p = load_profile(DRAM)
-    assert p.at(vdd_v=1.2).read_energy_pj_per_bit == pytest.approx(8.8 * (1.2 / 1.35) ** 2)
+    assert p.at(vdd_v=1.2).read_energy_pj_per_bit == pytest.approx(24.6 * (1.2 / 1.35) ** 2)
+
+
+def test_dram_energy_and_timing_assume_one_page_policy_and_device_count():
+    """Closed page and a rank of eight x8 devices in energy, standby power and latency alike (review W3)."""
+    p = load_profile(DRAM)
+    assert p.conditions["page_policy"] == "closed" and p.conditions["devices_per_rank"] == 8
+    op = p.at()
+    # DRAMPower DDR4-2400 x8 currents (mA), VDD 1.2 V, tCK 0.833 ns: BL8 = 4 tCK; tRC 45.32, tRAS 32 ns.
+    idd0, idd2n, idd3n, idd4r, vdd, t_burst, t_rc, t_ras = 60.75, 38.25, 44.0, 184.5, 1.2, 4 * 0.833, 45.32, 32.0
+    burst = vdd * (idd4r - idd3n) * t_burst / 64  # pJ per bit of one device's 64-bit burst
+    activate = vdd * (idd0 * t_rc - idd3n * t_ras - idd2n * (t_rc - t_ras)) / 64
+    assert burst == pytest.approx(8.8, abs=0.05)
+    assert op.read_energy_pj_per_bit == pytest.approx(burst + activate, abs=0.2)  # closed page: both, every read
+    assert op.leakage_mw == pytest.approx(8 * idd2n * vdd)  # the rank's standby power, not one device's
+    assert op.read_latency_ns == pytest.approx(13.75 + 13.75 + 5.0)  # closed bank: tRCD + tCL + tBURST
 
 
 def test_rram_ultra_low_power_point():

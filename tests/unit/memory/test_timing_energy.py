@@ -103,7 +103,7 @@ def test_energy_parts_and_what_is_left_out():
 def test_energy_with_leakage_and_without_a_profile():
     dram = memsim.load_profile("dram_ddr3l_chang2017_vendorb")
     e = inference_energy(dram.at(), 1000, 0, latency_ns=2000.0)
-    assert e.leakage_pj == pytest.approx(45.9 * 2000.0)  # mW x ns = pJ
+    assert e.leakage_pj == pytest.approx(367.2 * 2000.0)  # mW x ns = pJ (a rank of eight x8 devices)
     assert e.memory_pj == pytest.approx(e.read_pj + e.leakage_pj) and not e.missing
     bare = inference_energy(None, 1000, 10, latency_ns=None)
     assert bare.memory_pj is None and bare.total_pj is None
