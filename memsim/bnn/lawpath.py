@@ -45,7 +45,7 @@ import numpy as np
 from numba import njit, prange
 
 from memsim.bits import popcount
-from memsim.bnn.kernels import accumulate4, per_image_rows, transpose_dense
+from memsim.bnn.kernels import per_image_rows, transpose_dense
 from memsim.config import NUMBA_FLAGS, NUMBA_PARALLEL_FLAGS
 from memsim.errors import ConfigError
 from memsim.memory.reads import FlipLaw
@@ -200,13 +200,12 @@ def _flipped(m, a1, a0, c1, c0, lo01, t01, g01, lo10, t10, g10, sym, base, o, li
 
 
 @njit(inline="always", **NUMBA_FLAGS)
-def _accumulate4_masked(x, wt, mt, i0, i1, i2, i3, j0, a0, a1, a2, a3):  # type: ignore[no-untyped-def]
-    # popcount((x XOR w) AND mask) of images i0..i3 against neurons j0..j0+63 (neuron-major wt, mt): the
-    # mismatches among a neuron's masked bits, blocked as kernels.accumulate4 (each word loaded for 4 images).
-    a0[:] = 0
-    a1[:] = 0
-    a2[:] = 0
-    a3[:] = 0
+def _accumulate4_masked(x, wt, mt, i0, i1, i2, i3, j0, m, a):  # type: ignore[no-untyped-def]
+    # Images i0..i3 against neurons j0..j0+63 (neuron-major wt, mt), in one pass over the words: all
+    # mismatches into m[q] and those among the masked bits, popcount((x XOR w) AND mask), into a[q]. Blocked as
+    # kernels.accumulate4 (each weight and mask word loaded once for 4 images, the 64 neurons vectorised).
+    m[:, :] = 0
+    a[:, :] = 0
     for k in range(x.shape[1]):
         x0 = x[i0, k]
         x1 = x[i1, k]
@@ -215,10 +214,18 @@ def _accumulate4_masked(x, wt, mt, i0, i1, i2, i3, j0, a0, a1, a2, a3):  # type:
         for jj in range(64):
             w = wt[k, j0 + jj]
             f = mt[k, j0 + jj]
-            a0[jj] += popcount((x0 ^ w) & f)
-            a1[jj] += popcount((x1 ^ w) & f)
-            a2[jj] += popcount((x2 ^ w) & f)
-            a3[jj] += popcount((x3 ^ w) & f)
+            d0 = x0 ^ w
+            d1 = x1 ^ w
+            d2 = x2 ^ w
+            d3 = x3 ^ w
+            m[0, jj] += popcount(d0)
+            m[1, jj] += popcount(d1)
+            m[2, jj] += popcount(d2)
+            m[3, jj] += popcount(d3)
+            a[0, jj] += popcount(d0 & f)
+            a[1, jj] += popcount(d1 & f)
+            a[2, jj] += popcount(d2 & f)
+            a[3, jj] += popcount(d3 & f)
 
 
 @njit(inline="always", **NUMBA_FLAGS)
@@ -260,10 +267,9 @@ def _law_fire(x, wt, mt1, mt0, c1, c0, lim, inv, lo01, t01, g01, lo10, t10, g10,
         a0 = np.zeros((4, 64), np.int64)
         for g in range(groups):
             j0 = g * 64
-            accumulate4(x, wt, i0, i1, i2, i3, j0, m[0], m[1], m[2], m[3])
-            _accumulate4_masked(x, wt, mt1, i0, i1, i2, i3, j0, a1[0], a1[1], a1[2], a1[3])
+            _accumulate4_masked(x, wt, mt1, i0, i1, i2, i3, j0, m, a1)
             if mode == 0:
-                _accumulate4_masked(x, wt, mt0, i0, i1, i2, i3, j0, a0[0], a0[1], a0[2], a0[3])
+                _accumulate4_masked(x, wt, mt0, i0, i1, i2, i3, j0, m, a0)
             for q in range(min(4, B - i0)):
                 b = i0 + q
                 base = counter_base(k0, k1, ev[b])

@@ -387,6 +387,8 @@ ELSEWHERE = {
     "_cdf": "inlined CDF lookup of _law_fire (test_law_path_samplers_equal_naive)",
     "_counts": "inlined popcounts of _law_fire and _law_output (test_law_path_samplers_equal_naive)",
     "_flipped": "inlined draws of _law_fire and _law_output (test_law_path_samplers_equal_naive)",
+    "_based_fire": "inlined base-split decision of _law_fire (test_law_path_samplers_equal_naive, symmetric cases)",
+    "_accumulate4_masked": "inlined blocked counts of _law_fire (test_law_path_samplers_equal_naive)",
 }
 
 #: Kernels with a twin test in this file.
