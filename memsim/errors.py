@@ -19,6 +19,7 @@ __all__ = [
     "ModelFileError",
     "OutOfRangeError",
     "ProfileError",
+    "ResultError",
     "UnknownNameError",
     "format_problem",
     "suggest",
@@ -35,6 +36,11 @@ class MemsimError(Exception):
 
 class ConfigError(MemsimError, ValueError):
     """A bad argument or option: a rate outside [0, 1], a negative seed, a zero batch size."""
+
+
+class ResultError(ConfigError):
+    """A result folder (``sweep.csv``, ``sweep.json``) is damaged, edited or not a sweep's: the message names
+    the file, the line and the column."""
 
 
 class ProfileError(MemsimError, ValueError):

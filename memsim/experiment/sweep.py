@@ -46,6 +46,7 @@ from memsim.datasets import load_dataset
 from memsim.errors import ConfigError, UnknownNameError, suggest
 from memsim.experiment.evaluate import evaluate
 from memsim.experiment.rates import resolve_fault_model
+from memsim.experiment.results import read_meta, read_results
 from memsim.experiment.stats import Interval, cluster_interval, image_interval
 from memsim.files import write_text_atomic
 from memsim.memory.energy import COMPUTE_PJ_PER_OP, EnergyBreakdown, inference_energy
@@ -565,32 +566,29 @@ def _csv_line(header: Sequence[str], row: Mapping[str, Any]) -> str:
 
 
 def read_rows(directory: str | os.PathLike[str]) -> list[dict[str, str]]:
-    """The complete rows of ``DIR/sweep.csv`` (a truncated last line, from a kill during a write, is dropped)."""
-    path = Path(directory) / "sweep.csv"
-    if not path.is_file():
-        raise ConfigError(f"{path}: no sweep results here (run `memsim sweep ... --out {directory}` first)")
-    text = path.read_text(encoding="utf-8")
-    if text and not text.endswith("\n"):
-        text = text[: text.rfind("\n") + 1]
-    return list(csv.DictReader(io.StringIO(text)))
+    """The complete rows of ``DIR/sweep.csv``, every line checked (:func:`memsim.experiment.results.read_results`).
+
+    A truncated last line, from a kill during a write, is dropped; anything else damaged
+    raises :class:`~memsim.errors.ResultError` naming the file, line and column.
+    """
+    return read_results(directory)
 
 
-def _prepare(out: Path, spec: SweepSpec, header: list[str], resume: bool) -> set[str]:
-    """Create or check ``out``; returns the keys of the cells already done."""
+def _prepare(out: Path, spec: SweepSpec, header: list[str], resume: bool, cells: Sequence[Cell]) -> set[str]:
+    """Create or check ``out``; returns the keys of the cells already done.
+
+    On resume the folder is checked whole before anything is appended: its config equals this
+    one, its header is this version's, and every row parses and belongs to the grid once.
+    """
     meta_path, csv_path = out / "sweep.json", out / "sweep.csv"
     config = spec.to_dict()
     if meta_path.exists() or csv_path.exists():
         if not resume:
             raise ConfigError(f"{out} already holds a sweep; pass --resume to continue it, or choose another --out")
-        try:
-            old = json.loads(meta_path.read_text(encoding="utf-8"))["config"]
-        except (OSError, ValueError, KeyError, TypeError):
-            raise ConfigError(
-                f"{meta_path}: unreadable or missing; cannot resume (delete {out} to start over)"
-            ) from None
+        old = read_meta(out)["config"]
         # An option added since the sweep was written ran at its default then: fill it in, so the sweep resumes.
         defaults = {f.name: f.default for f in fields(SweepSpec) if f.default is not MISSING}
-        old = {**{k: v for k, v in defaults.items() if k not in old}, **old} if isinstance(old, dict) else old
+        old = {**{k: v for k, v in defaults.items() if k not in old}, **old}
         if old != json.loads(json.dumps(config)):
             changed = sorted(k for k in set(old) | set(config) if old.get(k) != json.loads(json.dumps(config)).get(k))
             raise ConfigError(
@@ -598,17 +596,13 @@ def _prepare(out: Path, spec: SweepSpec, header: list[str], resume: bool) -> set
                 "use another --out, or the same options to resume"
             )
         if not csv_path.exists():
-            csv_path.write_text(",".join(header) + "\n", encoding="utf-8")
-        text = csv_path.read_text(encoding="utf-8")
-        if text.split("\n", 1)[0] != ",".join(header):
-            raise ConfigError(
-                f"{csv_path}: its columns are not this memsim's ({len(text.split(chr(10), 1)[0].split(','))} "
-                f"columns, expected {len(header)}: written by another version); cannot append to it, use another --out"
-            )
-        if text and not text.endswith("\n"):  # killed during a write: drop the partial line
-            with csv_path.open("r+", encoding="utf-8") as f:
-                f.truncate(len(text[: text.rfind("\n") + 1].encode("utf-8")))
-        return {row["cell"] for row in read_rows(out)}
+            write_text_atomic(csv_path, ",".join(header) + "\n")
+        rows = read_results(out, header, {c.key for c in cells})
+        text = csv_path.read_bytes()
+        if text and not text.endswith(b"\n"):  # killed during a write: drop the partial line
+            with csv_path.open("r+b") as f:
+                f.truncate(text.rfind(b"\n") + 1)
+        return {row["cell"] for row in rows}
     out.mkdir(parents=True, exist_ok=True)  # only now, after every check passed
     meta = {"config": config, "seed": spec.seed, "versions": _versions(), "columns": header}
     write_text_atomic(meta_path, json.dumps(meta, indent=2) + "\n")
@@ -683,7 +677,7 @@ def run_sweep(
     if not anchor.is_dir() or not os.access(anchor, os.W_OK):
         raise ConfigError(f"{out_path}: cannot create results there ({anchor} is not a writable folder)")
     header = _header(spec, profile)
-    done = _prepare(out_path, spec, header, resume)
+    done = _prepare(out_path, spec, header, resume, cells)
     todo = [c for c in cells if c.key not in done]
     csv_path = out_path / "sweep.csv"
 
