@@ -78,13 +78,13 @@ def test_meta_whose_config_is_not_a_mapping(folder, config):
     (folder / "sweep.json").write_text(json.dumps(meta))
     with pytest.raises(ResultError, match=r"sweep.json: field 'config' must be a mapping"):
         run_sweep(SPEC, folder, resume=True, progress=False)
-    with pytest.raises(ResultError, match="sweep.json: field 'config'"):
+    with pytest.raises(ResultError, match=r"sweep\.json: field 'config'"):
         read_meta(folder)
 
 
 def test_meta_not_json(folder):
     (folder / "sweep.json").write_text("{config: oops")
-    with pytest.raises(ResultError, match="sweep.json: not readable as JSON"):
+    with pytest.raises(ResultError, match=r"sweep\.json: not readable as JSON"):
         run_sweep(SPEC, folder, resume=True, progress=False)
 
 
