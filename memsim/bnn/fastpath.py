@@ -20,7 +20,7 @@ each other and of everything else. Hence, layer by layer:
 * an output neuron's ``h' = n - 2 (m + D)`` is drawn by inverting the CDF of ``D``.
 
 The CDF of ``D`` for every ``m`` is tabulated once per ``(n, p)`` over ``mean +- r``, with
-``r`` from Bernstein's inequality (:func:`memsim.bnn.lawpath.bernstein_reach`) so that each
+``r`` from Bernstein's inequality (:func:`memsim.bnn.tails.bernstein_reach`) so that each
 tail beyond it holds less than 1e-30 at any ``n p`` (a ``mean +- 12 sd`` window, the normal
 argument, leaves about 6e-11 at ``n = 2048, p = 1e-4``). This gives the same distribution of outputs
 as materialising every flipped weight, at the cost of clean XOR-popcounts plus one
@@ -40,7 +40,7 @@ import numpy as np
 from numba import njit, prange
 
 from memsim.bnn.kernels import accumulate4, per_image_rows
-from memsim.bnn.lawpath import TAIL_LOG, bernstein_reach
+from memsim.bnn.tails import TAIL_LOG, bernstein_reach
 from memsim.config import NUMBA_FLAGS, NUMBA_PARALLEL_FLAGS
 from memsim.errors import ConfigError
 from memsim.memory.reads import SymmetricFlips

@@ -45,7 +45,9 @@ import numpy as np
 from numba import njit, prange
 
 from memsim.bits import popcount
+from memsim.bnn.fastpath import cdf_table
 from memsim.bnn.kernels import per_image_rows, transpose_dense
+from memsim.bnn.tails import TAIL_LOG, bernstein_reach
 from memsim.config import NUMBA_FLAGS, NUMBA_PARALLEL_FLAGS
 from memsim.errors import ConfigError
 from memsim.memory.reads import FlipLaw
@@ -53,22 +55,8 @@ from memsim.rng import counter_base, counter_uniform
 
 __all__ = ["base_table", "bernstein_reach", "binomial_table", "law_fire", "law_output", "law_weights"]
 
-#: Natural log of the largest tail mass a table leaves out on each side (1e-30).
-TAIL_LOG = 30.0 * math.log(10.0)
 #: Buckets of u in a binomial table's guide (:func:`_draw`).
 GUIDE = 32
-
-
-def bernstein_reach(variance: float, log_tail: float = TAIL_LOG) -> float:
-    """Distance from the mean beyond which a sum of independent [-1, 1]-bounded terms has tail mass below
-    ``exp(-log_tail)`` on each side.
-
-    Bernstein: ``P(S - E S >= d) <= exp(-d^2 / (2 (V + d / 3)))``; solving for equality gives
-    ``d = L / 3 + sqrt(L^2 / 9 + 2 L V)``. Unlike ``mean +- k sd``, it holds for small ``n p``
-    (Poisson-like counts), where the tail is far heavier than a normal one.
-    """
-    L = float(log_tail)
-    return L / 3.0 + math.sqrt(L * L / 9.0 + 2.0 * L * max(variance, 0.0))
 
 
 @njit(**NUMBA_PARALLEL_FLAGS)
@@ -343,8 +331,6 @@ def base_table(free_min: int, p: float) -> tuple[int, np.ndarray, np.ndarray]:
     the chips of a sweep share a few tables (cached) and each neuron draws only its ``c - nb`` (about
     64 plus its stuck cells' count) bits beyond the base; 0 (no base: the two-draw sampler) below 64.
     """
-    from memsim.bnn.fastpath import cdf_table  # fastpath imports this module
-
     nb = free_min // 64 * 64
     if nb == 0 or p <= 0.0:
         return _NO_BASE

@@ -19,7 +19,7 @@ def print_json(data: Any) -> None:
 
 def knob_options(extra: Sequence[str], what: str = "VALUE") -> list[tuple[str, str, str]]:
     """``--vdd-v 1.1 --trcd-ns=10`` as ``[(flag, knob name, value text), ...]`` (``--x-y`` names knob ``x_y``)."""
-    out = []
+    out: list[tuple[str, str, str]] = []
     items = list(extra)
     i = 0
     while i < len(items):
@@ -33,7 +33,10 @@ def knob_options(extra: Sequence[str], what: str = "VALUE") -> list[tuple[str, s
             value = items[i + 1]
             i += 1
         i += 1
-        out.append((f"--{key}", key.replace("-", "_"), value))
+        name = key.replace("-", "_")
+        if any(n == name for _, n, _ in out):
+            raise ConfigError(f"--{key} is given twice; give its values once (a comma list or START:STOP:NUM)")
+        out.append((f"--{key}", name, value))
     return out
 
 

@@ -16,6 +16,10 @@ from memsim.errors import ConfigError
 __all__ = ["parse_values", "register"]
 
 
+#: Most points one START:STOP:NUM may ask for (a sweep's cells are bounded again by the spec).
+MAX_POINTS = 10_000
+
+
 def parse_values(text: str, label: str) -> list[Any]:
     """A knob's values: one value, a comma list, or ``START:STOP:NUM`` (NUM points, both ends included).
 
@@ -35,8 +39,10 @@ def parse_values(text: str, label: str) -> list[Any]:
             a, b, n = float(start), float(stop), int(num)
         except ValueError:
             raise ConfigError(f"{label}: {text!r} is not START:STOP:NUM (two numbers and a count)") from None
-        if n < 1:
-            raise ConfigError(f"{label}: {text!r} asks for {n} points; NUM must be at least 1")
+        if not 1 <= n <= MAX_POINTS:
+            raise ConfigError(f"{label}: {text!r} asks for {n} points; NUM must be in [1, {MAX_POINTS}]")
+        if not (math.isfinite(a) and math.isfinite(b)):
+            raise ConfigError(f"{label}: {text!r}: START and STOP must be finite numbers")
         return [float(f"{v:.12g}") for v in np.linspace(a, b, n)]
     values = [number(v) for v in text.split(",") if v.strip()]
     if not values:
@@ -101,11 +107,13 @@ def cmd_sweep(args: argparse.Namespace, extra: Sequence[str]) -> int:
 
         print(yaml.safe_dump(spec.to_dict(), sort_keys=False), end="")
         return 0
-    if args.out is None:
-        raise ConfigError("give --out DIR for the results (sweep.csv, sweep.json)")
+    if args.out is None or not str(args.out).strip():
+        raise ConfigError("give --out DIR for the results (sweep.csv, sweep.json); an empty name is not a folder")
     cells = cells_of(spec)
     if args.images_per_task is not None and args.scheduler is None:
         raise ConfigError("--images-per-task splits cells between Dask workers; give --scheduler too")
+    if args.images_per_task is not None and args.images_per_task < 1:
+        raise ConfigError(f"--images-per-task must be a positive number of test images, got {args.images_per_task}")
     print(f"{len(cells)} cells x {spec.trials} trials -> {args.out}/sweep.csv", flush=True)
     if args.scheduler is None:
         rows = run_sweep(spec, args.out, resume=args.resume, workers=args.workers, progress=not args.quiet)

@@ -26,6 +26,12 @@ from memsim.errors import ConfigError
 __all__ = ["connect", "run_cells"]
 
 
+#: Address schemes a scheduler may have (what a Dask cluster listens on over a network).
+SCHEMES = ("tcp", "tls")
+#: How long to try a scheduler before giving up, in s (Dask retries a refused connection until its timeout).
+CONNECT_SECONDS = 5
+
+
 def connect(scheduler: str) -> tuple[Any, Any]:
     """A Dask client for ``scheduler``: ``tcp://HOST:PORT`` (an existing cluster) or ``local:N``.
 
@@ -42,16 +48,22 @@ def connect(scheduler: str) -> tuple[Any, Any]:
         raise ConfigError("--scheduler needs Dask: pip install 'memsim[dist]'") from None
     if scheduler.startswith("local:"):
         count = scheduler.split(":", 1)[1]
-        if not count.isdigit() or int(count) < 1:
-            raise ConfigError(f"--scheduler local:N needs a positive number of workers, got {scheduler!r}")
+        cpus = os.cpu_count() or 1
+        if not count.isdigit() or not 1 <= int(count) <= cpus:
+            raise ConfigError(
+                f"--scheduler local:N needs N in [1, {cpus}] (the CPU count, as --workers), got {scheduler!r}"
+            )
         cluster = LocalCluster(n_workers=int(count), threads_per_worker=1, processes=True, dashboard_address=":0")
         return Client(cluster), cluster
-    if "://" not in scheduler:
-        raise ConfigError(f"--scheduler takes tcp://HOST:PORT or local:N, got {scheduler!r}")
+    scheme = scheduler.split("://", 1)[0] if "://" in scheduler else None
+    if scheme not in SCHEMES:
+        raise ConfigError(f"--scheduler takes tcp://HOST:PORT (or tls://) or local:N, got {scheduler!r}")
     try:
-        return Client(scheduler, timeout="20s"), None
-    except OSError as err:
-        raise ConfigError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
+        return Client(scheduler, timeout=f"{CONNECT_SECONDS}s"), None
+    except (OSError, ValueError) as err:  # refused, timed out, or an address Dask cannot parse
+        raise ConfigError(
+            f"cannot reach the Dask scheduler at {scheduler} within {CONNECT_SECONDS} s: {str(err).splitlines()[0]}"
+        ) from None
 
 
 def _numba_threads(client: Any) -> dict[str, int]:

@@ -33,7 +33,7 @@ import platform
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -68,10 +68,14 @@ __all__ = [
     "check_chips",
     "chip_seed",
     "count_cell",
+    "preflight",
     "read_rows",
     "run_cell",
     "run_sweep",
 ]
+
+#: Most cells (models x operating points) one sweep may have.
+MAX_CELLS = 100_000
 
 #: Columns of ``sweep.csv`` after the knob columns (which come right after ``profile``).
 COLUMNS = (
@@ -198,6 +202,42 @@ class SweepSpec:
         for name, values in self.knobs.items():
             if not values:
                 raise ConfigError(f"knob {name!r} has no values: the grid is empty")
+            repeated = sorted({str(v) for v in values if sum(1 for w in values if w == v) > 1})
+            if repeated:
+                raise ConfigError(f"knob {name!r}: value(s) {', '.join(repeated)} given more than once")
+        if self.bers is not None and len(set(self.bers)) != len(self.bers):
+            raise ConfigError("bers: a BER is given more than once")
+        size = len(self.models) * (
+            len(self.bers) if self.bers is not None else math.prod(len(v) for v in self.knobs.values())
+        )
+        if size > MAX_CELLS:
+            raise ConfigError(f"the grid has {size:,} cells (models x points); at most {MAX_CELLS:,} per sweep")
+        if self.compute_pj_per_op is not None and not (
+            isinstance(self.compute_pj_per_op, (int, float))
+            and not isinstance(self.compute_pj_per_op, bool)
+            and math.isfinite(self.compute_pj_per_op)
+            and self.compute_pj_per_op >= 0.0
+        ):
+            raise ConfigError(f"compute_pj_per_op must be a finite number of pJ >= 0, got {self.compute_pj_per_op!r}")
+        if self.fault_model is not None:
+            from memsim.memory.faults import available_fault_models
+
+            known = available_fault_models()
+            if self.fault_model not in known:
+                hint = suggest(str(self.fault_model), known)
+                raise UnknownNameError(
+                    f"fault_model: unknown fault model {self.fault_model!r}{hint}; valid: {', '.join(known)}"
+                )
+        if self.persistent_fraction is not None:
+            pf = self.persistent_fraction
+            if isinstance(pf, bool) or not isinstance(pf, (int, float)) or not (math.isfinite(pf) and 0.0 <= pf <= 1.0):
+                raise ConfigError(f"persistent_fraction must be in [0, 1], got {pf!r}")
+            if self.fault_model != "mixed":
+                here = self.fault_model or "the profile's default"
+                raise ConfigError(
+                    "persistent_fraction sets the stuck share of the mixed fault model: give fault_model mixed "
+                    f"(--fault-model mixed) with it, or leave it out (fault model here: {here})"
+                )
         for label in ("trials", "batch_size", "banks", "burst_bits"):
             value = getattr(self, label)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -662,14 +702,17 @@ def run_sweep(
     """
     if images_per_task is not None and client is None:
         raise ConfigError("images_per_task splits cells between Dask workers; it needs a client")
+    if images_per_task is not None and (
+        isinstance(images_per_task, bool) or not isinstance(images_per_task, int) or images_per_task < 1
+    ):
+        raise ConfigError(f"images_per_task must be a positive number of test images, got {images_per_task!r}")
     cpus = os.cpu_count() or 1
     if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= cpus:
         raise ConfigError(f"workers must be an integer in [1, {cpus}] (the CPU count), got {workers!r}")
     profile = None if spec.profile is None else _profile(spec.profile)
     cells = _cells(spec, profile)
     check_chips(spec, profile, cells)
-    for model in spec.models:  # fail before anything is written: the models and their test images load
-        cell_inputs(spec, Cell(model, (), None))
+    preflight(spec, cells)
     out_path = Path(out)
     if out_path.exists() and not out_path.is_dir():
         raise ConfigError(f"{out_path} exists and is not a directory")
@@ -715,6 +758,23 @@ def run_sweep(
     finally:
         bar.close()
     return read_rows(out_path)
+
+
+def preflight(spec: SweepSpec, cells: Sequence[Cell]) -> None:
+    """Everything a sweep can fail on, checked before anything is written.
+
+    Every cell's operating point and fault model are built, and each model's first cell runs
+    whole (memory, reads, engine, energy, timing, row) on one test image with one trial: a
+    data set that does not fit the model, a fault model's bad option or an energy setting
+    fails here, not after ``--out`` holds a header.
+    """
+    for cell in cells:
+        _point(spec, cell)
+    one = replace(spec, trials=1)
+    for model in spec.models:
+        first = next(c for c in cells if c.model == model)
+        net, images, labels = cell_inputs(one, first)
+        cell_row(one, first, count_cell(one, first, net, images, labels, 0, 1))
 
 
 def _progress(total: int, done: int, enabled: bool) -> Any:
