@@ -60,12 +60,20 @@ def _spec_from_args(args: argparse.Namespace, extra: Sequence[str]) -> Any:
         path = Path(args.config)
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as err:
+        except (OSError, UnicodeDecodeError) as err:
             raise ConfigError(f"{path}: cannot read the sweep config: {err}") from None
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+            problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+            raise ConfigError(f"{path}: {where}not valid YAML ({problem})") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: a sweep config is a mapping of options")
-    knobs: dict[str, list[Any]] = dict(data.get("knobs", {}))
+    given = data.get("knobs")
+    knobs: dict[str, list[Any]] = dict(given) if isinstance(given, dict) else {}
     for flag, name, value in knob_options(extra, "VALUES (one value, a comma list, or START:STOP:NUM)"):
+        if given is not None and not isinstance(given, dict):
+            break  # the config's knobs are malformed: SweepSpec names the problem
         knobs[name] = parse_values(value, flag)
     cli = {
         "models": args.model,
@@ -91,7 +99,7 @@ def _spec_from_args(args: argparse.Namespace, extra: Sequence[str]) -> Any:
     data.update({k: v for k, v in cli.items() if v is not None})
     if args.no_overlap:
         data["overlap"] = False
-    if knobs:
+    if knobs or isinstance(given, dict):
         data["knobs"] = knobs
     if "models" not in data:
         raise ConfigError("give at least one --model (a shipped model name or a model file)")

@@ -179,10 +179,11 @@ class SweepSpec:
     extrapolate: bool = False
 
     def __post_init__(self) -> None:
+        _check_types(self)
         object.__setattr__(self, "models", tuple(str(m) for m in self.models))
         if self.bers is not None:
             object.__setattr__(self, "bers", tuple(float(b) for b in self.bers))
-        object.__setattr__(self, "knobs", {str(k): list(v) for k, v in dict(self.knobs).items()})
+        object.__setattr__(self, "knobs", {str(k): list(v) for k, v in dict(self.knobs or {}).items()})
         self.check()
 
     def check(self) -> None:
@@ -282,6 +283,78 @@ class SweepSpec:
             return cls(**dict(data))
         except TypeError as err:
             raise ConfigError(f"{source}: {err}") from None
+        except ConfigError as err:  # name the file the option came from
+            if source == "command line" or str(err).startswith(f"{source}:"):
+                raise
+            raise type(err)(f"{source}: {err}") from None
+
+
+_NUMBER = "a number"
+_KINDS: dict[str, tuple[str, bool]] = {  # field: (kind, may be null)
+    "models": ("names", False),
+    "profile": ("str", True),
+    "knobs": ("knobs", True),
+    "bers": ("numbers", True),
+    "trials": ("int", False),
+    "seed": ("int", False),
+    "fault_model": ("str", True),
+    "persistent_fraction": ("float", True),
+    "granularity": ("str", False),
+    "batch_size": ("int", False),
+    "in_memory": ("str", False),
+    "threshold_dtype": ("str", False),
+    "dataset": ("str", True),
+    "split": ("str", False),
+    "limit": ("int", True),
+    "banks": ("int", False),
+    "burst_bits": ("int", False),
+    "access_ns": ("float", True),
+    "ops_per_ns": ("float", False),
+    "overlap": ("bool", False),
+    "compute_pj_per_op": ("float", False),
+    "extrapolate": ("bool", False),
+}
+
+
+def _check_types(spec: SweepSpec) -> None:
+    """Each option of the right type, before anything converts it: a string is not a list of its characters,
+    ``'no'`` is not true, a knob's values are a list."""
+
+    def got(value: Any) -> str:
+        return "null" if value is None else f"{type(value).__name__} {value!r}"[:80]
+
+    def is_number(v: Any) -> bool:
+        return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+
+    for name, (kind, nullable) in _KINDS.items():
+        value = getattr(spec, name)
+        if value is None and nullable:
+            continue
+        ok = {
+            "str": lambda v: isinstance(v, str),
+            "int": lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)),
+            "float": is_number,
+            "bool": lambda v: isinstance(v, (bool, np.bool_)),
+            "names": lambda v: isinstance(v, (list, tuple)) and all(isinstance(m, (str, os.PathLike)) for m in v),
+            "numbers": lambda v: isinstance(v, (list, tuple, np.ndarray)) and all(is_number(b) for b in v),
+            "knobs": lambda v: (
+                isinstance(v, Mapping)
+                and all(isinstance(k, str) and isinstance(x, (list, tuple, np.ndarray)) for k, x in v.items())
+            ),
+        }[kind](value)
+        if ok:
+            continue
+        want = {
+            "str": "a string",
+            "int": "an integer",
+            "float": _NUMBER,
+            "bool": "true or false (unquoted)",
+            "names": f"a list of names (write {name}: [{value}])" if isinstance(value, str) else "a list of names",
+            "numbers": "a list of numbers"
+            + (f" (write {name}: [{value}])" if isinstance(value, (str, int, float)) else ""),
+            "knobs": "a mapping of knob name to a list of values (knobs: {vdd_over_vmin: [0.8, 0.9]})",
+        }[kind]
+        raise ConfigError(f"{name}: expected {want}{' or null' if nullable else ''}, got {got(value)}")
 
 
 @dataclass(frozen=True)
