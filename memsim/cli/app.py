@@ -94,3 +94,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("memsim: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:
+        # Ctrl-C inside a numba kernel comes back as "SystemError: CPUDispatcher(...) returned a result with an
+        # exception set", the KeyboardInterrupt in its chain (likewise from a worker): still an interrupt.
+        if _interrupted(err) and not args.debug:
+            print("memsim: interrupted", file=sys.stderr)
+            return 130
+        raise
+
+
+def _interrupted(err: BaseException) -> bool:
+    """Whether ``err`` is, or was caused by, a KeyboardInterrupt (following ``__cause__`` and ``__context__``)."""
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [err]
+    while stack:
+        e = stack.pop()
+        if e is None or id(e) in seen:
+            continue
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        seen.add(id(e))
+        stack += [e.__cause__, e.__context__]
+    return False

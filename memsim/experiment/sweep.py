@@ -723,10 +723,23 @@ def _prepare(out: Path, spec: SweepSpec, header: list[str], resume: bool, cells:
     return set()
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, parent: int) -> None:
     import numba
 
     numba.set_num_threads(threads)
+    # A pool worker outlives a parent killed by SIGKILL (it waits on its queue forever, and keeps the resource
+    # tracker alive): watch the parent and leave with it, as Dask's workers do.
+    import threading
+
+    threading.Thread(target=_leave_with, args=(parent,), daemon=True, name="memsim-parent-watch").start()
+
+
+def _leave_with(parent: int) -> None:
+    import time
+
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def _worker_cell(spec: SweepSpec, cell: Cell) -> dict[str, Any]:
@@ -822,7 +835,7 @@ def run_sweep(
 
             context = multiprocessing.get_context("spawn")  # fork after numba's threads start is unsafe
             with ProcessPoolExecutor(
-                workers, mp_context=context, initializer=_init_worker, initargs=(threads,)
+                workers, mp_context=context, initializer=_init_worker, initargs=(threads, os.getpid())
             ) as pool:
                 futures = [pool.submit(_worker_cell, spec, cell) for cell in todo]
                 for future in as_completed(futures):
