@@ -12,6 +12,7 @@ import numpy as np
 
 from memsim.cli._args import knob_options, print_json
 from memsim.errors import ConfigError
+from memsim.report.text import to_json
 
 __all__ = ["parse_values", "register"]
 
@@ -163,17 +164,16 @@ def cmd_report(args: argparse.Namespace) -> int:
     elif args.format == "csv":
         text = report.to_csv()
     elif args.format == "json":
-        print_json(
+        text = to_json(
             [
                 {"model": c.model, "nominal": dict(c.nominal), "chosen": None if c.chosen is None else dict(c.chosen),
-                 "saved": c.saved, "energy": c.energy_key, "min_yield": c.min_yield,
+                 "saved": c.saved, "energy": c.energy_key, "min_yield": c.min_yield, "reference": c.reference,
                  "yield": None if c.chosen is None or (y := chip_yield(c.nominal, c.chosen, c.max_accuracy_drop))
                  is None else {"good": y.good, "chips": y.chips, "low": y.low, "high": y.high,
                                "lower_bound": y.lower_bound}}
                 for c in report.choices(**options)
             ]
         )  # fmt: skip
-        return 0
     else:
         text = report.to_text(**options)
     if args.output:

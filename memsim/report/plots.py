@@ -231,6 +231,7 @@ def plot_energy_vs_accuracy(
     from matplotlib.figure import Figure
 
     key = _energy_key(rows)
+    assert key is not None  # required: raises without energy
     labels = {"energy_pj_per_inference": "energy per inference [uJ]",
               "memory_energy_pj_per_inference": "memory energy per inference [uJ]"}  # fmt: skip
     label = labels.get(key, "read energy per inference [uJ]")

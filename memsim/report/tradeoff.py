@@ -52,11 +52,14 @@ def _num(row: Mapping[str, Any], key: str) -> float | None:
     return float(value)
 
 
-def _energy_key(rows: Sequence[Mapping[str, Any]]) -> str:
-    """Total energy where the sweep has it, else the memory part, else the read energy."""
+def _energy_key(rows: Sequence[Mapping[str, Any]], required: bool = True) -> str | None:
+    """Total energy where the sweep has it, else the memory part, else the read energy (None if none and not
+    ``required``)."""
     for key in ("energy_pj_per_inference", "memory_energy_pj_per_inference", "read_energy_pj_per_inference"):
         if rows and all(_num(r, key) is not None for r in rows):
             return key
+    if not required:
+        return None
     raise ConfigError(
         "these rows have no energy (a sweep over bare BERs, or a profile without read energy): "
         "sweep a profile that publishes energy"
@@ -66,6 +69,7 @@ def _energy_key(rows: Sequence[Mapping[str, Any]]) -> str:
 def pareto_front(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """The rows no other row beats in both energy (lower) and accuracy (higher), by rising energy."""
     key = _energy_key(rows)
+    assert key is not None
     ordered = sorted(rows, key=lambda r: (_num(r, key), -float(r["accuracy"])))
     front: list[Mapping[str, Any]] = []
     best = -math.inf
@@ -155,13 +159,16 @@ class Choice:
     chosen: Mapping[str, Any] | None
     max_accuracy_drop: float
     conservative: bool
-    energy_key: str
+    energy_key: str | None
     min_yield: float | None = None
+    #: What ``nominal`` is: ``nominal`` (the profile's nominal point) or ``lowest BER`` (no nominal row in the
+    #: sweep: the point with the lowest BER present stands in for it).
+    reference: str = "nominal"
 
     @property
     def saved(self) -> float | None:
-        """Fraction of the nominal energy the chosen point saves (same energy measure)."""
-        if self.chosen is None:
+        """Fraction of the nominal energy the chosen point saves (same energy measure; None without energy)."""
+        if self.chosen is None or self.energy_key is None:
             return None
         e0, e1 = _num(self.nominal, self.energy_key), _num(self.chosen, self.energy_key)
         return None if not e0 or e1 is None else 1.0 - e1 / e0
@@ -174,6 +181,10 @@ def choose(
     min_yield: float | None = None,
 ) -> list[Choice]:
     """Per model, the lowest-energy point whose accuracy is within ``max_accuracy_drop`` of its nominal point.
+
+    Rows without energy (a sweep over bare BERs) choose the highest BER within the drop; a
+    sweep without its nominal point compares with the point of lowest BER it has
+    (``Choice.reference`` says which).
 
     Parameters
     ----------
@@ -191,8 +202,7 @@ def choose(
     Raises
     ------
     ConfigError
-        For a drop or yield outside [0, 1], rows without energy, a model without its nominal
-        point, or ``min_yield`` on rows without chips.
+        For a drop or yield outside [0, 1], or ``min_yield`` on rows without chips.
     """
     if not (isinstance(max_accuracy_drop, (int, float)) and 0.0 <= max_accuracy_drop <= 1.0):
         raise ConfigError(f"max_accuracy_drop must be in [0, 1], got {max_accuracy_drop!r}")
@@ -201,10 +211,12 @@ def choose(
     out = []
     for model in dict.fromkeys(r["model"] for r in rows):
         mine = [r for r in rows if r["model"] == model]
-        key = _energy_key(mine)
+        key = _energy_key(mine, required=False)
         nominal = [r for r in mine if str(r.get("nominal")).lower() == "true"]
+        reference = "nominal"
         if not nominal:
-            raise ConfigError(f"model {model!r}: the sweep has no row at the profile's nominal point to compare with")
+            reference = "lowest BER"
+            nominal = [min(mine, key=lambda r: (_num(r, "ber") or 0.0, -(_num(r, key) or 0.0) if key else 0.0))]
         if min_yield is not None:
             if not any(_has_chips(r) for r in mine):
                 raise ConfigError(
@@ -215,8 +227,11 @@ def choose(
             ok = [r for r in mine if r is nominal[0] or _yield_ok(nominal[0], r, max_accuracy_drop, min_yield)]
         else:
             ok = [r for r in mine if r is nominal[0] or _within(nominal[0], r, max_accuracy_drop, conservative)]
-        chosen = min(ok, key=lambda r: _num(r, key)) if ok else None  # type: ignore[arg-type,return-value]
-        out.append(Choice(model, nominal[0], chosen, float(max_accuracy_drop), conservative, key, min_yield))
+        if key is not None:
+            chosen = min(ok, key=lambda r: _num(r, key)) if ok else None  # type: ignore[arg-type,return-value]
+        else:  # no energy: the most error-tolerant point, the highest BER within the drop
+            chosen = max(ok, key=lambda r: _num(r, "ber") or 0.0) if ok else None
+        out.append(Choice(model, nominal[0], chosen, float(max_accuracy_drop), conservative, key, min_yield, reference))
     return out
 
 
@@ -352,11 +367,27 @@ class TradeoffReport:
                         f"{_points(max_accuracy_drop)} of their nominal accuracy (more chips raise the bound)"
                     )
                     continue
+                if c.energy_key is None:
+                    lines.append(
+                        f"{c.model}: no point with a higher BER than {self._point(base)} stays within "
+                        f"{_points(max_accuracy_drop)} of its accuracy {float(base['accuracy']):.4f}"
+                    )
+                    continue
                 lines.append(
-                    f"{c.model}: keep the nominal point: no lower-energy point is "
+                    f"{c.model}: keep the {'nominal point' if c.reference == 'nominal' else 'lowest-BER point'}: "
+                    "no lower-energy point is "
                     + ("shown (one-sided 95 %) to be" if conservative else "")
                     + f" within {_points(max_accuracy_drop)} of its accuracy {float(base['accuracy']):.4f}"
                     + (" (more trials or images narrow the bound)" if conservative else "")
+                )
+                continue
+            base_name = "nominal" if c.reference == "nominal" else f"the lowest-BER point present ({self._point(base)})"
+            if c.energy_key is None:
+                lines.append(
+                    f"{c.model}: tolerates up to {self._point(r)} (BER {format_value(_num(r, 'ber'))}): accuracy "
+                    f"{float(r['accuracy']):.4f} (95 % CI {_ci_text(r)}, over {_over(r)}) against "
+                    f"{float(base['accuracy']):.4f} ({_ci_text(base)}) at {base_name}; these rows carry no energy "
+                    "(bare BERs, or a profile without it): the choice is the highest BER within the drop"
                 )
                 continue
             left_out = str(r.get("energy_left_out") or "")
@@ -370,7 +401,8 @@ class TradeoffReport:
                 f"{c.model}: run at {self._point(r)} (BER {format_value(_num(r, 'ber'))}): accuracy "
                 f"{float(r['accuracy']):.4f} (95 % CI {_ci_text(r)}, over {_over(r)}) "
                 f"against {float(base['accuracy']):.4f} ({_ci_text(base)}) at "
-                f"nominal{chips}; saves {_percent(c.saved)} of the {what}"
+                f"{base_name}{chips}; saves {_percent(c.saved)} of the {what}"
+                + ("" if c.reference == "nominal" else " (relative to that point: the sweep has no nominal row)")
                 + (f" (memory part {_percent(_num(r, 'memory_energy_saved'))})" if what == "inference energy" else "")
                 + (f"; leaves out {left_out.replace(';', ', ')} (not published)" if left_out else "")
             )  # fmt: skip

@@ -195,8 +195,10 @@ def test_a_ber_sweep_has_accuracy_but_no_energy(tmp_path):
     assert [r["ber"] for r in rows] == ["0.0", "0.05", "0.2"]
     assert all(r["energy_pj_per_inference"] == "" and "read" in r["energy_left_out"] for r in rows)
     assert float(rows[0]["accuracy"]) > float(rows[2]["accuracy"])
+    (pick,) = choose(rows, 0.5)  # no energy: the highest BER within the drop, relative to the lowest BER
+    assert pick.energy_key is None and pick.reference == "lowest BER" and pick.chosen["ber"] == "0.2"
     with pytest.raises(ConfigError, match="these rows have no energy"):
-        choose(rows)
+        pareto_front(rows)
 
 
 def test_pareto_front_and_choice():
