@@ -438,7 +438,7 @@ class BNN:
         has_conv = any(isinstance(layer, Conv) for layer in self.layers)
         # A convolution's input takes a word per pixel (8x the image): packed a block at a time, it stays in
         # cache for the first layer instead of a pass over all of it through memory.
-        x_all = None if has_conv else self._pack(imgs)
+        x_all = None if has_conv or n == 0 else self._pack(imgs)
 
         def packed(i: int, j: int) -> np.ndarray:
             return self._pack(imgs[i:j]) if x_all is None else x_all[i:j]

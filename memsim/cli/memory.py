@@ -41,6 +41,10 @@ def cmd_at(args: argparse.Namespace, extra: Sequence[str]) -> int:
     return 0
 
 
+#: Largest array ``memsim memory`` audits: 2^27 bits (the audit holds about 13 bytes per bit while it runs).
+MAX_AUDIT_BITS = 2**27
+
+
 def cmd_memory(args: argparse.Namespace, extra: Sequence[str]) -> int:
     from memsim.experiment.audit import audit_reads
     from memsim.experiment.rates import describe_fault_model
@@ -48,6 +52,10 @@ def cmd_memory(args: argparse.Namespace, extra: Sequence[str]) -> int:
     rates, fault = resolve_rates(args, extra, "a PROFILE")
     if rates is None:
         raise ConfigError("give a PROFILE (with --<knob> VALUE options), or --ber, or --p01 and --p10")
+    if not 1 <= args.bits <= MAX_AUDIT_BITS:
+        raise ConfigError(
+            f"--bits must be in [1, {MAX_AUDIT_BITS:,}] (an array the audit holds in memory), got {args.bits:,}"
+        )
     check = audit_reads(rates, nbits=args.bits, reads=args.reads, fault_model=fault, seed=args.seed)
     if args.json:
         print_json(check.to_dict())

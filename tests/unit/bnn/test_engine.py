@@ -153,3 +153,16 @@ def test_other_fault_models_run_through_the_explicit_path(fault_model):
                for j in range(len(imgs))]  # fmt: skip
     expected = [naive.bnn_forward(net, imgs[j : j + 1], streams[j])[0] for j in range(len(imgs))]
     np.testing.assert_array_equal(second, np.array(expected))
+
+
+def test_forward_on_no_images_is_empty():
+    """Zero images are a valid (empty) batch for every path, not a reshape error."""
+    for arch in ("fashion-fcnn", "fashion-cnn"):
+        net = BNN.random(arch, seed=0)
+        mem = ApproximateMemory(seed=0)
+        net.store_weights(mem)
+        mem.set_ber(0.1)
+        none = np.zeros((0, 28, 28), np.uint8)
+        assert net.forward(none).shape == (0, 10)
+        for granularity in ("per_sample", "per_batch", "per_access"):
+            assert net.forward(none, memory=mem, granularity=granularity).shape == (0, 10)

@@ -44,3 +44,17 @@ def test_measured_map_reports_no_z():
     p10[:40] = 1.0  # all faults in the first cells
     a = audit_reads((0.0, 0.0), nbits=2048, reads=3, fault_model=PersistentFaults((np.zeros(4096), p10)), seed=0)
     assert a.z_over == "none" and math.isnan(a.z_ber)
+
+
+def test_cli_bounds_the_audited_array(capsys):
+    from memsim.cli.app import main
+
+    assert main(["memory", "--ber", "0.1", "--bits", "100000000000"]) == 1
+    assert "--bits must be in [1, 134,217,728]" in capsys.readouterr().err
+
+
+def test_a_repeated_knob_is_refused_by_at(capsys):
+    from memsim.cli.app import main
+
+    assert main(["at", "sram_14nm_chandramoorthy2019", "--vdd-over-vmin", "0.9", "--vdd-over-vmin", "0.8"]) == 1
+    assert "--vdd-over-vmin is given twice" in capsys.readouterr().err
