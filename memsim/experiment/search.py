@@ -106,8 +106,12 @@ def search(
     # The aggressive end is the one with the higher BER (the low end of a voltage or a timing knob).
     aggressive = max(ends, key=lambda v: prof.at_knobs({knob: v}).ber)
     tol = tolerance if tolerance is not None else 0.01 * (ends[1] - ends[0])
-    if not (isinstance(tol, (int, float)) and tol > 0):
-        raise ConfigError(f"tolerance must be a positive number of knob units, got {tolerance!r}")
+    span = abs(nominal_value - aggressive)
+    if not (isinstance(tol, (int, float)) and math.isfinite(tol) and 0 < tol < span):
+        raise ConfigError(
+            f"tolerance must be a positive number of knob units below the searched span {span:g} "
+            f"({knob} from {aggressive:g} to nominal {nominal_value:g}), got {tolerance!r}"
+        )
     spec = SweepSpec(models=(model,), profile=profile, knobs={knob: [nominal_value]}, trials=trials, **sweep_options)
     evaluations: list[dict[str, Any]] = []
     spent = 0

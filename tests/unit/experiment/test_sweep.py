@@ -278,3 +278,12 @@ def test_search_finds_the_boundary_and_reports_its_evaluations():
     assert result.images_evaluated >= sum(int(e["trials"]) * 300 for e in result.evaluations), "re-runs count too"
     with pytest.raises(ConfigError, match="is categorical"):
         search("fcnn_cel_ber0", "rram_hfo2_2t2r_hirtzlin2019", "programming")
+
+
+def test_search_tolerance_must_be_below_the_span():
+    """A tolerance as wide as the knob's range would stop before the first probe and report nominal."""
+    from memsim.experiment.search import search
+
+    for tolerance in (1.0, 0.3, -0.1, float("nan")):
+        with pytest.raises(ConfigError, match="below the searched span"):
+            search("fcnn_cel_ber0", SRAM, "vdd_over_vmin", 0.01, tolerance=tolerance, dataset="fashion-mnist-demo")
