@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from memsim.bnn.network import BNN, in_memory_label, parse_in_memory
+from memsim.errors import ConfigError
 from memsim.experiment.rates import Rates, apply_rates
 from memsim.experiment.stats import wilson_interval
 from memsim.memory.approximate import ApproximateMemory
@@ -79,6 +80,27 @@ class Evaluation:
         return asdict(self)
 
 
+def check_labels(net: BNN, labels: np.ndarray) -> None:
+    """Refuse labels the network has no output for (a 7-class model on a 10-class data set).
+
+    Raises
+    ------
+    ConfigError
+        Labels that are not whole numbers in ``[0, net.n_classes)``.
+    """
+    y = np.asarray(labels)
+    if y.size == 0:
+        return
+    if not np.issubdtype(y.dtype, np.integer):
+        raise ConfigError(f"labels must be whole class numbers, got dtype {y.dtype}")
+    low, high = int(y.min()), int(y.max())
+    if low < 0 or high >= net.n_classes:
+        raise ConfigError(
+            f"labels run from {low} to {high}, but the model ({net.arch}) has {net.n_classes} outputs: "
+            "it was not trained for this data set's classes"
+        )
+
+
 def evaluate(
     net: BNN,
     images: np.ndarray,
@@ -119,6 +141,7 @@ def evaluate(
         stuck cells nested as the error rate grows. Default: ``seed``.
     """
     parts = parse_in_memory(in_memory)
+    check_labels(net, labels)
     mem = ApproximateMemory(fault_model, seed=seed if chip_seed is None else chip_seed, **fault_options)
     apply_rates(mem, rates)
     per_layer: list[list[str]] = [[] for _ in net.layers]

@@ -287,3 +287,19 @@ def test_search_tolerance_must_be_below_the_span():
     for tolerance in (1.0, 0.3, -0.1, float("nan")):
         with pytest.raises(ConfigError, match="below the searched span"):
             search("fcnn_cel_ber0", SRAM, "vdd_over_vmin", 0.01, tolerance=tolerance, dataset="fashion-mnist-demo")
+
+
+def test_labels_the_model_has_no_output_for_are_refused():
+    """A model evaluated on a data set with more classes than it has outputs (a 7-class model on 10 classes)."""
+    import numpy as np
+
+    from memsim.bnn import BNN
+    from memsim.experiment.evaluate import evaluate
+
+    net = BNN.random("fashion-fcnn", seed=0)
+    images = np.zeros((3, 28, 28), np.uint8)
+    with pytest.raises(ConfigError, match=r"labels run from 0 to 12, but the model \(fashion-fcnn\) has 10 outputs"):
+        evaluate(net, images, np.array([0, 12, 3]), 0.0)
+    with pytest.raises(ConfigError, match="whole class numbers"):
+        evaluate(net, images, np.array([0.0, 1.0, 2.0]), 0.0)
+    assert evaluate(net, images, np.array([0, 9, 3]), 0.0).n_images == 3
