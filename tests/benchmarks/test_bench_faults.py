@@ -5,8 +5,10 @@ Ratios measured in one run, interleaved (best of rounds): each model's law-path 
 ``pytest -m benchmark tests/benchmarks/test_bench_faults.py -s``.
 
 Targets asserted (2 cores): the law path is at least 5x faster than the explicit path for the models with
-per-read flips, and within 12x of the transient fast path (the issue asks for 3x: not met, see CHANGELOG);
-drawn stuck cells alone at most 1.5x the transient fast path and at least 1.5x faster than the explicit path.
+per-read flips; mixed faults (one rate on the free bits: the base-table sampler) within 3.5x of the transient fast
+path (the issue asks 3x: 2.9x measured on a quiet AMD EPYC, 3.2x with a sweep running beside it), asymmetric rates
+within 9x (four binomials of neuron-dependent sizes per neuron, three drawn: 5.5-6.8x measured, the 3x target is not
+met); drawn stuck cells alone at most 1.5x the transient fast path and at least 1.5x faster than the explicit path.
 A persistent SRAM sweep of 20 chips x 11 voltages x 10,000 images of the Fashion FCNN in under 2 minutes
 (the issue's target), against the same sweep under transient flips (2 trials, scaled to 20).
 """
@@ -66,7 +68,7 @@ def test_fault_models_on_the_law_path():
               f"(law path {explicit / law:.1f}x faster)")  # fmt: skip
         stuck_only = label == "persistent"  # the explicit path already broadcast its one read per chip
         assert explicit / law >= (1.5 if stuck_only else 5.0), label
-        assert law / base <= (1.5 if stuck_only else 12.0), label
+        assert law / base <= {"persistent": 1.5, "mixed": 3.5}.get(label, 9.0), label
 
 
 def test_persistent_sweep_of_20_chips(tmp_path):
