@@ -301,7 +301,7 @@ _KINDS: dict[str, tuple[str, bool]] = {  # field: (kind, may be null)
     "persistent_fraction": ("float", True),
     "granularity": ("str", False),
     "batch_size": ("int", False),
-    "in_memory": ("str", False),
+    "in_memory": ("parts", False),
     "threshold_dtype": ("str", False),
     "dataset": ("str", True),
     "split": ("str", False),
@@ -332,6 +332,9 @@ def _check_types(spec: SweepSpec) -> None:
             continue
         ok = {
             "str": lambda v: isinstance(v, str),
+            "parts": lambda v: (
+                isinstance(v, str) or (isinstance(v, (list, tuple)) and all(isinstance(p, str) for p in v))
+            ),
             "int": lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)),
             "float": is_number,
             "bool": lambda v: isinstance(v, (bool, np.bool_)),
@@ -346,6 +349,7 @@ def _check_types(spec: SweepSpec) -> None:
             continue
         want = {
             "str": "a string",
+            "parts": "a string such as weights,thresholds (or a list of them)",
             "int": "an integer",
             "float": _NUMBER,
             "bool": "true or false (unquoted)",
