@@ -128,6 +128,8 @@ def read_results(
     if not text.endswith("\n"):  # killed during a write: the cut line is not a row
         text = text[: text.rfind("\n") + 1]
     lines = list(csv.reader(io.StringIO(text)))
+    while lines and not lines[-1]:  # blank lines at the end (an editor's or a spreadsheet's): not rows
+        lines.pop()
     columns = lines[0]
     if header is not None and columns != list(header):
         raise ResultError(

@@ -716,9 +716,13 @@ def _prepare(out: Path, spec: SweepSpec, header: list[str], resume: bool, cells:
             write_text_atomic(csv_path, ",".join(header) + "\n")
         rows = read_results(out, header, {c.key for c in cells})
         text = csv_path.read_bytes()
-        if text and not text.endswith(b"\n"):  # killed during a write: drop the partial line
+        # Appending goes after the last row: drop a line cut by a kill (no newline) and blank lines at the end.
+        body = text if text.endswith(b"\n") else text[: text.rfind(b"\n") + 1]
+        last = len(body.rstrip(b"\r\n"))
+        end = last + (2 if body[last : last + 2] == b"\r\n" else 1)
+        if end < len(text):
             with csv_path.open("r+b") as f:
-                f.truncate(text.rfind(b"\n") + 1)
+                f.truncate(end)
         return {row["cell"] for row in rows}
     out.mkdir(parents=True, exist_ok=True)  # only now, after every check passed
     meta = {"config": config, "seed": spec.seed, "versions": _versions(), "columns": header}

@@ -169,3 +169,19 @@ def test_cli_names_the_file_line_and_column(folder, capsys):
         assert code != 0 and "Traceback" not in err
         assert "sweep.csv: line 2, column accuracy: 1.7 is outside [0, 1]" in err
     assert not (folder / "p.png").exists()
+
+
+def test_blank_lines_at_the_end_are_not_rows(folder, finished):
+    (folder / "sweep.csv").write_bytes((folder / "sweep.csv").read_bytes() + b"\n\n")
+    assert read_results(folder) == read_rows(finished)
+    lines = _lines(folder)
+    _write(folder, [*lines[:2], "\n", *lines[2:]])
+    _refused_everywhere(folder, "line 3: empty line inside the results")
+
+
+def test_resume_after_blank_lines_appends_after_the_last_row(folder, finished):
+    lines = _lines(folder)
+    _write(folder, [*lines[:-1], "\n", "\n"])  # the last row lost, blank lines left
+    rows = run_sweep(SPEC, folder, resume=True, progress=False)
+    assert sorted(r["cell"] for r in rows) == sorted(r["cell"] for r in read_rows(finished))
+    assert "\n\n" not in (folder / "sweep.csv").read_text()
