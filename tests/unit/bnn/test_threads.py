@@ -6,11 +6,13 @@ import sys
 import threading
 
 import numpy as np
+import pytest
 
 from memsim.bnn import BNN
 from memsim.bnn.layers import Dense
 
 
+@pytest.mark.jit  # 12,000 first-layer counts: minutes without the compiled kernels
 def test_first_layer_memo_survives_threads_and_keeps_counts_right():
     """Many threads feeding distinct and repeated blocks through the memo of first-layer counts at once.
 

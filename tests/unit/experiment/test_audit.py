@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 from memsim.experiment.audit import audit_reads
 from memsim.memory.faults import PersistentFaults
@@ -21,6 +22,7 @@ def _zs(fault_model: str, seeds: int = 40) -> tuple[np.ndarray, np.ndarray, set[
     return np.array(new), np.array(naive), over
 
 
+@pytest.mark.jit  # 120 audits: compiled speed
 def test_stuck_cells_z_is_over_bits_not_reads():
     """Stuck cells repeat in every read: z over bits x reads is inflated by about sqrt(reads) = 2.8."""
     z, naive, over = _zs("persistent")
@@ -30,6 +32,7 @@ def test_stuck_cells_z_is_over_bits_not_reads():
     assert naive.std(ddof=1) > 2.0  # what the audit reported before
 
 
+@pytest.mark.jit
 def test_mixed_and_transient_z_are_standard():
     for model, unit in (("mixed", "bits"), ("transient", "bits x reads")):
         z, _, over = _zs(model)

@@ -11,6 +11,8 @@ from memsim.cli.app import main
 from memsim.experiment.sweep import SweepSpec, run_sweep
 from memsim.report.tradeoff import TradeoffReport, choose
 
+pytestmark = pytest.mark.jit  # runs sweeps: the engine at compiled speed
+
 DEMO = {"models": ("fcnn_cel_ber0",), "dataset": "fashion-mnist-demo", "limit": 200}
 
 

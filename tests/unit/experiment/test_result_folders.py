@@ -15,6 +15,8 @@ from memsim.experiment.results import read_meta, read_results
 from memsim.experiment.sweep import SweepSpec, read_rows, run_sweep
 from memsim.report.tradeoff import TradeoffReport
 
+pytestmark = pytest.mark.jit  # runs sweeps: the engine at compiled speed
+
 SPEC = SweepSpec(models=("fcnn_cel_ber0",), bers=(0.0, 0.05, 0.1), dataset="fashion-mnist-demo", limit=40)
 
 

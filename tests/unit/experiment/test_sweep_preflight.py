@@ -9,6 +9,8 @@ import pytest
 
 from memsim.cli.app import main
 
+pytestmark = pytest.mark.jit  # each case runs a preflight evaluation: compiled speed
+
 BASE = ["sweep", "--model", "fcnn_cel_ber0", "--dataset", "fashion-mnist-demo", "--limit", "20", "--quiet"]
 SRAM = ["--profile", "sram_14nm_chandramoorthy2019"]
 
