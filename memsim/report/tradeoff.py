@@ -403,7 +403,8 @@ class TradeoffReport:
                 f"against {float(base['accuracy']):.4f} ({_ci_text(base)}) at "
                 f"{base_name}{chips}; saves {_percent(c.saved)} of the {what}"
                 + ("" if c.reference == "nominal" else " (relative to that point: the sweep has no nominal row)")
-                + (f" (memory part {_percent(_num(r, 'memory_energy_saved'))})" if what == "inference energy" else "")
+                + (f" (memory part {_percent(_num(r, 'memory_energy_saved'))})"
+                   if what == "inference energy" and c.reference == "nominal" else "")
                 + (f"; leaves out {left_out.replace(';', ', ')} (not published)" if left_out else "")
             )  # fmt: skip
         return lines
