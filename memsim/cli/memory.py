@@ -52,7 +52,7 @@ def cmd_memory(args: argparse.Namespace, extra: Sequence[str]) -> int:
     rates, fault = resolve_rates(args, extra, "a PROFILE")
     if rates is None:
         raise ConfigError("give a PROFILE (with --<knob> VALUE options), or --ber, or --p01 and --p10")
-    if not 1 <= args.bits <= MAX_AUDIT_BITS:
+    if args.bits > MAX_AUDIT_BITS:  # below 1: the audit's own message
         raise ConfigError(
             f"--bits must be in [1, {MAX_AUDIT_BITS:,}] (an array the audit holds in memory), got {args.bits:,}"
         )
