@@ -316,49 +316,51 @@ _KINDS: dict[str, tuple[str, bool]] = {  # field: (kind, may be null)
 }
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+
+
+#: Per kind of option: does a value have it, and how to say what is expected.
+_TYPE_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "str": (lambda v: isinstance(v, str), "a string"),
+    "parts": (
+        lambda v: isinstance(v, str) or (isinstance(v, (list, tuple)) and all(isinstance(p, str) for p in v)),
+        "a string such as weights,thresholds (or a list of them)",
+    ),
+    "int": (lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)), "an integer"),
+    "float": (_is_number, _NUMBER),
+    "bool": (lambda v: isinstance(v, (bool, np.bool_)), "true or false (unquoted)"),
+    "names": (
+        lambda v: isinstance(v, (list, tuple)) and all(isinstance(m, (str, os.PathLike)) for m in v),
+        "a list of names",
+    ),
+    "numbers": (
+        lambda v: isinstance(v, (list, tuple, np.ndarray)) and all(_is_number(b) for b in v),
+        "a list of numbers",
+    ),
+    "knobs": (
+        lambda v: (
+            isinstance(v, Mapping)
+            and all(isinstance(k, str) and isinstance(x, (list, tuple, np.ndarray)) for k, x in v.items())
+        ),
+        "a mapping of knob name to a list of values (knobs: {vdd_over_vmin: [0.8, 0.9]})",
+    ),
+}
+
+
 def _check_types(spec: SweepSpec) -> None:
     """Each option of the right type, before anything converts it: a string is not a list of its characters,
     ``'no'`` is not true, a knob's values are a list."""
-
-    def got(value: Any) -> str:
-        return "null" if value is None else f"{type(value).__name__} {value!r}"[:80]
-
-    def is_number(v: Any) -> bool:
-        return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
-
     for name, (kind, nullable) in _KINDS.items():
         value = getattr(spec, name)
-        if value is None and nullable:
+        check, want = _TYPE_CHECKS[kind]
+        if (value is None and nullable) or check(value):
             continue
-        ok = {
-            "str": lambda v: isinstance(v, str),
-            "parts": lambda v: (
-                isinstance(v, str) or (isinstance(v, (list, tuple)) and all(isinstance(p, str) for p in v))
-            ),
-            "int": lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)),
-            "float": is_number,
-            "bool": lambda v: isinstance(v, (bool, np.bool_)),
-            "names": lambda v: isinstance(v, (list, tuple)) and all(isinstance(m, (str, os.PathLike)) for m in v),
-            "numbers": lambda v: isinstance(v, (list, tuple, np.ndarray)) and all(is_number(b) for b in v),
-            "knobs": lambda v: (
-                isinstance(v, Mapping)
-                and all(isinstance(k, str) and isinstance(x, (list, tuple, np.ndarray)) for k, x in v.items())
-            ),
-        }[kind](value)
-        if ok:
-            continue
-        want = {
-            "str": "a string",
-            "parts": "a string such as weights,thresholds (or a list of them)",
-            "int": "an integer",
-            "float": _NUMBER,
-            "bool": "true or false (unquoted)",
-            "names": f"a list of names (write {name}: [{value}])" if isinstance(value, str) else "a list of names",
-            "numbers": "a list of numbers"
-            + (f" (write {name}: [{value}])" if isinstance(value, (str, int, float)) else ""),
-            "knobs": "a mapping of knob name to a list of values (knobs: {vdd_over_vmin: [0.8, 0.9]})",
-        }[kind]
-        raise ConfigError(f"{name}: expected {want}{' or null' if nullable else ''}, got {got(value)}")
+        lone = (str,) if kind == "names" else (str, int, float)
+        if kind in ("names", "numbers") and isinstance(value, lone) and not isinstance(value, bool):
+            want += f" (write {name}: [{value}])"  # a lone value where a list belongs
+        got = "null" if value is None else f"{type(value).__name__} {value!r}"[:80]
+        raise ConfigError(f"{name}: expected {want}{' or null' if nullable else ''}, got {got}")
 
 
 @dataclass(frozen=True)
