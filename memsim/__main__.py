@@ -1,5 +1,5 @@
 """``python -m memsim``: the same as the ``memsim`` command."""
 
-from memsim.cli.app import main
+from memsim.cli.app import console
 
-raise SystemExit(main())
+raise SystemExit(console())

@@ -29,17 +29,21 @@ one Python API call.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
+from typing import Any
 
-from memsim.cli import bnn, data, demo, memory, profiles, sweep, train
 from memsim.errors import MemsimError
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "console", "main"]
 
-#: Command modules, each with ``register(subparsers)``, in the order ``memsim --help`` lists them.
-COMMAND_MODULES = (profiles, memory, bnn, sweep, data, train, demo)
+#: Command modules, each with ``register(subparsers)``, in the order ``memsim --help`` lists them; imported
+#: by :func:`build_parser`, inside :func:`main`'s Ctrl-C handling.
+COMMAND_MODULES = ("profiles", "memory", "bnn", "sweep", "data", "train", "demo")
 
 
 class _Version(argparse.Action):
@@ -63,17 +67,80 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action=_Version, nargs=0, help="show the version and how numba compiles here")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in COMMAND_MODULES:
-        module.register(sub)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"memsim.cli.{name}").register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``memsim`` command; returns the exit status."""
-    parser = build_parser()
+    """Run the ``memsim`` command; returns the exit status (130 after Ctrl-C, wherever it lands)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv  # accepted anywhere, also after the subcommand
-    argv = [a for a in argv if a != "--debug"]
+    with _Interrupts() as interrupts:
+        try:
+            status = _run([a for a in argv if a != "--debug"], debug)
+        except KeyboardInterrupt:  # also while the parser imports the commands (numba takes ~0.5 s to load)
+            if debug:
+                raise
+            status = 130
+        if interrupts.count and status in (0, 130):  # 0: a library swallowed it (Dask's gc callback does)
+            print("memsim: interrupted", file=sys.stderr)
+            status = 130
+        elif status == 130:
+            print("memsim: interrupted", file=sys.stderr)
+    return status
+
+
+def console() -> int:
+    """The ``memsim`` console script: :func:`main`, then no Ctrl-C during interpreter shutdown.
+
+    The work is done and its status decided when ``main`` returns; an interrupt while Python closes
+    (a Dask cluster's atexit hooks) would otherwise kill the process by SIGINT with a traceback.
+    """
+    status = main()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return status
+
+
+class _Interrupts:
+    """SIGINT while a command runs: the first raises KeyboardInterrupt, later ones are counted, not raised.
+
+    Counting makes an interrupt that a library caught and dropped still end as one (exit 130); not
+    raising the second lets the cleanup that the first started (closing a cluster, a pool) finish.
+    An interrupt Python could not raise (it landed in a gc callback or a finalizer) is not printed as
+    "Exception ignored": it is counted already. In a thread other than the main one (embedded use),
+    Python's handlers stay as they are.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._previous: Any = None
+        self._hook: Any = None
+
+    def _unraisable(self, info: Any) -> None:
+        if not isinstance(info.exc_value, KeyboardInterrupt):
+            self._hook(info)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.count += 1
+        if self.count == 1:
+            raise KeyboardInterrupt
+
+    def __enter__(self) -> _Interrupts:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._hook, sys.unraisablehook = sys.unraisablehook, self._unraisable
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            sys.unraisablehook = self._hook
+
+
+def _run(argv: list[str], debug: bool) -> int:
+    parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     args.debug = debug
     if extra and not getattr(args, "takes_extra", False):
@@ -91,15 +158,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"memsim: error: {err}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("memsim: interrupted", file=sys.stderr)
-        return 130
     except Exception as err:
         # Ctrl-C inside a numba kernel comes back as "SystemError: CPUDispatcher(...) returned a result with an
         # exception set", the KeyboardInterrupt in its chain (likewise from a worker): still an interrupt.
         if _interrupted(err) and not args.debug:
-            print("memsim: interrupted", file=sys.stderr)
-            return 130
+            raise KeyboardInterrupt from err
         raise
 
 

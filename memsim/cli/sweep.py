@@ -8,8 +8,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from memsim.cli._args import knob_options, print_json
 from memsim.errors import ConfigError
 from memsim.report.text import to_json
@@ -44,6 +42,8 @@ def parse_values(text: str, label: str) -> list[Any]:
             raise ConfigError(f"{label}: {text!r} asks for {n} points; NUM must be in [1, {MAX_POINTS}]")
         if not (math.isfinite(a) and math.isfinite(b)):
             raise ConfigError(f"{label}: {text!r}: START and STOP must be finite numbers")
+        import numpy as np  # here, not at import: the command's Ctrl-C handling covers loading it
+
         return [float(f"{v:.12g}") for v in np.linspace(a, b, n)]
     values = [number(v) for v in text.split(",") if v.strip()]
     if not values:
@@ -127,18 +127,22 @@ def cmd_sweep(args: argparse.Namespace, extra: Sequence[str]) -> int:
     if args.scheduler is None:
         rows = run_sweep(spec, args.out, resume=args.resume, workers=args.workers, progress=not args.quiet)
     else:
-        from memsim.experiment.dist import connect
+        from memsim.experiment.dist import connect, disconnect
 
         client, cluster = connect(args.scheduler)
         try:
             workers = len(client.scheduler_info()["workers"])
             print(f"on Dask at {client.scheduler.address}: {workers} workers", flush=True)
-            rows = run_sweep(spec, args.out, resume=args.resume, progress=not args.quiet, client=client,
-                             images_per_task=args.images_per_task)  # fmt: skip
+            rows = run_sweep(
+                spec,
+                args.out,
+                resume=args.resume,
+                progress=not args.quiet,
+                client=client,
+                images_per_task=args.images_per_task,
+            )
         finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
+            disconnect(client, cluster)
     print(f"{len(rows)} rows in {args.out}/sweep.csv; next: memsim report {args.out}")
     return 0
 

@@ -96,3 +96,84 @@ def test_an_interrupt_anywhere_in_the_chain_counts():
     except SystemError as err:
         assert _interrupted(err)  # the interrupt is the context even with "from None"
     assert not _interrupted(ValueError("x"))
+
+
+def _interrupt(command, delay, *, group=False, ready=None, tmp_path=None, timeout=120.0):
+    """Start ``command``, wait ``delay`` s (after ``ready`` exists, if given), send SIGINT; (exit, stderr).
+
+    ``group``: to the whole process group, as a terminal's Ctrl-C does (workers included).
+    """
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
+    try:
+        deadline = time.monotonic() + timeout
+        while ready is not None and not ready.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        time.sleep(delay)
+        if proc.poll() is not None:
+            return None, proc.stderr.read()
+        if group:
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=timeout)
+        return proc.returncode, err
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _one_line(code, err, what):
+    print(f"\n{what}: exit {code}; stderr: {err.strip()[-300:]!r}")
+    assert code == 130, err
+    assert err.strip().splitlines() == ["memsim: interrupted"]
+
+
+@pytest.mark.parametrize("delay", [0.1, 0.25, 0.45])
+def test_ctrl_c_while_memsim_loads_is_one_line_and_130(delay):
+    """`memsim --help`-free start: the parser imports the commands (numba, numpy) inside main's handling."""
+    code, err = _interrupt([sys.executable, "-m", "memsim", "profiles", "list"], delay, group=True)
+    if code is None:
+        pytest.skip("finished before the signal")
+    _one_line(code, err, f"SIGINT {delay} s into `memsim profiles list`")
+
+
+@pytest.mark.jit
+def test_ctrl_c_in_the_demo_is_one_line_and_130(tmp_path):
+    command = [sys.executable, "-m", "memsim", "demo", "--quiet", "--out", str(tmp_path / "demo")]
+    code, err = _interrupt(command, 0.5, group=True, ready=tmp_path / "demo" / "sweep.csv")
+    if code is None:
+        pytest.skip("the demo finished before the signal")
+    _one_line(code, err, "SIGINT 0.5 s after the demo's sweep.csv appeared")
+
+
+@pytest.mark.jit
+def test_ctrl_c_of_a_local_dask_sweep_is_one_line_and_130(tmp_path):
+    """A terminal's Ctrl-C reaches the workers too: they ignore it, the driver cancels and closes quietly."""
+    pytest.importorskip("distributed")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "memsim", "sweep", "--model", "fcnn_cel_ber0", "--dataset", "fashion-mnist-demo",
+               "--ber", "0:0.3:40", "--trials", "10", "--scheduler", "local:2", "--quiet", "--out", str(out)]  # fmt: skip
+    code, err = _interrupt(command, 1.0, group=True, ready=out / "sweep.csv", timeout=180)
+    if code is None:
+        pytest.skip("the sweep finished before the signal")
+    _one_line(code, err, "SIGINT to the process group 1 s into a local:2 sweep")
+
+
+def test_an_interrupt_a_library_swallowed_still_ends_130(monkeypatch, capsys):
+    """Dask's gc callback catches a KeyboardInterrupt and only prints it: the command still ends as interrupted."""
+    from memsim.cli import app
+
+    def swallow(args, *rest):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        return 0
+
+    monkeypatch.setattr(app, "_run", lambda argv, debug: swallow(argv))
+    assert app.main(["profiles", "list"]) == 130
+    assert capsys.readouterr().err.strip() == "memsim: interrupted"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
