@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from memsim.bits import n_words
+from memsim.bnn.architectures import ARCHITECTURES
 from memsim.bnn.layers import Conv, Dense, Layer
 from memsim.bnn.network import BNN
 from memsim.errors import ModelFileError, UnknownNameError, suggest
@@ -153,6 +154,11 @@ def read_model_file(path: str | os.PathLike[str]) -> BNN:
     if version != SCHEMA_VERSION:
         raise ModelFileError(f"{label}: schema_version {version} is not supported; this memsim reads {SCHEMA_VERSION}")
     arch = _scalar(arrays, "arch", label, str)
+    if arch not in ARCHITECTURES:  # the name picks the data set and the shapes the layers are checked against
+        known = ", ".join(ARCHITECTURES)
+        raise ModelFileError(
+            f"{label}: arch {arch!r} is not an architecture{suggest(arch, ARCHITECTURES)}; known: {known}"
+        )
     for key in ("input_shape", "input_threshold"):
         if key not in arrays:
             raise ModelFileError(f"{label}: missing key {key!r}")

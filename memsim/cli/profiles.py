@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from memsim.cli._args import print_json
-from memsim.errors import MemsimError
+from memsim.errors import ConfigError, MemsimError
 from memsim.report.text import format_value, table
 
 __all__ = ["register"]
@@ -155,6 +155,10 @@ def cmd_profiles_import_maps(args: argparse.Namespace) -> int:
         persistence=args.persistence,
         citation_key=args.citation_key,
         provenance=args.provenance,
+        nominal=args.nominal,
+        energy=_energy_fields(args.energy),
+        energy_from=args.energy_from,
+        energy_vmin_v=args.energy_vmin_v,
     )
     kind = profile.fault_maps.kind if profile.fault_maps is not None else "?"
     print(
@@ -165,6 +169,24 @@ def cmd_profiles_import_maps(args: argparse.Namespace) -> int:
     if note:
         print(f"note: {note}")
     return 0
+
+
+def _energy_fields(items: list[str] | None) -> dict[str, float] | None:
+    """``--energy FIELD=VALUE`` options as a mapping (a field given twice is refused)."""
+    if not items:
+        return None
+    out: dict[str, float] = {}
+    for item in items:
+        field, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--energy takes FIELD=VALUE (e.g. read_pj_per_bit=0.3), got {item!r}")
+        if field in out:
+            raise ConfigError(f"--energy {field} is given twice")
+        try:
+            out[field] = float(value)
+        except ValueError:
+            raise ConfigError(f"--energy {field}: {value!r} is not a number") from None
+    return out
 
 
 def register(sub: Any) -> None:
@@ -202,12 +224,30 @@ def register(sub: Any) -> None:
             q.add_argument("paths", nargs="+", help="map files or directories")
             q.add_argument("--knob", default="vdd_v", help="knob the maps are indexed by (default vdd_v)")
             q.add_argument("--voltages", type=float, nargs="+", help="where to tabulate a failure-voltage map")
+            q.add_argument("--nominal", type=float, help="nominal knob value (default: the highest map's)")
+            q.add_argument(
+                "--energy",
+                action="append",
+                metavar="FIELD=VALUE",
+                help="energy or latency at nominal: read_pj_per_bit, write_pj_per_bit (scaled C V^2), "
+                "leakage_mw, read_ns, write_ns (repeat the option)",
+            )
+            q.add_argument(
+                "--energy-from",
+                metavar="PROFILE",
+                help="take energy and latency from this profile, at the maps' voltages",
+            )
+            q.add_argument("--energy-vmin-v", type=float, help="Vmin in V, for an --energy-from profile relative to it")
             q.set_defaults(func=cmd_profiles_import_maps)
         q.add_argument("-o", "--output", required=True, help="profile file to write (.yaml); its stem is the name")
         q.add_argument("--technology", required=True, choices=TECHNOLOGIES)
         q.add_argument("--reference", required=True, help="citation of the measurements")
         q.add_argument("--citation-key", default="measured", help="key of that citation (e.g. chang2017)")
-        q.add_argument("--provenance", default="measured", choices=PROVENANCES,
-                       help="measured (yours, the default) or where published data come from")  # fmt: skip
+        q.add_argument(
+            "--provenance",
+            default="measured",
+            choices=PROVENANCES,
+            help="measured (yours, the default) or where published data come from",
+        )
         q.add_argument("--name", help="profile name (default: the output file's stem)")
         q.add_argument("--persistence", choices=PERSISTENCES, default="transient" if kind == "csv" else "stuck")

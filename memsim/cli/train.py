@@ -54,7 +54,11 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--init-from", metavar="CKPT", help="fine-tune: start from the best epoch of this training checkpoint"
     )
-    p.add_argument("--val-size", type=int, default=5000, help="validation images held out of the training split")
+    p.add_argument(
+        "--val-size",
+        type=int,
+        help="validation images held out of the training split (default 5000, or a fifth of --limit)",
+    )
     p.add_argument("--limit", type=int, help="train on the first N shuffled images only (quick runs, tests)")
     p.add_argument("--threads", type=int, help="torch threads")
     p.add_argument("--out", required=True, help="model file to write (.npz); checkpoint beside it")

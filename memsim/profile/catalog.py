@@ -77,6 +77,10 @@ def read_profile_file(path: str | Path) -> Profile:
     """
     path = Path(path)
     label = str(path)
+    if path.is_dir():
+        yamls = sorted(q.name for q in path.glob("*.y*ml"))
+        hint = f" (it holds {', '.join(yamls[:5])})" if yamls else ""
+        raise ProfileError(format_problem(label, None, f"is a folder; give a profile's .yaml file or name{hint}"))
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:

@@ -16,7 +16,6 @@ Fault-map kinds (one per profile):
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,10 +54,12 @@ class FaultMapSet:
     knob : str
         The knob the maps are indexed by (usually ``vdd_v``).
     shape : tuple of int
-        Shape of every map (cells).
+        Shape of every map (cells); None until the first map is read, if not declared.
     """
 
-    def __init__(self, kind: str, knob: str, shape: tuple[int, ...], entries: list[MapEntry], label: str) -> None:
+    def __init__(
+        self, kind: str, knob: str, shape: tuple[int, ...] | None, entries: list[MapEntry], label: str
+    ) -> None:
         self.kind = kind
         self.knob = knob
         self.shape = shape
@@ -71,6 +72,11 @@ class FaultMapSet:
         return [e.at for e in self.entries if e.at is not None]
 
     def _check_shape(self, array: np.ndarray, where: str) -> np.ndarray:
+        if array.ndim == 0 or array.size == 0:
+            what = "a 0-d array (one value)" if array.ndim == 0 else f"empty (shape {tuple(array.shape)})"
+            raise ProfileError(format_problem(where, None, f"is {what}; a map holds one value per cell"))
+        if self.shape is None:  # an import: the first map read sets it
+            self.shape = tuple(array.shape)
         if tuple(array.shape) != self.shape:
             raise ProfileError(
                 format_problem(
@@ -96,6 +102,12 @@ class FaultMapSet:
                     )
                 )
             return array.astype(bool)
+        if key == "failure_voltage_v":  # NaN: never fails; otherwise a voltage, finite and positive
+            bad = ~(np.isnan(array) | (np.isfinite(array) & (array > 0)))
+            if bad.any():
+                index = tuple(int(i) for i in np.argwhere(bad)[0])
+                problem = f"{array[index].item()!r} is not a positive, finite voltage (NaN: never fails)"
+                raise ProfileError(format_problem(where, f"cell {index}", problem))
         if key in ("p01", "p10"):
             bad = ~((array >= 0) & (array <= 1))
             if bad.any():
@@ -128,18 +140,23 @@ class FaultMapSet:
         -------
         p01, p10 : ndarray of float32, shape :attr:`shape`
         """
+        p01, p10 = self._rates(value)
+        return p01.astype(np.float32), p10.astype(np.float32)
+
+    def _rates(self, value: float) -> tuple[np.ndarray, np.ndarray]:
+        # As read: bool masks for stuck-at and failure-voltage maps (an eighth of float64's memory).
         if self.kind == "failure_voltage":
             vfail = np.asarray(self._load_entry(self.entries[0])["failure_voltage_v"], dtype=float)
             failing = np.nan_to_num(vfail, nan=-np.inf) > value
-            rate = failing.astype(np.float32)
-            return rate, rate.copy()
+            return failing, failing
         for entry in self.entries:
             if entry.at is not None and knob_close(value, entry.at):
                 arrays = self._load_entry(entry)
                 if self.kind == "stuck_at":
                     sa0, sa1 = arrays["stuck_at_0"].astype(bool), arrays["stuck_at_1"].astype(bool)
-                    if np.any(sa0 & sa1):
-                        cell = tuple(int(i) for i in np.argwhere(sa0 & sa1)[0])
+                    both = sa0 & sa1
+                    if np.any(both):
+                        cell = tuple(int(i) for i in np.argwhere(both)[0])
                         raise ProfileError(
                             format_problem(
                                 " and ".join(str(p) for p in entry.paths.values()),  # the input files, not the profile
@@ -147,18 +164,8 @@ class FaultMapSet:
                                 "is both stuck-at-0 and stuck-at-1",
                             )
                         )
-                    return sa1.astype(np.float32), sa0.astype(np.float32)
-                p01, p10 = (np.asarray(arrays[k], dtype=float) for k in ("p01", "p10"))
-                for key, arr in (("p01", p01), ("p10", p10)):
-                    if not np.all((arr >= 0) & (arr <= 1)):
-                        raise ProfileError(
-                            format_problem(
-                                self.label,
-                                f"fault map {key} at {self.knob}={value:g}",
-                                "values must be probabilities in [0, 1]",
-                            )
-                        )
-                return p01.astype(np.float32), p10.astype(np.float32)
+                    return sa1, sa0
+                return np.asarray(arrays["p01"], dtype=float), np.asarray(arrays["p10"], dtype=float)
         raise ProfileError(
             format_problem(
                 self.label,
@@ -166,6 +173,33 @@ class FaultMapSet:
                 f"no map at {self.knob}={value:g}; maps exist at: {', '.join(f'{v:g}' for v in self.knob_values)}",
             )
         )
+
+    def _failing_and_means(self, value: float) -> tuple[np.ndarray, float, float]:
+        """Cells that can fail at ``value`` (bool), and the cell-average ``p01`` and ``p10``, from one read."""
+        p01, p10 = self._rates(value)
+        return (p01 > 0) | (p10 > 0), float(p01.mean(dtype=np.float64)), float(p10.mean(dtype=np.float64))
+
+    def _scan(self) -> tuple[list[tuple[float, float, float]], list[tuple[float, float, int]]]:
+        """One pass over the per-voltage maps, ascending: the BER points and the nesting steps.
+
+        Each map is read once and only two failing masks are held (a 14.6 Mbit chip's text maps
+        are slow to parse); the result is memoized by the files' identity (path, size, mtime).
+        """
+        key = tuple(
+            (str(p), st.st_size, st.st_mtime_ns) for e in self.entries for p in e.paths.values() for st in [p.stat()]
+        )
+        if key in _SCANS:
+            return _SCANS[key]
+        points, steps = [], []
+        below: tuple[float, np.ndarray] | None = None
+        for v in sorted(self.knob_values):
+            failing, p01, p10 = self._failing_and_means(v)
+            points.append((float(v), p01, p10))
+            if below is not None:
+                steps.append((v, below[0], int(np.count_nonzero(failing & ~below[1]))))
+            below = (v, failing)
+        _SCANS[key] = (points, steps[::-1])
+        return _SCANS[key]
 
     def nesting(self) -> list[tuple[float, float, int]]:
         """How far the measured maps are from nested, step by step down the knob.
@@ -175,15 +209,7 @@ class FaultMapSet:
         ``(higher, lower)``, the number of cells that fail at ``higher`` but read correctly at
         ``lower``. Empty for ``failure_voltage`` maps, nested by construction.
         """
-        if self.kind == "failure_voltage":
-            return []
-        values = sorted(self.knob_values)
-        failing = {}
-        for v in values:
-            p01, p10 = self.cell_rates(v)
-            failing[v] = (p01 > 0) | (p10 > 0)
-        steps = [(hi, lo, int(np.count_nonzero(failing[hi] & ~failing[lo]))) for lo, hi in itertools.pairwise(values)]
-        return steps[::-1]
+        return [] if self.kind == "failure_voltage" else list(self._scan()[1])
 
     def nesting_note(self) -> str | None:
         """One sentence on cells lost between voltage steps, or None if the maps are nested."""
@@ -194,10 +220,17 @@ class FaultMapSet:
         return f"the maps are not nested ({steps}): reproduced as measured, unlike drawn stuck cells"
 
     def ber_points(self, values: Sequence[float] | None = None) -> list[tuple[float, float, float]]:
-        """``(knob value, p01, p10)`` averaged over cells, ascending in the knob value."""
-        values = sorted(values if values is not None else self.knob_values)
-        points = []
-        for v in values:
-            p01, p10 = self.cell_rates(v)
-            points.append((float(v), float(p01.mean(dtype=np.float64)), float(p10.mean(dtype=np.float64))))
-        return points
+        """``(knob value, p01, p10)`` averaged over cells, ascending in the knob value.
+
+        ``values`` defaults to the measured voltages (read in one pass with :meth:`nesting`);
+        a failure-voltage map takes any values.
+        """
+        if values is None and self.kind != "failure_voltage":
+            return list(self._scan()[0])
+        return [(float(v), *self._failing_and_means(v)[1:]) for v in sorted(values or ())]
+
+
+#: Memo of :meth:`FaultMapSet._scan` by the maps' file identities (a profile is loaded more than once).
+_SCANS: dict[
+    tuple[tuple[str, int, int], ...], tuple[list[tuple[float, float, float]], list[tuple[float, float, int]]]
+] = {}

@@ -6,24 +6,25 @@ Each importer turns measurements into a validated profile YAML that references t
 
 from __future__ import annotations
 
+import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
 
-from memsim.errors import ProfileError, format_problem
+from memsim.errors import MemsimError, ProfileError, format_problem, suggest
 from memsim.files import write_text_atomic
+from memsim.profile.curves import knob_close
 from memsim.profile.fault_maps import NPZ_KEYS, FaultMapSet, MapEntry
 from memsim.profile.profile import Profile
 from memsim.profile.readers import (
     KNOB_UNITS,
     QUANTITY_COLUMNS,
     load_npz,
-    read_bit_matrix,
     read_csv_table,
     split_columns,
 )
@@ -167,7 +168,10 @@ def _voltage_from_name(path: Path) -> float:
                 str(path), None, "no voltage in the file name; expected e.g. 'fmap_sa0_v_0.60.txt' or 'chip1_v0.60.npz'"
             )
         )
-    return float(matches[-1].replace("p", "."))
+    value = float(matches[-1].replace("p", "."))
+    if value <= 0:
+        raise ProfileError(format_problem(str(path), None, f"the voltage in the file name, {value:g}, is not positive"))
+    return value
 
 
 def profile_from_fault_maps(
@@ -182,6 +186,10 @@ def profile_from_fault_maps(
     voltages: Sequence[float] | None = None,
     persistence: str = "stuck",
     provenance: str = "measured",
+    nominal: float | None = None,
+    energy: Mapping[str, float] | None = None,
+    energy_from: str | os.PathLike[str] | Profile | None = None,
+    energy_vmin_v: float | None = None,
 ) -> Profile:
     """Write a profile YAML for per-cell fault maps (which it references).
 
@@ -201,98 +209,34 @@ def profile_from_fault_maps(
     voltages : sequence of float, optional
         For a failure-voltage map: where to tabulate the BER curve (default: 9
         evenly spaced values over the range of finite failure voltages).
+    nominal : float, optional
+        The nominal knob value, against which sweeps report savings (default: the
+        highest measured value; for per-voltage maps it must be one of them).
+    energy : mapping, optional
+        Energy and latency at nominal, by field: ``read_pj_per_bit``, ``write_pj_per_bit``
+        (pJ/bit, scaled as C V^2 over a voltage knob), ``leakage_mw`` (mW), ``read_ns``,
+        ``write_ns`` (ns), the last three constant. Cited as ``citation_key``.
+    energy_from : str, path or Profile, optional
+        Take energy and latency from this profile instead, tabulated at the maps'
+        voltages (it must have the knob, or be relative to Vmin with ``energy_vmin_v``).
+    energy_vmin_v : float, optional
+        For an ``energy_from`` profile relative to Vmin: the Vmin in volts.
 
     Returns
     -------
     Profile
         The profile as written, loaded back; its curve is the cell-average
-        ``p01``/``p10`` of the maps.
+        ``p01``/``p10`` of the maps. Without energy, sweeps on it report accuracy only.
     """
     _check_out(out)
-    files: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            files.extend(sorted(q for q in p.iterdir() if q.suffix in (".npz", ".txt", ".csv")))
-        elif p.is_file():
-            files.append(p)
-        else:
-            raise ProfileError(format_problem(str(p), None, "no such file or directory"))
-    if not files:
-        raise ProfileError(
-            format_problem(", ".join(map(str, paths)), None, "no fault-map files (.npz, .txt, .csv) found")
-        )
-    npz = [f for f in files if f.suffix == ".npz"]
-    text = [f for f in files if f.suffix != ".npz"]
-    if npz and text:
-        raise ProfileError(format_problem(str(files[0].parent), None, "mixes NPZ and text maps; give one kind"))
-    entries: list[dict[str, Any]] = []
-    if npz:
-        kinds = set()
-        for f in npz:
-            keys = set(load_npz(f))
-            kind = next((k for k, need in NPZ_KEYS.items() if set(need) <= keys), None)
-            if kind is None:
-                raise ProfileError(
-                    format_problem(
-                        str(f),
-                        None,
-                        f"holds {sorted(keys)}; expected {' or '.join(str(list(v)) for v in NPZ_KEYS.values())}",
-                    )
-                )
-            kinds.add(kind)
-            entries.append(
-                {"path": _rel(f, out)}
-                if kind == "failure_voltage"
-                else {"at": _voltage_from_name(f), "path": _rel(f, out)}
-            )
-        if len(kinds) != 1:
-            raise ProfileError(
-                format_problem(str(npz[0].parent), None, f"maps of different kinds {sorted(kinds)}; give one kind")
-            )
-        kind = kinds.pop()
-    else:
-        kind = "stuck_at"
-        pairs: dict[float, dict[str, Path]] = {}
-        for f in text:
-            tag = "sa0" if re.search(r"sa_?0", f.stem, re.I) else "sa1" if re.search(r"sa_?1", f.stem, re.I) else None
-            if tag is None:
-                raise ProfileError(
-                    format_problem(
-                        str(f), None, "cannot tell stuck-at-0 from stuck-at-1: the name must contain 'sa0' or 'sa1'"
-                    )
-                )
-            pair = pairs.setdefault(_voltage_from_name(f), {})
-            if tag in pair:
-                raise ProfileError(
-                    format_problem(str(f), None, f"a second {tag} map for the same voltage as {pair[tag]}")
-                )
-            pair[tag] = f
-        for v, pair in pairs.items():
-            if set(pair) != {"sa0", "sa1"}:
-                missing = ({"sa0", "sa1"} - set(pair)).pop()
-                raise ProfileError(
-                    format_problem(str(next(iter(pair.values()))), None, f"no matching {missing} map for {knob}={v:g}")
-                )
-            entries.append({"at": v, "sa0": _rel(pair["sa0"], out), "sa1": _rel(pair["sa1"], out)})
-    if kind == "failure_voltage" and len(entries) != 1:
-        raise ProfileError(format_problem(str(npz[0].parent), None, "give one failure_voltage_v map"))
-    entries.sort(key=lambda e: e.get("at", 0.0))
-    first = load_npz(npz[0])[NPZ_KEYS[kind][0]] if npz else read_bit_matrix(text[0])
-    name = name or Path(out).stem
-    shape = tuple(int(s) for s in np.shape(first))
-    block = {
-        "kind": kind,
-        "knob": knob,
-        "shape": list(shape),
-        "files": entries,
-        "source": citation_key,
-        "provenance": provenance,
-    }
+    if energy is not None and energy_from is not None:
+        raise ProfileError(format_problem(str(out), None, "give energy values or energy_from, not both"))
+    kind, entries = _map_entries(_map_files(paths), out, knob)
     base = Path(out).resolve().parent
     maps = FaultMapSet(
         kind,
         knob,
-        shape,
+        None,  # learnt from the first map the scan reads
         [
             MapEntry(
                 e.get("at"), {("npz" if k == "path" else k): base / e[k] for k in ("path", "sa0", "sa1") if k in e}
@@ -301,35 +245,19 @@ def profile_from_fault_maps(
         ],
         str(out),
     )
-    if kind == "failure_voltage":
-        vfail = np.asarray(load_npz(npz[0])["failure_voltage_v"], dtype=float)
-        finite = vfail[np.isfinite(vfail)]
-        if finite.size == 0 and voltages is None:
-            raise ProfileError(
-                format_problem(
-                    str(npz[0]), "failure_voltage_v", "no finite failure voltage; give voltages to tabulate at"
-                )
-            )
-        values = (
-            list(voltages) if voltages is not None else [float(v) for v in np.linspace(finite.min(), finite.max(), 9)]
-        )
-        if len(values) < 2:
-            raise ProfileError(format_problem(str(npz[0]), None, "tabulate the curve at 2 or more voltages"))
-    else:
-        values = maps.knob_values
-        if len(values) < 2:
-            raise ProfileError(
-                format_problem(
-                    str(out),
-                    "fault_maps.files",
-                    f"maps at {len(values)} voltage(s); a BER curve needs maps at 2 or more",
-                )
-            )
-    points = maps.ber_points(values)
+    points = maps.ber_points(_tabulation(maps, voltages, out))
+    xs = [p[0] for p in points]
+    if nominal is not None and kind != "failure_voltage" and not any(knob_close(nominal, x) for x in xs):
+        where = ", ".join(f"{x:g}" for x in xs)
+        raise ProfileError(format_problem(str(out), "nominal", f"{nominal:g} has no map; maps exist at: {where}"))
     data = _header(
-        name, technology, f"Per-cell {kind.replace('_', '-')} fault maps over {knob}", citation_key, reference
+        name or Path(out).stem,
+        technology,
+        f"Per-cell {kind.replace('_', '-')} fault maps over {knob}",
+        citation_key,
+        reference,
     )
-    data["knobs"] = _knob_block(knob, [p[0] for p in points], None, citation_key, provenance)
+    data["knobs"] = _knob_block(knob, xs, nominal, citation_key, provenance)
     data["mechanisms"] = [
         {
             "name": f"measured_{kind}",
@@ -344,11 +272,244 @@ def profile_from_fault_maps(
             },
         }
     ]
-    data["energy"] = {
-        "read_pj_per_bit": {"value": None, "source": citation_key, "provenance": provenance, "note": "not in the maps"}
+    if energy_from is not None:
+        _energy_from(data, energy_from, energy_vmin_v, knob, xs, str(out))
+    else:
+        _energy_values(data, energy or {}, knob, citation_key, str(out))
+    assert maps.shape is not None
+    data["fault_maps"] = {
+        "kind": kind,
+        "knob": knob,
+        "shape": list(maps.shape),
+        "files": entries,
+        "source": citation_key,
+        "provenance": provenance,
     }
-    data["latency"] = {
-        "read_ns": {"value": None, "source": citation_key, "provenance": provenance, "note": "not in the maps"}
-    }
-    data["fault_maps"] = block
     return _finish(data, out)
+
+
+def _map_files(paths: Sequence[str | Path]) -> list[Path]:
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files.extend(sorted(q for q in p.iterdir() if q.suffix in (".npz", ".txt", ".csv")))
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise ProfileError(format_problem(str(p), None, "no such file or directory"))
+    if not files:
+        raise ProfileError(
+            format_problem(", ".join(map(str, paths)), None, "no fault-map files (.npz, .txt, .csv) found")
+        )
+    return files
+
+
+def _map_entries(files: list[Path], out: str | Path, knob: str) -> tuple[str, list[dict[str, Any]]]:
+    """The maps' kind and their ``fault_maps.files`` entries, sorted by knob value."""
+    npz = [f for f in files if f.suffix == ".npz"]
+    text = [f for f in files if f.suffix != ".npz"]
+    if npz and text:
+        raise ProfileError(format_problem(str(files[0].parent), None, "mixes NPZ and text maps; give one kind"))
+    kind, entries = _npz_entries(npz, out) if npz else ("stuck_at", _text_entries(text, out, knob))
+    if kind == "failure_voltage" and len(entries) != 1:
+        raise ProfileError(format_problem(str(npz[0].parent), None, "give one failure_voltage_v map"))
+    return kind, sorted(entries, key=lambda e: e.get("at", 0.0))
+
+
+def _npz_entries(npz: list[Path], out: str | Path) -> tuple[str, list[dict[str, Any]]]:
+    kinds, entries = set(), []
+    for f in npz:
+        keys = set(load_npz(f))
+        kind = next((k for k, need in NPZ_KEYS.items() if set(need) <= keys), None)
+        if kind is None:
+            expected = " or ".join(str(list(v)) for v in NPZ_KEYS.values())
+            raise ProfileError(format_problem(str(f), None, f"holds {sorted(keys)}; expected {expected}"))
+        kinds.add(kind)
+        entry = {"path": _rel(f, out)}
+        entries.append(entry if kind == "failure_voltage" else {"at": _voltage_from_name(f), **entry})
+    if len(kinds) != 1:
+        raise ProfileError(
+            format_problem(str(npz[0].parent), None, f"maps of different kinds {sorted(kinds)}; give one kind")
+        )
+    return kinds.pop(), entries
+
+
+def _text_entries(text: list[Path], out: str | Path, knob: str) -> list[dict[str, Any]]:
+    """Pairs of 0/1 text maps, stuck-at-0 and stuck-at-1, matched by voltage."""
+    pairs: dict[float, dict[str, Path]] = {}
+    for f in text:
+        tag = "sa0" if re.search(r"sa_?0", f.stem, re.I) else "sa1" if re.search(r"sa_?1", f.stem, re.I) else None
+        if tag is None:
+            raise ProfileError(
+                format_problem(
+                    str(f), None, "cannot tell stuck-at-0 from stuck-at-1: the name must contain 'sa0' or 'sa1'"
+                )
+            )
+        pair = pairs.setdefault(_voltage_from_name(f), {})
+        if tag in pair:
+            raise ProfileError(format_problem(str(f), None, f"a second {tag} map for the same voltage as {pair[tag]}"))
+        pair[tag] = f
+    entries = []
+    for v, pair in pairs.items():
+        if set(pair) != {"sa0", "sa1"}:
+            missing = ({"sa0", "sa1"} - set(pair)).pop()
+            raise ProfileError(
+                format_problem(str(next(iter(pair.values()))), None, f"no matching {missing} map for {knob}={v:g}")
+            )
+        entries.append({"at": v, "sa0": _rel(pair["sa0"], out), "sa1": _rel(pair["sa1"], out)})
+    return entries
+
+
+def _tabulation(maps: FaultMapSet, voltages: Sequence[float] | None, out: str | Path) -> list[float] | None:
+    """Where to tabulate the BER curve: None for per-voltage maps (their own voltages, read in one scan)."""
+    if maps.kind != "failure_voltage":
+        if len(maps.knob_values) < 2:
+            raise ProfileError(
+                format_problem(
+                    str(out),
+                    "fault_maps.files",
+                    f"maps at {len(maps.knob_values)} voltage(s); a BER curve needs maps at 2 or more",
+                )
+            )
+        return None
+    path = maps.entries[0].paths["npz"]
+    vfail = np.asarray(load_npz(path)["failure_voltage_v"], dtype=float)
+    finite = vfail[np.isfinite(vfail)]
+    if voltages is None:
+        if finite.size == 0:
+            raise ProfileError(
+                format_problem(
+                    str(path), "failure_voltage_v", "no finite failure voltage; give voltages to tabulate at"
+                )
+            )
+        return [float(v) for v in np.linspace(finite.min(), finite.max(), 9)]
+    values = [float(v) for v in voltages]
+    bad = [v for v in values if not (math.isfinite(v) and v > 0)]
+    if bad:
+        raise ProfileError(format_problem(str(path), "voltages", f"{bad[0]!r} is not a positive, finite voltage"))
+    if len(set(values)) < 2:
+        raise ProfileError(format_problem(str(path), None, "tabulate the curve at 2 or more voltages"))
+    return values
+
+
+#: Energy and latency fields a maps profile takes, and whether each scales as C V^2 over a voltage knob.
+ENERGY_FIELDS = {
+    "read_pj_per_bit": ("energy", True),
+    "write_pj_per_bit": ("energy", True),
+    "leakage_mw": ("energy", False),
+    "read_ns": ("latency", False),
+    "write_ns": ("latency", False),
+}
+
+
+def _energy_values(data: dict[str, Any], values: Mapping[str, float], knob: str, key: str, label: str) -> None:
+    """Energy and latency at nominal, given by the user (None where not given)."""
+    data["energy"], data["latency"] = {}, {}
+    for field, value in values.items():
+        if field not in ENERGY_FIELDS:
+            raise ProfileError(
+                format_problem(
+                    label,
+                    "energy",
+                    f"unknown field {field!r}{suggest(field, ENERGY_FIELDS)}; fields: {', '.join(ENERGY_FIELDS)}",
+                )
+            )
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value >= 0):
+            raise ProfileError(format_problem(label, f"energy.{field}", f"{value!r} is not a finite number >= 0"))
+    voltage = knob.startswith("vdd")
+    for field, (section, cv2) in ENERGY_FIELDS.items():
+        if field not in values:
+            if field in ("read_pj_per_bit", "read_ns"):  # the schema's required entries
+                data[section][field] = {
+                    "value": None,
+                    "source": key,
+                    "provenance": "measured",
+                    "note": "not given with the maps",
+                }
+            continue
+        entry: dict[str, Any] = {
+            "value": float(values[field]),
+            "source": key,
+            "provenance": "measured",
+            "note": "given at nominal",
+        }
+        if cv2 and voltage:
+            entry["scaling"] = [
+                {
+                    "law": "power",
+                    "knob": knob,
+                    "exponent": 2.0,
+                    "source": key,
+                    "provenance": "derived",
+                    "note": "dynamic energy C V^2",
+                }
+            ]
+        data[section][field] = entry
+
+
+def _energy_from(
+    data: dict[str, Any],
+    other: str | os.PathLike[str] | Profile,
+    vmin_v: float | None,
+    knob: str,
+    xs: Sequence[float],
+    label: str,
+) -> None:
+    """Energy and latency of another profile, tabulated at ``xs`` of ``knob`` (it is cited)."""
+    from memsim.profile.catalog import load_profile
+
+    prof = other if isinstance(other, Profile) else load_profile(other)
+    if vmin_v is not None:
+        prof = prof.with_vmin(vmin_v)
+    if knob not in prof.knobs:
+        hint = "; give its Vmin in volts (energy_vmin_v, --energy-vmin-v)" if "vdd_over_vmin" in prof.knobs else ""
+        raise ProfileError(
+            format_problem(
+                label,
+                "energy_from",
+                f"profile {prof.name!r} has no knob {knob!r} (its knobs: {', '.join(prof.knobs)}){hint}",
+            )
+        )
+    spec = prof.knobs[knob]
+    assert spec.min is not None and spec.max is not None
+    outside = [x for x in xs if not (spec.min <= x <= spec.max or knob_close(x, spec.min) or knob_close(x, spec.max))]
+    if outside:
+        raise ProfileError(
+            format_problem(
+                label,
+                "energy_from",
+                f"the maps' {knob} {', '.join(f'{x:g}' for x in outside)} {spec.unit} lie outside profile "
+                f"{prof.name!r}'s range [{spec.min:g}, {spec.max:g}] {spec.unit}",
+            )
+        )
+    try:
+        ops = [prof.at_knobs({knob: x}) for x in xs]
+    except MemsimError as err:
+        raise ProfileError(format_problem(label, "energy_from", f"at the maps' voltages: {err}")) from None
+    cite = f"energy_{prof.name}"
+    data["citations"][cite] = {"reference": f"memsim profile {prof.name}: {prof.description.strip()}"}
+    data["energy"], data["latency"] = {}, {}
+    attrs = {
+        "read_pj_per_bit": "read_energy_pj_per_bit",
+        "write_pj_per_bit": "write_energy_pj_per_bit",
+        "leakage_mw": "leakage_mw",
+        "read_ns": "read_latency_ns",
+        "write_ns": "write_latency_ns",
+    }
+    for field, (section, _) in ENERGY_FIELDS.items():
+        ys = [getattr(op, attrs[field]) for op in ops]
+        if any(y is None for y in ys):
+            data[section][field] = {
+                "value": None,
+                "source": cite,
+                "provenance": "derived",
+                "note": f"not in {prof.name}",
+            }
+        else:
+            data[section][field] = {
+                "knob": knob,
+                "points": [[x, y] for x, y in zip(xs, ys, strict=True)],
+                "source": cite,
+                "provenance": "derived",
+                "note": f"tabulated from {prof.name} at the maps' voltages",
+            }

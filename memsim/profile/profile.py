@@ -141,8 +141,28 @@ class Profile:
                         )
                     )
                 outside = True
-            knobs[name] = x
+            knobs[name] = self._measured_value(name, x)
         return knobs, outside
+
+    def _measured_value(self, name: str, x: float) -> float:
+        """``x`` itself, or for the knob of per-voltage fault maps the map value it names (else an error).
+
+        A measured chip is known only where it was measured: between two maps there is no chip,
+        so every path (``at``, a sweep's preflight, ``memory``) refuses the same values.
+        """
+        maps = self.fault_maps
+        if maps is None or maps.kind == "failure_voltage" or name != maps.knob:
+            return x
+        for v in maps.knob_values:
+            if knob_close(x, v):
+                return float(v)
+        unit = self.knobs[name].unit
+        where = ", ".join(f"{v:g}" for v in maps.knob_values)
+        raise OutOfRangeError(
+            format_problem(
+                self.source, f"knobs.{name}", f"{x:g} {unit} has no measured fault map; the chip is known at {where}"
+            )
+        )
 
     def at(self, *, extrapolate: bool = False, **knobs: float | str) -> OperatingPoint:
         """Evaluate the profile at an operating point given as keyword arguments.
@@ -239,6 +259,9 @@ class Profile:
         if knob.is_categorical:
             return list(knob.categories or ())
         assert knob.min is not None and knob.max is not None
+        maps = self.fault_maps
+        if maps is not None and maps.kind != "failure_voltage" and name == maps.knob:
+            return [float(v) for v in maps.knob_values]  # a measured chip exists only at its maps (any n)
         if n is not None:
             if n < 1:
                 raise ConfigError(f"n must be >= 1, got {n}")

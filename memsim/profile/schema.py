@@ -7,6 +7,7 @@ the file, the dotted field, the value and what is allowed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ from memsim.profile.readers import read_curve_csv
 
 __all__ = ["CITED", "PERSISTENCES", "QUANTITIES", "SCHEMA_VERSION", "TECHNOLOGIES", "ProfileParser"]
 
+#: What a profile name may hold: it becomes a file stem, a CSV field and a command-line word.
+PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 SCHEMA_VERSION = 1
 TECHNOLOGIES = ("sram", "dram", "rram", "stt_mram")
 PERSISTENCES = ("transient", "stuck", "programmed", "accumulating")
@@ -73,6 +76,10 @@ class ProfileParser:
                 "schema_version", f"{version!r} is not supported; this memsim reads version {SCHEMA_VERSION}"
             )
         self.name = check.string(data["name"], "name")
+        if not PROFILE_NAME.fullmatch(self.name):
+            raise check.fail(
+                "name", f"{self.name!r} is not a profile name: letters, digits, '_', '.' and '-' (it names files)"
+            )
         self.technology = check.string(data["technology"], "technology", TECHNOLOGIES)
         self.description = check.string(data["description"], "description")
         self.notes = check.string(data.get("notes", ""), "notes")
@@ -82,7 +89,8 @@ class ProfileParser:
             raise check.fail("citations", "expected at least one citation")
         for key, cite in citations.items():
             check.mapping(cite, f"citations.{key}", ("reference",), ("url", "note", "repository"))
-            check.string(cite["reference"], f"citations.{key}.reference")
+            if not check.string(cite["reference"], f"citations.{key}.reference").strip():
+                raise check.fail(f"citations.{key}.reference", "is empty; say where the numbers come from")
         self.citations: dict[str, dict[str, str]] = {k: dict(v) for k, v in citations.items()}
         self._citation_keys = list(citations)
         self.knobs: dict[str, Knob] = self._parse_knobs(check, data["knobs"])

@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import logging
+import pickle
 import sys
 import time
 from dataclasses import dataclass, field
@@ -56,7 +57,7 @@ class TrainConfig:
     batch_size: int = 256
     lr: float = 1e-3
     lr_halve_every: int = 25
-    val_size: int = 5000
+    val_size: int | None = None
     limit: int | None = None
     threads: int | None = None
     augment_shift: int = 0
@@ -87,7 +88,7 @@ class TrainConfig:
             raise ConfigError(f"--lr {self.lr!r} must be positive")
         if self.lr_halve_every < 1:
             raise ConfigError(f"--lr-halve-every {self.lr_halve_every!r} must be at least 1 (epochs)")
-        if self.val_size < 0:
+        if self.val_size is not None and self.val_size < 0:
             raise ConfigError(f"--val-size {self.val_size!r} must be at least 0")
         if not 0 <= self.augment_shift <= 8:
             raise ConfigError(f"--augment-shift {self.augment_shift!r} is outside [0, 8] (pixels)")
@@ -115,14 +116,33 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
+#: Validation images held out when --val-size is not given (at most a fifth of --limit).
+DEFAULT_VAL_SIZE = 5000
+
+
+def val_images(config: dict[str, Any], *, saved: bool = False) -> int:
+    """The validation images of a run's options: ``--val-size`` as given (never clamped), else 5000, or a
+    fifth of ``--limit`` when smaller (a quick run keeps most images to train on).
+
+    A checkpoint records the number as ``val_images``; the options of one written before it did
+    (``saved=True`` and no ``val_images``) are read by the older rule, which clamped any size.
+    """
+    if config.get("val_images") is not None:
+        return int(config["val_images"])
+    size, limit = config.get("val_size"), config.get("limit")
+    if size is None:
+        return DEFAULT_VAL_SIZE if limit is None else min(DEFAULT_VAL_SIZE, limit // 5)
+    return min(int(size), limit // 5) if saved and limit is not None else int(size)
+
+
 def _split(images: np.ndarray, labels: np.ndarray, cfg: TrainConfig) -> tuple[np.ndarray, ...]:
     order = np.random.default_rng(cfg.seed).permutation(len(labels))
     if cfg.limit is not None:
         order = order[: cfg.limit]
-    n_val = min(cfg.val_size, len(order) // 5) if cfg.limit is not None else cfg.val_size
+    n_val = val_images(cfg.__dict__)
     if len(order) - n_val < 2:  # batch norm needs two images to train on
         raise ConfigError(
-            f"--val-size {cfg.val_size} leaves {max(len(order) - n_val, 0)} training images of the {len(order)} "
+            f"--val-size {n_val} leaves {max(len(order) - n_val, 0)} training images of the {len(order)} "
             f"in the split; use at most {max(len(order) - 2, 0)}"
         )
     train_idx, val_idx = order[: len(order) - n_val], order[len(order) - n_val :]
@@ -213,14 +233,18 @@ def _load_init(path: Path, cfg: TrainConfig) -> tuple[dict[str, Any], dict[str, 
         state = _load_checkpoint(path)
         src = _saved_config(state["config"], cfg.arch)
         best_state, best_epoch = state["best_state"], int(state["best_epoch"])
+    except ConfigError:
+        raise
     except Exception as err:  # any unreadable checkpoint gets the same clear error
         raise ConfigError(f"{path}: not a memsim training checkpoint ({type(err).__name__}: {err})") from None
     # the same data split, or the validation images of this run were training images of the source
-    for key in ("arch", "input_threshold", "dataset", "train_split", "seed", "val_size", "limit"):
-        if src[key] != getattr(cfg, key):
+    mine = {k: getattr(cfg, k) for k in ("arch", "input_threshold", "dataset", "train_split", "seed", "limit")}
+    for key, value in {**mine, "val_size": val_images(cfg.__dict__)}.items():
+        saved = val_images(src, saved=True) if key == "val_size" else src[key]
+        if saved != value:
             raise ConfigError(
-                f"{path}: field {key!r} is {src[key]!r}, but this run has --{key.replace('_', '-')} "
-                f"{getattr(cfg, key)!r}; they must match to warm-start (same network, same held-out split)"
+                f"{path}: field {key!r} is {saved!r}, but this run has --{key.replace('_', '-')} "
+                f"{value!r}; they must match to warm-start (same network, same held-out split)"
             )
     record = {"file": path.name, "sha256": _sha256(path), "best_epoch": best_epoch,
               "epochs_done": int(state["epoch"]), "config": json.loads(state["config"])}  # fmt: skip
@@ -240,9 +264,19 @@ def _load_checkpoint(path: Path) -> dict[str, Any]:
 
     A crafted checkpoint (a pickle that calls a function when loaded) is refused before anything runs.
     """
-    state = torch.load(path, weights_only=True)
+    try:
+        state = torch.load(path, weights_only=True)
+    except pickle.UnpicklingError:
+        # torch's text advises weights_only=False, i.e. running the file's code: memsim never does
+        raise ConfigError(
+            f"{path}: not a memsim training checkpoint: it holds objects other than tensors and plain data, "
+            "and memsim loads only safe checkpoints (torch.load with weights_only=True)"
+        ) from None
+    except Exception as err:  # any unreadable file gets the same clear error, in one line
+        problem = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(f"{path}: not a memsim training checkpoint ({type(err).__name__}: {problem})") from None
     if not isinstance(state, dict) or "config" not in state:
-        raise ValueError("no training state inside")
+        raise ConfigError(f"{path}: not a memsim training checkpoint (no training state inside)")
     return state
 
 
@@ -302,7 +336,7 @@ def train(
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_halve_every, gamma=0.5)
     start_epoch, best_val, best_epoch, best_state, history = 0, -1.0, 0, None, []
-    config_json = json.dumps(cfg.__dict__, sort_keys=True)
+    config_json = json.dumps({**cfg.__dict__, "val_images": val_images(cfg.__dict__)}, sort_keys=True)
     init_record = None
     if cfg.init_from is not None and not resume:  # on resume the checkpoint holds the model and the record
         init_state, init_record = _load_init(Path(cfg.init_from), cfg)
@@ -312,12 +346,16 @@ def train(
             raise ConfigError(f"{ckpt}: no checkpoint to resume from")
         try:
             state = _load_checkpoint(ckpt)
+        except ConfigError:
+            raise
         except Exception as err:  # any unreadable checkpoint gets the same clear error
             raise ConfigError(f"{ckpt}: not a memsim training checkpoint ({type(err).__name__}: {err})") from None
         # --epochs may grow on resume (extend a run), --threads may change (speed) and --recalibrate-bn
         # (it acts on the export only, so a finished run can be re-exported with it); the rest must match
         saved = _saved_config(state["config"], cfg.arch)
-        free = {"epochs": cfg.epochs, "threads": cfg.threads, "recalibrate_bn": cfg.recalibrate_bn}
+        saved["val_images"] = val_images(saved, saved=True)  # the split, by the rule of the memsim that wrote it
+        free = {"epochs": cfg.epochs, "threads": cfg.threads, "recalibrate_bn": cfg.recalibrate_bn,
+                "val_size": cfg.val_size}  # fmt: skip
         if {**saved, **free} != json.loads(config_json):
             raise ConfigError(f"{ckpt}: the checkpoint was made with other options: {state['config']}")
         if state["epoch"] > cfg.epochs:

@@ -326,9 +326,13 @@ def test_a_crafted_checkpoint_is_refused_and_runs_nothing(tmp_path, demo_data):
     ckpt = tmp_path / "m.npz.ckpt.pt"
     torch.save({"config": "{}", "payload": _Exploit(str(marker))}, ckpt)
     cfg = TrainConfig(arch="fashion-fcnn", loss="cel", epochs=1, limit=64, val_size=16)
-    with pytest.raises(ConfigError, match="not a memsim training checkpoint"):
+    safe_only = (
+        r"not a memsim training checkpoint: it holds objects other than tensors and plain data, and memsim "
+        r"loads only safe checkpoints \(torch.load with weights_only=True\)$"
+    )
+    with pytest.raises(ConfigError, match=safe_only):  # one line, and no advice to load it unsafely
         train(cfg, out, resume=True)
-    with pytest.raises(ConfigError, match="not a memsim training checkpoint"):
+    with pytest.raises(ConfigError, match=safe_only):
         train(TrainConfig(arch="fashion-fcnn", loss="cel", epochs=1, limit=64, val_size=16, init_from=str(ckpt)),
               tmp_path / "n.npz")  # fmt: skip
     assert not marker.exists(), "loading the checkpoint ran its code"
@@ -349,6 +353,21 @@ def test_bad_training_options_are_clear_errors(tmp_path, demo_data, changes, mes
     with pytest.raises(MemsimError, match=re.escape(message)):
         train(cfg, tmp_path / "m.npz")
     assert not list(tmp_path.iterdir()), "nothing written"
+
+
+def test_val_size_is_never_clamped_only_its_default_follows_limit(tmp_path, demo_data):
+    """--limit 100 holds out a fifth (20) by default; an explicit --val-size is used as given, or refused."""
+    from memsim.train.trainer import val_images
+
+    assert val_images(TrainConfig("fashion-fcnn", limit=100).__dict__) == 20
+    assert val_images(TrainConfig("fashion-fcnn", limit=100, val_size=50).__dict__) == 50  # was clamped to 20
+    assert val_images(TrainConfig("fashion-fcnn").__dict__) == 5000
+    assert val_images({"val_size": 5000, "limit": 100}, saved=True) == 20  # a checkpoint of the older rule
+    train(TrainConfig("fashion-fcnn", loss="cel", epochs=1, limit=100, val_size=50), tmp_path / "m.npz")
+    meta = load_model(tmp_path / "m.npz").metadata
+    assert (meta["val_size"], meta["train_size"]) == (50, 50)
+    with pytest.raises(MemsimError, match=re.escape("--val-size 99 leaves 1 training images of the 100")):
+        train(TrainConfig("fashion-fcnn", loss="cel", epochs=1, limit=100, val_size=99), tmp_path / "n.npz")
 
 
 def test_an_existing_model_is_not_overwritten_without_overwrite(tmp_path, demo_data):

@@ -104,6 +104,13 @@ def test_another_architecture_than_requested(tmp_path):
         load_model(path, arch="fashion-fcnn")
 
 
+def test_an_unknown_architecture_in_a_model_file_is_refused(tmp_path):
+    _, path = saved(tmp_path)
+    rewrite(path, arch=np.str_("fashion-cnnn"))
+    with pytest.raises(ModelFileError, match=r"m\.npz: arch 'fashion-cnnn' is not an architecture \(did you mean 'fashion-cnn'\?\); known: "):
+        load_model(path)
+
+
 def test_unknown_model_name():
     with pytest.raises(UnknownNameError, match=r"unknown model 'no_such_model'"):
         load_model("no_such_model")

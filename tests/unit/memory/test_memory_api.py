@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -138,7 +140,11 @@ def test_operating_point_with_knobs_the_memory_does_not_know(tmp_path):
     mem.set_ber(0.1)
     with pytest.raises(MemsimError, match=r"indexed by 'vdd_v': set an operating point"):
         mem.read("w")
-    mem.set_operating_point(chip.at(vdd_v=0.55))
+    with pytest.raises(
+        memsim.OutOfRangeError, match=r"0\.55 V has no measured fault map; the chip is known at 0\.5, 0\.6"
+    ):
+        chip.at(vdd_v=0.55)  # the profile refuses it first; an operating point made by hand, the memory
+    mem.set_operating_point(dataclasses.replace(chip.at(vdd_v=0.5), knobs={"vdd_v": 0.55}))
     with pytest.raises(memsim.ProfileError, match=r"no map at vdd_v=0\.55; maps exist at: 0\.5, 0\.6"):
         mem.read("w")
     bound = ApproximateMemory(seed=0, profile=chip)
