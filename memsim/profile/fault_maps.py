@@ -62,9 +62,17 @@ class FaultMapSet:
     ) -> None:
         self.kind = kind
         self.knob = knob
-        self.shape = shape
+        self._shape = shape
         self.entries = entries
         self.label = label
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of every map (cells): declared, or that of the first map read."""
+        if self._shape is None:
+            self.cell_rates(self.knob_values[0] if self.knob_values else 0.0)
+        assert self._shape is not None
+        return self._shape
 
     @property
     def knob_values(self) -> list[float]:
@@ -75,14 +83,14 @@ class FaultMapSet:
         if array.ndim == 0 or array.size == 0:
             what = "a 0-d array (one value)" if array.ndim == 0 else f"empty (shape {tuple(array.shape)})"
             raise ProfileError(format_problem(where, None, f"is {what}; a map holds one value per cell"))
-        if self.shape is None:  # an import: the first map read sets it
-            self.shape = tuple(array.shape)
-        if tuple(array.shape) != self.shape:
+        if self._shape is None:  # an import: the first map read sets it
+            self._shape = tuple(array.shape)
+        if tuple(array.shape) != self._shape:
             raise ProfileError(
                 format_problem(
                     where,
                     None,
-                    f"map shape {tuple(array.shape)} does not match the declared fault_maps.shape {self.shape}; "
+                    f"map shape {tuple(array.shape)} does not match the declared fault_maps.shape {self._shape}; "
                     "all maps must have one shape",
                 )
             )

@@ -276,7 +276,6 @@ def profile_from_fault_maps(
         _energy_from(data, energy_from, energy_vmin_v, knob, xs, str(out))
     else:
         _energy_values(data, energy or {}, knob, citation_key, str(out))
-    assert maps.shape is not None
     data["fault_maps"] = {
         "kind": kind,
         "knob": knob,

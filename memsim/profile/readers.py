@@ -83,18 +83,18 @@ def read_csv_table(path: str | Path) -> tuple[list[str], list[list[float]], dict
                     f"has {len(cells)} values; the header has {len(header)} columns ({', '.join(header)})",
                 )
             )
-        row = []
+        row: list[float] = []
         for i, (col, cell) in enumerate(zip(header, cells, strict=True)):
             try:
-                value = float(cell)
+                number = float(cell)
             except ValueError:
                 raise ProfileError(
                     format_problem(label, f"line {lineno}, column {col}", f"{cell!r} is not a number")
                 ) from None
-            problem = _cell_problem(col, value, knob=i == 0)
+            problem = _cell_problem(col, number, knob=i == 0)
             if problem:
                 raise ProfileError(format_problem(label, f"line {lineno}, column {col}", f"{cell} {problem}"))
-            row.append(value)
+            row.append(number)
         rows.append(row)
     if header is None:
         raise ProfileError(format_problem(label, None, "no header row; expected e.g. 'vdd_v,ber'"))

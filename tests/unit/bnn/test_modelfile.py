@@ -107,7 +107,10 @@ def test_another_architecture_than_requested(tmp_path):
 def test_an_unknown_architecture_in_a_model_file_is_refused(tmp_path):
     _, path = saved(tmp_path)
     rewrite(path, arch=np.str_("fashion-cnnn"))
-    with pytest.raises(ModelFileError, match=r"m\.npz: arch 'fashion-cnnn' is not an architecture \(did you mean 'fashion-cnn'\?\); known: "):
+    with pytest.raises(
+        ModelFileError,
+        match=r"m\.npz: arch 'fashion-cnnn' is not an architecture \(did you mean 'fashion-cnn'\?\); known: ",
+    ):
         load_model(path)
 
 
