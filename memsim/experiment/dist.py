@@ -23,9 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from memsim.errors import ConfigError
-
-# The sweep's cell functions come in as arguments (memsim.experiment.sweep imports this module when a
-# client is given), so there is no import cycle; worker tasks get them by reference.
+from memsim.experiment.cells import CellCounts, cell_inputs, cell_row, count_cell
 
 __all__ = ["connect", "disconnect", "run_cells"]
 
@@ -133,7 +131,6 @@ def _numba_threads(client: Any) -> dict[str, int]:
 
 
 def _part(
-    count: Callable[..., Any],
     spec: Any,
     cell: Any,
     net: Any,
@@ -148,7 +145,7 @@ def _part(
     from distributed import get_worker
 
     numba.set_num_threads(min(numba.config.NUMBA_NUM_THREADS, threads.get(get_worker().address, 1)))  # type: ignore[attr-defined]
-    return cell.key, start, count(spec, cell, net, images, labels, start, stop)
+    return cell.key, start, count_cell(spec, cell, net, images, labels, start, stop)
 
 
 def run_cells(
@@ -158,7 +155,6 @@ def run_cells(
     write: Callable[[dict[str, Any]], None],
     advance: Callable[[], None],
     images_per_task: int | None,
-    cell_fns: tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any], type],
 ) -> None:
     """Run ``cells`` on the cluster of ``client``; ``write`` each cell's row when its last part is in.
 
@@ -174,10 +170,7 @@ def run_cells(
         Called with each finished row, and once per finished cell (progress).
     images_per_task : int or None
         Split each cell into parts of this many test images (None: one task per cell).
-    cell_fns : tuple
-        The sweep's ``(cell_inputs, count_cell, cell_row, CellCounts)``.
     """
-    cell_inputs, count_cell, cell_row, counts_type = cell_fns
     from distributed import as_completed
 
     if images_per_task is not None and (
@@ -205,7 +198,7 @@ def run_cells(
         parts_left[cell.key] = len(starts)
         for start in starts:
             model_f = scattered["model", cell.model]
-            futures.append(client.submit(_part, count_cell, spec, cell, model_f, images_f, labels_f, start,
+            futures.append(client.submit(_part, spec, cell, model_f, images_f, labels_f, start,
                                          min(n, start + size), threads, pure=False))  # fmt: skip
     finished: dict[str, dict[int, Any]] = {}
     try:
@@ -214,7 +207,7 @@ def run_cells(
             mine = finished.setdefault(key, {})
             mine[start] = counts  # keyed by range: a part is counted once
             if len(mine) == parts_left[key]:
-                total = counts_type()
+                total = CellCounts()
                 for s in sorted(mine):
                     total = total + mine[s]
                 del finished[key]

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from memsim.errors import ConfigError, UnknownNameError, suggest
+from memsim.experiment.cells import Cell, run_cell
+from memsim.experiment.spec import SweepSpec
 from memsim.experiment.stats import row_se
-from memsim.experiment.sweep import Cell, SweepSpec, run_cell
 from memsim.profile import load_profile
 
 __all__ = ["SearchResult", "search"]
@@ -33,7 +34,7 @@ class SearchResult:
     knob : str
         The knob searched.
     chosen : dict
-        The row (as :func:`memsim.experiment.sweep.run_cell` gives it) of the most aggressive
+        The row (as :func:`memsim.experiment.cells.run_cell` gives it) of the most aggressive
         accepted value: the nominal point if none other is accepted.
     nominal : dict
         The nominal point's row.
@@ -83,7 +84,7 @@ def search(
     max_probes : int
         At most this many probes besides the nominal point.
     **sweep_options
-        Other :class:`~memsim.experiment.sweep.SweepSpec` options (seed, dataset, limit, timing, ...).
+        Other :class:`~memsim.experiment.spec.SweepSpec` options (seed, dataset, limit, timing, ...).
 
     Raises
     ------

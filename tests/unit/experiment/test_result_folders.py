@@ -187,3 +187,12 @@ def test_resume_after_blank_lines_appends_after_the_last_row(folder, finished):
     rows = run_sweep(SPEC, folder, resume=True, progress=False)
     assert sorted(r["cell"] for r in rows) == sorted(r["cell"] for r in read_rows(finished))
     assert "\n\n" not in (folder / "sweep.csv").read_text()
+
+
+def test_a_finished_sweep_is_in_grid_order_whatever_order_cells_finished(folder, finished):
+    """Workers append rows as cells finish; the finished file is rewritten in grid order (issue 24, item 8)."""
+    lines = _lines(folder)
+    _write(folder, [lines[0], lines[3], lines[1]])  # two cells done, out of order; the middle one still to run
+    rows = run_sweep(SPEC, folder, resume=True, progress=False)
+    assert [r["ber"] for r in rows] == ["0.0", "0.05", "0.1"]
+    assert (folder / "sweep.csv").read_bytes() == (finished / "sweep.csv").read_bytes()

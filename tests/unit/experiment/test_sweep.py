@@ -116,9 +116,9 @@ def test_a_missing_data_set_writes_nothing(tmp_path, monkeypatch):
 
     monkeypatch.setenv("MEMSIM_DATA", str(tmp_path / "empty"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    from memsim.experiment import sweep as sweep_module
+    from memsim.experiment import cells
 
-    monkeypatch.setattr(sweep_module, "_CACHE", {})  # data loaded by other tests in this process
+    monkeypatch.setattr(cells, "_CACHE", {})  # data loaded by other tests in this process
     with pytest.raises(DatasetError, match="data set 'fashion-mnist' not found"):
         run_sweep(spec(dataset="fashion-mnist"), tmp_path / "s", progress=False)
     assert not (tmp_path / "s").exists()
