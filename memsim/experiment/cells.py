@@ -22,6 +22,7 @@ it or when. A cell may be counted in parts over disjoint image ranges (Dask): th
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -144,33 +145,21 @@ def chip_seed(seed: int, trial: int) -> int:
 
 
 # ------------------------------------------------------------------- one cell
-_CACHE: dict[Any, Any] = {}
-
-
+# Loaded once per process (a worker runs many cells); a model's arrays are read-only in a sweep.
+@functools.cache
 def _model(spec_model: str) -> BNN:
-    key = ("model", spec_model)
-    if key not in _CACHE:
-        _CACHE[key] = load_model(spec_model)
-    return _CACHE[key]
+    return load_model(spec_model)
 
 
+@functools.cache
 def _data(name: str, split: str, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
-    key = ("data", name, split, limit)
-    if key not in _CACHE:
-        images, labels = load_dataset(name, split)
-        _CACHE[key] = (images[:limit], labels[:limit]) if limit else (images, labels)
-    return _CACHE[key]
+    images, labels = load_dataset(name, split)
+    return (images[:limit], labels[:limit]) if limit else (images, labels)
 
 
+@functools.cache
 def _profile(name: str) -> Profile:
-    key = ("profile", name)
-    if key not in _CACHE:
-        _CACHE[key] = load_profile(name)
-    return _CACHE[key]
-
-
-def _fault_model(spec: SweepSpec, profile: Profile | None, op: OperatingPoint | None) -> FaultModel:
-    return resolve_fault_model(spec.fault_model, profile, op, spec.persistent_fraction)
+    return load_profile(name)
 
 
 def _timing(work: list[LayerWork], system: MemorySystem, op: OperatingPoint | None) -> TimingResult | None:
@@ -268,10 +257,24 @@ def cell_interval(spec: SweepSpec, fault: FaultModel, p01: float, p10: float, co
 
 
 def _point(spec: SweepSpec, cell: Cell) -> tuple[Profile | None, OperatingPoint | None, FaultModel]:
-    """A cell's profile, operating point (None for a bare BER) and fault model."""
-    profile = None if spec.profile is None else _profile(spec.profile)
-    op = None if profile is None else profile.at_knobs(dict(cell.knobs), extrapolate=spec.extrapolate)
-    return profile, op, _fault_model(spec, profile, op)
+    """A cell's profile, operating point (None for a bare BER) and fault model, computed once per process.
+
+    The preflight, the chip check, the counting and the row all ask; they get the same objects.
+    """
+    return _resolved(spec.profile, cell.knobs, spec.extrapolate, spec.fault_model, spec.persistent_fraction)
+
+
+@functools.lru_cache(maxsize=4096)
+def _resolved(
+    profile_name: str | None,
+    knobs: tuple[tuple[str, Any], ...],
+    extrapolate: bool,
+    fault_model: str | None,
+    persistent_fraction: float | None,
+) -> tuple[Profile | None, OperatingPoint | None, FaultModel]:
+    profile = None if profile_name is None else _profile(profile_name)
+    op = None if profile is None else profile.at_knobs(dict(knobs), extrapolate=extrapolate)
+    return profile, op, resolve_fault_model(fault_model, profile, op, persistent_fraction)
 
 
 def run_cell(spec: SweepSpec, cell: Cell) -> dict[str, Any]:

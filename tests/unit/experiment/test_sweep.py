@@ -118,7 +118,7 @@ def test_a_missing_data_set_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     from memsim.experiment import cells
 
-    monkeypatch.setattr(cells, "_CACHE", {})  # data loaded by other tests in this process
+    cells._data.cache_clear()  # data loaded by other tests in this process
     with pytest.raises(DatasetError, match="data set 'fashion-mnist' not found"):
         run_sweep(spec(dataset="fashion-mnist"), tmp_path / "s", progress=False)
     assert not (tmp_path / "s").exists()
