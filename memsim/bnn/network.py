@@ -31,6 +31,8 @@ __all__ = ["BNN", "IN_MEMORY_PARTS", "THRESHOLD_DTYPES", "in_memory_label", "par
 IN_MEMORY_PARTS = ("weights", "thresholds")
 #: Word types a threshold can be stored as (every bit of the word can flip, the sign bit included).
 THRESHOLD_DTYPES = ("int16", "int32")
+#: A dense layer with at least this many outputs keeps its clean weights neuron-major (one word lane per output).
+NEURON_MAJOR_OUTPUTS = 64
 
 
 def parse_in_memory(value: str | Collection[str]) -> frozenset[str]:
@@ -260,7 +262,7 @@ class BNN:
             for layer in self.layers:
                 words = words_for_kernel(layer, layer.weights)
                 # Neuron-major only pays with at least one full group of 64 neurons (not the 10 outputs).
-                wide = isinstance(layer, Dense) and layer.n_out >= 64
+                wide = isinstance(layer, Dense) and _neuron_major(layer)
                 cached.append(kernels.transpose_dense(words) if wide else words)
             # Built whole, then published once: threads that race build equal lists and all use the first.
             cached = self.__dict__.setdefault("_kernel_cache", cached)
@@ -332,7 +334,7 @@ class BNN:
     @staticmethod
     def _dense_clean_h(act: np.ndarray, layer: Dense, w: np.ndarray) -> np.ndarray:
         """Pre-activations of a dense layer with its cached clean weights (either layout)."""
-        if layer.n_out < 64:
+        if not _neuron_major(layer):
             return kernels.dense_h(act, w, layer.n_in)
         return layer.n_in - 2 * kernels.dense_mismatch_neuron_major(act, w, layer.n_out)
 
@@ -348,10 +350,9 @@ class BNN:
             else:
                 if act.ndim == 4:
                     act = act.reshape(act.shape[0], -1)
-                h = kernels.dense_h(act, w, layer.n_in)
+                act = _epilogue(layer, kernels.dense_h(act, w, layer.n_in), s)
                 if layer.is_output:
-                    return h
-                act = kernels.threshold_flat(h, layer.firing()[0] if s is None else s, layer.firing()[1])
+                    return act
         raise AssertionError("the last layer is an output layer")  # validate() guarantees it
 
     def hidden(self, images: np.ndarray) -> list[np.ndarray]:
@@ -374,8 +375,7 @@ class BNN:
                     act = act.reshape(act.shape[0], -1)
                 h = self._dense_clean_h(act, layer, w)
                 out.append(h)
-                if not layer.is_output:
-                    act = kernels.threshold_flat(h, *layer.firing())
+                act = _epilogue(layer, h)
         return out
 
     def forward(
@@ -568,10 +568,9 @@ class BNN:
             if act.ndim == 4:
                 act = act.reshape(n, -1)
             if name is None:
-                h = self._dense_clean_h(act, layer, clean[i])
+                act = _epilogue(layer, self._dense_clean_h(act, layer, clean[i]), s)
                 if layer.is_output:
-                    return h
-                act = kernels.threshold_flat(h, layer.firing()[0] if s is None else s, layer.firing()[1])
+                    return act
                 continue
             law = memory.symmetric_flips(name, reads) if fast else None
             if law is not None:
@@ -584,7 +583,7 @@ class BNN:
                 shared = self._first_mismatches(act, layer, clean[i]) if i == 0 else None
                 if shared is not None:  # the same images again (a sweep's next point): only the draw is new
                     act = sample_fire(shared, layer.n_in, limit, invert, law, reads.events())
-                elif layer.n_out >= 64:  # neuron-major clean weights: popcount and draw fused
+                elif _neuron_major(layer):  # neuron-major clean weights: popcount and draw fused
                     act = dense_sample_fire(act, clean[i], layer.n_in, limit, invert, law, reads.events())
                 else:
                     mism = (layer.n_in - self._dense_clean_h(act, layer, clean[i])) // 2
@@ -606,9 +605,9 @@ class BNN:
                     h[j0:j1] = kernels.dense_h(act[j0:j1], words_for_kernel(layer, words[0]), layer.n_in)
                 else:
                     h[j0:j1] = kernels.dense_h_per_image(act[j0:j1], words_for_kernel(layer, words), layer.n_in)
+            act = _epilogue(layer, h, s)
             if layer.is_output:
-                return h
-            act = kernels.threshold_flat(h, layer.firing()[0] if s is None else s, layer.firing()[1])
+                return act
         raise AssertionError("the last layer is an output layer")  # validate() guarantees it
 
     def _law_layer(
@@ -621,11 +620,9 @@ class BNN:
         """
         w = words_for_kernel(layer, law.words)
         if law.fixed:
-            if s is None and layer.n_out >= 64:  # neuron-major, as the clean weights (BNN._clean_kernel_weights)
+            if s is None and _neuron_major(layer):  # neuron-major, as the clean weights (BNN._clean_kernel_weights)
                 return _clean_layer(layer, kernels.transpose_dense(w), self._fire_limits()[i], act)
-            h = kernels.dense_h(act, w, layer.n_in)
-            return h if layer.is_output else kernels.threshold_flat(h, layer.firing()[0] if s is None else s,
-                                                                    layer.firing()[1])  # fmt: skip
+            return _epilogue(layer, kernels.dense_h(act, w, layer.n_in), s)
         valid = valid_words(layer.nbits)
         free = words_for_kernel(layer, valid if law.free is None else law.free & valid)
         if layer.is_output:
@@ -715,15 +712,28 @@ def _conv_block(
     )  # fmt: skip
 
 
+def _epilogue(layer: Dense, h: np.ndarray, thresholds: np.ndarray | None = None) -> np.ndarray:
+    """After a dense layer's popcount: the output layer's ``h``, or a hidden layer's firing bits, against its
+    own thresholds or ``thresholds`` as read from memory."""
+    if layer.is_output:
+        return h
+    own, invert = layer.firing()
+    return kernels.threshold_flat(h, own if thresholds is None else thresholds, invert)
+
+
+def _neuron_major(layer: Dense) -> bool:
+    """Whether a dense layer's clean kernel weights are neuron-major (64 outputs or more fill a word's lanes)."""
+    return layer.n_out >= NEURON_MAJOR_OUTPUTS
+
+
 def _clean_layer(layer: Layer, w: np.ndarray, t_fire: np.ndarray | None, act: np.ndarray) -> np.ndarray:
     """One layer with its cached clean kernel weights: output bits, or the output layer's ``h``."""
     if isinstance(layer, Conv):
         return _conv_block(layer, act, w)[1]
     if act.ndim == 4:
         act = act.reshape(act.shape[0], -1)
-    if layer.n_out < 64:  # row-major weights, see BNN._clean_kernel_weights
-        h = kernels.dense_h(act, w, layer.n_in)
-        return h if layer.is_output else kernels.threshold_flat(h, *layer.firing())
+    if not _neuron_major(layer):  # row-major weights, see BNN._clean_kernel_weights
+        return _epilogue(layer, kernels.dense_h(act, w, layer.n_in))
     if layer.is_output:
         return layer.n_in - 2 * kernels.dense_mismatch_neuron_major(act, w, layer.n_out)
     assert t_fire is not None  # every hidden dense layer has one
