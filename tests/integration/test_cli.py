@@ -79,6 +79,7 @@ def test_bad_input_prints_one_line_and_exits_1(capsys, args, message):
     assert message in err
 
 
+@pytest.mark.slow
 def test_debug_shows_the_traceback():
     proc = subprocess.run(
         [sys.executable, "-m", "memsim", "at", DRAM, "--vdd-v", "0.9", "--debug"], capture_output=True, text=True
@@ -97,6 +98,7 @@ def test_usage_error_exits_2(capsys):
     assert exc.value.code == 2
 
 
+@pytest.mark.slow
 def test_plot_writes_a_png(tmp_path, capsys):
     out = tmp_path / "dram.png"
     code, text, _ = run(capsys, "profiles", "plot", DRAM, "-o", str(out))
@@ -161,6 +163,7 @@ def test_import_csv_and_maps_from_the_cli(tmp_path, capsys):
     assert code == 1 and "none.csv: cannot read the file" in err
 
 
+@pytest.mark.slow
 def test_demo_api_writes_its_files_and_chooses_a_point(tmp_path):
     from memsim.demo import DEMO_MODELS, run_demo
 
@@ -176,6 +179,7 @@ def test_demo_api_writes_its_files_and_chooses_a_point(tmp_path):
     assert again.report.rows == rows
 
 
+@pytest.mark.slow
 def test_demo_runs(capsys, tmp_path):
     started = time.perf_counter()
     code, out, _ = run(capsys, "demo", "--out", str(tmp_path / "d"), "--quiet")
@@ -224,6 +228,7 @@ def test_sweep_bad_input(capsys, tmp_path, args, message):
     assert not (tmp_path / "X").exists()
 
 
+@pytest.mark.slow
 def test_memory_command_checks_flips_against_rates(capsys):
     code, out, _ = run(
         capsys,
@@ -420,6 +425,7 @@ def test_one_broken_profile_does_not_hide_the_others(capsys, tmp_path, monkeypat
     assert "warning: skipped broken" in err and "broken.yaml" in err
 
 
+@pytest.mark.slow
 @pytest.mark.jit
 def test_ctrl_c_stops_a_long_command_promptly():
     import signal

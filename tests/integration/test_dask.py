@@ -13,6 +13,8 @@ distributed = pytest.importorskip("distributed")
 
 from memsim.experiment.sweep import SweepSpec, read_rows, run_sweep  # noqa: E402
 
+pytestmark = pytest.mark.slow  # subprocesses, clusters, whole examples: the full tier
+
 SPEC = SweepSpec(models=("fcnn_cel_ber0", "cnn_cel_ber0"), bers=(0.0, 0.02, 0.1), trials=2,
                  dataset="fashion-mnist-demo", limit=300)  # fmt: skip
 

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from helpers import data_root
 
+pytestmark = pytest.mark.slow  # subprocesses, clusters, whole examples: the full tier
+
 README = Path(__file__).resolve().parents[2] / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
 

@@ -84,6 +84,7 @@ def shipped_models() -> list[str]:
     return available_models()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", shipped_models())
 def test_every_shipped_model_keeps_the_contract_on_the_full_test_set(name, monkeypatch):
     """torch (eval) and the engine give identical h and predictions on all 10,000 test images."""

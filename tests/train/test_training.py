@@ -49,6 +49,7 @@ def test_modified_hinge_loss_by_hand():
     assert float(loss) == pytest.approx((0 + 4 + 10) / 3 / 8)
 
 
+@pytest.mark.slow
 def test_tiny_training_run_writes_a_working_model(tmp_path, demo_data):
     out = tmp_path / "tiny.npz"
     result = train(TrainConfig("fashion-fcnn", loss="mhl", b=32, train_ber=0.05, epochs=2, limit=600), out)
@@ -64,11 +65,13 @@ def test_tiny_training_run_writes_a_working_model(tmp_path, demo_data):
     assert acc > 0.4, "well above chance (0.1)"
 
 
+@pytest.mark.slow
 def test_lr_schedule_halves_every_n_epochs(tmp_path, demo_data):
     train(TrainConfig("fashion-fcnn", epochs=5, limit=100, lr=4e-3, lr_halve_every=2), tmp_path / "s.npz")
     assert [h["lr"] for h in load_model(tmp_path / "s.npz").metadata["history"]] == [4e-3, 4e-3, 2e-3, 2e-3, 1e-3]
 
 
+@pytest.mark.slow
 def test_resume_continues_exactly(tmp_path, demo_data):
     cfg = TrainConfig("fashion-fcnn", loss="cel", train_ber=0.02, epochs=2, limit=400)
     straight = tmp_path / "straight.npz"
@@ -97,6 +100,7 @@ def test_resume_continues_exactly(tmp_path, demo_data):
         train(TrainConfig("fashion-fcnn", loss="cel", train_ber=0.02, epochs=1, limit=400), broken, resume=True)
 
 
+@pytest.mark.slow
 def test_resume_with_more_epochs_extends_a_finished_run(tmp_path, demo_data):
     cfg = {"arch": "fashion-fcnn", "loss": "mhl", "b": 16.0, "limit": 300, "lr_halve_every": 1}
     straight, extended = tmp_path / "straight.npz", tmp_path / "extended.npz"
@@ -111,6 +115,7 @@ def test_resume_with_more_epochs_extends_a_finished_run(tmp_path, demo_data):
         np.testing.assert_array_equal(la.weights, lb.weights)
 
 
+@pytest.mark.slow
 def test_cnn_and_cifar_code_paths_train(tmp_path, monkeypatch):
     import memsim.train.trainer as trainer
 
@@ -143,6 +148,7 @@ def test_bad_training_options(tmp_path, options, message):
     assert not (tmp_path / "m.npz").exists()
 
 
+@pytest.mark.slow
 def test_train_command(capsys, tmp_path, demo_data):
     from memsim.cli.app import main
 
@@ -226,6 +232,7 @@ def test_recalibrate_batchnorm_under_flips_matches_its_twin():
     assert shift > 1.0
 
 
+@pytest.mark.slow
 def test_augmented_recalibrated_run_resumes_exactly(tmp_path, demo_data):
     cfg = {"arch": "fashion-cnn", "limit": 120, "batch_size": 32, "augment_shift": 2, "recalibrate_bn": True}
     train(TrainConfig(**cfg, epochs=2), tmp_path / "a.npz")
@@ -239,6 +246,7 @@ def test_augmented_recalibrated_run_resumes_exactly(tmp_path, demo_data):
             np.testing.assert_array_equal(la.threshold, lb.threshold)
 
 
+@pytest.mark.slow
 def test_init_from_warm_starts_at_the_source_best_epoch(tmp_path, demo_data):
     import hashlib
 
@@ -286,6 +294,7 @@ def test_init_from_bad_sources(tmp_path, demo_data):
     assert not (tmp_path / "t.npz").exists()
 
 
+@pytest.mark.slow
 def test_finished_run_is_reexported_with_recalibrated_batchnorm(tmp_path, demo_data):
     cfg = {"arch": "fashion-cnn", "limit": 120, "batch_size": 32, "epochs": 2}
     train(TrainConfig(**cfg, recalibrate_bn=True), tmp_path / "straight.npz")

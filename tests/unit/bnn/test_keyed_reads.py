@@ -129,6 +129,7 @@ print(json.dumps([run(*case, splits=[7])[0].tolist() for case in CASES]))
 """
 
 
+@pytest.mark.slow
 def test_another_process_gives_the_same_result():
     here = Path(__file__).parent
     out = subprocess.run(

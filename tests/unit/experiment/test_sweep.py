@@ -58,6 +58,7 @@ def test_adding_a_grid_point_or_a_model_changes_no_other_cell(tmp_path):
         assert larger[key] == row, key
 
 
+@pytest.mark.slow
 def test_workers_do_not_change_rows(tmp_path):
     one = stable(run_sweep(spec(), tmp_path / "one", progress=False))
     two = stable(run_sweep(spec(), tmp_path / "two", workers=2, progress=False))
@@ -75,6 +76,7 @@ run_sweep(spec, {out!r}, resume={resume}, progress=False, on_row=slow)
 """
 
 
+@pytest.mark.slow
 def test_sigkill_mid_sweep_then_resume_equals_an_uninterrupted_run(tmp_path):
     config = spec(knobs={"vdd_over_vmin": [0.79, 0.8, 0.85, 0.875, 0.95, 1.0]})
     data = config.to_dict()

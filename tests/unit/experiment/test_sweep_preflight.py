@@ -65,6 +65,7 @@ def test_empty_out_is_not_the_current_folder(tmp_path, capsys, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_unreachable_scheduler_fails_within_its_bound(tmp_path, capsys):
     pytest.importorskip("distributed")
     code = main([*BASE, "--ber", "0.1", "--scheduler", "tcp://127.0.0.1:1", "--out", str(tmp_path / "out")])
