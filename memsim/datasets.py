@@ -17,7 +17,6 @@ matches; :func:`verify` re-checks files on disk.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import http.client
 import os
 import sys
@@ -32,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from memsim.errors import DatasetError, UnknownNameError, suggest
+from memsim.fileio import sha256
 
 __all__ = ["DATASETS", "Dataset", "DatasetError", "available_datasets", "data_dirs", "fetch", "load_dataset", "verify"]
 
@@ -230,14 +230,6 @@ def load_dataset(
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def verify(name: str, root: str | os.PathLike[str] | None = None) -> dict[str, bool]:
     """Check the sha256 of every file of a data set that is present.
 
@@ -256,7 +248,7 @@ def verify(name: str, root: str | os.PathLike[str] | None = None) -> dict[str, b
         folder = directory / ds.folder
         present = [f for f in ds.files if (folder / f).is_file()]
         if present:
-            return {f: _sha256(folder / f) == ds.files[f] for f in present}
+            return {f: sha256(folder / f) == ds.files[f] for f in present}
     raise DatasetError(f"data set {name!r} not found in {', '.join(str(d) for d in data_dirs(root))}; "
                        f"get it with `memsim data fetch {name}`")  # fmt: skip
 
@@ -358,7 +350,7 @@ def fetch(
 def _fetch_into(ds: Dataset, folder: Path, urls: dict[str, str] | None, progress: bool) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     sources = {**ds.urls, **(urls or {})}
-    missing = [f for f in ds.files if not ((folder / f).is_file() and _sha256(folder / f) == ds.files[f])]
+    missing = [f for f in ds.files if not ((folder / f).is_file() and sha256(folder / f) == ds.files[f])]
     if not missing:
         return folder
     staging = folder / ".download"
@@ -383,7 +375,7 @@ def _fetch_into(ds: Dataset, folder: Path, urls: dict[str, str] | None, progress
         for f in missing:
             _download(sources[f], staging / f, _progress(f) if progress else None)
     for f in missing:
-        digest = _sha256(staging / f)
+        digest = sha256(staging / f)
         if digest != ds.files[f]:
             (staging / f).unlink()
             raise DatasetError(f"{f}: sha256 {digest} does not match the published {ds.files[f]}; deleted the download")

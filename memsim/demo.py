@@ -111,7 +111,7 @@ def run_demo(out: str | os.PathLike[str] = "memsim-demo", workers: int = 1, prog
     rows = read_rows(path)
     report = TradeoffReport.from_dir(path)
     files = [path / "sweep.csv", path / "sweep.json"]
-    from memsim.files import write_text_atomic
+    from memsim.fileio import write_text_atomic
 
     write_text_atomic(path / "report.md", "# memsim demo\n\n" + report.to_markdown(DEMO_MAX_DROP))
     files.append(path / "report.md")

@@ -4,7 +4,7 @@ from memsim.bnn.architectures import ARCHITECTURES, INPUT_THRESHOLD
 from memsim.bnn.layers import Conv, Dense
 from memsim.bnn.modelfile import available_models, load_model, save_model
 from memsim.bnn.network import BNN
-from memsim.bnn.weights import WeightSource
+from memsim.bnn.source import WeightSource
 from memsim.errors import ModelFileError
 
 __all__ = [

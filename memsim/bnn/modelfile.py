@@ -44,7 +44,7 @@ from memsim.bnn.architectures import ARCHITECTURES
 from memsim.bnn.layers import Conv, Dense, Layer
 from memsim.bnn.network import BNN
 from memsim.errors import ModelFileError, UnknownNameError, suggest
-from memsim.files import load_npz, write_bytes_atomic
+from memsim.fileio import load_npz, looks_like_path, search_dirs, write_bytes_atomic
 
 __all__ = ["SCHEMA_VERSION", "ModelFileError", "available_models", "load_model", "save_model"]
 
@@ -226,9 +226,7 @@ def read_model_file(path: str | os.PathLike[str]) -> BNN:
 
 def model_dirs() -> list[Path]:
     """Directories searched for models by name: ``MEMSIM_MODEL_PATH``, the installed copy, a checkout's ``models/``."""
-    dirs = [Path(p) for p in os.environ.get("MEMSIM_MODEL_PATH", "").split(os.pathsep) if p]
-    dirs += [_PACKAGE / "_models", _PACKAGE.parent / "models"]
-    return [d for d in dirs if d.is_dir()]
+    return search_dirs("MEMSIM_MODEL_PATH", _PACKAGE / "_models", _PACKAGE.parent / "models")
 
 
 def available_models() -> list[str]:
@@ -251,7 +249,7 @@ def load_model(name_or_path: str | os.PathLike[str], arch: str | None = None) ->
     BNN
     """
     text = os.fspath(name_or_path)
-    if isinstance(name_or_path, os.PathLike) or text.endswith(".npz") or os.sep in text:
+    if looks_like_path(name_or_path, (".npz",)):
         path = Path(text)
     else:
         found = {p.stem: p for d in reversed(model_dirs()) for p in d.glob("*.npz")}

@@ -19,7 +19,7 @@ from memsim.bnn.architectures import ARCHITECTURES, INPUT_THRESHOLD, layer_shape
 from memsim.bnn.fastpath import dense_sample_fire, fire_limit, sample_fire, sample_output
 from memsim.bnn.lawpath import law_fire, law_output
 from memsim.bnn.layers import Conv, Dense, Layer, words_for_kernel
-from memsim.bnn.weights import WeightSource
+from memsim.bnn.source import WeightSource
 from memsim.errors import ConfigError, ModelFileError
 from memsim.memory.approximate import ApproximateMemory
 from memsim.memory.granularity import ReadGranularity, parse_granularity
@@ -399,7 +399,7 @@ class BNN:
         memory : WeightSource, optional
             Read the weights from this memory (an :class:`~memsim.ApproximateMemory`
             after :meth:`store_weights`, or anything implementing
-            :class:`~memsim.bnn.weights.WeightSource`). Without a memory the weights are clean.
+            :class:`~memsim.bnn.source.WeightSource`). Without a memory the weights are clean.
         granularity : {"per_sample", "per_batch", "per_access"}
             ``per_sample`` (default): each image reads every weight once;
             ``per_batch``: image ``i`` shares one read per layer with the other images of

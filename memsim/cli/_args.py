@@ -66,10 +66,10 @@ def resolve_rates(args: argparse.Namespace, extra: Sequence[str], profile_flag: 
     Rates: a profile's operating point (knobs as ``--<knob> VALUE``), a symmetric ``--ber``,
     or a ``--p01``/``--p10`` pair (where the command has them); None if none is given. The
     fault model is ``--fault-model``, else what the profile implies
-    (:func:`memsim.experiment.rates.resolve_fault_model`). ``profile_flag`` names the profile
+    (:func:`memsim.experiment.conditions.resolve_fault_model`). ``profile_flag`` names the profile
     argument in messages (``PROFILE`` or ``--profile``).
     """
-    from memsim.experiment.rates import resolve_fault_model
+    from memsim.experiment.conditions import resolve_fault_model
     from memsim.profile import OperatingPoint
 
     rates, profile = _rates(args, extra, profile_flag)

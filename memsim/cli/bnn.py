@@ -43,8 +43,8 @@ def cmd_margins(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace, extra: Sequence[str]) -> int:
     from memsim.bnn.network import parse_in_memory
     from memsim.datasets import load_dataset
+    from memsim.experiment.conditions import describe_fault_model
     from memsim.experiment.evaluate import evaluate
-    from memsim.experiment.rates import describe_fault_model
 
     parse_in_memory(args.in_memory)  # a bad --in-memory is reported before any data is loaded
     net = load_net(args.model)

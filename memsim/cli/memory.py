@@ -47,7 +47,7 @@ MAX_AUDIT_BITS = 2**27
 
 def cmd_memory(args: argparse.Namespace, extra: Sequence[str]) -> int:
     from memsim.experiment.audit import audit_reads
-    from memsim.experiment.rates import describe_fault_model
+    from memsim.experiment.conditions import describe_fault_model
 
     rates, fault = resolve_rates(args, extra, "a PROFILE")
     if rates is None:

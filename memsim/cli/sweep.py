@@ -181,7 +181,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     else:
         text = report.to_text(**options)
     if args.output:
-        from memsim.files import write_text_atomic
+        from memsim.fileio import write_text_atomic
 
         write_text_atomic(Path(args.output), text if text.endswith("\n") else text + "\n")
         print(f"wrote {args.output}")

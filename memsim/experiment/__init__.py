@@ -4,8 +4,8 @@ Sweeps over operating points with energy and latency per inference build on thes
 """
 
 from memsim.experiment.audit import ReadAudit, audit_reads
+from memsim.experiment.conditions import Rates, apply_rates
 from memsim.experiment.evaluate import Evaluation, evaluate
-from memsim.experiment.rates import Rates, apply_rates
 from memsim.experiment.stats import wilson_interval
 
 __all__ = ["Evaluation", "Rates", "ReadAudit", "apply_rates", "audit_reads", "evaluate", "wilson_interval"]

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from memsim.errors import ConfigError
-from memsim.experiment.rates import Rates, apply_rates
+from memsim.experiment.conditions import Rates, apply_rates
 from memsim.memory.approximate import ApproximateMemory
 from memsim.memory.faults import FaultModel
 

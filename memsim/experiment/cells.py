@@ -33,8 +33,8 @@ import numpy as np
 from memsim.bnn import BNN, load_model
 from memsim.datasets import load_dataset
 from memsim.errors import ConfigError, UnknownNameError, suggest
+from memsim.experiment.conditions import resolve_fault_model
 from memsim.experiment.evaluate import evaluate
-from memsim.experiment.rates import resolve_fault_model
 from memsim.experiment.spec import SweepSpec
 from memsim.experiment.stats import Interval, cluster_interval, image_interval
 from memsim.memory.energy import EnergyBreakdown, inference_energy

@@ -12,7 +12,7 @@ import numpy as np
 
 from memsim.bnn.network import BNN, in_memory_label, parse_in_memory
 from memsim.errors import ConfigError
-from memsim.experiment.rates import Rates, apply_rates
+from memsim.experiment.conditions import Rates, apply_rates
 from memsim.experiment.stats import wilson_interval
 from memsim.memory.approximate import ApproximateMemory
 from memsim.memory.faults import FaultModel

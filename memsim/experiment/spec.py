@@ -48,7 +48,7 @@ class SweepSpec:
     seed : int
         The sweep's seed; every cell's seeds derive from it by name.
     fault_model : str, optional
-        Override the fault model the profile implies (:func:`~memsim.experiment.rates.default_fault_model`).
+        Override the fault model the profile implies (:func:`~memsim.experiment.conditions.default_fault_model`).
     persistent_fraction : float, optional
         For ``fault_model="mixed"``.
     granularity : str

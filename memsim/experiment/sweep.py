@@ -44,7 +44,7 @@ from memsim.experiment.cells import (
 )
 from memsim.experiment.results import read_meta, read_results
 from memsim.experiment.spec import SweepSpec
-from memsim.files import write_text_atomic
+from memsim.fileio import write_text_atomic
 from memsim.profile import Profile
 
 __all__ = [

@@ -4,7 +4,7 @@ The memory owns its policy: the fault model decides how a read goes wrong, the
 memory derives every read's randomness from the read's identity
 (:class:`~memsim.memory.reads.ReadSet`) and counts its own reads (bits read, bits
 flipped, energy). The BNN engine sees it through three methods, the
-:class:`~memsim.bnn.weights.WeightSource` protocol: :meth:`~ApproximateMemory.stored_bits`,
+:class:`~memsim.bnn.source.WeightSource` protocol: :meth:`~ApproximateMemory.stored_bits`,
 :meth:`~ApproximateMemory.read_words` and :meth:`~ApproximateMemory.symmetric_flips`.
 """
 

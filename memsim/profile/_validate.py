@@ -1,6 +1,6 @@
 """Small helpers that check parsed YAML and raise errors naming file, field and value.
 
-They keep the parser in :mod:`memsim.profile.profile` declarative: each helper
+They keep the parser in :mod:`memsim.profile.core` declarative: each helper
 checks one thing and raises :class:`~memsim.errors.ProfileError` with the dotted
 path of the field, the offending value and what is allowed.
 """

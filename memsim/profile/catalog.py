@@ -17,7 +17,8 @@ from pathlib import Path
 import yaml
 
 from memsim.errors import ProfileError, UnknownNameError, format_problem, suggest
-from memsim.profile.profile import Profile
+from memsim.fileio import looks_like_path, search_dirs
+from memsim.profile.core import Profile
 
 __all__ = ["available_profiles", "load_profile", "profile_dirs", "profile_path", "read_profile_file"]
 
@@ -26,9 +27,7 @@ _PACKAGE = Path(__file__).resolve().parent.parent
 
 def profile_dirs() -> list[Path]:
     """Directories searched for profiles, in order (only those that exist)."""
-    dirs = [Path(p) for p in os.environ.get("MEMSIM_PROFILE_PATH", "").split(os.pathsep) if p]
-    dirs += [_PACKAGE / "_profiles", _PACKAGE.parent / "profiles"]
-    return [d for d in dirs if d.is_dir()]
+    return search_dirs("MEMSIM_PROFILE_PATH", _PACKAGE / "_profiles", _PACKAGE.parent / "profiles")
 
 
 def _index() -> dict[str, Path]:
@@ -125,7 +124,6 @@ def load_profile(name_or_path: str | os.PathLike[str]) -> Profile:
         For a file that cannot be read or does not follow the schema.
     """
     text = os.fspath(name_or_path)
-    looks_like_path = isinstance(name_or_path, os.PathLike) or text.endswith((".yaml", ".yml")) or os.sep in text
-    if looks_like_path:
+    if looks_like_path(name_or_path, (".yaml", ".yml")):
         return read_profile_file(text)
     return read_profile_file(profile_path(text))

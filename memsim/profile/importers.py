@@ -17,10 +17,10 @@ import numpy as np
 import yaml
 
 from memsim.errors import MemsimError, ProfileError, format_problem, suggest
-from memsim.files import write_text_atomic
+from memsim.fileio import write_text_atomic
+from memsim.profile.core import Profile
 from memsim.profile.curves import knob_close
 from memsim.profile.fault_maps import NPZ_KEYS, FaultMapSet, MapEntry
-from memsim.profile.profile import Profile
 from memsim.profile.readers import (
     KNOB_UNITS,
     QUANTITY_COLUMNS,

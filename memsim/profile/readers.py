@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from memsim.errors import ProfileError, format_problem, suggest
-from memsim.files import load_npz as _load_npz
+from memsim.fileio import load_npz as _load_npz
 
 __all__ = [
     "BER_COLUMNS",
@@ -184,7 +184,7 @@ def read_curve_csv(path: str | Path) -> tuple[list[str], list[list[float]], str]
 
 
 def load_npz(path: str | Path, keys: Iterable[str] | None = None) -> dict[str, np.ndarray]:
-    """Load named arrays from an NPZ archive without unpickling (:func:`memsim.files.load_npz`), as ProfileError."""
+    """Load named arrays from an NPZ archive without unpickling (:func:`memsim.fileio.load_npz`), as ProfileError."""
     return _load_npz(path, keys, ProfileError)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from memsim.errors import ConfigError, format_problem
+from memsim.fileio import write_atomic
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -40,17 +40,7 @@ def _save(fig: Figure, out: Path) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)  # the figure's own canvas: no pyplot, no global backend
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=out.suffix, dir=out.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=150, bbox_inches="tight")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a plot gets the permissions any new file gets
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(out, lambda tmp: fig.savefig(tmp, dpi=150, bbox_inches="tight"))
 
 
 def plot_profile(profile: Profile, out: str | os.PathLike[str], knob: str | None = None, n: int = 200) -> Path:

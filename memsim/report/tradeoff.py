@@ -503,7 +503,7 @@ def _percent(value: float | None) -> str | None:
 
 def write_report(directory: str | os.PathLike[str], out: str | os.PathLike[str], **options: Any) -> Path:
     """Write the Markdown report of ``directory`` to ``out`` (atomically)."""
-    from memsim.files import write_text_atomic
+    from memsim.fileio import write_text_atomic
 
     path = Path(out)
     write_text_atomic(path, TradeoffReport.from_dir(directory).to_markdown(**options))

@@ -12,7 +12,6 @@ schedule and random streams.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import logging
@@ -32,7 +31,7 @@ from memsim.bnn.architectures import INPUT_THRESHOLD
 from memsim.bnn.modelfile import save_model
 from memsim.datasets import load_dataset
 from memsim.errors import ConfigError
-from memsim.files import write_bytes_atomic
+from memsim.fileio import sha256, write_bytes_atomic
 from memsim.train.layers import FlipInjector
 from memsim.train.model import TorchBNN, binarize_input, export_bnn, modified_hinge_loss
 
@@ -217,14 +216,6 @@ def _saved_config(config_json: str, arch: str) -> dict[str, Any]:
     return {**TrainConfig(arch).__dict__, **json.loads(config_json)}
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _load_init(path: Path, cfg: TrainConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """The best-epoch state of the checkpoint ``path`` and a record of where it came from."""
     if not path.is_file():
@@ -246,7 +237,7 @@ def _load_init(path: Path, cfg: TrainConfig) -> tuple[dict[str, Any], dict[str, 
                 f"{path}: field {key!r} is {saved!r}, but this run has --{key.replace('_', '-')} "
                 f"{value!r}; they must match to warm-start (same network, same held-out split)"
             )
-    record = {"file": path.name, "sha256": _sha256(path), "best_epoch": best_epoch,
+    record = {"file": path.name, "sha256": sha256(path), "best_epoch": best_epoch,
               "epochs_done": int(state["epoch"]), "config": json.loads(state["config"])}  # fmt: skip
     return best_state, record
 
@@ -371,7 +362,7 @@ def train(
         init_record = state.get("init_from")
         if cfg.init_from is not None:
             source = Path(cfg.init_from)
-            if not source.is_file() or init_record is None or _sha256(source) != init_record["sha256"]:
+            if not source.is_file() or init_record is None or sha256(source) != init_record["sha256"]:
                 raise ConfigError(f"--init-from {cfg.init_from!r} has changed since {ckpt.name} was started from it")
         start_epoch, best_val, best_epoch = state["epoch"], state["best_val"], state["best_epoch"]
         best_state, history = state["best_state"], state["history"]

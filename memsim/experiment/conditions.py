@@ -14,8 +14,8 @@ from memsim.memory.faults import (
     TransientFaults,
     get_fault_model,
 )
+from memsim.profile.core import Profile
 from memsim.profile.operating_point import OperatingPoint
-from memsim.profile.profile import Profile
 
 __all__ = ["Rates", "apply_rates", "default_fault_model", "describe_fault_model", "resolve_fault_model"]
 
