@@ -249,8 +249,10 @@ def verify(name: str, root: str | os.PathLike[str] | None = None) -> dict[str, b
         present = [f for f in ds.files if (folder / f).is_file()]
         if present:
             return {f: sha256(folder / f) == ds.files[f] for f in present}
-    raise DatasetError(f"data set {name!r} not found in {', '.join(str(d) for d in data_dirs(root))}; "
-                       f"get it with `memsim data fetch {name}`")  # fmt: skip
+    raise DatasetError(
+        f"data set {name!r} not found in {', '.join(str(d) for d in data_dirs(root))}; "
+        f"get it with `memsim data fetch {name}`"
+    )
 
 
 def _progress(label: str) -> Callable[[int, int | None], None]:
@@ -260,8 +262,9 @@ def _progress(label: str) -> Callable[[int, int | None], None]:
 
     def report(done: int, total: int | None) -> None:
         if not bars:
-            bars.append(tqdm(total=total, desc=label, unit="B", unit_scale=True, leave=False,
-                             disable=not sys.stderr.isatty()))  # fmt: skip
+            bars.append(
+                tqdm(total=total, desc=label, unit="B", unit_scale=True, leave=False, disable=not sys.stderr.isatty())
+            )
         bars[0].update(done - bars[0].n)
         if total is not None and done >= total:
             bars[0].close()

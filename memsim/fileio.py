@@ -77,8 +77,9 @@ def load_npz(
     except MemsimError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        raise error(format_problem(label, None, f"not a readable NPZ archive (missing, truncated or another format): "
-                                   f"{err}")) from None  # fmt: skip
+        raise error(
+            format_problem(label, None, f"not a readable NPZ archive (missing, truncated or another format): {err}")
+        ) from None
     for key in keys or ():
         if key not in out:
             raise error(format_problem(label, key, f"missing array; found: {', '.join(out) or '(none)'}"))

@@ -24,11 +24,17 @@ ARCHITECTURES: dict[str, dict[str, Any]] = {
     "cifar10-cnn": {
         "input_shape": (3, 32, 32),
         "layers": [
-            ("conv", 128, False), ("conv", 128, True), ("conv", 256, False), ("conv", 256, True),
-            ("conv", 512, False), ("conv", 512, True), ("dense", 1024), ("dense", 10),
+            ("conv", 128, False),
+            ("conv", 128, True),
+            ("conv", 256, False),
+            ("conv", 256, True),
+            ("conv", 512, False),
+            ("conv", 512, True),
+            ("dense", 1024),
+            ("dense", 10),
         ],
     },
-}  # fmt: skip
+}
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ import numpy as np
 
 from memsim import config
 from memsim.bits import unpack_bits
-from memsim.bnn import kernels
+from memsim.bnn import marginkernels
 from memsim.bnn.layers import Conv, Dense
 from memsim.errors import ConfigError
 
@@ -103,8 +103,13 @@ class Importance:
     def summary(self) -> dict[str, Any]:
         """Mean, variance and extremes of the importances."""
         imp = self.importance
-        return {"layer": self.layer, "mean": float(imp.mean()), "variance": self.variance,
-                "min": float(imp.min()), "max": float(imp.max())}  # fmt: skip
+        return {
+            "layer": self.layer,
+            "mean": float(imp.mean()),
+            "variance": self.variance,
+            "min": float(imp.min()),
+            "max": float(imp.max()),
+        }
 
 
 def _summary(margin: np.ndarray, tolerated: np.ndarray) -> dict[str, Any]:
@@ -130,8 +135,11 @@ def neuron_margins(net: Any, images: np.ndarray, hidden: list[np.ndarray] | None
         if layer.threshold is None:
             continue
         s = layer.threshold  # broadcasts over the last (neuron) axis for conv (N, H, W, C) and dense (N, n)
-        out.append(LayerMargins(i, layer.kind, np.abs(h.astype(np.int64) - s), tolerated_flips(h, s),
-                                tolerated_flips(h, s, exact=True)))  # fmt: skip
+        out.append(
+            LayerMargins(
+                i, layer.kind, np.abs(h.astype(np.int64) - s), tolerated_flips(h, s), tolerated_flips(h, s, exact=True)
+            )
+        )
     return out
 
 
@@ -141,7 +149,7 @@ def output_margins(net: Any, images: np.ndarray) -> OutputMargins:
 
 
 def _output_margins_of(h: np.ndarray) -> OutputMargins:
-    m = kernels.output_margin(h).astype(np.int64)
+    m = marginkernels.output_margin(h).astype(np.int64)
     return OutputMargins(m, np.maximum(0, m // 2 - 1), np.argmax(h, axis=1))
 
 
@@ -183,7 +191,7 @@ def neuron_importance(net: Any, images: np.ndarray, layer: int, hidden: list[np.
     total = np.zeros(a.shape[1], dtype=np.float64)
     for start in range(0, n, config.MARGIN_BLOCK):
         stop = min(n, start + config.MARGIN_BLOCK)
-        mean = kernels.importance_chain(a[start:stop], h_next[start:stop], *args, w_out, h_out[start:stop])
+        mean = marginkernels.importance_chain(a[start:stop], h_next[start:stop], *args, w_out, h_out[start:stop])
         total += mean * (stop - start)
     return Importance(layer, total / max(n, 1))
 

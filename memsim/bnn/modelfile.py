@@ -117,8 +117,10 @@ def _vector(arrays: dict[str, np.ndarray], key: str, label: str, kinds: str, dty
     """A 1-D array of the given dtype kinds (``"iu"`` integers, ``"b"`` booleans), or a ModelFileError."""
     value = np.asarray(arrays[key])
     if value.ndim != 1 or value.dtype.kind not in kinds:
-        raise ModelFileError(f"{label}: {key} must be a 1-D {'integer' if 'i' in kinds else 'bool'} array, "
-                             f"got {value.dtype} of shape {value.shape}")  # fmt: skip
+        raise ModelFileError(
+            f"{label}: {key} must be a 1-D {'integer' if 'i' in kinds else 'bool'} array, "
+            f"got {value.dtype} of shape {value.shape}"
+        )
     return value.astype(dtype)
 
 

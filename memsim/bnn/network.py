@@ -14,7 +14,7 @@ import numpy as np
 
 from memsim import config
 from memsim.bits import PackedBits, n_words, pack_bits, valid_words
-from memsim.bnn import kernels
+from memsim.bnn import convkernels, kernels
 from memsim.bnn.architectures import ARCHITECTURES, INPUT_THRESHOLD, layer_shapes
 from memsim.bnn.fastpath import dense_sample_fire, fire_limit, sample_fire, sample_output
 from memsim.bnn.lawpath import law_fire, law_output
@@ -157,8 +157,9 @@ class BNN:
                 if layer.is_output != (i == len(self.layers) - 1):
                     raise ModelFileError(f"{where}: only the last layer is an output layer (no threshold)")
             if layer.weights.dtype != np.uint64 or layer.weights.size != n_words(layer.nbits):
-                raise ModelFileError(f"{where}: weights hold {layer.weights.size} words; {layer.shape} needs "
-                                     f"{n_words(layer.nbits)}")  # fmt: skip
+                raise ModelFileError(
+                    f"{where}: weights hold {layer.weights.size} words; {layer.shape} needs {n_words(layer.nbits)}"
+                )
             if layer.threshold is not None:
                 if layer.threshold.shape != (out,) or layer.invert is None or layer.invert.shape != (out,):
                     got = layer.threshold.shape[0] if layer.threshold.ndim == 1 else layer.threshold.shape
@@ -346,7 +347,7 @@ class BNN:
         act = x
         for layer, w, s in zip(self.layers, weights, thresholds, strict=True):
             if isinstance(layer, Conv):
-                _, act = _conv_block(layer, act, w, kernels.SHARED, s=s)
+                _, act = _conv_block(layer, act, w, convkernels.SHARED, s=s)
             else:
                 if act.ndim == 4:
                     act = act.reshape(act.shape[0], -1)
@@ -461,10 +462,14 @@ class BNN:
             for b in np.unique(batch_of):
                 sel = np.flatnonzero(batch_of == b)
                 reads = ReadSet.batches([int(b)], trial)
-                weights = [exact[i] if name is None else words_for_kernel(layer, memory.read_words(name, reads)[0])
-                           for i, (name, layer) in enumerate(zip(names, self.layers, strict=True))]  # fmt: skip
-                thresholds = [None if t is None else self._read_thresholds(memory, t, layer, reads)[0]
-                              for t, layer in zip(t_names, self.layers, strict=True)]  # fmt: skip
+                weights = [
+                    exact[i] if name is None else words_for_kernel(layer, memory.read_words(name, reads)[0])
+                    for i, (name, layer) in enumerate(zip(names, self.layers, strict=True))
+                ]
+                thresholds = [
+                    None if t is None else self._read_thresholds(memory, t, layer, reads)[0]
+                    for t, layer in zip(t_names, self.layers, strict=True)
+                ]
                 out[sel[0] : sel[-1] + 1] = self._run(packed(sel[0], sel[-1] + 1), weights, thresholds)
             return out
         block = config.CONV_BLOCK if has_conv else config.DENSE_BLOCK
@@ -548,7 +553,7 @@ class BNN:
             s = None if t_name is None else self._read_thresholds(memory, t_name, layer, reads)
             if isinstance(layer, Conv):
                 if name is None:
-                    _, act = _conv_block(layer, act, clean[i], kernels.SHARED, s=s)
+                    _, act = _conv_block(layer, act, clean[i], convkernels.SHARED, s=s)
                 elif tag == ReadGranularity.PER_ACCESS:
                     positions = self._conv_positions(i)
                     parts = []
@@ -556,14 +561,14 @@ class BNN:
                         words = memory.read_words(name, ReadSet.accesses(first + j, positions, seed))
                         w = words_for_kernel(layer, words)
                         s_j = None if s is None else s[j]
-                        parts.append(_conv_block(layer, act[j : j + 1], w, kernels.PER_POSITION, s=s_j)[1])
+                        parts.append(_conv_block(layer, act[j : j + 1], w, convkernels.PER_POSITION, s=s_j)[1])
                     act = np.concatenate(parts)
                 else:
                     words = memory.read_words(name, reads)
                     if _same_rows(words):  # every read returned the same words (stuck cells)
-                        _, act = _conv_block(layer, act, words_for_kernel(layer, words[0]), kernels.SHARED, s=s)
+                        _, act = _conv_block(layer, act, words_for_kernel(layer, words[0]), convkernels.SHARED, s=s)
                     else:
-                        _, act = _conv_block(layer, act, words_for_kernel(layer, words), kernels.PER_IMAGE, s=s)
+                        _, act = _conv_block(layer, act, words_for_kernel(layer, words), convkernels.PER_IMAGE, s=s)
                 continue
             if act.ndim == 4:
                 act = act.reshape(n, -1)
@@ -697,7 +702,7 @@ def _conv_block(
     layer: Conv,
     act: np.ndarray,
     w: np.ndarray,
-    mode: int = kernels.SHARED,
+    mode: int = convkernels.SHARED,
     want_h: bool = False,
     s: np.ndarray | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray]:
@@ -706,10 +711,17 @@ def _conv_block(
     ``w`` is one kernel-layout read for ``mode`` SHARED, else a stack of reads per image or per position.
     ``s`` replaces the layer's thresholds: ``(c_out,)`` or one row per image.
     """
-    return kernels.conv3x3_layer(
-        act, w[None] if mode == kernels.SHARED else w, layer.c_in, layer.padding, mode, layer.pool,
-        layer.threshold if s is None else s, layer.invert, want_h,
-    )  # fmt: skip
+    return convkernels.conv3x3_layer(
+        act,
+        w[None] if mode == convkernels.SHARED else w,
+        layer.c_in,
+        layer.padding,
+        mode,
+        layer.pool,
+        layer.threshold if s is None else s,
+        layer.invert,
+        want_h,
+    )
 
 
 def _epilogue(layer: Dense, h: np.ndarray, thresholds: np.ndarray | None = None) -> np.ndarray:

@@ -53,8 +53,10 @@ class _Version(argparse.Action):
         from memsim._version import __version__
 
         isa = config.popcount_isa()
-        sys.stdout.write(f"memsim {__version__} (numba target {isa['target']}, popcount {isa['popcount']}, "
-                         f"{isa['vector_words']} words per step, 16-bit lanes {isa['lanes16']})\n")  # fmt: skip
+        sys.stdout.write(
+            f"memsim {__version__} (numba target {isa['target']}, popcount {isa['popcount']}, "
+            f"{isa['vector_words']} words per step, 16-bit lanes {isa['lanes16']})\n"
+        )
         parser.exit()
 
 

@@ -29,8 +29,19 @@ def cmd_margins(args: argparse.Namespace) -> int:
     rows = []
     for item in [*data["hidden_layers"], {**data["output"], "layer": len(net.layers) - 1, "kind": "output"}]:
         pct = item["margin_percentiles"]
-        rows.append([item["layer"], item["kind"], item["count"], item["margin_mean"], pct[5], pct[50], pct[95],
-                     item["tolerated_mean"], item["fraction_tolerating_none"]])  # fmt: skip
+        rows.append(
+            [
+                item["layer"],
+                item["kind"],
+                item["count"],
+                item["margin_mean"],
+                pct[5],
+                pct[50],
+                pct[95],
+                item["tolerated_mean"],
+                item["fraction_tolerating_none"],
+            ]
+        )
     print("neuron margins T = |h - s| (hidden, Eq. 3) and output margins m (Eq. 4); tolerated flips by Corollary 1 / 2")
     print(table(["layer", "kind", "count", "mean", "p5", "median", "p95", "tolerated_mean", "frac_none"], rows))
     if data["importance"]:
@@ -54,15 +65,26 @@ def cmd_evaluate(args: argparse.Namespace, extra: Sequence[str]) -> int:
     images, labels = load_dataset(args.dataset or net.metadata.get("dataset", "fashion-mnist-demo"), args.split)
     if check_limit(args.limit) is not None:
         images, labels = images[: args.limit], labels[: args.limit]
-    result = evaluate(net, images, labels, rates, fault, args.granularity, args.seed, in_memory=args.in_memory,
-                      threshold_dtype=args.threshold_dtype)  # fmt: skip
+    result = evaluate(
+        net,
+        images,
+        labels,
+        rates,
+        fault,
+        args.granularity,
+        args.seed,
+        in_memory=args.in_memory,
+        threshold_dtype=args.threshold_dtype,
+    )
     if args.json:
         print_json(result.to_dict())
         return 0
     rates = "" if result.p01 == result.p10 else f" (p01 {format_value(result.p01)}, p10 {format_value(result.p10)})"
-    print(f"{net!r}, {result.n_images} images, {describe_fault_model(fault)} faults at BER {format_value(result.ber)}"
-          f"{rates} on the {result.in_memory.replace(',', ' and ')} ({result.granularity}, "
-          f"seed {result.seed})")  # fmt: skip
+    print(
+        f"{net!r}, {result.n_images} images, {describe_fault_model(fault)} faults at BER {format_value(result.ber)}"
+        f"{rates} on the {result.in_memory.replace(',', ' and ')} ({result.granularity}, "
+        f"seed {result.seed})"
+    )
     print(f"accuracy {result.accuracy:.4f} (95 % CI {result.ci_low:.4f}-{result.ci_high:.4f})")
     if result.read_energy_pj_per_image is not None:
         energy = f"{result.read_energy_pj_per_image / 1e6:.4g} uJ"
@@ -70,8 +92,9 @@ def cmd_evaluate(args: argparse.Namespace, extra: Sequence[str]) -> int:
         energy = "n/a (a bare --ber has no energy model; give --profile)"
     else:
         energy = f"n/a ({args.profile} publishes no read energy)"
-    print(f"memory reads: {result.reads}, {result.bits_read} bits, {result.bits_flipped} flipped; "
-          f"{result.seconds:.2f} s")  # fmt: skip
+    print(
+        f"memory reads: {result.reads}, {result.bits_read} bits, {result.bits_flipped} flipped; {result.seconds:.2f} s"
+    )
     print(f"read energy per image: {energy}")
     return 0
 
@@ -99,11 +122,18 @@ def register(sub: Any) -> None:
     p.add_argument("--fault-model", choices=available_fault_models(), help="default: what the profile implies")
     p.add_argument("--persistent-fraction", type=float, help="share of errors from stuck cells (fault model mixed)")
     p.add_argument("--granularity", default="per_sample", choices=[g.value for g in ReadGranularity])
-    p.add_argument("--in-memory", default="weights", metavar="PARTS",
-                   help="what the approximate memory holds: weights (default), thresholds, or "
-                        "weights,thresholds")  # fmt: skip
-    p.add_argument("--threshold-dtype", default="int16", choices=["int16", "int32"],
-                   help="word of a stored threshold (default int16)")  # fmt: skip
+    p.add_argument(
+        "--in-memory",
+        default="weights",
+        metavar="PARTS",
+        help="what the approximate memory holds: weights (default), thresholds, or weights,thresholds",
+    )
+    p.add_argument(
+        "--threshold-dtype",
+        default="int16",
+        choices=["int16", "int32"],
+        help="word of a stored threshold (default int16)",
+    )
     p.add_argument("--dataset", choices=available_datasets(), help="default: the model's data set")
     p.add_argument("--split", default="test")
     p.add_argument("--limit", type=int, help="use only the first N images")

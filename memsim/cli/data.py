@@ -35,8 +35,9 @@ def cmd_data_verify(args: argparse.Namespace) -> int:
         )
     missing = [f for f in DATASETS[args.name].files if f not in result]
     if missing:
-        raise ConfigError(f"{args.name}: {len(missing)} file(s) missing ({', '.join(missing)}); "
-                          f"run `memsim data fetch {args.name}`")  # fmt: skip
+        raise ConfigError(
+            f"{args.name}: {len(missing)} file(s) missing ({', '.join(missing)}); run `memsim data fetch {args.name}`"
+        )
     return 0
 
 

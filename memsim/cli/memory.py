@@ -60,8 +60,9 @@ def cmd_memory(args: argparse.Namespace, extra: Sequence[str]) -> int:
     if args.json:
         print_json(check.to_dict())
         return 0
-    print(f"{check.reads} reads of {check.nbits} random bits, fault model {describe_fault_model(fault)}, "
-          f"seed {args.seed}")  # fmt: skip
+    print(
+        f"{check.reads} reads of {check.nbits} random bits, fault model {describe_fault_model(fault)}, seed {args.seed}"
+    )
     print(
         table(
             ["", "p01", "p10", "ber"],
@@ -72,8 +73,10 @@ def cmd_memory(args: argparse.Namespace, extra: Sequence[str]) -> int:
         )
     )
     if check.z_over == "none":
-        print("z of the observed BER: - (a measured map: the observed rate is that of the cells read, one fixed part "
-              "of the chip; the expected one is the whole chip's)")  # fmt: skip
+        print(
+            "z of the observed BER: - (a measured map: the observed rate is that of the cells read, one fixed part "
+            "of the chip; the expected one is the whole chip's)"
+        )
     else:
         print(f"z of the observed BER: {format_value(check.z_ber)} (over {check.z_over})")
     energy = check.read_energy_pj_per_read

@@ -161,8 +161,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     from memsim.report.tradeoff import TradeoffReport, chip_yield
 
     report = TradeoffReport.from_dir(args.dir)
-    options = {"max_accuracy_drop": args.max_accuracy_drop, "conservative": args.conservative,
-               "min_yield": args.min_yield}  # fmt: skip
+    options = {
+        "max_accuracy_drop": args.max_accuracy_drop,
+        "conservative": args.conservative,
+        "min_yield": args.min_yield,
+    }
     if args.format == "markdown":
         text = report.to_markdown(**options)
     elif args.format == "csv":
@@ -170,14 +173,21 @@ def cmd_report(args: argparse.Namespace) -> int:
     elif args.format == "json":
         text = to_json(
             [
-                {"model": c.model, "nominal": dict(c.nominal), "chosen": None if c.chosen is None else dict(c.chosen),
-                 "saved": c.saved, "energy": c.energy_key, "min_yield": c.min_yield, "reference": c.reference,
-                 "yield": None if c.chosen is None or (y := chip_yield(c.nominal, c.chosen, c.max_accuracy_drop))
-                 is None else {"good": y.good, "chips": y.chips, "low": y.low, "high": y.high,
-                               "lower_bound": y.lower_bound}}
+                {
+                    "model": c.model,
+                    "nominal": dict(c.nominal),
+                    "chosen": None if c.chosen is None else dict(c.chosen),
+                    "saved": c.saved,
+                    "energy": c.energy_key,
+                    "min_yield": c.min_yield,
+                    "reference": c.reference,
+                    "yield": None
+                    if c.chosen is None or (y := chip_yield(c.nominal, c.chosen, c.max_accuracy_drop)) is None
+                    else {"good": y.good, "chips": y.chips, "low": y.low, "high": y.high, "lower_bound": y.lower_bound},
+                }
                 for c in report.choices(**options)
             ]
-        )  # fmt: skip
+        )
     else:
         text = report.to_text(**options)
     if args.output:
@@ -198,8 +208,9 @@ def cmd_plot(args: argparse.Namespace) -> int:
     if args.kind == "accuracy-ber":
         out = plots.plot_accuracy_over_ber(rows, args.output)
     elif args.kind == "energy-accuracy":
-        out = plots.plot_energy_vs_accuracy(rows, args.output, args.max_accuracy_drop, args.conservative,
-                                            args.min_yield)  # fmt: skip
+        out = plots.plot_energy_vs_accuracy(
+            rows, args.output, args.max_accuracy_drop, args.conservative, args.min_yield
+        )
     elif args.kind == "yield":
         out = plots.plot_yield(rows, args.output, args.max_accuracy_drop)
     else:
@@ -215,11 +226,26 @@ def cmd_search(args: argparse.Namespace) -> int:
     options = {
         k: v for k, v in {"seed": args.seed, "dataset": args.dataset, "limit": args.limit}.items() if v is not None
     }
-    result = search(args.model, args.profile, args.knob, args.max_accuracy_drop, args.trials, args.max_trials,
-                    args.tolerance, **options)  # fmt: skip
+    result = search(
+        args.model,
+        args.profile,
+        args.knob,
+        args.max_accuracy_drop,
+        args.trials,
+        args.max_trials,
+        args.tolerance,
+        **options,
+    )
     if args.json:
-        print_json({"knob": result.knob, "chosen": result.chosen, "nominal": result.nominal,
-                    "evaluations": result.evaluations, "images_evaluated": result.images_evaluated})  # fmt: skip
+        print_json(
+            {
+                "knob": result.knob,
+                "chosen": result.chosen,
+                "nominal": result.nominal,
+                "evaluations": result.evaluations,
+                "images_evaluated": result.images_evaluated,
+            }
+        )
         return 0
     knob = result.knob
     rows = []
@@ -263,9 +289,12 @@ def register(sub: Any) -> None:
     p.add_argument("--persistent-fraction", type=float, help="share of errors from stuck cells (fault model mixed)")
     p.add_argument("--granularity", choices=[g.value for g in ReadGranularity])
     p.add_argument("--batch-size", type=int, help="images per read with --granularity per_batch (default 256)")
-    p.add_argument("--in-memory", metavar="PARTS",
-                   help="what the approximate memory holds: weights (default), thresholds, or weights,thresholds "
-                        "(the integer thresholds as words whose every bit can flip)")  # fmt: skip
+    p.add_argument(
+        "--in-memory",
+        metavar="PARTS",
+        help="what the approximate memory holds: weights (default), thresholds, or weights,thresholds "
+        "(the integer thresholds as words whose every bit can flip)",
+    )
     p.add_argument("--threshold-dtype", choices=["int16", "int32"], help="word of a stored threshold (default int16)")
     p.add_argument("--dataset", choices=available_datasets(), help="default: the models' data set")
     p.add_argument("--limit", type=int, help="use only the first N test images")
@@ -283,11 +312,18 @@ def register(sub: Any) -> None:
     p.add_argument("--out", help="result directory (sweep.csv, sweep.json)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted sweep in --out")
     p.add_argument("--workers", type=int, default=1, help="worker processes (at most the CPU count)")
-    p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="run the cells on Dask: tcp://HOST:8786 (an existing cluster) or local:N (N local worker "
-                        "processes); needs memsim[dist]")  # fmt: skip
-    p.add_argument("--images-per-task", type=int, metavar="N",
-                   help="with --scheduler: split each cell into tasks of N test images (same rows)")  # fmt: skip
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the cells on Dask: tcp://HOST:8786 (an existing cluster) or local:N (N local worker "
+        "processes); needs memsim[dist]",
+    )
+    p.add_argument(
+        "--images-per-task",
+        type=int,
+        metavar="N",
+        help="with --scheduler: split each cell into tasks of N test images (same rows)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_sweep, takes_extra=True)
 
@@ -313,10 +349,12 @@ def register(sub: Any) -> None:
             "--conservative", action="store_true", help="require the one-sided 95 %% bound of the drop within it"
         )
         q.add_argument(
-            "--min-yield", type=_fraction, metavar="Y",
+            "--min-yield",
+            type=_fraction,
+            metavar="Y",
             help="choose the lowest-energy point where at least this fraction of chips stays within the drop "
             "(one-sided 95 %% Clopper-Pearson over chips; sweeps with stuck cells and 2+ trials)",
-        )  # fmt: skip
+        )
 
     p = sub.add_parser("report", help="trade-off table, Pareto front and chosen operating point of a sweep")
     p.add_argument("dir", help="a sweep's result directory")
@@ -328,8 +366,11 @@ def register(sub: Any) -> None:
     p = sub.add_parser("plot", help="plots of a sweep: accuracy over BER, energy vs accuracy, latency vs accuracy")
     p.add_argument("dir", help="a sweep's result directory")
     p.add_argument("-o", "--output", required=True, help="output file (.png, .pdf or .svg)")
-    p.add_argument("--kind", choices=["accuracy-ber", "energy-accuracy", "latency-accuracy", "yield"],
-                   default="energy-accuracy",
-                   help="yield: chips within --max-accuracy-drop against the knob (stuck-cell sweeps)")  # fmt: skip
+    p.add_argument(
+        "--kind",
+        choices=["accuracy-ber", "energy-accuracy", "latency-accuracy", "yield"],
+        default="energy-accuracy",
+        help="yield: chips within --max-accuracy-drop against the knob (stuck-cell sweeps)",
+    )
     choice_options(p)
     p.set_defaults(func=cmd_plot)

@@ -22,8 +22,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     result = train(
         cfg, args.out, resume=args.resume, log=lambda line: print(line, flush=True), overwrite=args.overwrite
     )
-    print(f"clean test accuracy {result.test_accuracy:.4f}, validation {result.val_accuracy:.4f}, "
-          f"best epoch {result.best_epoch}")  # fmt: skip
+    print(
+        f"clean test accuracy {result.test_accuracy:.4f}, validation {result.val_accuracy:.4f}, "
+        f"best epoch {result.best_epoch}"
+    )
     return 0
 
 

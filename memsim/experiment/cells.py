@@ -192,8 +192,15 @@ class CellCounts:
             c0, m0 = merged.get((t, b), (0, 0))
             merged[t, b] = (c0 + c, m0 + m)
         batches = tuple((t, b, c, m) for (t, b), (c, m) in sorted(merged.items()))
-        return CellCounts(self.correct + other.correct, self.n + other.n, self.bits_read + other.bits_read,
-                          self.flipped + other.flipped, bits, trials, batches)  # fmt: skip
+        return CellCounts(
+            self.correct + other.correct,
+            self.n + other.n,
+            self.bits_read + other.bits_read,
+            self.flipped + other.flipped,
+            bits,
+            trials,
+            batches,
+        )
 
 
 def _add_elementwise(a: tuple[Any, ...], b: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -233,13 +240,31 @@ def count_cell(
     total = CellCounts()
     for trial in range(spec.trials):
         seed = _trial_seed(spec, cell, "" if profile is None else profile.name, trial)
-        result = evaluate(net, images[start:stop], labels[start:stop], rates, fault, spec.granularity, seed,
-                          spec.batch_size, first_index=start, in_memory=spec.in_memory,
-                          threshold_dtype=spec.threshold_dtype, chip_seed=chip_seed(spec.seed, trial))  # fmt: skip
+        result = evaluate(
+            net,
+            images[start:stop],
+            labels[start:stop],
+            rates,
+            fault,
+            spec.granularity,
+            seed,
+            spec.batch_size,
+            first_index=start,
+            in_memory=spec.in_memory,
+            threshold_dtype=spec.threshold_dtype,
+            chip_seed=chip_seed(spec.seed, trial),
+        )
         trials = tuple((result.correct, result.n_images) if t == trial else (0, 0) for t in range(spec.trials))
         batches = tuple((trial, b, c, m) for b, c, m in result.batch_counts)
-        total = total + CellCounts(result.correct, result.n_images, result.bits_read, result.bits_flipped,
-                                   tuple(int(b) for b in result.layer_bits_read), trials, batches)  # fmt: skip
+        total = total + CellCounts(
+            result.correct,
+            result.n_images,
+            result.bits_read,
+            result.bits_flipped,
+            tuple(int(b) for b in result.layer_bits_read),
+            trials,
+            batches,
+        )
     return total
 
 
@@ -305,9 +330,12 @@ def cell_row(spec: SweepSpec, cell: Cell, counts: CellCounts) -> dict[str, Any]:
         is_nominal = all(op.knobs[k] == nominal_op.knobs[k] for k in op.knobs)
         nominal_timing = _timing(work, system, nominal_op)
         nominal_energy = inference_energy(
-            nominal_op, bits_read / n, float(sum(ops)), None if nominal_timing is None else nominal_timing.latency_ns,
+            nominal_op,
+            bits_read / n,
+            float(sum(ops)),
+            None if nominal_timing is None else nominal_timing.latency_ns,
             compute_pj_per_op=spec.compute_pj_per_op,
-        )  # fmt: skip
+        )
     row: dict[str, Any] = {"model": cell.model, "profile": "" if profile is None else profile.name}
     row.update({k: v for k, v in cell.knobs})
     row.update(

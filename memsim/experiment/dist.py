@@ -189,8 +189,10 @@ def run_cells(
             scattered["model", cell.model] = client.scatter(net, broadcast=True, hash=False)
         data_key = ("data", str(id(images)))
         if data_key not in scattered:
-            scattered[data_key] = (client.scatter(images, broadcast=True, hash=False),
-                                   client.scatter(labels, broadcast=True, hash=False))  # fmt: skip
+            scattered[data_key] = (
+                client.scatter(images, broadcast=True, hash=False),
+                client.scatter(labels, broadcast=True, hash=False),
+            )
         images_f, labels_f = scattered[data_key]
         n = len(labels)
         size = n if images_per_task is None else images_per_task
@@ -198,8 +200,11 @@ def run_cells(
         parts_left[cell.key] = len(starts)
         for start in starts:
             model_f = scattered["model", cell.model]
-            futures.append(client.submit(_part, spec, cell, model_f, images_f, labels_f, start,
-                                         min(n, start + size), threads, pure=False))  # fmt: skip
+            futures.append(
+                client.submit(
+                    _part, spec, cell, model_f, images_f, labels_f, start, min(n, start + size), threads, pure=False
+                )
+            )
     finished: dict[str, dict[int, Any]] = {}
     try:
         for future in as_completed(futures):

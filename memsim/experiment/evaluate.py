@@ -154,9 +154,14 @@ def evaluate(
             per_layer[i].append(name)  # a layer's fetch brings its thresholds with its weights
     start = time.perf_counter()
     predicted = net.predict(
-        images, memory=mem, granularity=granularity, seed=seed, batch_size=batch_size, first_index=first_index,
+        images,
+        memory=mem,
+        granularity=granularity,
+        seed=seed,
+        batch_size=batch_size,
+        first_index=first_index,
         in_memory=parts,
-    )  # fmt: skip
+    )
     seconds = time.perf_counter() - start
     labels = np.asarray(labels)
     hits = predicted == labels

@@ -93,8 +93,9 @@ def search(
     """
     prof = load_profile(profile)
     if knob not in prof.knobs:
-        raise UnknownNameError(f"profile {prof.name!r} has no knob {knob!r}{suggest(knob, prof.knobs)}; "
-                               f"its knobs: {', '.join(prof.knobs)}")  # fmt: skip
+        raise UnknownNameError(
+            f"profile {prof.name!r} has no knob {knob!r}{suggest(knob, prof.knobs)}; its knobs: {', '.join(prof.knobs)}"
+        )
     spec_knob = prof.knobs[knob]
     if spec_knob.min is None or spec_knob.max is None or spec_knob.is_categorical:
         raise ConfigError(f"knob {knob!r} is categorical; search a numeric knob (or sweep the categories)")

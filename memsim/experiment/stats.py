@@ -144,9 +144,15 @@ def image_interval(correct: int, n: int) -> Interval:
 
 
 def drop_upper_bound(
-    a0: float, se0: float, df0: float, a1: float, se1: float, df1: float, confidence: float = 0.95,
+    a0: float,
+    se0: float,
+    df0: float,
+    a1: float,
+    se1: float,
+    df1: float,
+    confidence: float = 0.95,
     paired: Sequence[float] | None = None,
-) -> float:  # fmt: skip
+) -> float:
     """One-sided upper bound of the accuracy drop ``a0 - a1`` at ``confidence``.
 
     Two rows of independent randomness: ``(a0 - a1) + q sqrt(se0^2 + se1^2)`` with ``q`` the

@@ -328,8 +328,19 @@ class ApproximateMemory:
 
     def _context(self, name: str, s: _Stored, read_key: tuple[int, int], event: int) -> ReadContext:
         """What the fault model sees of a read of ``name`` (the first of a block for ``flips_block``)."""
-        return ReadContext(name, s.nbits, self._p01, self._p10, self._op, read_key, event, s.cell_key,
-                           s.cell_offset, s.cache, self._chip_key)  # fmt: skip
+        return ReadContext(
+            name,
+            s.nbits,
+            self._p01,
+            self._p10,
+            self._op,
+            read_key,
+            event,
+            s.cell_key,
+            s.cell_offset,
+            s.cache,
+            self._chip_key,
+        )
 
     def read_words(self, name: str, reads: ReadSet) -> np.ndarray:
         """The packed words of every read in ``reads``, each with its own flips (counted).
@@ -358,8 +369,9 @@ class ApproximateMemory:
             ctx = self._context(name, s, key, int(events[0]))
             masks = np.asarray(model.flips_block(s.words, ctx, events), dtype=np.uint64)
             if masks.shape != (len(reads), s.words.size):
-                raise ConfigError(f"{model!r}.flips_block returned shape {masks.shape} for {len(reads)} reads of "
-                                  f"{s.words.size} words")  # fmt: skip
+                raise ConfigError(
+                    f"{model!r}.flips_block returned shape {masks.shape} for {len(reads)} reads of {s.words.size} words"
+                )
             if masks.strides[0] == 0:  # every read flips the same bits (stuck cells): one row, broadcast
                 row, f = kernels.xor_count(s.words, np.ascontiguousarray(masks[0]))
                 out, flipped = np.broadcast_to(row, masks.shape), f * len(reads)

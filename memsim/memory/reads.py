@@ -66,8 +66,9 @@ class ReadSet:
 
     def __post_init__(self) -> None:
         if self.index.shape != self.access.shape or self.index.ndim != 1:
-            raise ConfigError(f"a ReadSet needs 1-D index and access of one length, got {self.index.shape}, "
-                              f"{self.access.shape}")  # fmt: skip
+            raise ConfigError(
+                f"a ReadSet needs 1-D index and access of one length, got {self.index.shape}, {self.access.shape}"
+            )
 
     def __len__(self) -> int:
         return int(self.index.size)

@@ -208,8 +208,11 @@ class Profile:
             p01, p10 = mech.rates(values, extrapolate, self.source)
             # An uncalibrated model still stands for the spec at the nominal knob value.
             at_nominal = mech.knob is None or values[mech.knob] == self.knobs[mech.knob].nominal
-            rates.append(MechanismRate(mech.name, mech.persistence, p01, p10, mech.calibrated or at_nominal,
-                                       mech.persistent_fraction))  # fmt: skip
+            rates.append(
+                MechanismRate(
+                    mech.name, mech.persistence, p01, p10, mech.calibrated or at_nominal, mech.persistent_fraction
+                )
+            )
             log_keep01 += math.log1p(-p01) if p01 < 1.0 else -math.inf
             log_keep10 += math.log1p(-p10) if p10 < 1.0 else -math.inf
         p01, p10 = max(0.0, -math.expm1(log_keep01)), max(0.0, -math.expm1(log_keep10))

@@ -109,12 +109,25 @@ def profile_figure(profile: Profile, knob: str | None = None, n: int = 200) -> F
             mark_ops = [profile.at_knobs({name: x}) for x in marks]
             mb = np.array([op.ber for op in mark_ops])
             measured = np.array([not op.uncalibrated for op in mark_ops])
-            ax_ber.plot(np.array(marks)[measured], np.where(mb >= BER_FLOOR, mb, np.nan)[measured], "o", color="C0",
-                        ms=4, label="data points")  # fmt: skip
+            ax_ber.plot(
+                np.array(marks)[measured],
+                np.where(mb >= BER_FLOOR, mb, np.nan)[measured],
+                "o",
+                color="C0",
+                ms=4,
+                label="data points",
+            )
             none = (mb < BER_FLOOR) & measured
             if none.any():  # no errors measured: drawn at the floor, open, not left out
-                ax_ber.plot(np.array(marks)[none], np.full(int(none.sum()), BER_FLOOR * 3), "o", mfc="none",
-                            color="C0", ms=4, label="no errors measured")  # fmt: skip
+                ax_ber.plot(
+                    np.array(marks)[none],
+                    np.full(int(none.sum()), BER_FLOOR * 3),
+                    "o",
+                    mfc="none",
+                    color="C0",
+                    ms=4,
+                    label="no errors measured",
+                )
             top = np.nanmax(shown) if np.isfinite(shown).any() else 1.0
             ax_ber.set_ylim(bottom=BER_FLOOR, top=min(1.0, top * 5))  # headroom: the top point is not clipped
             ax_ber.set_xlim(float(min(xs)), float(max(xs)))  # the whole knob range, also where BER is 0
@@ -222,18 +235,23 @@ def plot_energy_vs_accuracy(
 
     key = _energy_key(rows)
     assert key is not None  # required: raises without energy
-    labels = {"energy_pj_per_inference": "energy per inference [uJ]",
-              "memory_energy_pj_per_inference": "memory energy per inference [uJ]"}  # fmt: skip
+    labels = {
+        "energy_pj_per_inference": "energy per inference [uJ]",
+        "memory_energy_pj_per_inference": "memory energy per inference [uJ]",
+    }
     label = labels.get(key, "read energy per inference [uJ]")
     chosen = {c.model: c.chosen for c in choose(rows, max_accuracy_drop, conservative, min_yield)}
     fig = Figure(figsize=(6.0, 4.0))
     ax = fig.subplots()
     for i, (model, mine) in enumerate(_by_model(rows).items()):
         acc = [_f(r, "accuracy") for r in mine]
-        err = [[a - _f(r, "ci95_low") for r, a in zip(mine, acc, strict=True)],
-               [_f(r, "ci95_high") - a for r, a in zip(mine, acc, strict=True)]]  # fmt: skip
-        ax.errorbar([_f(r, key) / 1e6 for r in mine], acc, yerr=err, fmt="o", color=f"C{i}", ms=3, alpha=0.6,
-                    label=model)  # fmt: skip
+        err = [
+            [a - _f(r, "ci95_low") for r, a in zip(mine, acc, strict=True)],
+            [_f(r, "ci95_high") - a for r, a in zip(mine, acc, strict=True)],
+        ]
+        ax.errorbar(
+            [_f(r, key) / 1e6 for r in mine], acc, yerr=err, fmt="o", color=f"C{i}", ms=3, alpha=0.6, label=model
+        )
         front = pareto_front(mine)
         ax.plot([_f(r, key) / 1e6 for r in front], [_f(r, "accuracy") for r in front], "-", color=f"C{i}")
         pick = chosen.get(model)
@@ -264,10 +282,13 @@ def plot_latency_vs_accuracy(rows: Sequence[Mapping[str, Any]], out: str | os.Pa
     for i, (model, mine) in enumerate(_by_model(rows).items()):
         mine = sorted(mine, key=lambda r: _f(r, "latency_ns"))
         acc = [_f(r, "accuracy") for r in mine]
-        err = [[a - _f(r, "ci95_low") for r, a in zip(mine, acc, strict=True)],
-               [_f(r, "ci95_high") - a for r, a in zip(mine, acc, strict=True)]]  # fmt: skip
-        ax.errorbar([_f(r, "latency_ns") / 1e3 for r in mine], acc, yerr=err, fmt="o-", color=f"C{i}", ms=3,
-                    label=model)  # fmt: skip
+        err = [
+            [a - _f(r, "ci95_low") for r, a in zip(mine, acc, strict=True)],
+            [_f(r, "ci95_high") - a for r, a in zip(mine, acc, strict=True)],
+        ]
+        ax.errorbar(
+            [_f(r, "latency_ns") / 1e3 for r in mine], acc, yerr=err, fmt="o-", color=f"C{i}", ms=3, label=model
+        )
     ax.set_xlabel("latency per inference [us]")
     ax.set_ylabel("accuracy (95 % interval)")
     ax.grid(True, alpha=0.3)
@@ -301,8 +322,9 @@ def plot_yield(rows: Sequence[Mapping[str, Any]], out: str | os.PathLike[str], m
     for i, model in enumerate(dict.fromkeys(str(r["model"]) for r, _ in points)):
         mine = sorted(((_f(r, knob), y) for r, y in points if r["model"] == model), key=lambda t: t[0])
         x = [v for v, _ in mine]
-        ax.plot(x, [y.estimate for _, y in mine], "o-", color=f"C{i}", ms=3,
-                label=f"{model} ({mine[0][1].chips} chips)")  # fmt: skip
+        ax.plot(
+            x, [y.estimate for _, y in mine], "o-", color=f"C{i}", ms=3, label=f"{model} ({mine[0][1].chips} chips)"
+        )
         ax.fill_between(x, [y.low for _, y in mine], [y.high for _, y in mine], color=f"C{i}", alpha=0.2)
     ax.set_xlabel(knob)
     ax.set_ylabel(f"yield: chips within {100 * max_accuracy_drop:g} point(s)")

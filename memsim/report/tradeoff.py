@@ -245,8 +245,9 @@ def drop_bound(nominal: Mapping[str, Any], row: Mapping[str, Any]) -> float:
     a0, a1 = float(nominal["accuracy"]), float(row["accuracy"])
     if row is nominal:
         return 0.0
-    return drop_upper_bound(a0, row_se(nominal), row_df(nominal), a1, row_se(row), row_df(row), CONFIDENCE,
-                            paired_drops(nominal, row))  # fmt: skip
+    return drop_upper_bound(
+        a0, row_se(nominal), row_df(nominal), a1, row_se(row), row_df(row), CONFIDENCE, paired_drops(nominal, row)
+    )
 
 
 def _within(nominal: Mapping[str, Any], row: Mapping[str, Any], drop: float, conservative: bool) -> bool:
@@ -307,8 +308,19 @@ class TradeoffReport:
         rates = ["ber", "p01", "p10"] if asymmetric else ["ber"]
         chips = self.has_chips
         yields = dict((id(r), y) for r, y in self.yields(max_accuracy_drop)) if chips else {}
-        headers = ["model", *self.knobs, *rates, "accuracy", "ci95", "ci_over", "energy_uj", "energy_saved",
-                   "memory_saved", "latency_us", "pareto"]  # fmt: skip
+        headers = [
+            "model",
+            *self.knobs,
+            *rates,
+            "accuracy",
+            "ci95",
+            "ci_over",
+            "energy_uj",
+            "energy_saved",
+            "memory_saved",
+            "latency_us",
+            "pareto",
+        ]
         if chips:
             headers.insert(headers.index("energy_uj"), f"yield@{_points(max_accuracy_drop)}")
         on_front: set[int] = set()
@@ -322,9 +334,7 @@ class TradeoffReport:
             energy = _num(r, "energy_pj_per_inference")
             latency = _num(r, "latency_ns")
             y = yields.get(id(r))
-            chip_cell = [] if not chips else [
-                "" if y is None else f"{y.good}/{y.chips} ({y.low:.2f}-{y.high:.2f})"
-            ]  # fmt: skip
+            chip_cell = [] if not chips else ["" if y is None else f"{y.good}/{y.chips} ({y.low:.2f}-{y.high:.2f})"]
             cells.append(
                 [
                     r["model"],
@@ -393,20 +403,25 @@ class TradeoffReport:
             left_out = str(r.get("energy_left_out") or "")
             what = "inference energy" if c.energy_key == "energy_pj_per_inference" else "memory energy"
             y = chip_yield(base, r, max_accuracy_drop)
-            chips = "" if y is None else (
-                f"; {y.good} of {y.chips} chips within {_points(max_accuracy_drop)} (yield {y.estimate:.2f}, 95 % CI "
-                f"{y.low:.2f}-{y.high:.2f}, one-sided lower bound {y.lower_bound:.2f})"
-            )  # fmt: skip
+            chips = ""
+            if y is not None:
+                chips = (
+                    f"; {y.good} of {y.chips} chips within {_points(max_accuracy_drop)} (yield {y.estimate:.2f}, "
+                    f"95 % CI {y.low:.2f}-{y.high:.2f}, one-sided lower bound {y.lower_bound:.2f})"
+                )
             lines.append(
                 f"{c.model}: run at {self._point(r)} (BER {format_value(_num(r, 'ber'))}): accuracy "
                 f"{float(r['accuracy']):.4f} (95 % CI {_ci_text(r)}, over {_over(r)}) "
                 f"against {float(base['accuracy']):.4f} ({_ci_text(base)}) at "
                 f"{base_name}{chips}; saves {_percent(c.saved)} of the {what}"
                 + ("" if c.reference == "nominal" else " (relative to that point: the sweep has no nominal row)")
-                + (f" (memory part {_percent(_num(r, 'memory_energy_saved'))})"
-                   if what == "inference energy" and c.reference == "nominal" else "")
+                + (
+                    f" (memory part {_percent(_num(r, 'memory_energy_saved'))})"
+                    if what == "inference energy" and c.reference == "nominal"
+                    else ""
+                )
                 + (f"; leaves out {left_out.replace(';', ', ')} (not published)" if left_out else "")
-            )  # fmt: skip
+            )
         return lines
 
     def to_text(

@@ -211,8 +211,13 @@ def export_bnn(model: TorchBNN, metadata: dict[str, Any] | None = None) -> BNN:
             in_shape = (layer.in_features,)
         s_d, inv_d = (None, None) if last else fold_batchnorm(norm, layer.in_features)
         layers.append(Dense(layer.in_features, layer.out_features, in_shape, pack_bits(bits).words, s_d, inv_d))
-    net = BNN(model.arch, model.input_shape, np.full(model.input_shape[0], model.input_threshold, np.uint8),
-              layers, dict(metadata or {}))  # fmt: skip
+    net = BNN(
+        model.arch,
+        model.input_shape,
+        np.full(model.input_shape[0], model.input_threshold, np.uint8),
+        layers,
+        dict(metadata or {}),
+    )
     net.validate()
     return net
 

@@ -237,8 +237,13 @@ def _load_init(path: Path, cfg: TrainConfig) -> tuple[dict[str, Any], dict[str, 
                 f"{path}: field {key!r} is {saved!r}, but this run has --{key.replace('_', '-')} "
                 f"{value!r}; they must match to warm-start (same network, same held-out split)"
             )
-    record = {"file": path.name, "sha256": sha256(path), "best_epoch": best_epoch,
-              "epochs_done": int(state["epoch"]), "config": json.loads(state["config"])}  # fmt: skip
+    record = {
+        "file": path.name,
+        "sha256": sha256(path),
+        "best_epoch": best_epoch,
+        "epochs_done": int(state["epoch"]),
+        "config": json.loads(state["config"]),
+    }
     return best_state, record
 
 
@@ -345,8 +350,12 @@ def train(
         # (it acts on the export only, so a finished run can be re-exported with it); the rest must match
         saved = _saved_config(state["config"], cfg.arch)
         saved["val_images"] = val_images(saved, saved=True)  # the split, by the rule of the memsim that wrote it
-        free = {"epochs": cfg.epochs, "threads": cfg.threads, "recalibrate_bn": cfg.recalibrate_bn,
-                "val_size": cfg.val_size}  # fmt: skip
+        free = {
+            "epochs": cfg.epochs,
+            "threads": cfg.threads,
+            "recalibrate_bn": cfg.recalibrate_bn,
+            "val_size": cfg.val_size,
+        }
         if {**saved, **free} != json.loads(config_json):
             raise ConfigError(f"{ckpt}: the checkpoint was made with other options: {state['config']}")
         if state["epoch"] > cfg.epochs:
@@ -407,20 +416,40 @@ def train(
         model.eval()
         net = export_bnn(model)
         val_acc = float(np.mean(net.predict(va_x) == va_y)) if len(va_y) else float("nan")
-        record = {"epoch": epoch, "lr": epoch_lr, "loss": total / seen, "train_accuracy": correct / seen,
-                  "val_accuracy": val_acc, "seconds": time.perf_counter() - t0}  # fmt: skip
+        record = {
+            "epoch": epoch,
+            "lr": epoch_lr,
+            "loss": total / seen,
+            "train_accuracy": correct / seen,
+            "val_accuracy": val_acc,
+            "seconds": time.perf_counter() - t0,
+        }
         history.append(record)
         if val_acc > best_val or best_state is None:
             best_val, best_epoch = val_acc, epoch
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        _save_checkpoint(ckpt, {
-            "config": config_json, "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
-            "aug_generator": aug_gen.get_state(), "init_from": init_record,
-            "best_val": best_val, "best_epoch": best_epoch, "best_state": best_state, "history": history,
-        })  # fmt: skip
-        say(f"epoch {epoch}/{cfg.epochs}: loss {record['loss']:.4f}, train acc {record['train_accuracy']:.4f}, "
-            f"val acc {val_acc:.4f} (best {best_val:.4f} @ {best_epoch}), {record['seconds']:.0f} s")  # fmt: skip
+        _save_checkpoint(
+            ckpt,
+            {
+                "config": config_json,
+                "epoch": epoch,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "generator": gen.get_state(),
+                "torch_rng": torch.get_rng_state(),
+                "aug_generator": aug_gen.get_state(),
+                "init_from": init_record,
+                "best_val": best_val,
+                "best_epoch": best_epoch,
+                "best_state": best_state,
+                "history": history,
+            },
+        )
+        say(
+            f"epoch {epoch}/{cfg.epochs}: loss {record['loss']:.4f}, train acc {record['train_accuracy']:.4f}, "
+            f"val acc {val_acc:.4f} (best {best_val:.4f} @ {best_epoch}), {record['seconds']:.0f} s"
+        )
     assert best_state is not None
     model.load_state_dict(best_state)
     if cfg.recalibrate_bn:
@@ -429,20 +458,36 @@ def train(
         say(f"batch-norm statistics re-estimated on up to 20,000 training images at BER {cfg.train_ber:g}")
     model.eval()
     meta = {
-        "loss": cfg.loss, "b": cfg.b, "train_ber": cfg.train_ber, "epochs": cfg.epochs, "best_epoch": best_epoch,
-        "seed": cfg.seed, "dataset": dataset, "input_threshold": cfg.input_threshold, "val_accuracy": best_val,
-        "train_size": int(len(tr_y)), "val_size": int(len(va_y)), "batch_size": cfg.batch_size, "lr": cfg.lr,
-        "lr_halve_every": cfg.lr_halve_every, "limit": cfg.limit, "history": history,
-        "augment_shift": cfg.augment_shift, "recalibrate_bn": cfg.recalibrate_bn, "init_from": init_record,
+        "loss": cfg.loss,
+        "b": cfg.b,
+        "train_ber": cfg.train_ber,
+        "epochs": cfg.epochs,
+        "best_epoch": best_epoch,
+        "seed": cfg.seed,
+        "dataset": dataset,
+        "input_threshold": cfg.input_threshold,
+        "val_accuracy": best_val,
+        "train_size": int(len(tr_y)),
+        "val_size": int(len(va_y)),
+        "batch_size": cfg.batch_size,
+        "lr": cfg.lr,
+        "lr_halve_every": cfg.lr_halve_every,
+        "limit": cfg.limit,
+        "history": history,
+        "augment_shift": cfg.augment_shift,
+        "recalibrate_bn": cfg.recalibrate_bn,
+        "init_from": init_record,
         "torch_version": torch.__version__,
-    }  # fmt: skip
+    }
     net = export_bnn(model, meta)
     h_engine = net.forward(test_images)
     with torch.no_grad():  # the export contract, on the very model just trained
-        h_torch = np.concatenate([
-            model(binarize_input(test_images[i : i + 1000], cfg.input_threshold, model.input_shape)).numpy()
-            for i in range(0, len(test_images), 1000)
-        ])  # fmt: skip
+        h_torch = np.concatenate(
+            [
+                model(binarize_input(test_images[i : i + 1000], cfg.input_threshold, model.input_shape)).numpy()
+                for i in range(0, len(test_images), 1000)
+            ]
+        )
     if not np.array_equal(h_engine, h_torch.astype(np.int64)):
         bad = int(np.count_nonzero(np.any(h_engine != h_torch, axis=1)))
         raise ConfigError(f"export contract broken: engine and torch differ on {bad} of {len(h_engine)} test images")

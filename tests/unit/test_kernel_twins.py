@@ -16,8 +16,10 @@ import pytest
 
 import memsim
 from memsim.bits import n_words, pack_bits
+from memsim.bnn import convkernels as ck
 from memsim.bnn import fastpath
 from memsim.bnn import kernels as bk
+from memsim.bnn import marginkernels as bmk
 from memsim.memory import kernels as mk
 from memsim.memory.reads import SymmetricFlips
 
@@ -169,7 +171,7 @@ def test_threshold_flat(shape, per_image):
     np.testing.assert_array_equal(bk.threshold_flat(h, s, inv), naive.threshold(h, s, inv))
 
 
-@pytest.mark.parametrize("mode", [bk.SHARED, bk.PER_IMAGE, bk.PER_POSITION])
+@pytest.mark.parametrize("mode", [ck.SHARED, ck.PER_IMAGE, ck.PER_POSITION])
 @pytest.mark.parametrize(
     ("c_in", "pad", "H", "W", "n_out"),
     [(1, 1, 3, 4, 3), (70, 0, 4, 3, 3), (3, 1, 2, 2, 65), (7, 0, 5, 4, 2), (8, 1, 3, 3, 64), (64, 1, 5, 3, 130),
@@ -185,29 +187,29 @@ def test_conv3x3_layer(mode, c_in, pad, H, W, n_out, pool):
     for idx in np.ndindex(B, H, W):
         x[idx] = bits_words(c_in)
     ho, wo = H + 2 * pad - 2, W + 2 * pad - 2
-    reads = {bk.SHARED: 1, bk.PER_IMAGE: B, bk.PER_POSITION: ho * wo}[mode]
-    if mode == bk.PER_POSITION:
+    reads = {ck.SHARED: 1, ck.PER_IMAGE: B, ck.PER_POSITION: ho * wo}[mode]
+    if mode == ck.PER_POSITION:
         x = x[:1]
     w = np.zeros((reads, n_out, 3, 3, nwc), np.uint64)
     for idx in np.ndindex(reads, n_out, 3, 3):
         w[idx] = bits_words(c_in)
     h_ref = naive.conv3x3_h(x, w, c_in, pad, mode)
-    np.testing.assert_array_equal(bk.conv3x3_h(x, w, c_in, pad, mode), h_ref)
+    np.testing.assert_array_equal(ck.conv3x3_h(x, w, c_in, pad, mode), h_ref)
     if pool:
         h_ref = naive.maxpool2(h_ref)
     inv = RNG.random(n_out) < 0.3
     for per_image in (False, True):  # thresholds shared, or read per image from an approximate memory
         s = _thresholds((x.shape[0],), n_out, per_image)
-        h, fire = bk.conv3x3_layer(x, w, c_in, pad, mode, pool, s, inv, want_h=True)
+        h, fire = ck.conv3x3_layer(x, w, c_in, pad, mode, pool, s, inv, want_h=True)
         np.testing.assert_array_equal(h, h_ref)
         s_pos = s[:, None, None, :] if per_image else s
         np.testing.assert_array_equal(fire, naive.threshold(h_ref, s_pos, inv))
-        assert bk.conv3x3_layer(x, w, c_in, pad, mode, pool, s, inv)[0] is None
+        assert ck.conv3x3_layer(x, w, c_in, pad, mode, pool, s, inv)[0] is None
         if 9 * c_in <= 64:  # the same weights as patch words (K, O): tap t at bits [t c_in, (t + 1) c_in)
             lane = (1 << c_in) - 1
             wp = np.array([[sum((int(w[k, o, t // 3, t % 3, 0]) & lane) << (t * c_in) for t in range(9))
                             for o in range(n_out)] for k in range(reads)], dtype=np.uint64)  # fmt: skip
-            h2, fire2 = bk.conv3x3_layer(x, wp, c_in, pad, mode, pool, s, inv, want_h=True)
+            h2, fire2 = ck.conv3x3_layer(x, wp, c_in, pad, mode, pool, s, inv, want_h=True)
             np.testing.assert_array_equal(h2, h_ref)
             np.testing.assert_array_equal(fire2, fire)
 
@@ -226,7 +228,7 @@ def test_realign_rows(rows, n_bits):
 def test_output_margin():
     h = RNG.integers(-20, 20, (50, 4)).astype(np.int32)
     h[0] = [3, 3, 1, 0]  # a tie at the top: margin 0
-    np.testing.assert_array_equal(bk.output_margin(h), naive.output_margin(h))
+    np.testing.assert_array_equal(bmk.output_margin(h), naive.output_margin(h))
 
 
 @pytest.mark.parametrize(("n", "p"), [(10, 0.3), (200, 0.01), (64, 0.5)])
