@@ -316,9 +316,8 @@ class ApproximateMemory:
 
     # ----------------------------------------------------------------- reads
     def _account(self, s: _Stored, count: int, flipped: int, granularity: str | None) -> None:
-        energy = None if self._op is None else self._op.read_energy_pj_per_bit
         for counter in (self.totals, s.counter):
-            counter.add_reads(s.nbits, flipped, energy, granularity, count)
+            counter.add_reads(s.nbits, flipped, self._op, granularity, count)
 
     def _flip(self, name: str, s: _Stored, read_key: tuple[int, int], event: int) -> tuple[np.ndarray, int]:
         """The words of one read with its flips, and the number of flipped bits."""

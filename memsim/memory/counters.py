@@ -6,6 +6,9 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from memsim.memory.energy import read_energy_pj
+from memsim.profile.operating_point import OperatingPoint
+
 __all__ = ["AccessCounter"]
 
 
@@ -51,7 +54,7 @@ class AccessCounter:
         self,
         nbits: int,
         flipped: int,
-        energy_pj_per_bit: float | None,
+        op: OperatingPoint | None,
         granularity: str | None,
         count: int = 1,
     ) -> None:
@@ -63,8 +66,9 @@ class AccessCounter:
             Bits per read.
         flipped : int
             Bits that came back wrong, over all ``count`` reads.
-        energy_pj_per_bit : float or None
-            Read energy at the operating point, in pJ per bit (None if unknown).
+        op : OperatingPoint or None
+            The operating point of the reads: their energy is :func:`memsim.memory.energy.read_energy_pj`
+            (None without one, or one without a read energy).
         granularity : str or None
             Tag counted in :attr:`by_granularity`.
         count : int
@@ -74,9 +78,8 @@ class AccessCounter:
         self.bits_read += count * nbits
         self.bits_flipped += flipped
         if self.read_energy_pj is not None:
-            self.read_energy_pj = (
-                None if energy_pj_per_bit is None else self.read_energy_pj + count * nbits * energy_pj_per_bit
-            )
+            energy = read_energy_pj(op, count * nbits)
+            self.read_energy_pj = None if energy is None else self.read_energy_pj + energy
         if granularity is not None:
             self.by_granularity[granularity] = self.by_granularity.get(granularity, 0) + count
 

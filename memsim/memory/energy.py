@@ -16,7 +16,7 @@ from typing import Any
 from memsim.errors import ConfigError
 from memsim.profile.operating_point import OperatingPoint
 
-__all__ = ["COMPUTE_PJ_PER_OP", "COMPUTE_PJ_SOURCE", "EnergyBreakdown", "inference_energy"]
+__all__ = ["COMPUTE_PJ_PER_OP", "COMPUTE_PJ_SOURCE", "EnergyBreakdown", "inference_energy", "read_energy_pj"]
 
 #: Energy of one XNOR-popcount bit operation, in pJ: an upper bound. Horowitz, "Computing's energy
 #: problem (and what we can do about it)", ISSCC 2014, gives 0.03 pJ for an 8-bit integer add in
@@ -83,6 +83,17 @@ class EnergyBreakdown:
         return {**asdict(self), "memory_pj": self.memory_pj, "total_pj": self.total_pj}
 
 
+def read_energy_pj(op: OperatingPoint | None, bits: float) -> float | None:
+    """Energy of reading ``bits`` bits at ``op``, in pJ; None without a published read energy.
+
+    The one place read energy is computed: :func:`inference_energy` (sweeps) and the memory's
+    per-read counters (:class:`~memsim.memory.counters.AccessCounter`, ``evaluate``) both use it.
+    """
+    if op is None or op.read_energy_pj_per_bit is None:
+        return None
+    return bits * op.read_energy_pj_per_bit
+
+
 def inference_energy(
     op: OperatingPoint | None,
     bits_read: float,
@@ -123,10 +134,9 @@ def inference_energy(
     missing: dict[str, str] = {}
     where = "a bare BER (no profile)" if op is None else f"profile {op.profile!r}"
     read = write = leakage = None
-    if op is None or op.read_energy_pj_per_bit is None:
+    read = read_energy_pj(op, bits_read)
+    if read is None:
         missing["read"] = f"{where} publishes no read energy"
-    else:
-        read = bits_read * op.read_energy_pj_per_bit
     if bits_written:
         if op is None or op.write_energy_pj_per_bit is None:
             missing["write"] = f"{where} publishes no write energy"
