@@ -19,10 +19,24 @@ from dataclasses import dataclass
 import numpy as np
 
 from memsim.bits import n_words
-from memsim.bnn import kernels
+from memsim.bnn import convkernels, kernels
 from memsim.errors import ConfigError
 
-__all__ = ["Conv", "Dense", "Layer", "words_for_kernel"]
+__all__ = [
+    "NEURON_MAJOR_OUTPUTS",
+    "Conv",
+    "Dense",
+    "Layer",
+    "clean_layer",
+    "conv_block",
+    "epilogue",
+    "is_output",
+    "neuron_major",
+    "words_for_kernel",
+]
+
+#: A dense layer with at least this many outputs keeps its clean weights neuron-major (one word lane per output).
+NEURON_MAJOR_OUTPUTS = 64
 
 
 @dataclass
@@ -170,3 +184,63 @@ def words_for_kernel(layer: Layer, stream: np.ndarray) -> np.ndarray:
     if isinstance(layer, Conv):
         return aligned.reshape(*lead, layer.c_out, 3, 3, n_words(layer.c_in))
     return aligned.reshape(*lead, layer.n_out, -1)
+
+
+# ---- what a layer computes, shared by the clean, per-batch and per-access read paths
+def is_output(layer: Layer) -> bool:
+    """Whether ``layer`` is the network's output layer (a dense layer without thresholds)."""
+    return isinstance(layer, Dense) and layer.is_output
+
+
+def conv_block(
+    layer: Conv,
+    act: np.ndarray,
+    w: np.ndarray,
+    mode: int = convkernels.SHARED,
+    want_h: bool = False,
+    s: np.ndarray | None = None,
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """One convolution layer: pre-activations (pooled if the layer pools; only if ``want_h``) and output bits.
+
+    ``w`` is one kernel-layout read for ``mode`` SHARED, else a stack of reads per image or per position.
+    ``s`` replaces the layer's thresholds: ``(c_out,)`` or one row per image.
+    """
+    return convkernels.conv3x3_layer(
+        act,
+        w[None] if mode == convkernels.SHARED else w,
+        layer.c_in,
+        layer.padding,
+        mode,
+        layer.pool,
+        layer.threshold if s is None else s,
+        layer.invert,
+        want_h,
+    )
+
+
+def epilogue(layer: Dense, h: np.ndarray, thresholds: np.ndarray | None = None) -> np.ndarray:
+    """After a dense layer's popcount: the output layer's ``h``, or a hidden layer's firing bits, against its
+    own thresholds or ``thresholds`` as read from memory."""
+    if layer.is_output:
+        return h
+    own, invert = layer.firing()
+    return kernels.threshold_flat(h, own if thresholds is None else thresholds, invert)
+
+
+def neuron_major(layer: Dense) -> bool:
+    """Whether a dense layer's clean kernel weights are neuron-major (64 outputs or more fill a word's lanes)."""
+    return layer.n_out >= NEURON_MAJOR_OUTPUTS
+
+
+def clean_layer(layer: Layer, w: np.ndarray, t_fire: np.ndarray | None, act: np.ndarray) -> np.ndarray:
+    """One layer with its cached clean kernel weights: output bits, or the output layer's ``h``."""
+    if isinstance(layer, Conv):
+        return conv_block(layer, act, w)[1]
+    if act.ndim == 4:
+        act = act.reshape(act.shape[0], -1)
+    if not neuron_major(layer):  # row-major weights, see memsim.bnn.network.BNN
+        return epilogue(layer, kernels.dense_h(act, w, layer.n_in))
+    if layer.is_output:
+        return layer.n_in - 2 * kernels.dense_mismatch_neuron_major(act, w, layer.n_out)
+    assert t_fire is not None  # every hidden dense layer has one
+    return kernels.dense_fire_neuron_major(act, w, layer.n_out, t_fire, layer.firing()[1])

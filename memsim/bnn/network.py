@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
-import threading
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -13,17 +11,27 @@ from typing import Any
 import numpy as np
 
 from memsim import config
-from memsim.bits import PackedBits, n_words, pack_bits, valid_words
+from memsim.bits import PackedBits, n_words, pack_bits
 from memsim.bnn import convkernels, kernels
 from memsim.bnn.architectures import ARCHITECTURES, INPUT_THRESHOLD, layer_shapes
-from memsim.bnn.fastpath import dense_sample_fire, fire_limit, sample_fire, sample_output
-from memsim.bnn.lawpath import law_fire, law_output
-from memsim.bnn.layers import Conv, Dense, Layer, words_for_kernel
+from memsim.bnn.fastpath import fire_limit
+from memsim.bnn.layers import (
+    Conv,
+    Dense,
+    Layer,
+    clean_layer,
+    conv_block,
+    epilogue,
+    is_output,
+    neuron_major,
+    words_for_kernel,
+)
+from memsim.bnn.readpaths import MemoryReads
 from memsim.bnn.source import WeightSource
 from memsim.errors import ConfigError, ModelFileError
 from memsim.memory.approximate import ApproximateMemory
 from memsim.memory.granularity import ReadGranularity, parse_granularity
-from memsim.memory.reads import FlipLaw, ReadSet, resolve_seed
+from memsim.memory.reads import ReadSet, resolve_seed
 
 __all__ = ["BNN", "IN_MEMORY_PARTS", "THRESHOLD_DTYPES", "in_memory_label", "parse_in_memory"]
 
@@ -31,8 +39,6 @@ __all__ = ["BNN", "IN_MEMORY_PARTS", "THRESHOLD_DTYPES", "in_memory_label", "par
 IN_MEMORY_PARTS = ("weights", "thresholds")
 #: Word types a threshold can be stored as (every bit of the word can flip, the sign bit included).
 THRESHOLD_DTYPES = ("int16", "int32")
-#: A dense layer with at least this many outputs keeps its clean weights neuron-major (one word lane per output).
-NEURON_MAJOR_OUTPUTS = 64
 
 
 def parse_in_memory(value: str | Collection[str]) -> frozenset[str]:
@@ -59,12 +65,8 @@ def in_memory_label(value: str | Collection[str]) -> str:
     return ",".join(p for p in IN_MEMORY_PARTS if p in parts)
 
 
-#: Guards every network's memo of first-layer counts (short critical sections: one lock for all networks).
-_MEMO_LOCK = threading.Lock()
-
-
 @dataclass
-class BNN:
+class BNN(MemoryReads):
     """A binarized neural network (weights and activations +-1, stored as bits 1 <-> +1).
 
     Build one with :meth:`random`, :func:`memsim.load_model` or :meth:`load`.
@@ -209,7 +211,7 @@ class BNN:
 
     def threshold_names(self, prefix: str = "") -> list[str]:
         """Names under which :meth:`store_thresholds` stores each hidden layer's thresholds."""
-        return [self._threshold_name(prefix, i) for i, layer in enumerate(self.layers) if not _is_output(layer)]
+        return [self._threshold_name(prefix, i) for i, layer in enumerate(self.layers) if not is_output(layer)]
 
     @staticmethod
     def _threshold_name(prefix: str, index: int) -> str:
@@ -242,7 +244,7 @@ class BNN:
         info = np.iinfo(dtype)
         words = {}
         for i, layer in enumerate(self.layers):
-            if _is_output(layer):
+            if is_output(layer):
                 continue
             t = np.asarray(layer.threshold, dtype=np.int64)
             if t.size and (t.min() < info.min or t.max() > info.max):
@@ -263,7 +265,7 @@ class BNN:
             for layer in self.layers:
                 words = words_for_kernel(layer, layer.weights)
                 # Neuron-major only pays with at least one full group of 64 neurons (not the 10 outputs).
-                wide = isinstance(layer, Dense) and _neuron_major(layer)
+                wide = isinstance(layer, Dense) and neuron_major(layer)
                 cached.append(kernels.transpose_dense(words) if wide else words)
             # Built whole, then published once: threads that race build equal lists and all use the first.
             cached = self.__dict__.setdefault("_kernel_cache", cached)
@@ -327,7 +329,7 @@ class BNN:
         layers = zip(self.layers, self._clean_kernel_weights(), self._fire_limits(), strict=True)
         for i, (layer, w, t_fire) in enumerate(layers):
             start = time.perf_counter()
-            act = _clean_layer(layer, w, t_fire, act)
+            act = clean_layer(layer, w, t_fire, act)
             if spent is not None:
                 spent[i] += time.perf_counter() - start
         return act
@@ -335,7 +337,7 @@ class BNN:
     @staticmethod
     def _dense_clean_h(act: np.ndarray, layer: Dense, w: np.ndarray) -> np.ndarray:
         """Pre-activations of a dense layer with its cached clean weights (either layout)."""
-        if not _neuron_major(layer):
+        if not neuron_major(layer):
             return kernels.dense_h(act, w, layer.n_in)
         return layer.n_in - 2 * kernels.dense_mismatch_neuron_major(act, w, layer.n_out)
 
@@ -347,11 +349,11 @@ class BNN:
         act = x
         for layer, w, s in zip(self.layers, weights, thresholds, strict=True):
             if isinstance(layer, Conv):
-                _, act = _conv_block(layer, act, w, convkernels.SHARED, s=s)
+                _, act = conv_block(layer, act, w, convkernels.SHARED, s=s)
             else:
                 if act.ndim == 4:
                     act = act.reshape(act.shape[0], -1)
-                act = _epilogue(layer, kernels.dense_h(act, w, layer.n_in), s)
+                act = epilogue(layer, kernels.dense_h(act, w, layer.n_in), s)
                 if layer.is_output:
                     return act
         raise AssertionError("the last layer is an output layer")  # validate() guarantees it
@@ -368,7 +370,7 @@ class BNN:
         out = []
         for layer, w in zip(self.layers, self._clean_kernel_weights(), strict=True):
             if isinstance(layer, Conv):
-                h_conv, act = _conv_block(layer, act, w, want_h=True)
+                h_conv, act = conv_block(layer, act, w, want_h=True)
                 assert h_conv is not None
                 out.append(h_conv)
             else:
@@ -376,7 +378,7 @@ class BNN:
                     act = act.reshape(act.shape[0], -1)
                 h = self._dense_clean_h(act, layer, w)
                 out.append(h)
-                act = _epilogue(layer, h)
+                act = epilogue(layer, h)
         return out
 
     def forward(
@@ -480,195 +482,6 @@ class BNN:
             )
         return out
 
-    @staticmethod
-    def _read_thresholds(memory: WeightSource, name: str, layer: Layer, reads: ReadSet) -> np.ndarray:
-        """The thresholds ``(len(reads), n_out)`` int64 of ``layer`` as each read of ``name`` returns them."""
-        nbytes = memory.stored_bits(name) // 8
-        words = np.ascontiguousarray(memory.read_words(name, reads))
-        raw = np.ascontiguousarray(words.view(np.uint8).reshape(len(reads), -1)[:, :nbytes])
-        return raw.view(f"<i{nbytes // layer.n_out}").astype(np.int64)
-
-    def _check_source(
-        self, memory: WeightSource, prefix: str, parts: frozenset[str]
-    ) -> tuple[list[str | None], list[str | None]]:
-        """Per layer, the names of its weights and thresholds in ``memory`` (None: exact, not read from it).
-
-        Checks that the memory holds every array read, with the right size.
-        """
-        if not isinstance(memory, WeightSource):
-            raise ConfigError(
-                f"memory must implement the WeightSource protocol (e.g. an ApproximateMemory), got "
-                f"{type(memory).__name__}"
-            )
-        names: list[str | None] = [None] * len(self.layers)
-        t_names: list[str | None] = [None] * len(self.layers)
-        wanted: list[tuple[str, set[int], str]] = []  # (array, allowed sizes in bits, what it holds)
-        for i, layer in enumerate(self.layers):
-            if "weights" in parts:
-                names[i] = name = f"{prefix}layer{i}"
-                wanted.append((name, {layer.nbits}, "weights"))
-            if "thresholds" in parts and not _is_output(layer):
-                t_names[i] = name = self._threshold_name(prefix, i)
-                wanted.append((name, {16 * layer.n_out, 32 * layer.n_out}, "thresholds"))
-        missing: dict[str, list[str]] = {}
-        for name, sizes, what in wanted:
-            try:
-                nbits = memory.stored_bits(name)
-            except LookupError:
-                missing.setdefault(what, []).append(name)
-                continue
-            if nbits not in sizes:
-                need = " or ".join(str(b) for b in sorted(sizes))
-                raise ConfigError(f"memory array {name!r} holds {nbits} bits; the layer's {what} need {need}")
-        for what, absent in missing.items():
-            raise ConfigError(
-                f"the memory holds no {what} named {', '.join(absent)}; call net.store_{what}(memory"
-                + (f", prefix={prefix!r}" if prefix else "")
-                + ") first"
-                + (" (or read only the weights: in_memory='weights')" if what == "thresholds" else "")
-            )
-        return names, t_names
-
-    def _forward_reads(
-        self,
-        x: np.ndarray,
-        memory: WeightSource,
-        names: list[str | None],
-        t_names: list[str | None],
-        tag: ReadGranularity,
-        seed: int,
-        first: int,
-        fast: bool,
-    ) -> np.ndarray:
-        """Layer by layer over a block of images that each read every weight (per sample or per access).
-
-        ``names`` and ``t_names`` give per layer the memory arrays of its weights and thresholds
-        (None: the layer's exact ones).
-        """
-        n = x.shape[0]
-        act = x
-        clean = self._clean_kernel_weights()
-        for i, (name, t_name, layer) in enumerate(zip(names, t_names, self.layers, strict=True)):
-            reads = ReadSet.images(first, n, seed, tag)
-            s = None if t_name is None else self._read_thresholds(memory, t_name, layer, reads)
-            if isinstance(layer, Conv):
-                if name is None:
-                    _, act = _conv_block(layer, act, clean[i], convkernels.SHARED, s=s)
-                elif tag == ReadGranularity.PER_ACCESS:
-                    positions = self._conv_positions(i)
-                    parts = []
-                    for j in range(n):
-                        words = memory.read_words(name, ReadSet.accesses(first + j, positions, seed))
-                        w = words_for_kernel(layer, words)
-                        s_j = None if s is None else s[j]
-                        parts.append(_conv_block(layer, act[j : j + 1], w, convkernels.PER_POSITION, s=s_j)[1])
-                    act = np.concatenate(parts)
-                else:
-                    words = memory.read_words(name, reads)
-                    if _same_rows(words):  # every read returned the same words (stuck cells)
-                        _, act = _conv_block(layer, act, words_for_kernel(layer, words[0]), convkernels.SHARED, s=s)
-                    else:
-                        _, act = _conv_block(layer, act, words_for_kernel(layer, words), convkernels.PER_IMAGE, s=s)
-                continue
-            if act.ndim == 4:
-                act = act.reshape(n, -1)
-            if name is None:
-                act = _epilogue(layer, self._dense_clean_h(act, layer, clean[i]), s)
-                if layer.is_output:
-                    return act
-                continue
-            law = memory.symmetric_flips(name, reads) if fast else None
-            if law is not None:
-                if layer.is_output:
-                    mism = (layer.n_in - self._dense_clean_h(act, layer, clean[i])) // 2
-                    return sample_output(mism, layer.n_in, law, reads.events())
-                limit = self._fire_limits()[i] if s is None else fire_limit(layer.n_in, s)
-                invert = layer.firing()[1]
-                assert limit is not None  # a hidden dense layer has a fire limit
-                shared = self._first_mismatches(act, layer, clean[i]) if i == 0 else None
-                if shared is not None:  # the same images again (a sweep's next point): only the draw is new
-                    act = sample_fire(shared, layer.n_in, limit, invert, law, reads.events())
-                elif _neuron_major(layer):  # neuron-major clean weights: popcount and draw fused
-                    act = dense_sample_fire(act, clean[i], layer.n_in, limit, invert, law, reads.events())
-                else:
-                    mism = (layer.n_in - self._dense_clean_h(act, layer, clean[i])) // 2
-                    act = sample_fire(mism, layer.n_in, limit, invert, law, reads.events())
-                continue
-            general = memory.flip_law(name, reads) if fast and hasattr(memory, "flip_law") else None
-            if general is not None:  # a chip's stuck cells and/or flips that depend on the stored bit
-                act = self._law_layer(i, layer, act, general, s, reads)
-                if layer.is_output:
-                    return act
-                continue
-            # Explicit flips: each image reads the layer once; a block of reads at a time, as memory allows.
-            h = np.empty((n, layer.n_out), dtype=np.int32)
-            per = max(1, int(config.EXPLICIT_BLOCK_MB * 2**20) // (3 * 8 * layer.n_out * n_words(layer.n_in)))
-            for j0 in range(0, n, per):
-                j1 = min(n, j0 + per)
-                words = memory.read_words(name, ReadSet.images(first + j0, j1 - j0, seed, tag))
-                if _same_rows(words):  # every read returned the same words (stuck cells): one call
-                    h[j0:j1] = kernels.dense_h(act[j0:j1], words_for_kernel(layer, words[0]), layer.n_in)
-                else:
-                    h[j0:j1] = kernels.dense_h_per_image(act[j0:j1], words_for_kernel(layer, words), layer.n_in)
-            act = _epilogue(layer, h, s)
-            if layer.is_output:
-                return act
-        raise AssertionError("the last layer is an output layer")  # validate() guarantees it
-
-    def _law_layer(
-        self, i: int, layer: Dense, act: np.ndarray, law: FlipLaw, s: np.ndarray | None, reads: ReadSet
-    ) -> np.ndarray:
-        """Dense layer ``i`` under a :class:`~memsim.memory.reads.FlipLaw`: output ``h`` or firing bits.
-
-        Stuck cells alone (no free flips) are the clean kernels on the chip's words; otherwise
-        the exact sampler of :mod:`memsim.bnn.lawpath`.
-        """
-        w = words_for_kernel(layer, law.words)
-        if law.fixed:
-            if s is None and _neuron_major(layer):  # neuron-major, as the clean weights (BNN._clean_kernel_weights)
-                return _clean_layer(layer, kernels.transpose_dense(w), self._fire_limits()[i], act)
-            return _epilogue(layer, kernels.dense_h(act, w, layer.n_in), s)
-        valid = valid_words(layer.nbits)
-        free = words_for_kernel(layer, valid if law.free is None else law.free & valid)
-        if layer.is_output:
-            return law_output(act, w, free, layer.n_in, law, reads.events())
-        limit = self._fire_limits()[i] if s is None else fire_limit(layer.n_in, s)
-        assert limit is not None  # a hidden dense layer has a fire limit
-        return law_fire(act, w, free, layer.n_in, limit, layer.firing()[1], law, reads.events())
-
-    def _first_mismatches(self, x: np.ndarray, layer: Dense, w: np.ndarray) -> np.ndarray | None:
-        """Clean mismatch counts of a dense first layer for a block of inputs seen before, else None.
-
-        Under fresh flips a sweep reads the same images at every operating point, and the first
-        layer's clean counts do not depend on the point: they are kept, keyed by the inputs'
-        bytes, up to :data:`memsim.config.FIRST_LAYER_CACHE_MB` (results are the same either way;
-        a block is kept the second time it is seen, so a single evaluation never pays for it).
-        """
-        budget = int(config.FIRST_LAYER_CACHE_MB * 2**20)
-        if x.shape[0] * layer.n_out * 4 > budget:
-            return None
-        key = hashlib.blake2b(np.ascontiguousarray(x).data, digest_size=16).digest() + bytes(str(x.shape), "ascii")
-        # Threaded Dask workers share one network: the memo is read and changed under a lock (iterating a
-        # dict while another thread inserts raises), and the counts are computed outside it.
-        with _MEMO_LOCK:
-            memo: dict[bytes, np.ndarray | None] = self.__dict__.setdefault("_first_memo", {})
-            if key not in memo:
-                for stale in [k for k, v in memo.items() if v is None][: max(0, len(memo) - 64)]:
-                    del memo[stale]  # bound the record of blocks seen once
-                memo[key] = None
-                return None
-            cached = memo[key]
-        if cached is None:
-            cached = ((layer.n_in - self._dense_clean_h(x, layer, w)) // 2).astype(np.int32)
-            with _MEMO_LOCK:
-                while memo and sum(v.nbytes for v in memo.values() if v is not None) + cached.nbytes > budget:
-                    oldest = next((k for k, v in memo.items() if v is not None), None)
-                    if oldest is None:
-                        break
-                    del memo[oldest]
-                memo[key] = cached
-        return cached
-
     def _conv_positions(self, index: int) -> int:
         """Output positions (before pooling) of convolution ``index``: reads per image with ``per_access``."""
         _, h, w = self.input_shape
@@ -696,73 +509,6 @@ class BNN:
             else:
                 parts.append(f"FC{layer.n_out}")
         return f"BNN({self.arch!r}: {'->'.join(parts)}, {self.n_weight_bits} weight bits)"
-
-
-def _conv_block(
-    layer: Conv,
-    act: np.ndarray,
-    w: np.ndarray,
-    mode: int = convkernels.SHARED,
-    want_h: bool = False,
-    s: np.ndarray | None = None,
-) -> tuple[np.ndarray | None, np.ndarray]:
-    """One convolution layer: pre-activations (pooled if the layer pools; only if ``want_h``) and output bits.
-
-    ``w`` is one kernel-layout read for ``mode`` SHARED, else a stack of reads per image or per position.
-    ``s`` replaces the layer's thresholds: ``(c_out,)`` or one row per image.
-    """
-    return convkernels.conv3x3_layer(
-        act,
-        w[None] if mode == convkernels.SHARED else w,
-        layer.c_in,
-        layer.padding,
-        mode,
-        layer.pool,
-        layer.threshold if s is None else s,
-        layer.invert,
-        want_h,
-    )
-
-
-def _epilogue(layer: Dense, h: np.ndarray, thresholds: np.ndarray | None = None) -> np.ndarray:
-    """After a dense layer's popcount: the output layer's ``h``, or a hidden layer's firing bits, against its
-    own thresholds or ``thresholds`` as read from memory."""
-    if layer.is_output:
-        return h
-    own, invert = layer.firing()
-    return kernels.threshold_flat(h, own if thresholds is None else thresholds, invert)
-
-
-def _neuron_major(layer: Dense) -> bool:
-    """Whether a dense layer's clean kernel weights are neuron-major (64 outputs or more fill a word's lanes)."""
-    return layer.n_out >= NEURON_MAJOR_OUTPUTS
-
-
-def _clean_layer(layer: Layer, w: np.ndarray, t_fire: np.ndarray | None, act: np.ndarray) -> np.ndarray:
-    """One layer with its cached clean kernel weights: output bits, or the output layer's ``h``."""
-    if isinstance(layer, Conv):
-        return _conv_block(layer, act, w)[1]
-    if act.ndim == 4:
-        act = act.reshape(act.shape[0], -1)
-    if not _neuron_major(layer):  # row-major weights, see BNN._clean_kernel_weights
-        return _epilogue(layer, kernels.dense_h(act, w, layer.n_in))
-    if layer.is_output:
-        return layer.n_in - 2 * kernels.dense_mismatch_neuron_major(act, w, layer.n_out)
-    assert t_fire is not None  # every hidden dense layer has one
-    return kernels.dense_fire_neuron_major(act, w, layer.n_out, t_fire, layer.firing()[1])
-
-
-def _same_rows(words: np.ndarray) -> bool:
-    """True if the memory returned one row broadcast: every read of the block has the same words.
-
-    :class:`~memsim.ApproximateMemory` broadcasts error-free reads and stuck cells; comparing rows
-    instead would cost a pass over every block of fresh reads.
-    """
-    return len(words) > 1 and words.strides[0] == 0
-
-
-def _is_output(layer: Layer) -> bool:
-    return isinstance(layer, Dense) and layer.is_output
 
 
 def _non_negative_int(value: Any, label: str) -> int:
