@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import math
 import pickle
 import sys
 import time
@@ -29,6 +30,7 @@ from torch.nn import functional as F
 
 from memsim.bnn.architectures import INPUT_THRESHOLD
 from memsim.bnn.modelfile import save_model
+from memsim.bnn.network import BNN
 from memsim.datasets import load_dataset
 from memsim.errors import ConfigError
 from memsim.fileio import sha256, write_bytes_atomic
@@ -307,14 +309,7 @@ def train(
     """
     cfg.check()
     out = Path(out)
-    if out.suffix != ".npz":
-        raise ConfigError(f"{out}: the model file must end in .npz")
-    if not out.parent.is_dir():
-        raise ConfigError(f"{out}: directory {str(out.parent)!r} does not exist")
-    ckpt = out.with_name(out.name + ".ckpt.pt")
-    if not resume and not overwrite and (out.exists() or ckpt.exists()):
-        existing = out if out.exists() else ckpt
-        raise ConfigError(f"{existing} exists; pass --resume to continue its training, or --overwrite to start over")
+    ckpt = _checkpoint_path(out, resume, overwrite)
     say = log or logging.getLogger(__name__).info
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -325,19 +320,113 @@ def train(
     if cfg.limit is not None:
         test_images, test_labels = test_images[: cfg.limit], test_labels[: cfg.limit]
     tr_x, tr_y, va_x, va_y = _split(images, labels, cfg)
-    model = TorchBNN(cfg.arch, cfg.input_threshold)
-    gen = torch.Generator().manual_seed(cfg.seed + 1)
-    model.set_flip_injection(cfg.train_ber, gen)
-    aug_gen = torch.Generator().manual_seed(cfg.seed + 2)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_halve_every, gamma=0.5)
-    start_epoch, best_val, best_epoch, best_state, history = 0, -1.0, 0, None, []
-    config_json = json.dumps({**cfg.__dict__, "val_images": val_images(cfg.__dict__)}, sort_keys=True)
-    init_record = None
+    run = _Run.start(cfg)
     if cfg.init_from is not None and not resume:  # on resume the checkpoint holds the model and the record
-        init_state, init_record = _load_init(Path(cfg.init_from), cfg)
-        model.load_state_dict(init_state)
+        init_state, run.init_record = _load_init(Path(cfg.init_from), cfg)
+        run.model.load_state_dict(init_state)
     if resume:
+        run.restore(cfg, ckpt)
+        say(f"resuming {out.name} after epoch {run.start_epoch}")
+    x_train = binarize_input(tr_x, cfg.input_threshold, run.model.input_shape)
+    y_train = torch.as_tensor(tr_y.astype(np.int64))
+    perm_rng = np.random.default_rng([cfg.seed, 7])
+    for _ in range(run.start_epoch):
+        perm_rng.permutation(len(y_train))  # replay the shuffles of the epochs already done
+    for epoch in range(run.start_epoch + 1, cfg.epochs + 1):
+        record = run.epoch(cfg, epoch, x_train, y_train, torch.as_tensor(perm_rng.permutation(len(y_train))))
+        net = export_bnn(run.model)
+        record["val_accuracy"] = val_acc = float(np.mean(net.predict(va_x) == va_y)) if len(va_y) else float("nan")
+        run.history.append(record)
+        if val_acc > run.best_val or run.best_state is None:
+            run.best_val, run.best_epoch = val_acc, epoch
+            run.best_state = {k: v.detach().clone() for k, v in run.model.state_dict().items()}
+        _save_checkpoint(ckpt, run.checkpoint(cfg, epoch))
+        say(
+            f"epoch {epoch}/{cfg.epochs}: loss {record['loss']:.4f}, train acc {record['train_accuracy']:.4f}, "
+            f"val acc {val_acc:.4f} (best {run.best_val:.4f} @ {run.best_epoch}), {record['seconds']:.0f} s"
+        )
+    model = run.model
+    assert run.best_state is not None
+    model.load_state_dict(run.best_state)
+    if cfg.recalibrate_bn:
+        flips = torch.Generator().manual_seed(cfg.seed + 3)
+        recalibrate_batchnorm(model, x_train[:20_000], ber=cfg.train_ber, generator=flips)
+        say(f"batch-norm statistics re-estimated on up to 20,000 training images at BER {cfg.train_ber:g}")
+    model.eval()
+    meta = {
+        "loss": cfg.loss,
+        "b": cfg.b,
+        "train_ber": cfg.train_ber,
+        "epochs": cfg.epochs,
+        "best_epoch": run.best_epoch,
+        "seed": cfg.seed,
+        "dataset": dataset,
+        "input_threshold": cfg.input_threshold,
+        "val_accuracy": run.best_val,
+        "train_size": int(len(tr_y)),
+        "val_size": int(len(va_y)),
+        "batch_size": cfg.batch_size,
+        "lr": cfg.lr,
+        "lr_halve_every": cfg.lr_halve_every,
+        "limit": cfg.limit,
+        "history": run.history,
+        "augment_shift": cfg.augment_shift,
+        "recalibrate_bn": cfg.recalibrate_bn,
+        "init_from": run.init_record,
+        "torch_version": torch.__version__,
+    }
+    net, h_engine = _export_checked(model, meta, test_images, cfg.input_threshold)
+    test_acc = float(np.mean(h_engine.argmax(1) == test_labels))
+    net.metadata["clean_accuracy"] = test_acc
+    net.metadata["clean_accuracy_measured_by"] = "memsim engine on the exported model"
+    save_model(net, out)
+    say(f"wrote {out}: clean test accuracy {test_acc:.4f} (engine), best epoch {run.best_epoch}")
+    return TrainResult(out, test_acc, run.best_val, run.best_epoch, run.history)
+
+
+def _checkpoint_path(out: Path, resume: bool, overwrite: bool) -> Path:
+    """The checkpoint beside ``out``, after checking ``out`` may be written (nothing is, yet)."""
+    if out.suffix != ".npz":
+        raise ConfigError(f"{out}: the model file must end in .npz")
+    if not out.parent.is_dir():
+        raise ConfigError(f"{out}: directory {str(out.parent)!r} does not exist")
+    ckpt = out.with_name(out.name + ".ckpt.pt")
+    if not resume and not overwrite and (out.exists() or ckpt.exists()):
+        existing = out if out.exists() else ckpt
+        raise ConfigError(f"{existing} exists; pass --resume to continue its training, or --overwrite to start over")
+    return ckpt
+
+
+@dataclass
+class _Run:
+    """A training run's state: what a checkpoint holds, so a resumed run continues bit for bit."""
+
+    model: TorchBNN
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    gen: torch.Generator  # flip injection
+    aug_gen: torch.Generator  # random shifts
+    config_json: str
+    start_epoch: int = 0
+    best_val: float = -1.0
+    best_epoch: int = 0
+    best_state: dict[str, Any] | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
+    init_record: dict[str, Any] | None = None
+
+    @classmethod
+    def start(cls, cfg: TrainConfig) -> _Run:
+        model = TorchBNN(cfg.arch, cfg.input_threshold)
+        gen = torch.Generator().manual_seed(cfg.seed + 1)
+        model.set_flip_injection(cfg.train_ber, gen)
+        aug_gen = torch.Generator().manual_seed(cfg.seed + 2)
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_halve_every, gamma=0.5)
+        config_json = json.dumps({**cfg.__dict__, "val_images": val_images(cfg.__dict__)}, sort_keys=True)
+        return cls(model, optimizer, scheduler, gen, aug_gen, config_json)
+
+    def restore(self, cfg: TrainConfig, ckpt: Path) -> None:
+        """Continue from ``ckpt``: its options must match ours (``epochs`` may grow, see :func:`train`)."""
         if not ckpt.is_file():
             raise ConfigError(f"{ckpt}: no checkpoint to resume from")
         try:
@@ -356,35 +445,33 @@ def train(
             "recalibrate_bn": cfg.recalibrate_bn,
             "val_size": cfg.val_size,
         }
-        if {**saved, **free} != json.loads(config_json):
+        if {**saved, **free} != json.loads(self.config_json):
             raise ConfigError(f"{ckpt}: the checkpoint was made with other options: {state['config']}")
         if state["epoch"] > cfg.epochs:
             done = state["epoch"]
             raise ConfigError(f"--epochs {cfg.epochs} is fewer than the {done} epochs the checkpoint has done")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        gen.set_state(state["generator"])
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.gen.set_state(state["generator"])
         if "aug_generator" in state:
-            aug_gen.set_state(state["aug_generator"])
+            self.aug_gen.set_state(state["aug_generator"])
         torch.set_rng_state(state["torch_rng"])
-        init_record = state.get("init_from")
+        self.init_record = state.get("init_from")
         if cfg.init_from is not None:
             source = Path(cfg.init_from)
-            if not source.is_file() or init_record is None or sha256(source) != init_record["sha256"]:
+            if not source.is_file() or self.init_record is None or sha256(source) != self.init_record["sha256"]:
                 raise ConfigError(f"--init-from {cfg.init_from!r} has changed since {ckpt.name} was started from it")
-        start_epoch, best_val, best_epoch = state["epoch"], state["best_val"], state["best_epoch"]
-        best_state, history = state["best_state"], state["history"]
-        say(f"resuming {out.name} after epoch {start_epoch}")
-    x_train = binarize_input(tr_x, cfg.input_threshold, model.input_shape)
-    y_train = torch.as_tensor(tr_y.astype(np.int64))
-    perm_rng = np.random.default_rng([cfg.seed, 7])
-    for _ in range(start_epoch):
-        perm_rng.permutation(len(y_train))  # replay the shuffles of the epochs already done
-    for epoch in range(start_epoch + 1, cfg.epochs + 1):
+        self.start_epoch, self.best_val, self.best_epoch = state["epoch"], state["best_val"], state["best_epoch"]
+        self.best_state, self.history = state["best_state"], state["history"]
+
+    def epoch(
+        self, cfg: TrainConfig, epoch: int, x_train: torch.Tensor, y_train: torch.Tensor, order: torch.Tensor
+    ) -> dict[str, float]:
+        """One epoch over ``order``; its record without the validation accuracy."""
+        model, optimizer = self.model, self.optimizer
         model.train()
         t0 = time.perf_counter()
-        order = torch.as_tensor(perm_rng.permutation(len(y_train)))
         total, correct, seen = 0.0, 0, 0
         n_batches = (len(order) + cfg.batch_size - 1) // cfg.batch_size
         bar = _epoch_bar(epoch, cfg.epochs, n_batches)
@@ -392,7 +479,7 @@ def train(
             idx = order[k * cfg.batch_size : (k + 1) * cfg.batch_size]
             xb, yb = x_train[idx], y_train[idx]
             if cfg.augment_shift:
-                xb = random_shift(xb, cfg.augment_shift, aug_gen)
+                xb = random_shift(xb, cfg.augment_shift, self.aug_gen)
             h = model(xb)
             if cfg.loss == "cel":
                 loss = F.cross_entropy(model.logits(h), yb)
@@ -412,79 +499,41 @@ def train(
             bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
         bar.close()
         epoch_lr = optimizer.param_groups[0]["lr"]
-        scheduler.step()
+        self.scheduler.step()
         model.eval()
-        net = export_bnn(model)
-        val_acc = float(np.mean(net.predict(va_x) == va_y)) if len(va_y) else float("nan")
-        record = {
+        seconds = time.perf_counter() - t0
+        record = {"epoch": epoch, "lr": epoch_lr, "loss": total / seen, "train_accuracy": correct / seen}
+        return {**record, "val_accuracy": math.nan, "seconds": seconds}
+
+    def checkpoint(self, cfg: TrainConfig, epoch: int) -> dict[str, Any]:
+        """What :meth:`restore` needs to continue after ``epoch``."""
+        return {
+            "config": self.config_json,
             "epoch": epoch,
-            "lr": epoch_lr,
-            "loss": total / seen,
-            "train_accuracy": correct / seen,
-            "val_accuracy": val_acc,
-            "seconds": time.perf_counter() - t0,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "generator": self.gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "aug_generator": self.aug_gen.get_state(),
+            "init_from": self.init_record,
+            "best_val": self.best_val,
+            "best_epoch": self.best_epoch,
+            "best_state": self.best_state,
+            "history": self.history,
         }
-        history.append(record)
-        if val_acc > best_val or best_state is None:
-            best_val, best_epoch = val_acc, epoch
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        _save_checkpoint(
-            ckpt,
-            {
-                "config": config_json,
-                "epoch": epoch,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "generator": gen.get_state(),
-                "torch_rng": torch.get_rng_state(),
-                "aug_generator": aug_gen.get_state(),
-                "init_from": init_record,
-                "best_val": best_val,
-                "best_epoch": best_epoch,
-                "best_state": best_state,
-                "history": history,
-            },
-        )
-        say(
-            f"epoch {epoch}/{cfg.epochs}: loss {record['loss']:.4f}, train acc {record['train_accuracy']:.4f}, "
-            f"val acc {val_acc:.4f} (best {best_val:.4f} @ {best_epoch}), {record['seconds']:.0f} s"
-        )
-    assert best_state is not None
-    model.load_state_dict(best_state)
-    if cfg.recalibrate_bn:
-        flips = torch.Generator().manual_seed(cfg.seed + 3)
-        recalibrate_batchnorm(model, x_train[:20_000], ber=cfg.train_ber, generator=flips)
-        say(f"batch-norm statistics re-estimated on up to 20,000 training images at BER {cfg.train_ber:g}")
-    model.eval()
-    meta = {
-        "loss": cfg.loss,
-        "b": cfg.b,
-        "train_ber": cfg.train_ber,
-        "epochs": cfg.epochs,
-        "best_epoch": best_epoch,
-        "seed": cfg.seed,
-        "dataset": dataset,
-        "input_threshold": cfg.input_threshold,
-        "val_accuracy": best_val,
-        "train_size": int(len(tr_y)),
-        "val_size": int(len(va_y)),
-        "batch_size": cfg.batch_size,
-        "lr": cfg.lr,
-        "lr_halve_every": cfg.lr_halve_every,
-        "limit": cfg.limit,
-        "history": history,
-        "augment_shift": cfg.augment_shift,
-        "recalibrate_bn": cfg.recalibrate_bn,
-        "init_from": init_record,
-        "torch_version": torch.__version__,
-    }
+
+
+def _export_checked(
+    model: TorchBNN, meta: dict[str, Any], test_images: np.ndarray, threshold: int
+) -> tuple[BNN, np.ndarray]:
+    """The engine's network of ``model`` and its output ``h`` on the test images, the export contract checked."""
     net = export_bnn(model, meta)
     h_engine = net.forward(test_images)
     with torch.no_grad():  # the export contract, on the very model just trained
         h_torch = np.concatenate(
             [
-                model(binarize_input(test_images[i : i + 1000], cfg.input_threshold, model.input_shape)).numpy()
+                model(binarize_input(test_images[i : i + 1000], threshold, model.input_shape)).numpy()
                 for i in range(0, len(test_images), 1000)
             ]
         )
@@ -492,9 +541,4 @@ def train(
         bad = int(np.count_nonzero(np.any(h_engine != h_torch, axis=1)))
         raise ConfigError(f"export contract broken: engine and torch differ on {bad} of {len(h_engine)} test images")
     net.metadata["export_contract"] = f"identical output h, engine vs torch eval, on {len(h_engine)} test images"
-    test_acc = float(np.mean(h_engine.argmax(1) == test_labels))
-    net.metadata["clean_accuracy"] = test_acc
-    net.metadata["clean_accuracy_measured_by"] = "memsim engine on the exported model"
-    save_model(net, out)
-    say(f"wrote {out}: clean test accuracy {test_acc:.4f} (engine), best epoch {best_epoch}")
-    return TrainResult(out, test_acc, best_val, best_epoch, history)
+    return net, h_engine
