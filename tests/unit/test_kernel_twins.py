@@ -274,7 +274,17 @@ def test_fused_popcount_and_draw_equals_the_two_steps(B, n, n_out, p):
         np.testing.assert_array_equal(got, expected)
 
 
-@pytest.mark.parametrize(("n", "p"), [(3136, 0.01), (2048, 0.3), (784, 1e-4), (100, 0.5), (7, 0.9), (1, 0.2)])
+@pytest.mark.parametrize(
+    ("n", "p"),
+    [  # the large tables take minutes as plain Python (the JIT-off pass): they need the compiled builder
+        pytest.param(3136, 0.01, marks=pytest.mark.jit),
+        pytest.param(2048, 0.3, marks=pytest.mark.jit),
+        (784, 1e-4),
+        (100, 0.5),
+        (7, 0.9),
+        (1, 0.2),
+    ],
+)
 def test_window_start_is_the_tables_lo(n, p):
     """The draw loops recompute the CDF window's start instead of gathering it: the same integer for every m."""
     from numba import njit
