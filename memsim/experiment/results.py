@@ -130,6 +130,8 @@ def read_results(
     lines = list(csv.reader(io.StringIO(text)))
     while lines and not lines[-1]:  # blank lines at the end (an editor's or a spreadsheet's): not rows
         lines.pop()
+    if not lines:
+        raise ResultError(f"{path}: no complete header line (one line, cut before its end)")
     columns = lines[0]
     if header is not None and columns != list(header):
         raise ResultError(
@@ -181,8 +183,14 @@ def _check_number(path: Path, line: int, column: str, value: str, lo: float, hi:
         raise ResultError(f"{where}: {value} is not a whole number")
 
 
+def _name(column: str) -> str:
+    """A column name fit for a one-line message: quoted if it holds anything unusual, and short."""
+    text = column if column.isprintable() and "," not in column else repr(column)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _diff(found: Sequence[str], expected: Sequence[str]) -> str:
-    extra = [c for c in found if c not in expected]
+    extra = [_name(c) for c in found if c not in expected]
     lacking = [c for c in expected if c not in found]
     parts = [f"{len(found)} columns, expected {len(expected)}"]
     if lacking:

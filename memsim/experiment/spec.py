@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from memsim.bnn.network import THRESHOLD_DTYPES, in_memory_label
-from memsim.errors import ConfigError, UnknownNameError, suggest
+from memsim.errors import ConfigError, MemsimError, UnknownNameError, suggest
 from memsim.memory.energy import COMPUTE_PJ_PER_OP
 from memsim.memory.granularity import parse_granularity
 from memsim.memory.timing import MemorySystem
@@ -198,7 +198,7 @@ class SweepSpec:
             return cls(**dict(data))
         except TypeError as err:
             raise ConfigError(f"{source}: {err}") from None
-        except ConfigError as err:  # name the file the option came from
+        except MemsimError as err:  # name the file the option came from (an unknown name too)
             if source == "command line" or str(err).startswith(f"{source}:"):
                 raise
             raise type(err)(f"{source}: {err}") from None
