@@ -76,9 +76,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``memsim`` command; returns the exit status (130 after Ctrl-C, wherever it lands)."""
+    return _main(argv, final=False)
+
+
+def console() -> int:
+    """The ``memsim`` console script: :func:`main`, and no Ctrl-C after it.
+
+    The work is done and its status decided when ``main`` returns; an interrupt while Python closes
+    (a Dask cluster's or a process pool's atexit hooks) would otherwise kill the process by SIGINT.
+    """
+    return _main(None, final=True)
+
+
+def _main(argv: Sequence[str] | None, final: bool) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv  # accepted anywhere, also after the subcommand
-    with _Interrupts() as interrupts:
+    with _Interrupts(final) as interrupts:
         try:
             status = _run([a for a in argv if a != "--debug"], debug)
         except KeyboardInterrupt:  # also while the parser imports the commands (numba takes ~0.5 s to load)
@@ -93,18 +106,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     return status
 
 
-def console() -> int:
-    """The ``memsim`` console script: :func:`main`, then no Ctrl-C during interpreter shutdown.
-
-    The work is done and its status decided when ``main`` returns; an interrupt while Python closes
-    (a Dask cluster's atexit hooks) would otherwise kill the process by SIGINT with a traceback.
-    """
-    status = main()
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    return status
-
-
 class _Interrupts:
     """SIGINT while a command runs: the first raises KeyboardInterrupt, later ones are counted, not raised.
 
@@ -115,7 +116,8 @@ class _Interrupts:
     Python's handlers stay as they are.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, final: bool = False) -> None:
+        self.final = final  # the process ends after: leave SIGINT ignored rather than restore Python's handler
         self.count = 0
         self._previous: Any = None
         self._hook: Any = None
@@ -136,8 +138,10 @@ class _Interrupts:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        # signal.signal first runs a handler for an interrupt still pending: this one (counted), not the
+        # default one, which would raise a KeyboardInterrupt out of the finished command.
         if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+            signal.signal(signal.SIGINT, signal.SIG_IGN if self.final else self._previous)
             sys.unraisablehook = self._hook
 
 

@@ -14,16 +14,15 @@ cell's counts are complete. Nothing of Dask is imported unless a cluster is aske
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import signal
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from memsim.errors import ConfigError
 from memsim.experiment.cells import CellCounts, cell_inputs, cell_row, count_cell
+from memsim.interrupts import ignored_interrupt
 
 __all__ = ["connect", "disconnect", "run_cells"]
 
@@ -60,7 +59,7 @@ def connect(scheduler: str) -> tuple[Any, Any]:
         # interrupt while one imports Dask kills its start with a hundred lines); a restarted one ignores
         # it from its preload (dask_setup). The cost: a Ctrl-C during the cluster's start (about 1.5 s)
         # is not seen, as the disposition is process-wide. Worker logs below ERROR are dropped.
-        with _ignored_interrupt():
+        with ignored_interrupt():
             cluster = LocalCluster(
                 n_workers=int(count),
                 threads_per_worker=1,
@@ -79,19 +78,6 @@ def connect(scheduler: str) -> tuple[Any, Any]:
         raise ConfigError(
             f"cannot reach the Dask scheduler at {scheduler} within {CONNECT_SECONDS} s: {str(err).splitlines()[0]}"
         ) from None
-
-
-@contextlib.contextmanager
-def _ignored_interrupt() -> Iterator[None]:
-    """SIGINT ignored for the ``with`` block (from the main thread only; elsewhere nothing changes)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def dask_setup(worker: Any) -> None:

@@ -45,6 +45,7 @@ from memsim.experiment.cells import (
 from memsim.experiment.results import read_meta, read_results
 from memsim.experiment.spec import SweepSpec
 from memsim.fileio import write_text_atomic
+from memsim.interrupts import ignored_interrupt
 from memsim.profile import Profile
 
 __all__ = [
@@ -153,7 +154,11 @@ def _prepare(out: Path, spec: SweepSpec, header: list[str], resume: bool, cells:
 
 
 def _init_worker(threads: int, parent: int) -> None:
+    import signal
+
     import numba
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C (a respawned worker too)
 
     numba.set_num_threads(threads)
     # A pool worker outlives a parent killed by SIGKILL (it waits on its queue forever, and keeps the resource
@@ -262,13 +267,23 @@ def run_sweep(
             import multiprocessing
 
             context = multiprocessing.get_context("spawn")  # fork after numba's threads start is unsafe
-            with ProcessPoolExecutor(
+            pool = ProcessPoolExecutor(
                 workers, mp_context=context, initializer=_init_worker, initargs=(threads, os.getpid())
-            ) as pool:
-                futures = [pool.submit(_worker_cell, spec, cell) for cell in todo]
+            )
+            try:
+                # A terminal's Ctrl-C reaches the whole process group: the workers start with SIGINT ignored
+                # (inherited through exec; they spawn on the first submit), and this process stops them.
+                with ignored_interrupt():
+                    futures = [pool.submit(_worker_cell, spec, cell) for cell in todo]
                 for future in as_completed(futures):
                     write(future.result())
                     bar.update(1)
+            except BaseException:  # Ctrl-C or an error: no cell of this run is worth finishing
+                pool.shutdown(wait=False, cancel_futures=True)
+                for process in list((getattr(pool, "_processes", None) or {}).values()):
+                    process.terminate()
+                raise
+            pool.shutdown()
     finally:
         bar.close()
     return _in_grid_order(out_path, header, cells)
