@@ -45,7 +45,8 @@ __all__ = [
 
 #: The interval kinds a sweep row's ``ci_method`` column can name, and what each is over.
 CI_METHODS = {
-    "wilson-images": "Wilson over all predictions (trials x images): flips fresh per image read",
+    "wilson-images": "Wilson over all predictions (trials x images): flips fresh per image read, or the "
+    "images of one measured chip (its cells fixed: nothing said of other chips)",
     "t-chips": "Student t over per-chip (trial) accuracies: stuck cells shared by all images of a chip",
     "t-batches": "cluster-robust t over (trial, batch) counts: one flip pattern per batch",
 }
