@@ -1,0 +1,104 @@
+"""m-bit weights in the approximate memory (issue 25, item 1): quantize, pack m bits per weight, read with
+flips, dequantize; every bit of a weight can flip and does what the module docstring says."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from memsim import ApproximateMemory, ConfigError
+from memsim.memory.quant import BITS, SCHEMES, quantize, read_quantized, store_quantized, unpack_codes
+from memsim.memory.reads import ReadSet
+
+RNG = np.random.default_rng(7)
+
+
+@pytest.mark.parametrize("bits", BITS)
+@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_round_to_nearest_within_half_a_step(bits, scheme, per_channel):
+    w = RNG.normal(0.0, 0.1, (6, 3, 3, 4))
+    q = quantize(w, bits, scheme, per_channel)
+    err = np.abs(q.dequantize() - w)
+    step = q.scale.reshape(-1, 1, 1, 1) if per_channel else q.scale
+    assert np.all(err <= step / 2 + 1e-6), float(np.max(err / step))
+    assert q.nbits == w.size * bits and q.codes.max() < 2**bits
+
+
+def test_codes_are_packed_m_bits_per_weight_least_significant_first():
+    q = quantize(np.array([1.0, 2.0, -1.0, 7.0]), bits=4, scheme="symmetric", clip=7.0)  # scale 1
+    assert q.codes.tolist() == [1, 2, 15, 7]  # -1 in 4-bit two's complement
+    assert q.packed().words.view(np.uint8)[:2].tolist() == [0x21, 0x7F]  # two 4-bit weights per byte
+
+
+@pytest.mark.parametrize("bits", BITS)
+def test_unpack_inverts_pack_with_read_axes(bits):
+    codes = RNG.integers(0, 2**bits, (5, 7)).astype(np.uint32)
+    q = quantize(np.ones((5, 7)), bits)  # only its layout is used
+    q = type(q)(codes, q.scale, q.zero_point, bits, q.scheme)
+    words = q.packed().words
+    stacked = np.stack([words, words ^ np.uint64(0)])
+    assert np.array_equal(unpack_codes(stacked, codes.size, bits).reshape(2, 5, 7), np.stack([codes, codes]))
+
+
+@pytest.mark.parametrize("bits", [2, 4, 8, 16])
+def test_what_a_flip_of_each_bit_does(bits):
+    """Symmetric: bit k < m-1 moves the weight by +-2^k scale, the sign bit by -+2^(m-1) scale; asymmetric:
+    every bit k by +-2^k scale (the most significant one half the range)."""
+    for scheme in SCHEMES:
+        q = quantize(RNG.normal(0, 1, 50), bits, scheme)
+        base = q.dequantize().astype(np.float64)
+        for k in range(bits):
+            moved = q.dequantize(q.codes ^ np.uint32(1 << k)).astype(np.float64) - base
+            steps = np.rint(moved / q.scale[0]).astype(np.int64)
+            if scheme == "symmetric" and k == bits - 1:
+                assert set(np.abs(steps)) == {2 ** (bits - 1)}
+                assert np.all(np.sign(steps) == np.where(q.codes >= 2 ** (bits - 1), 1, -1))  # sign flips
+            else:
+                assert set(np.abs(steps)) == {2**k}
+                assert np.all(np.sign(steps) == np.where(q.codes & (1 << k), -1, 1))  # 1 -> 0 lowers
+
+
+def test_the_memory_counts_m_bits_per_weight_and_reads_are_fresh_per_image():
+    w = RNG.normal(0, 0.1, (64, 100))
+    q = quantize(w, 4, "asymmetric", per_channel=True)
+    mem = ApproximateMemory(seed=1)
+    store_quantized(mem, "fc", q)
+    mem.set_ber(0.0)
+    clean = read_quantized(mem, "fc", q, ReadSet.images(0, 2, seed=0))
+    assert np.array_equal(clean[0], q.dequantize()) and np.array_equal(clean[1], clean[0])
+    assert mem.totals.bits_read == 2 * w.size * 4
+    mem.set_ber(0.05)
+    reads = read_quantized(mem, "fc", q, ReadSet.images(0, 200, seed=0))
+    again = read_quantized(mem, "fc", q, ReadSet.images(0, 200, seed=0))
+    assert np.array_equal(reads, again), "the same keyed reads give the same words"
+    assert not np.array_equal(reads[0], reads[1]), "each image reads its own flips"
+    n = 200 * w.size * 4  # independent bits: the second block repeats the first one's keyed reads
+    flipped = mem.totals.bits_flipped / (2 * n)
+    se = np.sqrt(0.05 * 0.95 / n)
+    print(f"\nflip rate over {n:,} independent bits read: {flipped:.5f} (BER 0.05, 4 se = {4 * se:.5f})")
+    assert abs(flipped - 0.05) < 4 * se
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"bits": 1}, r"bits must be one of 2, 3, 4, 5, 6, 7, 8, 16, got 1"),
+        ({"bits": 9}, r"got 9"),
+        ({"bits": True}, r"got True"),
+        ({"scheme": "robust"}, r"scheme must be one of symmetric, asymmetric, got 'robust'"),
+        ({"clip": -1.0}, r"clip must be a finite range around 0"),
+        ({"clip": (0.1, 1.0), "scheme": "asymmetric"}, r"clip must be a finite range around 0"),
+        ({"clip": (-1.0, 1.0)}, r"clip \(lo, hi\) is for the asymmetric scheme"),
+    ],
+)
+def test_bad_quantization_options(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        quantize(np.ones((2, 2)), **kwargs)
+
+
+def test_non_finite_or_empty_weights():
+    with pytest.raises(ConfigError, match="not finite"):
+        quantize(np.array([1.0, np.nan]))
+    with pytest.raises(ConfigError, match="non-empty"):
+        quantize(np.zeros(0))
