@@ -16,7 +16,11 @@ import memsim
 from memsim import MemsimError
 from memsim.profile.catalog import profile_path
 
-SETTINGS = settings(max_examples=int(__import__("os").environ.get("FUZZ_EXAMPLES", "40")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=int(__import__("os").environ.get("FUZZ_EXAMPLES", "40")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 SCALARS = st.sampled_from(["-1", "0", "1e308", "nan", ".inf", "''", "[]", "{}", "null", "abc", "2", "-0.5", "true"])
 
 
