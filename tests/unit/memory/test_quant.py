@@ -102,3 +102,22 @@ def test_non_finite_or_empty_weights():
         quantize(np.array([1.0, np.nan]))
     with pytest.raises(ConfigError, match="non-empty"):
         quantize(np.zeros(0))
+
+
+def test_quantized_weights_take_every_granularity_and_fault_model():
+    """per_batch: one pattern per batch; persistent faults: one chip, the same words for every image and
+    every read key; the counters as for binary weights."""
+    q = quantize(RNG.normal(0, 0.1, (32, 40)), 8, "symmetric")
+    batch = ApproximateMemory(seed=2)
+    store_quantized(batch, "w", q)
+    batch.set_ber(0.02)
+    per_batch = read_quantized(batch, "w", q, ReadSet.batches([0, 0, 1], seed=5))
+    assert np.array_equal(per_batch[0], per_batch[1]) and not np.array_equal(per_batch[0], per_batch[2])
+    assert batch.totals.by_granularity == {"per_batch": 3}
+    chip = ApproximateMemory(fault_model="persistent", seed=4)
+    store_quantized(chip, "w", q)
+    chip.set_ber(0.02)
+    a = read_quantized(chip, "w", q, ReadSet.images(0, 3, seed=1))
+    b = read_quantized(chip, "w", q, ReadSet.images(100, 2, seed=9))
+    assert all(np.array_equal(a[0], x) for x in (*a, *b)), "a chip's stuck cells are the same in every read"
+    assert not np.array_equal(a[0], q.dequantize()), "and some of them are wrong at BER 0.02"
