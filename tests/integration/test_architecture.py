@@ -97,7 +97,15 @@ def _graph():
 
 #: The pipeline's layers, bottom up. A module imports only from its own layer or lower ones.
 LAYERS = [
-    ("memsim.errors", "memsim.config", "memsim.bits", "memsim.rng", "memsim.fileio", "memsim._version"),
+    (
+        "memsim.errors",
+        "memsim.config",
+        "memsim.bits",
+        "memsim.rng",
+        "memsim.fileio",
+        "memsim.interrupts",
+        "memsim._version",
+    ),
     ("memsim.profile", "memsim.datasets"),
     ("memsim.memory",),
     ("memsim.bnn",),
