@@ -109,7 +109,7 @@ LAYERS = [
     ("memsim.profile", "memsim.datasets"),
     ("memsim.memory",),
     ("memsim.bnn",),
-    ("memsim.experiment", "memsim.train"),
+    ("memsim.experiment", "memsim.train", "memsim.qnn"),
     ("memsim.report",),
     ("memsim.demo",),
     ("memsim.cli", "memsim.__main__"),
@@ -161,12 +161,12 @@ def test_no_import_cycles_lazy_ones_included():
     assert not cycles, "\n".join(cycles)
 
 
-def test_torch_only_in_train_and_matplotlib_only_in_report_plots():
+def test_torch_only_in_train_and_qnn_and_matplotlib_only_in_report_plots():
     bad = []
     for module, path in _modules().items():
         for name in _imports(path, module):
             top = name.split(".")[0]
-            if top == "torch" and not module.startswith("memsim.train"):
+            if top == "torch" and not module.startswith(("memsim.train", "memsim.qnn")):
                 bad.append(f"{module} imports torch")
             if top == "matplotlib" and module != "memsim.report.plots":
                 bad.append(f"{module} imports matplotlib")
