@@ -117,6 +117,7 @@ def _numba_threads(client: Any) -> dict[str, int]:
 
 
 def _part(
+    count: Callable[..., Any],
     spec: Any,
     cell: Any,
     net: Any,
@@ -131,7 +132,7 @@ def _part(
     from distributed import get_worker
 
     numba.set_num_threads(min(numba.config.NUMBA_NUM_THREADS, threads.get(get_worker().address, 1)))  # type: ignore[attr-defined]
-    return cell.key, start, count_cell(spec, cell, net, images, labels, start, stop)
+    return cell.key, start, count(spec, cell, net, images, labels, start, stop)
 
 
 def run_cells(
@@ -141,6 +142,7 @@ def run_cells(
     write: Callable[[dict[str, Any]], None],
     advance: Callable[[], None],
     images_per_task: int | None,
+    count: Callable[..., Any] = count_cell,
 ) -> None:
     """Run ``cells`` on the cluster of ``client``; ``write`` each cell's row when its last part is in.
 
@@ -156,6 +158,9 @@ def run_cells(
         Called with each finished row, and once per finished cell (progress).
     images_per_task : int or None
         Split each cell into parts of this many test images (None: one task per cell).
+    count : callable
+        What a task runs on its images (:func:`~memsim.experiment.cells.count_cell`; tests
+        give one that fails).
     """
     from distributed import as_completed
 
@@ -188,7 +193,17 @@ def run_cells(
             model_f = scattered["model", cell.model]
             futures.append(
                 client.submit(
-                    _part, spec, cell, model_f, images_f, labels_f, start, min(n, start + size), threads, pure=False
+                    _part,
+                    count,
+                    spec,
+                    cell,
+                    model_f,
+                    images_f,
+                    labels_f,
+                    start,
+                    min(n, start + size),
+                    threads,
+                    pure=False,
                 )
             )
     finished: dict[str, dict[int, Any]] = {}

@@ -89,16 +89,14 @@ def test_scheduler_errors_are_clear(tmp_path):
 
 def test_a_failing_task_stops_the_sweep_and_its_remaining_tasks(client):
     from memsim.experiment.dist import run_cells
-    from memsim.experiment.sweep import CellCounts, cell_inputs, cell_row, cells_of
+    from memsim.experiment.sweep import cells_of
 
     def fail(*_args):
         raise ZeroDivisionError("a task failed")
 
     rows = []
     with pytest.raises(ZeroDivisionError, match="a task failed"):
-        run_cells(
-            client, SPEC, cells_of(SPEC), rows.append, lambda: None, 50, (cell_inputs, fail, cell_row, CellCounts)
-        )
+        run_cells(client, SPEC, cells_of(SPEC), rows.append, lambda: None, 50, count=fail)
     assert rows == []
     deadline = time.monotonic() + 10  # cancelling is a message to the scheduler: give it a moment
     while any(client.processing().values()) and time.monotonic() < deadline:
