@@ -25,18 +25,19 @@ def chip(tmp_path):
     return tmp_path
 
 
+def _with_sram_energy(chip):
+    """The chip's profile with the shipped SRAM profile's energy, rescaled to volts with Vmin = 0.6 V."""
+    return profile_from_fault_maps(
+        [chip], chip / "chip.yaml", technology="sram", reference="my chip",
+        energy_from="sram_14nm_chandramoorthy2019", energy_vmin_v=0.6,
+    )  # fmt: skip
+
+
 def test_energy_from_a_profile_is_tabulated_at_the_maps_and_cited(chip):
     from memsim import load_profile
 
     sram = load_profile("sram_14nm_chandramoorthy2019").with_vmin(0.6)
-    p = profile_from_fault_maps(
-        [chip],
-        chip / "chip.yaml",
-        technology="sram",
-        reference="my chip",
-        energy_from="sram_14nm_chandramoorthy2019",
-        energy_vmin_v=0.6,
-    )
+    p = _with_sram_energy(chip)
     for v in (0.5, 0.55, 0.6):
         assert p.at(vdd_v=v).read_energy_pj_per_bit == pytest.approx(sram.at(vdd_v=v).read_energy_pj_per_bit)
     assert p.at().read_latency_ns is None  # not in the SRAM profile: None, never invented
@@ -104,14 +105,7 @@ def test_at_memory_and_sweep_refuse_the_same_voltage_between_maps(chip, capsys):
 
 @pytest.mark.jit
 def test_a_measured_chip_with_energy_is_swept_and_reported(chip, capsys):
-    profile_from_fault_maps(
-        [chip],
-        chip / "chip.yaml",
-        technology="sram",
-        reference="x",
-        energy_from="sram_14nm_chandramoorthy2019",
-        energy_vmin_v=0.6,
-    )
+    _with_sram_energy(chip)
     out = chip / "sweep"
     sweep = "sweep --model fcnn_cel_ber0 --dataset fashion-mnist-demo --trials 1 --quiet --vdd-v 0.5,0.55,0.6"
     argv = [*sweep.split(), "--profile", str(chip / "chip.yaml"), "--out", str(out)]
