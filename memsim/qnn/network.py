@@ -11,7 +11,6 @@ the corrupted activations, exactly as if image ``i`` had run alone on the weight
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +25,8 @@ from memsim.errors import ConfigError
 from memsim.memory.granularity import ReadGranularity, parse_granularity
 from memsim.memory.quant import Quantized, quantize, unpack_codes
 from memsim.memory.reads import ReadSet, resolve_seed
+from memsim.memory.sparse import flip_bits
+from memsim.qnn import kernels
 
 __all__ = ["QNN", "from_torch"]
 
@@ -188,15 +189,15 @@ class QNN:
                 with torch.no_grad():
                     outs.append(self.module(xb))
                 continue
-            index = np.arange(first, first + len(xb), dtype=np.int64)
-            if gran is ReadGranularity.PER_BATCH:
-                batch_ids = index // batch_size
-                ids, row = np.unique(batch_ids, return_inverse=True)
+            if gran is ReadGranularity.PER_BATCH:  # a call's images of one batch are contiguous
+                batch_of = np.arange(first, first + len(xb), dtype=np.int64) // batch_size
+                ids, starts = np.unique(batch_of, return_index=True)
                 reads = ReadSet.batches(ids, seed)
+                served = np.append(starts, len(xb)).astype(np.int64)
             else:
-                row = np.arange(len(xb))
                 reads = ReadSet.images(first, len(xb), seed, gran)
-            with self._corrections(memory, reads, row, prefix), torch.no_grad():
+                served = np.arange(len(xb) + 1, dtype=np.int64)
+            with self._corrections(memory, reads, served, prefix), torch.no_grad():
                 outs.append(self.module(xb))
         if not outs:
             return np.zeros((0,), dtype=np.float32)
@@ -213,17 +214,29 @@ class QNN:
         return _as_tensor(arr)
 
     @contextmanager
-    def _corrections(self, memory: Any, reads: ReadSet, row: np.ndarray, prefix: str) -> Iterator[None]:
-        """Forward hooks that add each image's correction to every stored layer's output."""
-        handles = []
-        for name, layer in zip(self.weight_names(prefix), self.layers, strict=True):
-            flips = _flipped(memory.read_words(name, reads), layer)
-            handles.append(layer.module.register_forward_hook(_hook(layer, flips, row)))
+    def _corrections(self, memory: Any, reads: ReadSet, first: np.ndarray, prefix: str) -> Iterator[None]:
+        """Forward hooks that add each image's correction to every stored layer's output.
+
+        Every read of a layer starts from the same words (the stored codes, or a chip's with its
+        stuck cells); where those differ from the clean codes the layer runs on them for the
+        whole batch, so the corrections are only each read's own flips.
+        """
+        handles, restore = [], []
         try:
+            for name, layer in zip(self.weight_names(prefix), self.layers, strict=True):
+                base, offsets, bits = _layer_flips(memory, name, layer, reads)
+                if base is not layer.words and not np.array_equal(base, layer.words):
+                    restore.append((layer, layer.module.weight.detach().clone()))
+                    with torch.no_grad():
+                        layer.module.weight.copy_(torch.from_numpy(_weights_of(layer, base)))
+                handles.append(layer.module.register_forward_hook(_hook(layer, base, offsets, bits, first)))
             yield
         finally:
             for h in handles:
                 h.remove()
+            with torch.no_grad():
+                for layer, weight in restore:
+                    layer.module.weight.copy_(weight)
 
     # ------------------------------------------------------------------ the naive twin
     def materialize(
@@ -250,10 +263,11 @@ class QNN:
             reads = ReadSet.images(index, 1, resolve_seed(seed, "seed"), gran)
         stored = {n: m for n, m in module.named_modules()}
         for name, layer in zip(self.weight_names(prefix), self.layers, strict=True):
-            codes = unpack_codes(memory.read_words(name, reads), int(layer.q.codes.size), layer.q.bits)
-            weights = layer.q.dequantize(codes.reshape(layer.q.shape))
+            base, _, bits = _layer_flips(memory, name, layer, reads)
+            words = base.copy()
+            np.bitwise_xor.at(words, bits >> 6, np.left_shift(np.uint64(1), (bits & 63).astype(np.uint64)))
             with torch.no_grad():
-                stored[layer.name].weight.copy_(torch.from_numpy(weights))
+                stored[layer.name].weight.copy_(torch.from_numpy(_weights_of(layer, words)))
         return module
 
     def __repr__(self) -> str:
@@ -265,117 +279,70 @@ class QNN:
 
 
 # ---------------------------------------------------------------------- corrections
-@dataclass
-class _Flips:
-    """The weights a block of reads got wrong: read row, flat weight index, and weight change."""
+def _layer_flips(memory: Any, name: str, layer: _Layer, reads: ReadSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What every read of a layer starts from, and each read's flipped bits (offsets, bit numbers).
 
-    read: np.ndarray
-    weight: np.ndarray
-    delta: np.ndarray
-
-
-def _flipped(words: np.ndarray, layer: _Layer) -> _Flips:
-    """Which weights each read got wrong, and by how much (dequantized units)."""
-    diff = np.asarray(words) != layer.words[None, :]
-    r_idx, w_idx = np.nonzero(diff)
-    if r_idx.size == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return _Flips(empty, empty, np.zeros(0, dtype=np.float32))
-    q = layer.q
-    m = q.bits
-    changed = np.asarray(words)[r_idx, w_idx] ^ layer.words[w_idx]
-    # every flipped bit names its weight; a weight with several flipped bits counts once
-    bit_rows, bit_pos = [], []
-    for b in range(64):
-        hit = (changed >> np.uint64(b)) & np.uint64(1) == 1
-        if hit.any():
-            bit_rows.append(r_idx[hit])
-            bit_pos.append(w_idx[hit].astype(np.int64) * 64 + b)
-    rows, bits = np.concatenate(bit_rows), np.concatenate(bit_pos)
-    weight = bits // m
-    keep = weight < q.codes.size  # padding bits of the last word hold no weight
-    pairs = np.unique(np.stack([rows[keep], weight[keep]]), axis=1)
-    read, weight = pairs[0], pairs[1]
-    new = _codes_at(np.asarray(words), read, weight, m)
-    old = q.codes.ravel()[weight].astype(np.int64)
-    channel = weight // (q.codes.size // q.shape[0])
-    delta = _value(q, new, channel) - _value(q, old, channel)
-    return _Flips(read, weight, delta.astype(np.float32))
-
-
-def _codes_at(words: np.ndarray, read: np.ndarray, weight: np.ndarray, m: int) -> np.ndarray:
-    """The m-bit codes of ``weight`` in rows ``read`` of packed ``words`` (a code may straddle two words)."""
-    start = weight * m
-    w0, r = start // 64, (start % 64).astype(np.uint64)
-    lo = words[read, w0] >> r
-    spill = (r + np.uint64(m)) > np.uint64(64)
-    hi = np.zeros_like(lo)
-    if spill.any():
-        nxt = words[read[spill], w0[spill] + 1]
-        hi[spill] = nxt << (np.uint64(64) - r[spill])
-    return ((lo | hi) & np.uint64((1 << m) - 1)).astype(np.int64)
-
-
-def _value(q: Quantized, codes: np.ndarray, channel: np.ndarray) -> np.ndarray:
-    """Dequantized values of codes of the given output channels (float64)."""
-    c = codes.astype(np.int64)
-    if q.scheme == "symmetric":
-        c = np.where(c >= 1 << (q.bits - 1), c - (1 << q.bits), c)
-    scale = q.scale[channel] if q.scale.size > 1 else q.scale[0]
-    zero = q.zero_point[channel] if q.zero_point.size > 1 else q.zero_point[0]
-    return np.asarray(scale * (c - zero), dtype=np.float64)
-
-
-def _hook(layer: _Layer, flips: _Flips, row: np.ndarray) -> Callable[..., torch.Tensor]:
-    """A forward hook adding, to output image ``k``, the corrections of read ``row[k]``.
-
-    ``per_sample`` reads serve one image each; a ``per_batch`` read serves every image of its batch.
+    A memory that serves the reads as a :class:`~memsim.memory.reads.FlipLaw` (every built-in
+    fault model) has its flips drawn one by one (:mod:`memsim.memory.sparse`); any other fault
+    model's reads are read as words and compared with the stored ones.
     """
-    served = [np.nonzero(row == r)[0] for r in flips.read]  # the images each flip's read serves
-    counts = np.array([len(i) for i in served], dtype=np.int64)
-    img = torch.from_numpy(np.concatenate(served).astype(np.int64)) if served else torch.zeros(0, dtype=torch.long)
-    w = np.repeat(flips.weight, counts)
-    d = torch.from_numpy(np.repeat(flips.delta, counts))
+    law = memory.flip_law(name, reads)
+    if law is not None:
+        offsets, bits = flip_bits(law, layer.q.nbits, reads.events())
+        return np.asarray(law.words), offsets, bits
+    diff = np.asarray(memory.read_words(name, reads)) ^ layer.words[None, :]
+    offsets, parts = [0], []
+    for row in diff:
+        hit = np.nonzero(row)[0]
+        bits_of = np.unpackbits(row[hit].view(np.uint8).reshape(-1, 8), axis=1, bitorder="little")
+        k, b = np.nonzero(bits_of)
+        parts.append(hit[k] * 64 + b)
+        offsets.append(offsets[-1] + k.size)
+    bits = np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
+    return layer.words, np.asarray(offsets, dtype=np.int64), bits
+
+
+def _weights_of(layer: _Layer, words: np.ndarray) -> np.ndarray:
+    """The dequantized weights (float32, the layer's shape) of packed ``words``."""
+    q = layer.q
+    return q.dequantize(unpack_codes(words, int(q.codes.size), q.bits).reshape(q.shape))
+
+
+def _hook(
+    layer: _Layer, base: np.ndarray, offsets: np.ndarray, bits: np.ndarray, first: np.ndarray
+) -> Callable[..., torch.Tensor]:
+    """A forward hook adding to image ``k`` the corrections of the read serving it (``first``)."""
+    q = layer.q
+    scale = np.ascontiguousarray(q.scale, dtype=np.float64).ravel()
+    zero = np.ascontiguousarray(q.zero_point, dtype=np.int64).ravel()
+    per_channel = q.codes.size // scale.size
+    symmetric = q.scheme == "symmetric"
+    words = np.ascontiguousarray(base, dtype=np.uint64)
 
     def hook(mod: nn.Module, args: tuple[Any, ...], out: torch.Tensor) -> torch.Tensor:
-        if img.numel() == 0:
+        if bits.size == 0:
             return out
-        x, out = args[0], out.clone()
-        if isinstance(mod, nn.Linear):  # out[k, ..., o] += d x[k, ..., j]
-            o, j = torch.from_numpy(w // mod.in_features), torch.from_numpy(w % mod.in_features)
-            vals = x[img, ..., j] * d.view(-1, *([1] * (x.dim() - 2)))
-            out.movedim(-1, 1).index_put_((img, o), vals, accumulate=True)
+        x, out = args[0].detach(), out.detach().clone().contiguous()
+        n = x.shape[0]
+        if isinstance(mod, nn.Linear):
+            xn = x.contiguous().numpy().reshape(n, -1, mod.in_features)
+            kernels.linear_fix(
+                xn, out.numpy().reshape(n, -1, mod.out_features), words, offsets, bits, first,
+                q.bits, symmetric, scale, zero, per_channel,
+            )  # fmt: skip
             return out
         assert isinstance(mod, (nn.Conv1d, nn.Conv2d))
-        return _conv_correction(mod, x, out, img, w, d)
+        padding: tuple[int, ...] = tuple(mod.padding)  # type: ignore[arg-type]
+        pads = [p for p in reversed(padding) for _ in range(2)]
+        xp = (F.pad(x, pads) if any(pads) else x).contiguous().numpy()
+        on = out.numpy()
+        kernel, stride, dilation = (tuple(v) for v in (mod.kernel_size, mod.stride, mod.dilation))
+        if isinstance(mod, nn.Conv1d):  # a 1-d convolution as a 2-d one of height 1
+            xp, on = xp[:, :, None, :], on[:, :, None, :]
+            kernel, stride, dilation = (1, *kernel), (1, *stride), (1, *dilation)
+        c_out, c_in_g = mod.weight.shape[:2]
+        geometry = np.array([*kernel, *stride, *dilation, c_in_g, c_out // mod.groups], dtype=np.int64)
+        kernels.conv_fix(xp, on, words, offsets, bits, first, q.bits, symmetric, scale, zero, per_channel, geometry)
+        return out
 
     return hook
-
-
-def _conv_correction(
-    mod: nn.Conv1d | nn.Conv2d, x: torch.Tensor, out: torch.Tensor, img: torch.Tensor, w: np.ndarray, d: torch.Tensor
-) -> torch.Tensor:
-    """Add ``d`` times each flipped weight's input slice (its tap, shifted and strided) to its output channel."""
-    dims = 2 if isinstance(mod, nn.Conv2d) else 1
-    c_out, c_in_g, *kernel = mod.weight.shape
-    per_group = c_out // mod.groups
-    o, rest = np.divmod(w, c_in_g * math.prod(kernel))
-    c, tap = np.divmod(rest, math.prod(kernel))
-    cin = (o // per_group) * c_in_g + c
-    padding: tuple[int, ...] = tuple(mod.padding)  # type: ignore[arg-type]
-    pads = [p for p in reversed(padding) for _ in range(2)]
-    xp = F.pad(x, pads) if any(pads) else x
-    spatial = out.shape[2:]
-    taps = np.stack(np.unravel_index(tap, kernel), axis=1) if dims == 2 else tap[:, None]
-    for t in np.unique(taps, axis=0):
-        hit = np.nonzero(np.all(taps == t, axis=1))[0]
-        index = [slice(None), slice(None)]
-        for k in range(dims):
-            start = int(t[k]) * mod.dilation[k]
-            stop = start + mod.stride[k] * (spatial[k] - 1) + 1
-            index.append(slice(start, stop, mod.stride[k]))
-        window = xp[tuple(index)]  # (N, C_in, *spatial): what tap t of every output position sees
-        sel = torch.from_numpy(hit)
-        vals = window[img[sel], torch.from_numpy(cin[hit])] * d[sel].view(-1, *([1] * dims))
-        out.index_put_((img[sel], torch.from_numpy(o[hit])), vals, accumulate=True)
-    return out

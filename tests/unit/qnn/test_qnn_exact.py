@@ -10,6 +10,8 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
 from memsim import ApproximateMemory, ConfigError  # noqa: E402
+from memsim.bits import pack_bits  # noqa: E402
+from memsim.memory import FaultModel, ReadSet, faults, register_fault_model  # noqa: E402
 from memsim.qnn import from_torch  # noqa: E402
 
 
@@ -108,3 +110,35 @@ def test_layers_that_cannot_be_stored_are_named():
         from_torch(nn.Linear(3, 2), torch.zeros(1, 3), bits=1)
     with pytest.raises(ConfigError, match=r"does not run on the example input of shape \(1, 4\)"):
         from_torch(nn.Linear(3, 2), torch.zeros(1, 4))
+
+
+class EveryThird(FaultModel):
+    """A fault model with no flip law: the torch path reads its words and compares them (the dense path)."""
+
+    name = "every_third_qnn"
+
+    def flips(self, data, ctx):
+        address = ctx.cell_offset + np.arange(ctx.nbits)
+        return ctx.mask(ctx.p01, 0) & pack_bits(address % 3 == 0).words
+
+
+@pytest.mark.parametrize("fault", ["persistent", "mixed", "dense"])
+def test_stuck_cells_and_models_without_a_law_equal_the_materialised_module(fault, monkeypatch):
+    """Stuck cells move the batch's base weights (one chip); a model without a flip law takes the dense reads."""
+    qnn, x = _net("residual-2d", 4, "asymmetric", True)
+    if fault == "dense":
+        monkeypatch.setattr(faults, "_REGISTRY", dict(faults._REGISTRY))
+        register_fault_model("every_third_qnn", EveryThird)
+        mem = ApproximateMemory("every_third_qnn", seed=5)
+    else:
+        mem = ApproximateMemory(fault, seed=5)
+    qnn.store_weights(mem)
+    mem.set_ber(0.01)
+    if fault == "dense":
+        assert mem.flip_law("stem.weight", ReadSet.images(0, 1, 0)) is None
+    got = qnn.forward(x, mem, seed=4, batch_size=16)
+    for i in range(0, len(x), 7):
+        with torch.no_grad():
+            want = qnn.materialize(mem, i, seed=4)(x[i : i + 1]).numpy()[0]
+        np.testing.assert_allclose(got[i], want, rtol=1e-4, atol=1e-4)
+    assert not np.allclose(got, qnn.forward(x))
