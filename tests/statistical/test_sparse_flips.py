@@ -45,7 +45,7 @@ def test_only_free_bits_flip_and_positions_are_uniform():
     free = _words(3)  # about half the bits free
     free_bits = unpack_bits(free, NBITS).astype(bool)
     p, reads = 5e-3, 16
-    offsets, bits = flip_bits(FlipLaw(words, free, p, p, (1, 2)), NBITS, np.arange(100, 100 + reads, dtype=np.uint64))
+    _, bits = flip_bits(FlipLaw(words, free, p, p, (1, 2)), NBITS, np.arange(100, 100 + reads, dtype=np.uint64))
     assert free_bits[bits].all(), "a bit outside the free set flipped"
     check_rate(bits.size, int(free_bits.sum()) * reads, p, "sparse free bits")
     # uniform over the array: flips per 1/64 of the array against the free bits there
@@ -61,7 +61,7 @@ def test_reads_are_independent_and_keyed():
     words = _words(4)
     law = FlipLaw(words, None, 0.01, 0.01, (7, 7))
     o1, b1 = flip_bits(law, NBITS, np.array([3, 4], dtype=np.uint64))
-    o2, b2 = flip_bits(law, NBITS, np.array([4], dtype=np.uint64))
+    _, b2 = flip_bits(law, NBITS, np.array([4], dtype=np.uint64))
     assert np.array_equal(b1[o1[1] : o1[2]], b2), "read 4 flips the same bits whatever shares its call"
     first, second = set(b1[: o1[1]].tolist()), set(b1[o1[1] :].tolist())
     overlap = len(first & second)
