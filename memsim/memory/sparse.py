@@ -19,7 +19,7 @@ from numba import njit, prange
 
 from memsim.config import NUMBA_FLAGS, NUMBA_PARALLEL_FLAGS
 from memsim.memory.reads import FlipLaw
-from memsim.rng import stream_state, to_unit, xoshiro_next
+from memsim.rng import exponential, stream_state, to_unit, xoshiro_next
 
 __all__ = ["flip_bits", "next_flip", "walk_params"]
 
@@ -28,31 +28,29 @@ WALK_CHUNK = 1 << 40
 
 
 def walk_params(law: FlipLaw) -> tuple[float, float, float]:
-    """``(log(1 - p_max), p01 / p_max, p10 / p_max)`` of a law; ``log_q`` is 0 where nothing flips."""
+    """``(-1 / log(1 - p_max), p01 / p_max, p10 / p_max)`` of a law; the first is negative where nothing flips."""
     pmax = max(law.p01, law.p10)
     if pmax <= 0.0:
-        return 0.0, 0.0, 0.0
-    log_q = -math.inf if pmax >= 1.0 else math.log1p(-pmax)
-    return log_q, law.p01 / pmax, law.p10 / pmax
+        return -1.0, 0.0, 0.0
+    gap_scale = 0.0 if pmax >= 1.0 else -1.0 / math.log1p(-pmax)
+    return gap_scale, law.p01 / pmax, law.p10 / pmax
 
 
 @njit(inline="always", **NUMBA_FLAGS)
-def next_flip(b, nbits, words, free, has_free, log_q, a01, a10, s0, s1, s2, s3):  # type: ignore[no-untyped-def]
+def next_flip(b, nbits, words, free, has_free, gap_scale, a01, a10, s0, s1, s2, s3):  # type: ignore[no-untyped-def]
     """The next flipped bit after bit ``b`` (``nbits`` if none) and the stream's state.
 
-    Candidates come at geometric gaps of rate ``p_max`` (``log_q = log(1 - p_max)``); a candidate
-    outside ``free`` is skipped, and one holding ``v`` is kept with probability ``a01`` (v = 0) or
-    ``a10`` (v = 1).
+    Candidates come at geometric gaps of rate ``p_max``: ``floor(E * gap_scale)`` with ``E`` an
+    Exp(1) draw and ``gap_scale = -1 / log(1 - p_max)`` (0 for ``p_max = 1``: every bit); a
+    candidate outside ``free`` is skipped, and one holding ``v`` is kept with probability ``a01``
+    (v = 0) or ``a10`` (v = 1).
     """
     while True:
-        if log_q == -np.inf:  # p_max = 1: every bit is a candidate
-            b += 1
-        else:
-            r, s0, s1, s2, s3 = xoshiro_next(s0, s1, s2, s3)
-            gap = np.floor(np.log(1.0 - to_unit(r)) / log_q)  # 1 - u in (0, 1]: a finite gap
-            if gap >= nbits - b - 1:
-                return nbits, s0, s1, s2, s3
-            b += 1 + np.int64(gap)
+        e, s0, s1, s2, s3 = exponential(s0, s1, s2, s3)
+        gap = np.floor(e * gap_scale)
+        if gap >= nbits - b - 1:
+            return nbits, s0, s1, s2, s3
+        b += 1 + np.int64(gap)
         if b >= nbits:
             return nbits, s0, s1, s2, s3
         w = b >> 6
@@ -68,13 +66,13 @@ def next_flip(b, nbits, words, free, has_free, log_q, a01, a10, s0, s1, s2, s3):
 
 
 @njit(**NUMBA_FLAGS)
-def _walk(words, free, has_free, nbits, log_q, a01, a10, k0, k1, event, out, at):  # type: ignore[no-untyped-def]
+def _walk(words, free, has_free, nbits, gap_scale, a01, a10, k0, k1, event, out, at):  # type: ignore[no-untyped-def]
     """Count the flips of read ``event``; write their bit numbers to ``out[at:]`` unless ``at < 0``."""
     s0, s1, s2, s3 = stream_state(k0, k1, event, WALK_CHUNK)
     n = 0
     b = np.int64(-1)
     while True:
-        b, s0, s1, s2, s3 = next_flip(b, nbits, words, free, has_free, log_q, a01, a10, s0, s1, s2, s3)
+        b, s0, s1, s2, s3 = next_flip(b, nbits, words, free, has_free, gap_scale, a01, a10, s0, s1, s2, s3)
         if b >= nbits:
             return n
         if at >= 0:
@@ -83,16 +81,16 @@ def _walk(words, free, has_free, nbits, log_q, a01, a10, k0, k1, event, out, at)
 
 
 @njit(**NUMBA_PARALLEL_FLAGS)
-def _flip_bits(words, free, has_free, nbits, log_q, a01, a10, k0, k1, events):  # type: ignore[no-untyped-def]
+def _flip_bits(words, free, has_free, nbits, gap_scale, a01, a10, k0, k1, events):  # type: ignore[no-untyped-def]
     n_reads = events.size
     counts = np.zeros(n_reads + 1, dtype=np.int64)
     empty = np.zeros(0, dtype=np.int64)
     for r in prange(n_reads):
-        counts[r + 1] = _walk(words, free, has_free, nbits, log_q, a01, a10, k0, k1, events[r], empty, -1)
+        counts[r + 1] = _walk(words, free, has_free, nbits, gap_scale, a01, a10, k0, k1, events[r], empty, -1)
     offsets = np.cumsum(counts)
     bits = np.empty(offsets[-1], dtype=np.int64)
     for r in prange(n_reads):
-        _walk(words, free, has_free, nbits, log_q, a01, a10, k0, k1, events[r], bits, offsets[r])
+        _walk(words, free, has_free, nbits, gap_scale, a01, a10, k0, k1, events[r], bits, offsets[r])
     return offsets, bits
 
 
@@ -116,11 +114,11 @@ def flip_bits(law: FlipLaw, nbits: int, events: np.ndarray) -> tuple[np.ndarray,
     bits : ndarray of int64
         Bit numbers in ``law.words``, increasing within a read.
     """
-    log_q, a01, a10 = walk_params(law)
+    gap_scale, a01, a10 = walk_params(law)
     events = np.ascontiguousarray(events, dtype=np.uint64)
-    if log_q == 0.0:
+    if gap_scale < 0.0:
         return np.zeros(events.size + 1, dtype=np.int64), np.zeros(0, dtype=np.int64)
     has_free = law.free is not None
     free = np.ascontiguousarray(law.free if has_free else np.zeros(0, dtype=np.uint64), dtype=np.uint64)
     k0, k1 = (np.uint64(k) for k in law.key)
-    return _flip_bits(law.words, free, has_free, np.int64(nbits), log_q, a01, a10, k0, k1, events)  # type: ignore[no-any-return]
+    return _flip_bits(law.words, free, has_free, np.int64(nbits), gap_scale, a01, a10, k0, k1, events)  # type: ignore[no-any-return]

@@ -1,11 +1,17 @@
-"""Per-image corrections of a layer's clean batched output for the weights its reads got wrong (numba).
+"""Per-image corrections of a layer's clean batched output for the bits its reads flipped (numba).
 
-No torch here: the hooks of :mod:`memsim.qnn.network` hand over numpy views of the tensors. Read
-``r`` serves images ``first[r]:first[r + 1]`` of the batch and flipped bits
-``bits[offsets[r]:offsets[r + 1]]`` (increasing) of the packed m-bit codes ``words``; the flips of
-one weight are grouped, the weight's change ``delta = value(code ^ flipped) - value(code)`` is
-computed in float32 like the weights themselves, and ``delta`` times what the weight multiplies is
-added to each served image's output. Reads serve disjoint images, so they run in parallel.
+No torch here: the hooks of :mod:`memsim.qnn.network` hand over numpy views of the tensors.
+
+A fixed-point weight is linear in its bits: ``scale * (sum_k c_k 2^k - zero)``, the top bit
+weighing ``-2^(m-1)`` in two's complement (``symmetric``). So a flip of bit ``k`` of weight ``w``
+changes it by ``delta = scale * (1 - 2 c_k) * (+-2^k)`` whatever else flipped in that read, and
+the corrections of a read's flips add up one by one, in any order: ``delta`` times what the
+weight multiplies is added to the output of every image the read serves (images
+``first[r]:first[r + 1]``). Reads serve disjoint images, so they run in parallel.
+
+The ``*_walk`` kernels draw each read's flips as they go (:func:`memsim.memory.sparse.next_flip`,
+nothing stored); the ``*_list`` kernels take them as ``bits[offsets[r]:offsets[r + 1]]`` (a fault
+model without a flip law, read as words).
 """
 
 from __future__ import annotations
@@ -14,69 +20,36 @@ import numpy as np
 from numba import njit, prange
 
 from memsim.config import NUMBA_FLAGS, NUMBA_PARALLEL_FLAGS
+from memsim.memory.sparse import WALK_CHUNK, next_flip
+from memsim.rng import stream_state
 
-__all__ = ["code_at", "conv_fix", "linear_fix"]
-
-
-@njit(inline="always", **NUMBA_FLAGS)
-def code_at(words, w, m):  # type: ignore[no-untyped-def]
-    """The m-bit code of weight ``w`` in packed ``words`` (little-endian; it may straddle two words)."""
-    start = w * m
-    i = start >> 6
-    shift = start & 63
-    code = words[i] >> np.uint64(shift)
-    if shift + m > 64:
-        code |= words[i + 1] << np.uint64(64 - shift)
-    return np.int64(code & np.uint64((1 << m) - 1))
+__all__ = ["bit_delta", "conv_list", "conv_walk", "linear_list", "linear_walk"]
 
 
 @njit(inline="always", **NUMBA_FLAGS)
-def _value(code, ch, m, symmetric, scale, zero):  # type: ignore[no-untyped-def]
-    c = code
-    if symmetric and c >= (1 << (m - 1)):
-        c -= 1 << m
-    return np.float32(scale[ch] * (c - zero[ch]))
+def bit_delta(words, b, m, symmetric, scale, per_channel):  # type: ignore[no-untyped-def]
+    """The weight holding bit ``b`` of packed ``words`` and its change (float32) when that bit flips."""
+    w = b // m
+    k = b - w * m
+    step = np.float64(np.int64(1) << k)
+    if symmetric and k == m - 1:
+        step = -step
+    if (words[b >> 6] >> np.uint64(b & 63)) & np.uint64(1):
+        step = -step
+    return w, np.float32(scale[w // per_channel] * step)
 
 
 @njit(inline="always", **NUMBA_FLAGS)
-def _delta(words, w, mask, m, symmetric, scale, zero, per_channel):  # type: ignore[no-untyped-def]
-    code = code_at(words, w, m)
-    ch = w // per_channel
-    return _value(code ^ mask, ch, m, symmetric, scale, zero) - _value(code, ch, m, symmetric, scale, zero)
+def _linear_add(x, out, i0, i1, w, d):  # type: ignore[no-untyped-def]
+    o = w // x.shape[2]
+    j = w - o * x.shape[2]
+    for k in range(i0, i1):
+        for li in range(x.shape[1]):
+            out[k, li, o] += d * x[k, li, j]
 
 
-@njit(**NUMBA_PARALLEL_FLAGS)
-def linear_fix(x, out, words, offsets, bits, first, m, symmetric, scale, zero, per_channel):  # type: ignore[no-untyped-def]
-    """``out[k, l, o] += delta * x[k, l, j]`` for each wrong weight ``(o, j)`` of the read serving image ``k``.
-
-    ``x`` is ``(N, L, in)`` and ``out`` ``(N, L, out)`` (``L`` the leading axes of a Linear's input).
-    """
-    n_in = x.shape[2]
-    for r in prange(offsets.size - 1):
-        i = offsets[r]
-        end = offsets[r + 1]
-        while i < end:
-            w = bits[i] // m
-            mask = np.int64(0)
-            while i < end and bits[i] // m == w:
-                mask |= np.int64(1) << (bits[i] - w * m)
-                i += 1
-            d = _delta(words, w, mask, m, symmetric, scale, zero, per_channel)
-            o = w // n_in
-            j = w - o * n_in
-            for k in range(first[r], first[r + 1]):
-                for li in range(x.shape[1]):
-                    out[k, li, o] += d * x[k, li, j]
-
-
-@njit(**NUMBA_PARALLEL_FLAGS)
-def conv_fix(xp, out, words, offsets, bits, first, m, symmetric, scale, zero, per_channel, geometry):  # type: ignore[no-untyped-def]
-    """``out[k, o] += delta * xp[k, c_in, tap window]`` for each wrong weight of the read serving image ``k``.
-
-    ``xp`` is the zero-padded input ``(N, C_in, H_p, W_p)``, ``out`` ``(N, C_out, H_o, W_o)`` (a 1-d
-    convolution as ``H = 1``); ``geometry`` is ``(k_h, k_w, s_h, s_w, d_h, d_w, c_in per group,
-    c_out per group)``.
-    """
+@njit(inline="always", **NUMBA_FLAGS)
+def _conv_add(xp, out, i0, i1, w, d, geometry):  # type: ignore[no-untyped-def]
     kh, kw, sh, sw, dh, dw, cin_g, per_group = (
         geometry[0],
         geometry[1],
@@ -87,26 +60,90 @@ def conv_fix(xp, out, words, offsets, bits, first, m, symmetric, scale, zero, pe
         geometry[6],
         geometry[7],
     )
-    ho, wo = out.shape[2], out.shape[3]
+    o = w // (cin_g * kh * kw)
+    rest = w - o * (cin_g * kh * kw)
+    c = rest // (kh * kw)
+    tap = rest - c * (kh * kw)
+    ki = tap // kw
+    kj = tap - ki * kw
+    cin = (o // per_group) * cin_g + c
+    for k in range(i0, i1):
+        for y in range(out.shape[2]):
+            row = ki * dh + y * sh
+            for xx in range(out.shape[3]):
+                out[k, o, y, xx] += d * xp[k, cin, row, kj * dw + xx * sw]
+
+
+@njit(**NUMBA_PARALLEL_FLAGS)
+def linear_walk(
+    x, out, words, free, has_free, nbits, gap_scale, a01, a10, k0, k1, events, first, m, symmetric, scale, per_channel
+):  # type: ignore[no-untyped-def]
+    """``out[k, l, o] += delta * x[k, l, j]`` for every bit the read serving image ``k`` flips.
+
+    ``x`` is ``(N, L, in)`` and ``out`` ``(N, L, out)`` (``L`` the leading axes of a Linear's input).
+    """
+    for r in prange(events.size):
+        s0, s1, s2, s3 = stream_state(k0, k1, events[r], WALK_CHUNK)
+        b = np.int64(-1)
+        while True:
+            b, s0, s1, s2, s3 = next_flip(b, nbits, words, free, has_free, gap_scale, a01, a10, s0, s1, s2, s3)
+            if b >= nbits:
+                break
+            w, d = bit_delta(words, b, m, symmetric, scale, per_channel)
+            _linear_add(x, out, first[r], first[r + 1], w, d)
+
+
+@njit(**NUMBA_PARALLEL_FLAGS)
+def linear_list(x, out, words, offsets, bits, first, m, symmetric, scale, per_channel):  # type: ignore[no-untyped-def]
+    """:func:`linear_walk` for flips given as lists."""
     for r in prange(offsets.size - 1):
-        i = offsets[r]
-        end = offsets[r + 1]
-        while i < end:
-            w = bits[i] // m
-            mask = np.int64(0)
-            while i < end and bits[i] // m == w:
-                mask |= np.int64(1) << (bits[i] - w * m)
-                i += 1
-            d = _delta(words, w, mask, m, symmetric, scale, zero, per_channel)
-            o = w // (cin_g * kh * kw)
-            rest = w - o * (cin_g * kh * kw)
-            c = rest // (kh * kw)
-            tap = rest - c * (kh * kw)
-            ki = tap // kw
-            kj = tap - ki * kw
-            cin = (o // per_group) * cin_g + c
-            for k in range(first[r], first[r + 1]):
-                for y in range(ho):
-                    row = ki * dh + y * sh
-                    for xx in range(wo):
-                        out[k, o, y, xx] += d * xp[k, cin, row, kj * dw + xx * sw]
+        for i in range(offsets[r], offsets[r + 1]):
+            w, d = bit_delta(words, bits[i], m, symmetric, scale, per_channel)
+            _linear_add(x, out, first[r], first[r + 1], w, d)
+
+
+@njit(**NUMBA_PARALLEL_FLAGS)
+def conv_walk(
+    xp,
+    out,
+    words,
+    free,
+    has_free,
+    nbits,
+    gap_scale,
+    a01,
+    a10,
+    k0,
+    k1,
+    events,
+    first,
+    m,
+    symmetric,
+    scale,
+    per_channel,
+    geometry,
+):  # type: ignore[no-untyped-def]
+    """``out[k, o] += delta * xp[k, c_in, tap window]`` for every bit the read serving image ``k`` flips.
+
+    ``xp`` is the zero-padded input ``(N, C_in, H_p, W_p)``, ``out`` ``(N, C_out, H_o, W_o)`` (a 1-d
+    convolution as ``H = 1``); ``geometry`` is ``(k_h, k_w, s_h, s_w, d_h, d_w, c_in per group,
+    c_out per group)``.
+    """
+    for r in prange(events.size):
+        s0, s1, s2, s3 = stream_state(k0, k1, events[r], WALK_CHUNK)
+        b = np.int64(-1)
+        while True:
+            b, s0, s1, s2, s3 = next_flip(b, nbits, words, free, has_free, gap_scale, a01, a10, s0, s1, s2, s3)
+            if b >= nbits:
+                break
+            w, d = bit_delta(words, b, m, symmetric, scale, per_channel)
+            _conv_add(xp, out, first[r], first[r + 1], w, d, geometry)
+
+
+@njit(**NUMBA_PARALLEL_FLAGS)
+def conv_list(xp, out, words, offsets, bits, first, m, symmetric, scale, per_channel, geometry):  # type: ignore[no-untyped-def]
+    """:func:`conv_walk` for flips given as lists."""
+    for r in prange(offsets.size - 1):
+        for i in range(offsets[r], offsets[r + 1]):
+            w, d = bit_delta(words, bits[i], m, symmetric, scale, per_channel)
+            _conv_add(xp, out, first[r], first[r + 1], w, d, geometry)

@@ -24,8 +24,8 @@ from torch.nn import functional as F
 from memsim.errors import ConfigError
 from memsim.memory.granularity import ReadGranularity, parse_granularity
 from memsim.memory.quant import Quantized, quantize, unpack_codes
-from memsim.memory.reads import ReadSet, resolve_seed
-from memsim.memory.sparse import flip_bits
+from memsim.memory.reads import FlipLaw, ReadSet, resolve_seed
+from memsim.memory.sparse import flip_bits, walk_params
 from memsim.qnn import kernels
 
 __all__ = ["QNN", "from_torch"]
@@ -224,12 +224,12 @@ class QNN:
         handles, restore = [], []
         try:
             for name, layer in zip(self.weight_names(prefix), self.layers, strict=True):
-                base, offsets, bits = _layer_flips(memory, name, layer, reads)
-                if base is not layer.words and not np.array_equal(base, layer.words):
+                served = _layer_flips(memory, name, layer, reads)
+                if served.base is not layer.words and not np.array_equal(served.base, layer.words):
                     restore.append((layer, layer.module.weight.detach().clone()))
                     with torch.no_grad():
-                        layer.module.weight.copy_(torch.from_numpy(_weights_of(layer, base)))
-                handles.append(layer.module.register_forward_hook(_hook(layer, base, offsets, bits, first)))
+                        layer.module.weight.copy_(torch.from_numpy(_weights_of(layer, served.base)))
+                handles.append(layer.module.register_forward_hook(_hook(layer, served, first)))
             yield
         finally:
             for h in handles:
@@ -263,8 +263,9 @@ class QNN:
             reads = ReadSet.images(index, 1, resolve_seed(seed, "seed"), gran)
         stored = {n: m for n, m in module.named_modules()}
         for name, layer in zip(self.weight_names(prefix), self.layers, strict=True):
-            base, _, bits = _layer_flips(memory, name, layer, reads)
-            words = base.copy()
+            served = _layer_flips(memory, name, layer, reads)
+            bits = served.lists(layer.q.nbits)[1]
+            words = served.base.copy()
             np.bitwise_xor.at(words, bits >> 6, np.left_shift(np.uint64(1), (bits & 63).astype(np.uint64)))
             with torch.no_grad():
                 stored[layer.name].weight.copy_(torch.from_numpy(_weights_of(layer, words)))
@@ -279,17 +280,40 @@ class QNN:
 
 
 # ---------------------------------------------------------------------- corrections
-def _layer_flips(memory: Any, name: str, layer: _Layer, reads: ReadSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """What every read of a layer starts from, and each read's flipped bits (offsets, bit numbers).
+@dataclass
+class _Served:
+    """What a block of reads of one layer got: the words every read starts from, and its flips.
 
-    A memory that serves the reads as a :class:`~memsim.memory.reads.FlipLaw` (every built-in
-    fault model) has its flips drawn one by one (:mod:`memsim.memory.sparse`); any other fault
-    model's reads are read as words and compared with the stored ones.
+    ``law`` (flips drawn as the corrections go) or the flips as lists ``bits[offsets[r]:offsets[r + 1]]``.
     """
-    law = memory.flip_law(name, reads)
+
+    base: np.ndarray
+    law: FlipLaw | None
+    events: np.ndarray
+    offsets: np.ndarray | None = None
+    bits: np.ndarray | None = None
+
+    def lists(self, nbits: int) -> tuple[np.ndarray, np.ndarray]:
+        """The flips as (offsets, bit numbers)."""
+        if self.law is not None:
+            return flip_bits(self.law, nbits, self.events)
+        assert self.offsets is not None and self.bits is not None
+        return self.offsets, self.bits
+
+
+def _layer_flips(memory: Any, name: str, layer: _Layer, reads: ReadSet) -> _Served:
+    """What every read of a layer starts from, and each read's flipped bits.
+
+    A memory that serves the reads as independent flips (:class:`~memsim.memory.reads.SymmetricFlips`)
+    or as a :class:`~memsim.memory.reads.FlipLaw` (every built-in fault model) has its flips drawn
+    one by one (:mod:`memsim.memory.sparse`); any other fault model's reads are read as words and
+    compared with the stored ones.
+    """
+    events = reads.events()
+    sym = memory.symmetric_flips(name, reads)
+    law = FlipLaw(layer.words, None, sym.p, sym.p, sym.key) if sym is not None else memory.flip_law(name, reads)
     if law is not None:
-        offsets, bits = flip_bits(law, layer.q.nbits, reads.events())
-        return np.asarray(law.words), offsets, bits
+        return _Served(np.asarray(law.words), law, events)
     diff = np.asarray(memory.read_words(name, reads)) ^ layer.words[None, :]
     offsets, parts = [0], []
     for row in diff:
@@ -299,7 +323,7 @@ def _layer_flips(memory: Any, name: str, layer: _Layer, reads: ReadSet) -> tuple
         parts.append(hit[k] * 64 + b)
         offsets.append(offsets[-1] + k.size)
     bits = np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
-    return layer.words, np.asarray(offsets, dtype=np.int64), bits
+    return _Served(layer.words, None, events, np.asarray(offsets, dtype=np.int64), bits)
 
 
 def _weights_of(layer: _Layer, words: np.ndarray) -> np.ndarray:
@@ -308,28 +332,35 @@ def _weights_of(layer: _Layer, words: np.ndarray) -> np.ndarray:
     return q.dequantize(unpack_codes(words, int(q.codes.size), q.bits).reshape(q.shape))
 
 
-def _hook(
-    layer: _Layer, base: np.ndarray, offsets: np.ndarray, bits: np.ndarray, first: np.ndarray
-) -> Callable[..., torch.Tensor]:
+def _hook(layer: _Layer, served: _Served, first: np.ndarray) -> Callable[..., torch.Tensor]:
     """A forward hook adding to image ``k`` the corrections of the read serving it (``first``)."""
     q = layer.q
     scale = np.ascontiguousarray(q.scale, dtype=np.float64).ravel()
-    zero = np.ascontiguousarray(q.zero_point, dtype=np.int64).ravel()
     per_channel = q.codes.size // scale.size
     symmetric = q.scheme == "symmetric"
-    words = np.ascontiguousarray(base, dtype=np.uint64)
+    words = np.ascontiguousarray(served.base, dtype=np.uint64)
+    law = served.law
+    if law is not None:
+        gap_scale, a01, a10 = walk_params(law)
+        if gap_scale < 0.0:  # nothing flips
+            return lambda mod, args, out: out
+        has_free = law.free is not None
+        free = np.ascontiguousarray(law.free if has_free else np.zeros(0, dtype=np.uint64), dtype=np.uint64)
+        walk = (free, has_free, np.int64(q.nbits), gap_scale, a01, a10, *(np.uint64(k) for k in law.key), served.events)
+    elif served.bits is not None and served.bits.size == 0:
+        return lambda mod, args, out: out
+    quant = (first, q.bits, symmetric, scale, per_channel)
 
     def hook(mod: nn.Module, args: tuple[Any, ...], out: torch.Tensor) -> torch.Tensor:
-        if bits.size == 0:
-            return out
         x, out = args[0].detach(), out.detach().clone().contiguous()
         n = x.shape[0]
         if isinstance(mod, nn.Linear):
             xn = x.contiguous().numpy().reshape(n, -1, mod.in_features)
-            kernels.linear_fix(
-                xn, out.numpy().reshape(n, -1, mod.out_features), words, offsets, bits, first,
-                q.bits, symmetric, scale, zero, per_channel,
-            )  # fmt: skip
+            on = out.numpy().reshape(n, -1, mod.out_features)
+            if law is not None:
+                kernels.linear_walk(xn, on, words, *walk, *quant)
+            else:
+                kernels.linear_list(xn, on, words, served.offsets, served.bits, *quant)
             return out
         assert isinstance(mod, (nn.Conv1d, nn.Conv2d))
         padding: tuple[int, ...] = tuple(mod.padding)  # type: ignore[arg-type]
@@ -342,7 +373,10 @@ def _hook(
             kernel, stride, dilation = (1, *kernel), (1, *stride), (1, *dilation)
         c_out, c_in_g = mod.weight.shape[:2]
         geometry = np.array([*kernel, *stride, *dilation, c_in_g, c_out // mod.groups], dtype=np.int64)
-        kernels.conv_fix(xp, on, words, offsets, bits, first, q.bits, symmetric, scale, zero, per_channel, geometry)
+        if law is not None:
+            kernels.conv_walk(xp, on, words, *walk, *quant, geometry)
+        else:
+            kernels.conv_list(xp, on, words, served.offsets, served.bits, *quant, geometry)
         return out
 
     return hook

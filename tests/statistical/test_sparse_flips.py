@@ -70,3 +70,27 @@ def test_reads_are_independent_and_keyed():
     assert abs(overlap - expected) < 6 * np.sqrt(expected)
     other = flip_bits(FlipLaw(words, None, 0.01, 0.01, (7, 8)), NBITS, np.array([4], dtype=np.uint64))[1]
     assert not np.array_equal(other, b2), "another key draws other flips"
+
+
+def test_the_ziggurat_draws_exp1():
+    """`rng.exponential` (the walk's gaps) against Exp(1): KS over 400,000 draws and the tail beyond r."""
+    from numba import njit
+
+    from memsim.rng import exponential, stream_state
+
+    @njit
+    def draws(n):
+        s0, s1, s2, s3 = stream_state(np.uint64(3), np.uint64(4), np.uint64(5), 0)
+        out = np.empty(n)
+        for i in range(n):
+            out[i], s0, s1, s2, s3 = exponential(s0, s1, s2, s3)
+        return out
+
+    e = draws(400_000)
+    ks = stats.kstest(e, "expon")
+    tail = int((e > 7.69711747013104972).sum())
+    expected = 400_000 * np.exp(-7.69711747013104972)
+    print(f"\nziggurat Exp(1): KS {ks.statistic:.5f} (p {ks.pvalue:.3f}), mean {e.mean():.4f}, "
+          f"{tail} draws in the tail ({expected:.0f} expected)")  # fmt: skip
+    assert ks.pvalue > 1e-3
+    assert abs(tail - expected) < 5 * np.sqrt(expected) + 2
