@@ -46,7 +46,7 @@ from memsim.bnn.network import BNN
 from memsim.errors import ModelFileError, UnknownNameError, suggest
 from memsim.fileio import load_npz, looks_like_path, search_dirs, write_bytes_atomic
 
-__all__ = ["SCHEMA_VERSION", "ModelFileError", "available_models", "load_model", "save_model"]
+__all__ = ["SCHEMA_VERSION", "ModelFileError", "available_models", "load_model", "model_path", "save_model"]
 
 SCHEMA_VERSION = 1
 _PACKAGE = Path(__file__).resolve().parent.parent
@@ -152,6 +152,8 @@ def read_model_file(path: str | os.PathLike[str]) -> BNN:
     """
     label = str(path)
     arrays = load_npz(Path(path), error=ModelFileError)
+    if "qnn_json" in arrays:
+        raise ModelFileError(f"{label}: a torch network's model file, not a BNN's: load it with memsim.load_network")
     version = _scalar(arrays, "schema_version", label, int)
     if version != SCHEMA_VERSION:
         raise ModelFileError(f"{label}: schema_version {version} is not supported; this memsim reads {SCHEMA_VERSION}")
@@ -236,6 +238,26 @@ def available_models() -> list[str]:
     return sorted({p.stem for d in model_dirs() for p in d.glob("*.npz")})
 
 
+def model_path(name_or_path: str | os.PathLike[str]) -> Path:
+    """The file of a model given by path (``.npz``) or by the name of a shipped model.
+
+    Raises
+    ------
+    UnknownNameError
+        For a name no model directory holds (with the closest names).
+    """
+    text = os.fspath(name_or_path)
+    if looks_like_path(name_or_path, (".npz",)):
+        return Path(text)
+    found = {p.stem: p for d in reversed(model_dirs()) for p in d.glob("*.npz")}
+    if text not in found:
+        raise UnknownNameError(
+            f"unknown model {text!r}{suggest(text, found)}; "
+            f"available models: {', '.join(sorted(found)) or '(none found)'}"
+        )
+    return found[text]
+
+
 def load_model(name_or_path: str | os.PathLike[str], arch: str | None = None) -> BNN:
     """Load a BNN from a model file, by path or by the name of a shipped model.
 
@@ -250,17 +272,7 @@ def load_model(name_or_path: str | os.PathLike[str], arch: str | None = None) ->
     -------
     BNN
     """
-    text = os.fspath(name_or_path)
-    if looks_like_path(name_or_path, (".npz",)):
-        path = Path(text)
-    else:
-        found = {p.stem: p for d in reversed(model_dirs()) for p in d.glob("*.npz")}
-        if text not in found:
-            raise UnknownNameError(
-                f"unknown model {text!r}{suggest(text, found)}; available models: "
-                f"{', '.join(sorted(found)) or '(none found)'}"
-            )
-        path = found[text]
+    path = model_path(name_or_path)
     net = read_model_file(path)
     if arch is not None and net.arch != arch:
         raise ModelFileError(f"{path}: the model is a {net.arch!r} network, not the requested {arch!r}")

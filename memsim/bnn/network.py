@@ -30,6 +30,7 @@ from memsim.bnn.readpaths import MemoryReads
 from memsim.bnn.source import WeightSource
 from memsim.errors import ConfigError, ModelFileError
 from memsim.memory.approximate import ApproximateMemory
+from memsim.memory.energy import COMPUTE_PJ_PER_OP
 from memsim.memory.granularity import ReadGranularity, parse_granularity
 from memsim.memory.reads import ReadSet, resolve_seed
 
@@ -177,6 +178,11 @@ class BNN(MemoryReads):
         if not isinstance(last, Dense):
             raise ModelFileError("the last layer must be a dense output layer")
         return last.n_out
+
+    @property
+    def compute_pj_per_op(self) -> float:
+        """Energy of one XNOR-popcount bit operation, in pJ (:data:`~memsim.memory.energy.COMPUTE_PJ_PER_OP`)."""
+        return COMPUTE_PJ_PER_OP
 
     @property
     def n_weight_bits(self) -> int:

@@ -119,7 +119,8 @@ def check_limit(limit: int | None) -> int | None:
 
 def load_net(spec: str) -> Any:
     """A model by path or shipped name; ``random:ARCH[:SEED]`` builds a random network (for trying things out)."""
-    from memsim.bnn import BNN, load_model
+    from memsim.bnn import BNN
+    from memsim.experiment.networks import load_network
 
     if spec.startswith("random:"):
         parts = spec.split(":")
@@ -128,4 +129,4 @@ def load_net(spec: str) -> Any:
         except ValueError:
             raise ConfigError(f"{spec!r}: the seed after the architecture must be an integer") from None
         return BNN.random(parts[1], seed=seed)
-    return load_model(spec)
+    return load_network(spec)

@@ -13,10 +13,16 @@ __all__ = ["register"]
 
 
 def cmd_margins(args: argparse.Namespace) -> int:
+    from memsim.bnn import BNN
     from memsim.bnn.margins import margin_report
     from memsim.datasets import load_dataset
+    from memsim.errors import ConfigError
 
     net = load_net(args.model)
+    if not isinstance(net, BNN):
+        raise ConfigError(
+            f"{args.model}: margins (Eqs. 3-4) are defined for binarized networks; this is a torch network"
+        )
     images, labels = load_dataset(args.dataset, args.split)
     if check_limit(args.limit) is not None:
         images, labels = images[: args.limit], labels[: args.limit]

@@ -305,7 +305,12 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--ops-per-ns", type=float, help="XNOR-popcount bit operations per ns (default 1024)")
     p.add_argument("--no-overlap", action="store_true", help="no double buffering of weight fetch and compute")
-    p.add_argument("--compute-pj-per-op", type=float, help="energy per XNOR-popcount bit operation (default 0.03 pJ)")
+    p.add_argument(
+        "--compute-pj-per-op",
+        type=float,
+        help="energy per operation in pJ (default: the model's own: 0.03 per XNOR-popcount bit op of a BNN; "
+        "an m-bit MAC of a torch network, memsim.memory.energy.mac_pj)",
+    )
     p.add_argument("--extrapolate", action="store_true", help="allow knob values outside the profile's range")
     p.add_argument("--config", help="a YAML file of sweep options (command-line options override it)")
     p.add_argument("--dump-config", action="store_true", help="print the expanded config as YAML and exit")

@@ -30,11 +30,12 @@ from typing import Any
 
 import numpy as np
 
-from memsim.bnn import BNN, load_model
+from memsim.bnn import BNN
 from memsim.datasets import load_dataset
 from memsim.errors import ConfigError, UnknownNameError, suggest
 from memsim.experiment.conditions import resolve_fault_model
 from memsim.experiment.evaluate import evaluate
+from memsim.experiment.networks import load_network
 from memsim.experiment.spec import SweepSpec
 from memsim.experiment.stats import Interval, cluster_interval, image_interval
 from memsim.memory.energy import EnergyBreakdown, inference_energy
@@ -147,8 +148,8 @@ def chip_seed(seed: int, trial: int) -> int:
 # ------------------------------------------------------------------- one cell
 # Loaded once per process (a worker runs many cells); a model's arrays are read-only in a sweep.
 @functools.cache
-def _model(spec_model: str) -> BNN:
-    return load_model(spec_model)
+def _model(spec_model: str) -> Any:
+    return load_network(spec_model)
 
 
 @functools.cache
@@ -322,7 +323,8 @@ def cell_row(spec: SweepSpec, cell: Cell, counts: CellCounts) -> dict[str, Any]:
     system = spec.memory_system()
     timing = _timing(work, system, op)
     latency = None if timing is None else timing.latency_ns
-    energy = inference_energy(op, bits_read / n, float(sum(ops)), latency, compute_pj_per_op=spec.compute_pj_per_op)
+    pj_per_op = spec.compute_pj_per_op if spec.compute_pj_per_op is not None else net.compute_pj_per_op
+    energy = inference_energy(op, bits_read / n, float(sum(ops)), latency, compute_pj_per_op=pj_per_op)
     nominal_energy: EnergyBreakdown | None = None
     is_nominal = False
     if profile is not None and op is not None:
@@ -334,7 +336,7 @@ def cell_row(spec: SweepSpec, cell: Cell, counts: CellCounts) -> dict[str, Any]:
             bits_read / n,
             float(sum(ops)),
             None if nominal_timing is None else nominal_timing.latency_ns,
-            compute_pj_per_op=spec.compute_pj_per_op,
+            compute_pj_per_op=pj_per_op,
         )
     row: dict[str, Any] = {"model": cell.model, "profile": "" if profile is None else profile.name}
     row.update({k: v for k, v in cell.knobs})

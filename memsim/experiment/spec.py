@@ -18,7 +18,6 @@ import numpy as np
 
 from memsim.bnn.network import THRESHOLD_DTYPES, in_memory_label
 from memsim.errors import ConfigError, MemsimError, UnknownNameError, suggest
-from memsim.memory.energy import COMPUTE_PJ_PER_OP
 from memsim.memory.granularity import parse_granularity
 from memsim.memory.timing import MemorySystem
 
@@ -64,8 +63,10 @@ class SweepSpec:
         Test images: the models' data set by default, its ``test`` split, the first ``limit``.
     banks, burst_bits, access_ns, ops_per_ns, overlap
         The timing model (:class:`~memsim.memory.timing.MemorySystem`).
-    compute_pj_per_op : float
-        Energy per XNOR-popcount bit operation, in pJ.
+    compute_pj_per_op : float or None
+        Energy per operation, in pJ; None (default): the model's own (an XNOR-popcount bit op of
+        a BNN, :data:`~memsim.memory.energy.COMPUTE_PJ_PER_OP`; an m-bit multiply-accumulate of a
+        torch network, :func:`~memsim.memory.energy.mac_pj`).
     extrapolate : bool
         Allow knob values outside the profile's range.
     """
@@ -90,7 +91,7 @@ class SweepSpec:
     access_ns: float | None = None
     ops_per_ns: float = MemorySystem.ops_per_ns
     overlap: bool = True
-    compute_pj_per_op: float = COMPUTE_PJ_PER_OP
+    compute_pj_per_op: float | None = None
     extrapolate: bool = False
 
     def __post_init__(self) -> None:
@@ -226,7 +227,7 @@ _KINDS: dict[str, tuple[str, bool]] = {  # field: (kind, may be null)
     "access_ns": ("float", True),
     "ops_per_ns": ("float", False),
     "overlap": ("bool", False),
-    "compute_pj_per_op": ("float", False),
+    "compute_pj_per_op": ("float", True),
     "extrapolate": ("bool", False),
 }
 

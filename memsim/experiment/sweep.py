@@ -46,6 +46,7 @@ from memsim.experiment.results import read_meta, read_results
 from memsim.experiment.spec import SweepSpec
 from memsim.fileio import write_text_atomic
 from memsim.interrupts import ignored_interrupt
+from memsim.memory.energy import COMPUTE_PJ_PER_OP
 from memsim.profile import Profile
 
 __all__ = [
@@ -128,6 +129,8 @@ def _prepare(out: Path, spec: SweepSpec, header: list[str], resume: bool, cells:
         # An option added since the sweep was written ran at its default then: fill it in, so the sweep resumes.
         defaults = {f.name: f.default for f in fields(SweepSpec) if f.default is not MISSING}
         old = {**{k: v for k, v in defaults.items() if k not in old}, **old}
+        if old.get("compute_pj_per_op") == COMPUTE_PJ_PER_OP and config["compute_pj_per_op"] is None:
+            old["compute_pj_per_op"] = None  # written before models chose their own: a BNN's own is that value
         if old != json.loads(json.dumps(config)):
             changed = sorted(k for k in set(old) | set(config) if old.get(k) != json.loads(json.dumps(config)).get(k))
             raise ConfigError(

@@ -16,7 +16,15 @@ from typing import Any
 from memsim.errors import ConfigError
 from memsim.profile.operating_point import OperatingPoint
 
-__all__ = ["COMPUTE_PJ_PER_OP", "COMPUTE_PJ_SOURCE", "EnergyBreakdown", "inference_energy", "read_energy_pj"]
+__all__ = [
+    "COMPUTE_PJ_PER_OP",
+    "COMPUTE_PJ_SOURCE",
+    "MAC_PJ_SOURCE",
+    "EnergyBreakdown",
+    "inference_energy",
+    "mac_pj",
+    "read_energy_pj",
+]
 
 #: Energy of one XNOR-popcount bit operation, in pJ: an upper bound. Horowitz, "Computing's energy
 #: problem (and what we can do about it)", ISSCC 2014, gives 0.03 pJ for an 8-bit integer add in
@@ -24,6 +32,27 @@ __all__ = ["COMPUTE_PJ_PER_OP", "COMPUTE_PJ_SOURCE", "EnergyBreakdown", "inferen
 #: Override it for your accelerator (``compute_pj_per_op=``, CLI ``--compute-pj-per-op``).
 COMPUTE_PJ_PER_OP = 0.03
 COMPUTE_PJ_SOURCE = "Horowitz, ISSCC 2014 (45 nm 8-bit add, 0.03 pJ): an upper bound per XNOR-popcount bit op"
+
+#: Horowitz, ISSCC 2014, Fig. 1.1.9 (45 nm, 0.9 V): 8-bit integer multiply 0.2 pJ, 32-bit integer
+#: add 0.1 pJ (32-bit multiply 3.1 pJ: an array multiplier's energy grows with the product of
+#: its operand widths, 0.2 x 32 x 32 / 64 = 3.2 pJ).
+_MULT8_PJ, _ADD32_PJ = 0.2, 0.1
+MAC_PJ_SOURCE = (
+    "Horowitz, ISSCC 2014 (45 nm): 8x8-bit multiply 0.2 pJ scaled by the product of the operand widths, "
+    "plus a 32-bit accumulate 0.1 pJ"
+)
+
+
+def mac_pj(weight_bits: int, activation_bits: int = 8) -> float:
+    """Energy of one multiply-accumulate of an m-bit weight and an activation, in pJ.
+
+    ``0.2 pJ x (m x a) / 64 + 0.1 pJ`` (:data:`MAC_PJ_SOURCE`): 0.30 pJ for 8-bit weights, 0.20 pJ
+    for 4-bit, 0.50 pJ for 16-bit, with 8-bit activations. A first-order model: override it for
+    your accelerator (``compute_pj_per_op=``, CLI ``--compute-pj-per-op``).
+    """
+    if weight_bits < 1 or activation_bits < 1:
+        raise ConfigError(f"operand widths must be positive, got {weight_bits} and {activation_bits} bits")
+    return _MULT8_PJ * weight_bits * activation_bits / 64.0 + _ADD32_PJ
 
 
 @dataclass(frozen=True)

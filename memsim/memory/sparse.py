@@ -121,4 +121,4 @@ def flip_bits(law: FlipLaw, nbits: int, events: np.ndarray) -> tuple[np.ndarray,
     has_free = law.free is not None
     free = np.ascontiguousarray(law.free if has_free else np.zeros(0, dtype=np.uint64), dtype=np.uint64)
     k0, k1 = (np.uint64(k) for k in law.key)
-    return _flip_bits(law.words, free, has_free, np.int64(nbits), gap_scale, a01, a10, k0, k1, events)  # type: ignore[no-any-return]
+    return _flip_bits(law.words, free, has_free, np.int64(nbits), gap_scale, a01, a10, k0, k1, events)

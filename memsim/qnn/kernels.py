@@ -75,9 +75,7 @@ def _conv_add(xp, out, i0, i1, w, d, geometry):  # type: ignore[no-untyped-def]
 
 
 @njit(**NUMBA_PARALLEL_FLAGS)
-def linear_walk(
-    x, out, words, free, has_free, nbits, gap_scale, a01, a10, k0, k1, events, first, m, symmetric, scale, per_channel
-):  # type: ignore[no-untyped-def]
+def linear_walk(x, out, words, free, has_free, nbits, gap_scale, a01, a10, k0, k1, events, first, m, symmetric, scale, per_channel):  # type: ignore[no-untyped-def]  # noqa: E501  # fmt: skip
     """``out[k, l, o] += delta * x[k, l, j]`` for every bit the read serving image ``k`` flips.
 
     ``x`` is ``(N, L, in)`` and ``out`` ``(N, L, out)`` (``L`` the leading axes of a Linear's input).
@@ -103,26 +101,7 @@ def linear_list(x, out, words, offsets, bits, first, m, symmetric, scale, per_ch
 
 
 @njit(**NUMBA_PARALLEL_FLAGS)
-def conv_walk(
-    xp,
-    out,
-    words,
-    free,
-    has_free,
-    nbits,
-    gap_scale,
-    a01,
-    a10,
-    k0,
-    k1,
-    events,
-    first,
-    m,
-    symmetric,
-    scale,
-    per_channel,
-    geometry,
-):  # type: ignore[no-untyped-def]
+def conv_walk(xp, out, words, free, has_free, nbits, gap_scale, a01, a10, k0, k1, events, first, m, symmetric, scale, per_channel, geometry):  # type: ignore[no-untyped-def]  # noqa: E501  # fmt: skip
     """``out[k, o] += delta * xp[k, c_in, tap window]`` for every bit the read serving image ``k`` flips.
 
     ``xp`` is the zero-padded input ``(N, C_in, H_p, W_p)``, ``out`` ``(N, C_out, H_o, W_o)`` (a 1-d

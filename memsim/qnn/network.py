@@ -11,7 +11,9 @@ the corrupted activations, exactly as if image ``i`` had run alone on the weight
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
+import math
+import os
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from memsim.errors import ConfigError
+from memsim.memory.energy import mac_pj
 from memsim.memory.granularity import ReadGranularity, parse_granularity
 from memsim.memory.quant import Quantized, quantize, unpack_codes
 from memsim.memory.reads import FlipLaw, ReadSet, resolve_seed
@@ -39,7 +42,7 @@ EXACT = (nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm)
 @dataclass
 class _Layer:
     name: str  # the module's path in the network, e.g. "features.0"
-    module: nn.Module
+    module: Any  # the Linear or Conv module (typed loosely: torch types its weight as Tensor | Module)
     q: Quantized
     words: np.ndarray  # the clean packed codes, as the memory holds them
 
@@ -51,18 +54,33 @@ def from_torch(
     scheme: str = "symmetric",
     per_channel: bool = False,
     clip: float | tuple[float, float] | None = None,
+    mean: Sequence[float] | float | None = None,
+    std: Sequence[float] | float | None = None,
+    preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    name: str | None = None,
+    dataset: str | None = None,
 ) -> QNN:
     """A :class:`QNN` of ``module`` with its Linear and Conv weights quantized to ``bits`` bits.
 
     Parameters
     ----------
     module : torch.nn.Module
-        Any network; it is copied (the original is left as it is) and put in eval mode.
+        Any network; it is copied (the original is left as it is), made float32 and put in eval mode.
     example_input : tensor or ndarray
-        One batch of inputs as the module takes them (float), to check the network runs and to
-        count its multiply-accumulates.
+        One batch of inputs as the module takes them, ``(N, C, H, W)`` float (or uint8 images), to
+        check the network runs, fix its input shape and count its multiply-accumulates.
     bits, scheme, per_channel, clip
         As for :func:`memsim.memory.quant.quantize`.
+    mean, std : float or sequence of float, optional
+        Per-channel normalisation applied to every input after uint8 images are scaled to [0, 1]
+        (``(x - mean) / std``); saved with the model.
+    preprocess : callable, optional
+        Applied to every input batch (a float tensor) after that; not saved (a model file holds
+        no code): use ``mean``/``std`` for a model you save.
+    name : str, optional
+        The model's architecture name in reports (default: the module's class name).
+    dataset : str, optional
+        The data set the model was trained for (``memsim sweep`` uses it unless told another).
 
     Raises
     ------
@@ -72,31 +90,52 @@ def from_torch(
     """
     if not isinstance(module, nn.Module):
         raise ConfigError(f"from_torch takes a torch.nn.Module, got {type(module).__name__}")
-    net = copy.deepcopy(module).eval()
+    net = copy.deepcopy(module).float().eval()
     layers = []
-    for name, sub in net.named_modules():
+    for path, sub in net.named_modules():
         if isinstance(sub, STORED):
             if isinstance(sub, (nn.Conv1d, nn.Conv2d)) and sub.padding_mode != "zeros":
                 raise ConfigError(
-                    f"layer {name!r} ({type(sub).__name__}): padding_mode {sub.padding_mode!r}; "
+                    f"layer {path!r} ({type(sub).__name__}): padding_mode {sub.padding_mode!r}; "
                     "only 'zeros' is supported"
                 )
             if isinstance(sub, (nn.Conv1d, nn.Conv2d)) and isinstance(sub.padding, str):
-                raise ConfigError(f"layer {name!r}: padding {sub.padding!r}; give the padding as numbers")
+                raise ConfigError(f"layer {path!r}: padding {sub.padding!r}; give the padding as numbers")
             q = quantize(sub.weight.detach().cpu().numpy(), bits, scheme, per_channel, clip)
             with torch.no_grad():
                 sub.weight.copy_(torch.from_numpy(q.dequantize()))
-            layers.append(_Layer(name, sub, q, q.packed().words))
+            layers.append(_Layer(path, sub, q, q.packed().words))
         elif not isinstance(sub, EXACT) and any(p.dim() >= 2 for p in sub.parameters(recurse=False)):
             raise ConfigError(
-                f"layer {name!r} ({type(sub).__name__}) holds weights memsim cannot store; the memory holds "
+                f"layer {path!r} ({type(sub).__name__}) holds weights memsim cannot store; the memory holds "
                 f"the weights of {', '.join(k.__name__ for k in STORED)}"
             )
     if not layers:
         raise ConfigError(f"{type(module).__name__} has no Linear or Conv layer: nothing to store")
-    qnn = QNN(net, layers)
-    qnn.layer_ops = qnn._count_ops(_as_tensor(example_input))
+    x = _as_tensor(example_input)
+    if x.dim() < 2:
+        raise ConfigError(f"example_input must be a batch (N, ...), got shape {tuple(x.shape)}")
+    qnn = QNN(
+        net,
+        layers,
+        input_shape=tuple(int(v) for v in x.shape[1:]),
+        mean=_channels(mean, "mean"),
+        std=_channels(std, "std"),
+        preprocess=preprocess,
+        arch=name or type(module).__name__,
+        metadata={"dataset": dataset} if dataset else {},
+    )
+    qnn.finish(qnn._inputs(example_input))
     return qnn
+
+
+def _channels(value: Sequence[float] | float | None, label: str) -> list[float] | None:
+    if value is None:
+        return None
+    values = [float(v) for v in np.atleast_1d(np.asarray(value, dtype=np.float64))]
+    if not values or not all(math.isfinite(v) for v in values) or (label == "std" and min(values) <= 0):
+        raise ConfigError(f"{label} must be finite numbers{' > 0' if label == 'std' else ''}, got {value!r}")
+    return values
 
 
 def _as_tensor(x: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -112,15 +151,48 @@ class QNN:
     [0, 1] (``x / 255``).
     """
 
-    def __init__(self, module: nn.Module, layers: list[_Layer]) -> None:
+    def __init__(
+        self,
+        module: nn.Module,
+        layers: list[_Layer],
+        input_shape: tuple[int, ...],
+        mean: list[float] | None = None,
+        std: list[float] | None = None,
+        preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        arch: str = "qnn",
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
         self.module = module
         self.layers = layers
-        self.layer_ops: list[int] = []
+        self.input_shape = input_shape
+        self.mean, self.std, self.preprocess = mean, std, preprocess
+        self.arch = arch
+        self.metadata: dict[str, Any] = dict(metadata or {})
+        self._ops: list[int] = []
+        self.n_classes = 0
+
+    def finish(self, example: torch.Tensor) -> None:
+        """Run ``example`` (model inputs) once: count each stored layer's MACs and the outputs."""
+        self._ops, self.n_classes = self._count_ops(example)
+
+    @property
+    def bits(self) -> int:
+        """Bits per stored weight (the widest layer's, if they differ)."""
+        return max(layer.q.bits for layer in self.layers)
+
+    @property
+    def compute_pj_per_op(self) -> float:
+        """Energy of one multiply-accumulate at this precision, in pJ (:func:`~memsim.memory.energy.mac_pj`)."""
+        return mac_pj(self.bits)
 
     @property
     def n_weight_bits(self) -> int:
         """Bits of every stored weight: m per weight."""
         return sum(layer.q.nbits for layer in self.layers)
+
+    def layer_ops(self) -> list[int]:
+        """Multiply-accumulates per image of each stored layer, in module order."""
+        return list(self._ops)
 
     def weight_names(self, prefix: str = "") -> list[str]:
         """The memory's array names of the stored layers, in module order."""
@@ -132,7 +204,13 @@ class QNN:
             memory.store(name, layer.q.packed())
         return self.weight_names(prefix)
 
-    def _count_ops(self, x: torch.Tensor) -> list[int]:
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the network to a model file (:func:`memsim.qnn.modelfile.save_qnn`)."""
+        from memsim.qnn.modelfile import save_qnn
+
+        save_qnn(self, path)
+
+    def _count_ops(self, x: torch.Tensor) -> tuple[list[int], int]:
         ops: list[int] = []
 
         def count(module: nn.Module, args: tuple[Any, ...], out: torch.Tensor) -> None:
@@ -144,7 +222,7 @@ class QNN:
         handles = [layer.module.register_forward_hook(count) for layer in self.layers]
         try:
             with torch.no_grad():
-                self.module(x[:1])
+                out = self.module(x[:1])
         except Exception as err:  # the module's own error on this input, in one line
             raise ConfigError(
                 f"the network does not run on the example input of shape {tuple(x.shape)}: "
@@ -155,7 +233,9 @@ class QNN:
                 h.remove()
         if len(ops) != len(self.layers):
             raise ConfigError("a stored layer runs more or less than once per forward; memsim needs each once")
-        return ops
+        if not isinstance(out, torch.Tensor) or out.dim() < 2:
+            raise ConfigError("the network must return one tensor of scores (N, classes)")
+        return ops, int(out.shape[-1])
 
     # ------------------------------------------------------------------ forward
     def forward(
@@ -203,15 +283,37 @@ class QNN:
             return np.zeros((0,), dtype=np.float32)
         return torch.cat(outs).numpy()
 
-    def predict(self, images: torch.Tensor | np.ndarray, **kwargs: Any) -> np.ndarray:
-        """Class predictions (argmax of :meth:`forward` over the last axis)."""
+    def predict(
+        self, images: torch.Tensor | np.ndarray, in_memory: str | Collection[str] = ("weights",), **kwargs: Any
+    ) -> np.ndarray:
+        """Class predictions (argmax of :meth:`forward` over the last axis); the memory holds the weights."""
+        parts = {in_memory} if isinstance(in_memory, str) else set(in_memory)
+        if parts - {"weights"}:
+            raise ConfigError(f"in_memory {sorted(parts)}: a torch network's memory holds its weights only")
         return np.asarray(self.forward(images, **kwargs).argmax(-1))
 
     def _inputs(self, images: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """Model inputs of a batch: uint8 images scaled to [0, 1], laid out as the model takes them, normalised."""
         arr = images if isinstance(images, torch.Tensor) else np.asarray(images)
         if isinstance(arr, np.ndarray) and arr.dtype == np.uint8:
-            return torch.as_tensor(arr, dtype=torch.float32) / 255.0
-        return _as_tensor(arr)
+            x = torch.tensor(arr, dtype=torch.float32) / 255.0  # a copy: data sets are read-only arrays
+        else:
+            x = _as_tensor(arr)
+        shape = tuple(x.shape[1:])
+        if self.input_shape and shape != self.input_shape:
+            if x.dim() == 3 and self.input_shape == (1, *shape):  # (N, H, W) grey images
+                x = x[:, None]
+            elif x.dim() == 4 and self.input_shape == (shape[2], shape[0], shape[1]):  # (N, H, W, C)
+                x = x.permute(0, 3, 1, 2).contiguous()
+            else:
+                raise ConfigError(f"inputs of shape {shape} do not match the model's input shape {self.input_shape}")
+        if self.mean is not None or self.std is not None:
+            view = (1, -1, *([1] * (x.dim() - 2)))
+            if self.mean is not None:
+                x = x - torch.tensor(self.mean, dtype=torch.float32).view(view)
+            if self.std is not None:
+                x = x / torch.tensor(self.std, dtype=torch.float32).view(view)
+        return self.preprocess(x) if self.preprocess is not None else x
 
     @contextmanager
     def _corrections(self, memory: Any, reads: ReadSet, first: np.ndarray, prefix: str) -> Iterator[None]:
@@ -358,7 +460,7 @@ def _hook(layer: _Layer, served: _Served, first: np.ndarray) -> Callable[..., to
             xn = x.contiguous().numpy().reshape(n, -1, mod.in_features)
             on = out.numpy().reshape(n, -1, mod.out_features)
             if law is not None:
-                kernels.linear_walk(xn, on, words, *walk, *quant)
+                kernels.linear_walk(xn, on, words, *walk, *quant)  # type: ignore[call-arg]
             else:
                 kernels.linear_list(xn, on, words, served.offsets, served.bits, *quant)
             return out
@@ -374,7 +476,7 @@ def _hook(layer: _Layer, served: _Served, first: np.ndarray) -> Callable[..., to
         c_out, c_in_g = mod.weight.shape[:2]
         geometry = np.array([*kernel, *stride, *dilation, c_in_g, c_out // mod.groups], dtype=np.int64)
         if law is not None:
-            kernels.conv_walk(xp, on, words, *walk, *quant, geometry)
+            kernels.conv_walk(xp, on, words, *walk, *quant, geometry)  # type: ignore[call-arg]
         else:
             kernels.conv_list(xp, on, words, served.offsets, served.bits, *quant, geometry)
         return out
