@@ -57,11 +57,12 @@ def next_flip(b, nbits, words, free, has_free, gap_scale, a01, a10, s0, s1, s2, 
         mask = np.uint64(1) << np.uint64(b & 63)
         if has_free and (free[w] & mask) == np.uint64(0):
             continue
-        keep = a10 if (words[w] & mask) != np.uint64(0) else a01
-        if keep < 1.0:
-            r, s0, s1, s2, s3 = xoshiro_next(s0, s1, s2, s3)
-            if to_unit(r) >= keep:
-                continue
+        if a01 < 1.0 or a10 < 1.0:  # thinning by the stored value (no load where both rates are p_max)
+            keep = a10 if (words[w] & mask) != np.uint64(0) else a01
+            if keep < 1.0:
+                r, s0, s1, s2, s3 = xoshiro_next(s0, s1, s2, s3)
+                if to_unit(r) >= keep:
+                    continue
         return b, s0, s1, s2, s3
 
 

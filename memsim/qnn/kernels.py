@@ -27,21 +27,33 @@ __all__ = ["bit_delta", "conv_list", "conv_walk", "linear_list", "linear_walk"]
 
 
 @njit(inline="always", **NUMBA_FLAGS)
+def quotient(a, b, inv_b):  # type: ignore[no-untyped-def]
+    """``a // b`` for ``0 <= a < 2**50`` from a multiplication by ``inv_b = 1 / b`` (an integer division
+    costs tens of cycles, and a flip needs three); the float estimate is off by at most one."""
+    q = np.int64(a * inv_b)
+    if q * b > a:
+        q -= 1
+    elif (q + 1) * b <= a:
+        q += 1
+    return q
+
+
+@njit(inline="always", **NUMBA_FLAGS)
 def bit_delta(words, b, m, symmetric, scale, per_channel):  # type: ignore[no-untyped-def]
     """The weight holding bit ``b`` of packed ``words`` and its change (float32) when that bit flips."""
-    w = b // m
+    w = quotient(b, m, 1.0 / m)
     k = b - w * m
     step = np.float64(np.int64(1) << k)
     if symmetric and k == m - 1:
         step = -step
     if (words[b >> 6] >> np.uint64(b & 63)) & np.uint64(1):
         step = -step
-    return w, np.float32(scale[w // per_channel] * step)
+    return w, np.float32(scale[quotient(w, per_channel, 1.0 / per_channel)] * step)
 
 
 @njit(inline="always", **NUMBA_FLAGS)
 def _linear_add(x, out, i0, i1, w, d):  # type: ignore[no-untyped-def]
-    o = w // x.shape[2]
+    o = quotient(w, x.shape[2], 1.0 / x.shape[2])
     j = w - o * x.shape[2]
     for k in range(i0, i1):
         for li in range(x.shape[1]):

@@ -74,20 +74,35 @@ def _timed(fn):
 
 
 class TorchInjection:
-    """Fresh flips of every stored layer's m-bit codes, materialised in torch for each pattern."""
+    """Fresh flips of every stored layer's m-bit codes, materialised with torch ops for each pattern.
+
+    Each pattern: one uniform per stored bit (``torch.rand(n, m) < p``), the flipped bits xor-ed into
+    the codes, dequantised in torch and copied into the layer: what a PyTorchFI-style injector does.
+    """
 
     def __init__(self, qnn) -> None:
         self.qnn = qnn
-        self.codes = [torch.from_numpy(layer.q.codes.astype(np.int64).ravel()) for layer in qnn.layers]
-        self.powers = torch.tensor([1 << k for k in range(qnn.layers[0].q.bits)], dtype=torch.int64)
+        m = qnn.layers[0].q.bits
+        self.powers = torch.tensor([1 << k for k in range(m)], dtype=torch.int32)
+        self.layers = []
+        for layer in qnn.layers:
+            q = layer.q
+            codes = torch.from_numpy(q.codes.astype(np.int32).ravel())
+            scale = torch.from_numpy(np.broadcast_to(q.scale, (q.shape[0],)).astype(np.float32))
+            zero = torch.from_numpy(np.broadcast_to(q.zero_point, (q.shape[0],)).astype(np.float32))
+            self.layers.append((layer, codes, scale.repeat_interleave(codes.numel() // q.shape[0]),
+                                zero.repeat_interleave(codes.numel() // q.shape[0])))  # fmt: skip
 
     def _materialise(self, p: float) -> None:
-        for layer, codes in zip(self.qnn.layers, self.codes, strict=True):
+        for layer, codes, scale, zero in self.layers:
             q = layer.q
-            flips = ((torch.rand(codes.numel(), q.bits) < p).to(torch.int64) * self.powers).sum(1)
-            read = (codes ^ flips).numpy().reshape(q.shape)
+            read = codes ^ ((torch.rand(codes.numel(), q.bits) < p).to(torch.int32) * self.powers).sum(
+                1, dtype=torch.int32
+            )
+            if q.scheme == "symmetric":
+                read = torch.where(read >= 1 << (q.bits - 1), read - (1 << q.bits), read)
             with torch.no_grad():
-                layer.module.weight.copy_(torch.from_numpy(q.dequantize(read)))
+                layer.module.weight.copy_((scale * (read.float() - zero)).view(q.shape))
 
     def run(self, x: torch.Tensor, p: float, images_per_pattern: int) -> None:
         with torch.no_grad():
