@@ -40,10 +40,16 @@ from typing import Any
 import numpy as np
 
 from memsim.bits import n_words
-from memsim.bnn.architectures import ARCHITECTURES
+from memsim.bnn.architectures import (
+    ARCHITECTURES,
+    BUILT_IN,
+    architecture_from_mapping,
+    describe_architecture,
+    register_architecture,
+)
 from memsim.bnn.layers import Conv, Dense, Layer
 from memsim.bnn.network import BNN
-from memsim.errors import ModelFileError, UnknownNameError, suggest
+from memsim.errors import ConfigError, ModelFileError, UnknownNameError, suggest
 from memsim.fileio import load_npz, looks_like_path, search_dirs, write_bytes_atomic
 
 __all__ = ["SCHEMA_VERSION", "ModelFileError", "available_models", "load_model", "model_path", "save_model"]
@@ -87,6 +93,8 @@ def save_model(net: BNN, path: str | os.PathLike[str]) -> None:
         "n_layers": np.int64(len(net.layers)),
         "metadata_json": np.str_(metadata),
     }
+    if net.arch not in BUILT_IN and net.arch in ARCHITECTURES:  # a user's architecture travels with its models
+        arrays["arch_json"] = np.str_(json.dumps(describe_architecture(net.arch)))
     for i, layer in enumerate(net.layers):
         key = f"layer{i}_"
         arrays[key + "kind"] = np.str_(layer.kind)
@@ -158,6 +166,17 @@ def read_model_file(path: str | os.PathLike[str]) -> BNN:
     if version != SCHEMA_VERSION:
         raise ModelFileError(f"{label}: schema_version {version} is not supported; this memsim reads {SCHEMA_VERSION}")
     arch = _scalar(arrays, "arch", label, str)
+    if arch not in BUILT_IN and "arch_json" in arrays:
+        try:
+            described = json.loads(_scalar(arrays, "arch_json", label, str))
+        except json.JSONDecodeError as err:
+            raise ModelFileError(f"{label}: arch_json is not valid JSON ({err})") from None
+        try:
+            if not isinstance(described, dict) or described.get("name") != arch:
+                raise ConfigError(f"it does not describe the architecture {arch!r}")
+            register_architecture(architecture_from_mapping(described, f"{label}: arch_json"), label)
+        except ConfigError as err:
+            raise ModelFileError(f"{label}: arch_json: {err}") from None
     if arch not in ARCHITECTURES:  # the name picks the data set and the shapes the layers are checked against
         known = ", ".join(ARCHITECTURES)
         raise ModelFileError(

@@ -13,7 +13,7 @@ import numpy as np
 from memsim import config
 from memsim.bits import PackedBits, n_words, pack_bits
 from memsim.bnn import convkernels, kernels
-from memsim.bnn.architectures import ARCHITECTURES, INPUT_THRESHOLD, layer_shapes
+from memsim.bnn.architectures import ARCHITECTURES, INPUT_THRESHOLD, layer_shapes, resolve_architecture
 from memsim.bnn.fastpath import fire_limit
 from memsim.bnn.layers import (
     Conv,
@@ -103,19 +103,22 @@ class BNN(MemoryReads):
         Parameters
         ----------
         arch : str
-            A name in :data:`~memsim.bnn.architectures.ARCHITECTURES`.
+            A name in :data:`~memsim.bnn.architectures.ARCHITECTURES`, or an architecture file
+            (YAML or JSON, :mod:`memsim.bnn.architectures`).
         seed : int or None
             Seed of the weights and thresholds.
         input_threshold : int
             Pixel value above which an input bit is +1.
         """
+        arch = resolve_architecture(arch)
         shapes = layer_shapes(arch)
         rng = np.random.default_rng(None if seed is None else resolve_seed(seed, "seed"))
         layers: list[Layer] = []
         for i, shape in enumerate(shapes):
             if shape.kind == "conv":
                 thr, inv = _random_threshold(rng, 9 * shape.c_in, shape.n_out)
-                layers.append(Conv(shape.c_in, shape.n_out, 1, shape.pool, _random_bits(rng, shape.nbits), thr, inv))
+                bits = _random_bits(rng, shape.nbits)
+                layers.append(Conv(shape.c_in, shape.n_out, shape.padding, shape.pool, bits, thr, inv))
                 continue
             last = i == len(shapes) - 1
             thr_d, inv_d = (None, None) if last else _random_threshold(rng, shape.c_in, shape.n_out)

@@ -35,7 +35,12 @@ def register(sub: Any) -> None:
     from memsim.datasets import DATASETS
 
     p = sub.add_parser("train", help="train a BNN with torch (CEL or MHL, optional flip injection) and export it")
-    p.add_argument("--arch", required=True, choices=list(ARCHITECTURES))
+    p.add_argument(
+        "--arch",
+        required=True,
+        metavar="ARCH",
+        help=f"{', '.join(ARCHITECTURES)}, or a YAML/JSON architecture file (see memsim.bnn.architectures)",
+    )
     p.add_argument("--loss", default="cel", choices=["cel", "mhl"])
     p.add_argument("--b", type=float, help="margin parameter of the modified hinge loss (mhl)")
     p.add_argument("--train-ber", type=float, default=0.0, help="weight-sign-flip probability while training [0, 0.5]")

@@ -1,6 +1,6 @@
 """m-bit fixed-point weights in an approximate memory: quantize, store packed, read with flips, dequantize.
 
-A layer's weights become m-bit integer codes (m from 2 to 8, or 16), round-to-nearest, with a
+A layer's weights become m-bit integer codes (m from 2 to 8, or 16; or 1, binary), round-to-nearest, with a
 scale per layer or per output channel (axis 0), and are stored **packed**: weight ``i`` holds
 bits ``i m .. i m + m - 1`` of the array's bit stream, least significant bit first (two 4-bit
 weights per byte), so a memory counts m bits per weight read and every one of the m bits can
@@ -19,7 +19,12 @@ Schemes (``clip`` is the clipping range; default: the largest magnitude, or the 
     ``w = scale (q - z)``, ``scale = (hi - lo) / (2^m - 1)``. A flip of bit ``k`` moves the
     weight by ``+-2^k scale``; the most significant bit by half the range, in either sign.
 
-The schemes are those of Stutz et al., "Bit Error Robustness for Energy-Efficient DNN
+``binary`` (``bits=1``)
+    One bit per weight, ``w = +scale`` (bit 1) or ``-scale`` (bit 0), ``scale`` the mean
+    magnitude (XNOR-Net's alpha; Rastegari et al., ECCV 2016) or ``clip``. A flip negates the
+    weight. A binarized network trained in torch keeps its trained signs exactly.
+
+The multi-bit schemes are those of Stutz et al., "Bit Error Robustness for Energy-Efficient DNN
 Accelerators" (MLSys 2021), section 3 (their "robust" quantization adds rounding and the
 asymmetric unsigned scheme; weight clipping is ``clip``).
 """
@@ -36,9 +41,9 @@ from memsim.errors import ConfigError
 
 __all__ = ["BITS", "SCHEMES", "Quantized", "quantize", "read_quantized", "store_quantized", "unpack_codes"]
 
-#: Weight widths a memory can hold, in bits.
+#: Multi-bit weight widths a memory can hold (one bit is the ``binary`` scheme).
 BITS = (2, 3, 4, 5, 6, 7, 8, 16)
-#: Quantization schemes (see the module docstring).
+#: Multi-bit quantization schemes (see the module docstring); ``binary`` is the one-bit scheme.
 SCHEMES = ("symmetric", "asymmetric")
 
 
@@ -83,7 +88,9 @@ class Quantized:
     def dequantize(self, codes: np.ndarray | None = None) -> np.ndarray:
         """Weights of ``codes`` (default: the stored ones), float32; ``codes`` may carry leading read axes."""
         q = (self.codes if codes is None else np.asarray(codes)).astype(np.int64)
-        if self.scheme == "symmetric":
+        if self.scheme == "binary":
+            q = 2 * q - 1  # bit 1: +scale, bit 0: -scale
+        elif self.scheme == "symmetric":
             q = np.where(q >= 1 << (self.bits - 1), q - (1 << self.bits), q)  # two's complement
         per = (-1,) + (1,) * (len(self.shape) - 1)  # channel axis 0 of the weights, after any read axes
         scale = self.scale.reshape(per) if self.scale.size > 1 else self.scale
@@ -105,9 +112,9 @@ def quantize(
     weights : ndarray of float
         A layer's weights, output channels on axis 0 (as torch's Linear and Conv layers hold them).
     bits : int
-        One of :data:`BITS`.
+        1 (the ``binary`` scheme) or one of :data:`BITS`.
     scheme : str
-        ``symmetric`` or ``asymmetric`` (:data:`SCHEMES`).
+        ``symmetric`` or ``asymmetric`` (:data:`SCHEMES`); one bit is always ``binary``.
     per_channel : bool
         One scale (and zero point) per output channel instead of one for the layer.
     clip : float or (float, float), optional
@@ -120,16 +127,28 @@ def quantize(
     ConfigError
         For bits outside :data:`BITS`, an unknown scheme, non-finite weights or a bad ``clip``.
     """
-    if isinstance(bits, bool) or bits not in BITS:
-        raise ConfigError(f"bits must be one of {', '.join(map(str, BITS))}, got {bits!r}")
-    if scheme not in SCHEMES:
-        raise ConfigError(f"scheme must be one of {', '.join(SCHEMES)}, got {scheme!r}")
+    if isinstance(bits, bool) or (bits != 1 and bits not in BITS):
+        raise ConfigError(f"bits must be 1 (binary) or one of {', '.join(map(str, BITS))}, got {bits!r}")
+    if scheme not in (*SCHEMES, "binary"):
+        raise ConfigError(f"scheme must be one of {', '.join(SCHEMES)} (or binary for one bit), got {scheme!r}")
+    if bits == 1 and scheme == "asymmetric":
+        raise ConfigError("one bit per weight is the binary scheme (+-scale); asymmetric needs 2 bits or more")
+    if scheme == "binary" and bits != 1:
+        raise ConfigError(f"the binary scheme has one bit per weight, got bits={bits}")
     w = np.asarray(weights, dtype=np.float64)
     if w.ndim == 0 or w.size == 0:
         raise ConfigError(f"weights must be a non-empty array, got shape {w.shape}")
     if not np.all(np.isfinite(w)):
         raise ConfigError("weights hold a value that is not finite")
     rows = w.reshape(w.shape[0], -1) if per_channel else w.reshape(1, -1)
+    if bits == 1:
+        if clip is not None and not (isinstance(clip, (int, float)) and math.isfinite(clip) and clip > 0):
+            raise ConfigError(f"clip of a binary layer is its weight magnitude, a number > 0; got {clip!r}")
+        mean = np.abs(rows).mean(axis=1)
+        scale = np.full(rows.shape[0], float(clip)) if clip is not None else np.where(mean > 0, mean, 1.0)
+        codes = (rows >= 0).astype(np.int64)  # sign(0) = +1, as the BNN engine reads a 0 weight
+        zero = np.zeros(rows.shape[0], dtype=np.int64)
+        return Quantized(codes.reshape(w.shape).astype(np.uint32), scale.astype(np.float64), zero, 1, "binary")
     lo, hi = _range(rows, scheme, clip)
     if scheme == "symmetric":
         top = (1 << (bits - 1)) - 1

@@ -86,21 +86,45 @@ def _conv_add(xp, out, i0, i1, w, d, geometry):  # type: ignore[no-untyped-def]
                 out[k, o, y, xx] += d * xp[k, cin, row, kj * dw + xx * sw]
 
 
+#: Reads walked together over one span of the stored bits, and that span: a group's reads share the
+#: span's words in cache (32 KiB) instead of each streaming the whole array from memory.
+GROUP, SPAN_BITS = 16, 1 << 18
+
+
 @njit(**NUMBA_PARALLEL_FLAGS)
 def linear_walk(x, out, words, free, has_free, nbits, gap_scale, a01, a10, k0, k1, events, first, m, symmetric, scale, per_channel):  # type: ignore[no-untyped-def]  # noqa: E501  # fmt: skip
     """``out[k, l, o] += delta * x[k, l, j]`` for every bit the read serving image ``k`` flips.
 
     ``x`` is ``(N, L, in)`` and ``out`` ``(N, L, out)`` (``L`` the leading axes of a Linear's input).
+    Each read's flips are exactly those of its own walk (:func:`~memsim.memory.sparse.flip_bits`);
+    the walks of a group of reads advance span by span, their states kept in between.
     """
-    for r in prange(events.size):
-        s0, s1, s2, s3 = stream_state(k0, k1, events[r], WALK_CHUNK)
-        b = np.int64(-1)
-        while True:
-            b, s0, s1, s2, s3 = next_flip(b, nbits, words, free, has_free, gap_scale, a01, a10, s0, s1, s2, s3)
-            if b >= nbits:
-                break
-            w, d = bit_delta(words, b, m, symmetric, scale, per_channel)
-            _linear_add(x, out, first[r], first[r + 1], w, d)
+    n_reads = events.size
+    for g in prange((n_reads + GROUP - 1) // GROUP):
+        r0 = g * GROUP
+        r1 = min(r0 + GROUP, n_reads)
+        state = np.empty((r1 - r0, 4), dtype=np.uint64)
+        at = np.empty(r1 - r0, dtype=np.int64)
+        for r in range(r0, r1):
+            s0, s1, s2, s3 = stream_state(k0, k1, events[r], WALK_CHUNK)
+            b, s0, s1, s2, s3 = next_flip(
+                np.int64(-1), nbits, words, free, has_free, gap_scale, a01, a10, s0, s1, s2, s3
+            )
+            at[r - r0] = b
+            state[r - r0, 0], state[r - r0, 1], state[r - r0, 2], state[r - r0, 3] = s0, s1, s2, s3
+        for span in range(0, nbits, SPAN_BITS):
+            stop = min(span + SPAN_BITS, nbits)
+            for r in range(r0, r1):
+                b = at[r - r0]
+                if b >= stop:
+                    continue
+                s0, s1, s2, s3 = state[r - r0, 0], state[r - r0, 1], state[r - r0, 2], state[r - r0, 3]
+                while b < stop:
+                    w, d = bit_delta(words, b, m, symmetric, scale, per_channel)
+                    _linear_add(x, out, first[r], first[r + 1], w, d)
+                    b, s0, s1, s2, s3 = next_flip(b, nbits, words, free, has_free, gap_scale, a01, a10, s0, s1, s2, s3)
+                at[r - r0] = b
+                state[r - r0, 0], state[r - r0, 1], state[r - r0, 2], state[r - r0, 3] = s0, s1, s2, s3
 
 
 @njit(**NUMBA_PARALLEL_FLAGS)

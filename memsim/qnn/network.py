@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from memsim.bnn import BNN
 from memsim.errors import ConfigError
 from memsim.memory.energy import mac_pj
 from memsim.memory.granularity import ReadGranularity, parse_granularity
@@ -59,8 +60,14 @@ def from_torch(
     preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
     name: str | None = None,
     dataset: str | None = None,
-) -> QNN:
+) -> QNN | BNN:
     """A :class:`QNN` of ``module`` with its Linear and Conv weights quantized to ``bits`` bits.
+
+    With ``bits=1``, a binarized network in memsim's own layout (:class:`memsim.train.TorchBNN`,
+    built from a named architecture or an architecture file) is exported to the numba engine: a
+    :class:`~memsim.BNN`, its thresholds folded from batch norm, identical outputs. Any other
+    network runs here with binary weights (``+-scale``, the ``binary`` scheme): a binarized
+    network trained in torch keeps its signs, and its activations run as the module defines them.
 
     Parameters
     ----------
@@ -70,7 +77,7 @@ def from_torch(
         One batch of inputs as the module takes them, ``(N, C, H, W)`` float (or uint8 images), to
         check the network runs, fix its input shape and count its multiply-accumulates.
     bits, scheme, per_channel, clip
-        As for :func:`memsim.memory.quant.quantize`.
+        As for :func:`memsim.memory.quant.quantize` (``bits=1``: the ``binary`` scheme).
     mean, std : float or sequence of float, optional
         Per-channel normalisation applied to every input after uint8 images are scaled to [0, 1]
         (``(x - mean) / std``); saved with the model.
@@ -90,6 +97,10 @@ def from_torch(
     """
     if not isinstance(module, nn.Module):
         raise ConfigError(f"from_torch takes a torch.nn.Module, got {type(module).__name__}")
+    from memsim.train.model import TorchBNN, export_bnn
+
+    if bits == 1 and isinstance(module, TorchBNN):
+        return export_bnn(module.eval(), {"dataset": dataset} if dataset else None)
     net = copy.deepcopy(module).float().eval()
     layers = []
     for path, sub in net.named_modules():
@@ -101,7 +112,7 @@ def from_torch(
                 )
             if isinstance(sub, (nn.Conv1d, nn.Conv2d)) and isinstance(sub.padding, str):
                 raise ConfigError(f"layer {path!r}: padding {sub.padding!r}; give the padding as numbers")
-            q = quantize(sub.weight.detach().cpu().numpy(), bits, scheme, per_channel, clip)
+            q = quantize(sub.weight.detach().cpu().numpy(), bits, "binary" if bits == 1 else scheme, per_channel, clip)
             with torch.no_grad():
                 sub.weight.copy_(torch.from_numpy(q.dequantize()))
             layers.append(_Layer(path, sub, q, q.packed().words))
@@ -437,7 +448,8 @@ def _weights_of(layer: _Layer, words: np.ndarray) -> np.ndarray:
 def _hook(layer: _Layer, served: _Served, first: np.ndarray) -> Callable[..., torch.Tensor]:
     """A forward hook adding to image ``k`` the corrections of the read serving it (``first``)."""
     q = layer.q
-    scale = np.ascontiguousarray(q.scale, dtype=np.float64).ravel()
+    # a binary weight moves by 2 scale when its bit flips: the kernels' step of 2^0 times 2 scale
+    scale = np.ascontiguousarray(q.scale * (2.0 if q.scheme == "binary" else 1.0), dtype=np.float64).ravel()
     per_channel = q.codes.size // scale.size
     symmetric = q.scheme == "symmetric"
     words = np.ascontiguousarray(served.base, dtype=np.uint64)

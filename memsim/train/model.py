@@ -17,10 +17,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from memsim.bits import pack_bits
-from memsim.bnn.architectures import ARCHITECTURES, INPUT_THRESHOLD
+from memsim.bnn.architectures import ARCHITECTURES, INPUT_THRESHOLD, resolve_architecture
 from memsim.bnn.layers import Conv, Dense, Layer
 from memsim.bnn.network import BNN
-from memsim.errors import ConfigError, UnknownNameError
+from memsim.errors import ConfigError
 from memsim.train.layers import BinaryConv2d, BinaryLinear, FlipInjector, sign_ste
 
 __all__ = ["TorchBNN", "binarize_input", "export_bnn", "fold_batchnorm", "modified_hinge_loss"]
@@ -33,17 +33,16 @@ def binarize_input(images: np.ndarray | torch.Tensor, threshold: int, shape: tup
 
 
 class TorchBNN(nn.Module):
-    """A trainable BNN of a named architecture (``fashion-fcnn``, ``fashion-cnn``, ``cifar10-cnn``).
+    """A trainable BNN of a named architecture (``fashion-fcnn``, ``fashion-cnn``, ``cifar10-cnn``) or of a file.
 
-    Hidden layers: binary conv (3x3, zero padding 1) [+ 2x2 max-pool] or binary dense,
+    Hidden layers: binary conv (3x3, zero padding 1 or as the file says) [+ 2x2 max-pool] or binary dense,
     then batch norm and sign. The output layer is a binary dense layer returning ``h``.
     ``log_scale`` scales ``h`` into logits for the cross-entropy loss only.
     """
 
     def __init__(self, arch: str, input_threshold: int = INPUT_THRESHOLD) -> None:
         super().__init__()
-        if arch not in ARCHITECTURES:
-            raise UnknownNameError(f"unknown architecture {arch!r}; valid: {', '.join(ARCHITECTURES)}")
+        arch = resolve_architecture(arch)  # a name, or an architecture file (registered under its name)
         spec = ARCHITECTURES[arch]
         self.arch = arch
         self.input_shape: tuple[int, int, int] = spec["input_shape"]
@@ -57,11 +56,13 @@ class TorchBNN(nn.Module):
         for i, item in enumerate(spec["layers"]):
             last = i == len(spec["layers"]) - 1
             if item[0] == "conv":
-                self.layers.append(BinaryConv2d(c, item[1], padding=1))
+                padding = item[3] if len(item) > 3 else 1
+                self.layers.append(BinaryConv2d(c, item[1], padding=padding))
                 self.norms.append(nn.BatchNorm2d(item[1]))
                 self.pools.append(bool(item[2]))
                 self.kinds.append("conv")
                 c = item[1]
+                h, w = h + 2 * padding - 2, w + 2 * padding - 2
                 if item[2]:
                     h, w = h // 2, w // 2
             else:
@@ -198,7 +199,8 @@ def export_bnn(model: TorchBNN, metadata: dict[str, Any] | None = None) -> BNN:
         if isinstance(layer, BinaryConv2d):
             bits = _bits(layer.weight).transpose(0, 2, 3, 1)  # (O, C, 3, 3) -> (O, 3, 3, C)
             s, inv = fold_batchnorm(norm, 9 * layer.in_channels)
-            conv = Conv(layer.in_channels, layer.out_channels, 1, model.pools[i], pack_bits(bits).words, s, inv)
+            padding = int(layer.padding[0]) if isinstance(layer.padding, tuple) else int(layer.padding)
+            conv = Conv(layer.in_channels, layer.out_channels, padding, model.pools[i], pack_bits(bits).words, s, inv)
             layers.append(conv)
             h, w = conv.output_hw(h, w)
             c = layer.out_channels

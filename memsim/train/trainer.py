@@ -39,6 +39,7 @@ from memsim.train.model import TorchBNN, binarize_input, export_bnn, modified_hi
 
 __all__ = ["DEFAULT_DATASET", "TrainConfig", "TrainResult", "random_shift", "recalibrate_batchnorm", "train"]
 
+#: The built-in architectures' data sets (an architecture file names its own with ``dataset``).
 DEFAULT_DATASET = {"fashion-fcnn": "fashion-mnist", "fashion-cnn": "fashion-mnist", "cifar10-cnn": "cifar10"}
 
 
@@ -67,10 +68,17 @@ class TrainConfig:
 
     def check(self) -> None:
         """Raise :class:`MemsimError` naming the option, value and allowed range."""
-        from memsim.bnn.architectures import ARCHITECTURES
+        from memsim.bnn.architectures import ARCHITECTURES, resolve_architecture
+        from memsim.errors import UnknownNameError
 
-        if self.arch not in ARCHITECTURES:
-            raise ConfigError(f"--arch {self.arch!r} is not one of {', '.join(ARCHITECTURES)}")
+        try:
+            name = resolve_architecture(self.arch)
+        except UnknownNameError:
+            raise ConfigError(
+                f"--arch {self.arch!r} is not one of {', '.join(ARCHITECTURES)} nor a .yaml/.json architecture file"
+            ) from None
+        if self.dataset is None and not ARCHITECTURES[name].get("dataset"):
+            raise ConfigError(f"--arch {self.arch}: the architecture names no data set; give --dataset")
         if self.loss not in ("cel", "mhl"):
             raise ConfigError(f"--loss {self.loss!r} must be 'cel' or 'mhl'")
         if self.loss == "mhl" and (self.b is None or not self.b > 0):
@@ -314,7 +322,9 @@ def train(
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    dataset = cfg.dataset or DEFAULT_DATASET[cfg.arch]
+    from memsim.bnn.architectures import architecture_spec
+
+    dataset = cfg.dataset or architecture_spec(cfg.arch)["dataset"]
     images, labels = load_dataset(dataset, cfg.train_split)
     test_images, test_labels = load_dataset(dataset, "test")
     if cfg.limit is not None:

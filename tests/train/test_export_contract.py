@@ -115,3 +115,33 @@ def test_import_round_trip():
         if a.threshold is not None:
             np.testing.assert_array_equal((np.arange(-600, 600)[:, None] > a.threshold) != a.invert,
                                           (np.arange(-600, 600)[:, None] > b.threshold) != b.invert)  # fmt: skip
+
+
+def test_an_architecture_file_trains_and_exports_with_the_contract(tmp_path, monkeypatch):
+    """A user's architecture (valid and same padding, pooling) keeps the torch-engine contract."""
+    from memsim.bnn import architectures
+
+    monkeypatch.setattr(architectures, "ARCHITECTURES", dict(architectures.ARCHITECTURES))
+    monkeypatch.setattr("memsim.train.model.ARCHITECTURES", architectures.ARCHITECTURES)
+    monkeypatch.setattr("memsim.bnn.network.ARCHITECTURES", architectures.ARCHITECTURES)
+    path = tmp_path / "mine.yaml"
+    path.write_text("name: mine\ninput_shape: [1, 28, 28]\nlayers:\n  - {conv: 6, pool: true, padding: 0}\n"
+                    "  - {conv: 8}\n  - {dense: 24}\n  - {dense: 10}\n")  # fmt: skip
+    model = randomised(str(path), 2)
+    assert model.arch == "mine"
+    images, _ = load_dataset("fashion-mnist-demo")
+    net = export_bnn(model)
+    assert [layer.padding for layer in net.layers[:2]] == [0, 1]
+    np.testing.assert_array_equal(net.forward(images[:100]), torch_h(model, images[:100]))
+
+
+def test_from_torch_with_one_bit_exports_a_torch_bnn_to_the_engine():
+    """`memsim.qnn.from_torch(bits=1)`: memsim's own torch BNN becomes the engine's BNN, outputs identical."""
+    from memsim import BNN
+    from memsim.qnn import from_torch
+
+    model = randomised("fashion-cnn", 5)
+    images, _ = load_dataset("fashion-mnist-demo")
+    net = from_torch(model, torch.zeros(1, 1, 28, 28), bits=1, dataset="fashion-mnist")
+    assert isinstance(net, BNN) and net.metadata["dataset"] == "fashion-mnist"
+    np.testing.assert_array_equal(net.forward(images[:100]), torch_h(model, images[:100]))

@@ -83,10 +83,11 @@ def test_the_memory_counts_m_bits_per_weight_and_reads_are_fresh_per_image():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"bits": 1}, r"bits must be one of 2, 3, 4, 5, 6, 7, 8, 16, got 1"),
+        ({"bits": 0}, r"bits must be 1 \(binary\) or one of 2, 3, 4, 5, 6, 7, 8, 16, got 0"),
+        ({"bits": 1, "scheme": "asymmetric"}, r"one bit per weight is the binary scheme"),
         ({"bits": 9}, r"got 9"),
         ({"bits": True}, r"got True"),
-        ({"scheme": "robust"}, r"scheme must be one of symmetric, asymmetric, got 'robust'"),
+        ({"scheme": "robust"}, r"scheme must be one of symmetric, asymmetric \(or binary for one bit\), got 'robust'"),
         ({"clip": -1.0}, r"clip must be a finite range around 0"),
         ({"clip": (0.1, 1.0), "scheme": "asymmetric"}, r"clip must be a finite range around 0"),
         ({"clip": (-1.0, 1.0)}, r"clip \(lo, hi\) is for the asymmetric scheme"),
@@ -121,3 +122,13 @@ def test_quantized_weights_take_every_granularity_and_fault_model():
     b = read_quantized(chip, "w", q, ReadSet.images(100, 2, seed=9))
     assert all(np.array_equal(a[0], x) for x in (*a, *b)), "a chip's stuck cells are the same in every read"
     assert not np.array_equal(a[0], q.dequantize()), "and some of them are wrong at BER 0.02"
+
+
+def test_binary_weights_keep_their_signs_and_a_flip_negates_them():
+    w = RNG.normal(0, 1, (4, 25))
+    for per_channel in (False, True):
+        q = quantize(w, bits=1, per_channel=per_channel)
+        assert q.scheme == "binary" and q.nbits == w.size
+        alpha = np.abs(w).mean(axis=1, keepdims=True) if per_channel else np.abs(w).mean()
+        np.testing.assert_allclose(q.dequantize(), np.where(w >= 0, alpha, -alpha), rtol=1e-6)
+        np.testing.assert_allclose(q.dequantize(q.codes ^ np.uint32(1)), -q.dequantize(), rtol=1e-6)

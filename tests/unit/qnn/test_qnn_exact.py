@@ -52,7 +52,8 @@ def _net(kind, bits, scheme, per_channel):
 
 @pytest.mark.parametrize("kind", list(NETS))
 @pytest.mark.parametrize(("bits", "scheme", "per_channel"), [(8, "symmetric", False), (4, "asymmetric", True),
-                                                             (3, "symmetric", True), (16, "asymmetric", False)])  # fmt: skip
+                                                             (3, "symmetric", True), (16, "asymmetric", False),
+                                                             (1, "binary", True)])  # fmt: skip
 @pytest.mark.parametrize("granularity", ["per_sample", "per_batch"])
 def test_corrections_equal_the_materialised_module_of_each_image(kind, bits, scheme, per_channel, granularity):
     qnn, x = _net(kind, bits, scheme, per_channel)
@@ -106,8 +107,8 @@ def test_layers_that_cannot_be_stored_are_named():
         from_torch(nn.Sequential(nn.Embedding(10, 4), nn.Flatten(), nn.Linear(8, 2)), torch.zeros(1, 2).long())
     with pytest.raises(ConfigError, match=r"layer '0' \(Conv2d\): padding_mode 'reflect'"):
         from_torch(nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, padding_mode="reflect")), torch.zeros(1, 1, 4, 4))
-    with pytest.raises(ConfigError, match=r"bits must be one of"):
-        from_torch(nn.Linear(3, 2), torch.zeros(1, 3), bits=1)
+    with pytest.raises(ConfigError, match=r"bits must be 1 \(binary\) or one of"):
+        from_torch(nn.Linear(3, 2), torch.zeros(1, 3), bits=17)
     with pytest.raises(ConfigError, match=r"does not run on the example input of shape \(1, 4\)"):
         from_torch(nn.Linear(3, 2), torch.zeros(1, 4))
 
