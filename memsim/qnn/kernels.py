@@ -38,17 +38,21 @@ def quotient(a, b, inv_b):  # type: ignore[no-untyped-def]
     return q
 
 
+#: 2^k as floats: a table lookup instead of a variable shift and a conversion per flip.
+_POW2 = np.array([2.0**k for k in range(64)])
+
+
 @njit(inline="always", **NUMBA_FLAGS)
 def bit_delta(words, b, m, symmetric, scale, per_channel):  # type: ignore[no-untyped-def]
     """The weight holding bit ``b`` of packed ``words`` and its change (float32) when that bit flips."""
     w = quotient(b, m, 1.0 / m)
     k = b - w * m
-    step = np.float64(np.int64(1) << k)
-    if symmetric and k == m - 1:
-        step = -step
-    if (words[b >> 6] >> np.uint64(b & 63)) & np.uint64(1):
-        step = -step
-    return w, np.float32(scale[quotient(w, per_channel, 1.0 / per_channel)] * step)
+    bit = (words[b >> 6] >> np.uint64(b & 63)) & np.uint64(1)
+    # a stored 1 lowers the weight, a 0 raises it; the two's-complement top bit weighs -2^(m-1)
+    top = np.uint64(1) if symmetric and k == m - 1 else np.uint64(0)
+    step = _POW2[k] * (1.0 - 2.0 * np.float64(bit ^ top))
+    ch = 0 if scale.size == 1 else quotient(w, per_channel, 1.0 / per_channel)
+    return w, np.float32(scale[ch] * step)
 
 
 @njit(inline="always", **NUMBA_FLAGS)
