@@ -414,3 +414,47 @@ def law_mismatches(x, w, free, n_after, tables, k0: int, k1: int, events, limits
             else:
                 out[b, o] = m - x1 - x0 + y1 + binom_inv(lo01, t01, c0 - a0, u[3])
     return out
+
+
+def exponential(gen: Xoshiro256ss) -> float:
+    """An Exp(1) draw by the ziggurat of memsim.rng, step by step on Python floats (its tables rebuilt here)."""
+    r_tail, v = 7.69711747013104972, 3.949659822581572e-3
+    x = [v / math.exp(-r_tail), r_tail] + [0.0] * 255
+    for i in range(1, 255):
+        x[i + 1] = -math.log(math.exp(-x[i]) + v / x[i])
+    x[256] = 0.0
+    f = [math.exp(-e) for e in x]
+    f[256] = 1.0
+    while True:
+        r = gen.next()
+        i, u = r & 255, unit(r)
+        if u < x[i + 1] / x[i]:
+            return u * x[i]
+        r2 = unit(gen.next())
+        if i == 0:
+            return r_tail - math.log(1.0 - r2)
+        z = u * x[i]
+        if f[i] + r2 * (f[i + 1] - f[i]) < math.exp(-z):
+            return z
+
+
+def sparse_flips(words, free, nbits: int, p01: float, p10: float, k0: int, k1: int, event: int) -> list[int]:
+    """The bits one read flips: geometric gaps of rate max(p01, p10), thinned by the stored value, free bits only."""
+    pmax = max(p01, p10)
+    if pmax <= 0:
+        return []
+    scale = 0.0 if pmax >= 1 else -1.0 / math.log1p(-pmax)
+    gen = stream(k0, k1, event, 1 << 40)
+    out, b = [], -1
+    while True:
+        gap = math.floor(exponential(gen) * scale)
+        if gap >= nbits - b - 1:
+            return out
+        b += 1 + gap
+        bit_set = (int(words[b // 64]) >> (b % 64)) & 1
+        if free is not None and not (int(free[b // 64]) >> (b % 64)) & 1:
+            continue
+        keep = (p10 if bit_set else p01) / pmax
+        if (p01 < pmax or p10 < pmax) and keep < 1.0 and unit(gen.next()) >= keep:
+            continue
+        out.append(b)

@@ -38,7 +38,7 @@ def load_network(name_or_path: str | os.PathLike[str]) -> Any:
     if not is_qnn_file(path):
         return read_model_file(path)
     try:
-        from memsim.qnn.modelfile import load_qnn
+        from memsim.qnn import load_qnn
     except ImportError as err:
         raise ModelFileError(
             f"{path}: a torch network's model file; running it needs torch (pip install 'memsim[train]'): {err}"

@@ -11,6 +11,6 @@ image saw, the naive twin the corrections are tested against.
 ``import memsim`` never imports this package (nor torch).
 """
 
-from memsim.qnn.network import QNN, from_torch
+from memsim.qnn.network import QNN, from_torch, load_qnn
 
-__all__ = ["QNN", "from_torch"]
+__all__ = ["QNN", "from_torch", "load_qnn"]

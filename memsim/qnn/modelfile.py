@@ -32,7 +32,7 @@ from memsim.errors import ConfigError, ModelFileError
 from memsim.fileio import load_npz, write_atomic
 from memsim.memory.quant import Quantized
 
-__all__ = ["FORMAT", "FUNCTIONS", "METHODS", "MODULES", "load_qnn", "save_qnn"]
+__all__ = ["FORMAT", "FUNCTIONS", "METHODS", "MODULES", "read_qnn", "save_qnn"]
 
 FORMAT, VERSION = "memsim-qnn", 1
 
@@ -289,16 +289,19 @@ def save_qnn(net: Any, path: str | os.PathLike[str]) -> None:
     write_atomic(path, lambda tmp: np.savez(tmp, **arrays))  # type: ignore[arg-type]
 
 
-def load_qnn(path: str | os.PathLike[str]) -> Any:
-    """Read a QNN model file written by :func:`save_qnn`.
+def read_qnn(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a QNN model file written by :func:`save_qnn`: the rebuilt module and its stored layers.
+
+    Returns a mapping with ``module`` (a ``torch.fx.GraphModule`` in eval mode, the stored
+    layers' weights dequantized from their codes), ``stored`` (``(name, Quantized)`` per stored
+    layer, in file order), ``input_shape``, ``mean``, ``std``, ``arch`` and ``metadata``;
+    :func:`memsim.qnn.load_qnn` makes the network of it.
 
     Raises
     ------
     ModelFileError
         Naming the file and the key or node that is wrong; nothing in the file is executed.
     """
-    from memsim.qnn.network import QNN, _Layer
-
     label = str(path)
     arrays = load_npz(Path(path), ["qnn_json"], error=ModelFileError)
     try:
@@ -308,19 +311,15 @@ def load_qnn(path: str | os.PathLike[str]) -> Any:
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ModelFileError(f"{label}: qnn_json is not a {FORMAT} description")
     if header.get("version") != VERSION:
-        raise ModelFileError(
-            f"{label}: version {header.get('version')!r} is not supported; this memsim reads {VERSION}"
-        )
+        raise ModelFileError(f"{label}: version {header.get('version')!r} is not supported; memsim reads {VERSION}")
     for key in ("graph", "modules", "stored", "input_shape"):
         if key not in header:
             raise ModelFileError(f"{label}: qnn_json lacks {key!r}")
     module = rebuild(header, label)
     state = {
-        key.removeprefix("state/"): torch.from_numpy(np.array(v))
-        for key, v in arrays.items()
-        if key.startswith("state/")
+        k.removeprefix("state/"): torch.from_numpy(np.array(v)) for k, v in arrays.items() if k.startswith("state/")
     }
-    layers = []
+    stored = []
     for entry in header["stored"]:
         name = entry["name"]
         for part in ("codes", "scale", "zero"):
@@ -335,22 +334,20 @@ def load_qnn(path: str | os.PathLike[str]) -> Any:
         )
         state[f"{name}.weight"] = torch.from_numpy(q.dequantize())
         try:
-            sub = module.get_submodule(name)
+            module.get_submodule(name)
         except AttributeError:
             raise ModelFileError(f"{label}: stored layer {name!r} is not a module of the graph") from None
-        layers.append(_Layer(name, sub, q, q.packed().words))
+        stored.append((name, q))
     try:
         module.load_state_dict(state, strict=True)
     except RuntimeError as err:
         raise ModelFileError(f"{label}: the arrays do not fit the network: {str(err).splitlines()[0]}") from None
-    net = QNN(
-        module.eval(),
-        layers,
-        input_shape=tuple(int(v) for v in header["input_shape"]),
-        mean=header.get("mean"),
-        std=header.get("std"),
-        arch=str(header.get("arch") or "qnn"),
-        metadata=dict(header.get("metadata") or {}),
-    )
-    net.finish(torch.zeros(1, *net.input_shape))
-    return net
+    return {
+        "module": module.eval(),
+        "stored": stored,
+        "input_shape": tuple(int(v) for v in header["input_shape"]),
+        "mean": header.get("mean"),
+        "std": header.get("std"),
+        "arch": str(header.get("arch") or "qnn"),
+        "metadata": dict(header.get("metadata") or {}),
+    }

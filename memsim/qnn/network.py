@@ -30,9 +30,9 @@ from memsim.memory.granularity import ReadGranularity, parse_granularity
 from memsim.memory.quant import Quantized, quantize, unpack_codes
 from memsim.memory.reads import FlipLaw, ReadSet, resolve_seed
 from memsim.memory.sparse import flip_bits, walk_params
-from memsim.qnn import kernels
+from memsim.qnn import kernels, modelfile
 
-__all__ = ["QNN", "from_torch"]
+__all__ = ["QNN", "from_torch", "load_qnn"]
 
 #: Module kinds whose weights the memory holds.
 STORED = (nn.Linear, nn.Conv1d, nn.Conv2d)
@@ -140,6 +140,22 @@ def from_torch(
     return qnn
 
 
+def load_qnn(path: str | os.PathLike[str]) -> QNN:
+    """A network saved by :meth:`QNN.save` (:mod:`memsim.qnn.modelfile`; nothing in the file is executed).
+
+    Raises
+    ------
+    ModelFileError
+        Naming the file and what is wrong with it.
+    """
+    parts = modelfile.read_qnn(path)
+    module = parts["module"]
+    layers = [_Layer(name, module.get_submodule(name), q, q.packed().words) for name, q in parts["stored"]]
+    net = QNN(module, layers, parts["input_shape"], parts["mean"], parts["std"], None, parts["arch"], parts["metadata"])
+    net.finish(torch.zeros(1, *net.input_shape))
+    return net
+
+
 def _channels(value: Sequence[float] | float | None, label: str) -> list[float] | None:
     if value is None:
         return None
@@ -217,9 +233,7 @@ class QNN:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the network to a model file (:func:`memsim.qnn.modelfile.save_qnn`)."""
-        from memsim.qnn.modelfile import save_qnn
-
-        save_qnn(self, path)
+        modelfile.save_qnn(self, path)
 
     def _count_ops(self, x: torch.Tensor) -> tuple[list[int], int]:
         ops: list[int] = []

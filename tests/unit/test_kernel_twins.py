@@ -401,6 +401,15 @@ ELSEWHERE = {
     "_flipped": "inlined draws of _law_fire and _law_output (test_law_path_samplers_equal_naive)",
     "_based_fire": "inlined base-split decision of _law_fire (test_law_path_samplers_equal_naive, symmetric cases)",
     "_accumulate4_masked": "inlined blocked counts of _law_fire (test_law_path_samplers_equal_naive)",
+    "next_flip": "inlined step of _walk (test_sparse_flips_equal_naive)",
+    "exponential": "naive.exponential, inlined in _walk (test_sparse_flips_equal_naive); KS test in statistical/",
+    "bit_delta": "inlined in the qnn kernels: test_qnn_exact.py (each image's materialised module)",
+    "_linear_add": "inlined in linear_walk and linear_list: test_qnn_exact.py",
+    "_conv_add": "inlined in conv_walk and conv_list: test_qnn_exact.py",
+    "linear_walk": "test_qnn_exact.py: per image, the module holding the weights its read got (torch forward)",
+    "conv_walk": "test_qnn_exact.py: per image, the module holding the weights its read got (torch forward)",
+    "linear_list": "test_qnn_exact.py, a fault model without a flip law (the dense path)",
+    "conv_list": "test_qnn_exact.py, a fault model without a flip law (the dense path)",
 }
 
 #: Kernels with a twin test in this file.
@@ -411,7 +420,33 @@ HERE = {
     "_sample_fire", "_sample_output", "_dense_sample_fire", "_binomial", "_law_fire", "_law_output",  # _binomial: the exact-pmf chi-square test
     "_patch_words", "_patch_weights", "_conv_patch_layer",  # test_conv3x3_layer with c_in = 1, 3, 7
     "_conv_word_layer", "_read_index",  # test_conv3x3_layer with c_in = 8, 9, 64, 70
+    "_walk", "_flip_bits", "quotient",  # test_sparse_flips_equal_naive, test_quotient
 }  # fmt: skip
+
+
+@pytest.mark.parametrize(("p01", "p10", "with_free"), [(0.01, 0.01, False), (0.02, 0.005, True), (0.0, 0.3, False),
+                                                       (1.0, 1.0, True)])  # fmt: skip
+def test_sparse_flips_equal_naive(p01, p10, with_free):
+    from memsim.memory.reads import FlipLaw
+    from memsim.memory.sparse import flip_bits
+
+    nbits = 3000
+    data = bits_words(nbits)
+    free = bits_words(nbits) if with_free else None
+    events = np.array([5, 2**40 + 7, 12], dtype=np.uint64)
+    offsets, bits = flip_bits(FlipLaw(data, free, p01, p10, (11, 13)), nbits, events)
+    for r, event in enumerate(events):
+        want = naive.sparse_flips(data, free, nbits, p01, p10, 11, 13, int(event))
+        assert bits[offsets[r] : offsets[r + 1]].tolist() == want
+
+
+def test_quotient():
+    from memsim.qnn.kernels import quotient
+
+    rng = np.random.default_rng(1)
+    for b in (1, 3, 7, 8, 64, 3136, 2**20 + 1):
+        for a in [*rng.integers(0, 2**50, 200).tolist(), 0, b - 1, b, 2**50 - 1, (2**50 // b) * b]:
+            assert quotient(a, b, 1.0 / b) == a // b, (a, b)
 
 
 def test_every_numba_kernel_has_a_twin():

@@ -143,3 +143,22 @@ def test_stuck_cells_and_models_without_a_law_equal_the_materialised_module(faul
             want = qnn.materialize(mem, i, seed=4)(x[i : i + 1]).numpy()[0]
         np.testing.assert_allclose(got[i], want, rtol=1e-4, atol=1e-4)
     assert not np.allclose(got, qnn.forward(x))
+
+
+@pytest.mark.jit
+def test_the_thread_count_does_not_change_the_outputs():
+    import numba
+
+    qnn, x = _net("residual-2d", 8, "symmetric", False)
+    mem = ApproximateMemory(seed=3)
+    qnn.store_weights(mem)
+    mem.set_ber(0.01)
+    before = numba.get_num_threads()
+    try:
+        outs = []
+        for threads in (1, before):
+            numba.set_num_threads(threads)
+            outs.append(qnn.forward(x, mem, seed=2, batch_size=16))
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(outs[0], outs[1])

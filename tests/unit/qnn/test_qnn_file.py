@@ -152,3 +152,13 @@ def test_memsim_sweep_runs_a_torch_network_from_the_cli(tmp_path):
     plot = subprocess.run([sys.executable, "-m", "memsim", "plot", str(out), "--out", str(tmp_path / "p.png")],
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     assert plot.returncode == 0, plot.stderr
+    pooled = subprocess.run(
+        [sys.executable, "-m", "memsim", "sweep", "--model", str(path), "--profile", "sram_14nm_chandramoorthy2019",
+         "--vdd_over_vmin", "1.0,0.8", "--limit", "200", "--out", str(tmp_path / "pooled"), "--workers", "2"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert pooled.returncode == 0, pooled.stderr
+    accuracy = header.index("accuracy")
+    mine = sorted(r.split(",")[accuracy] for r in rows[1:])
+    theirs = sorted(r.split(",")[accuracy] for r in (tmp_path / "pooled" / "sweep.csv").read_text().splitlines()[1:])
+    assert mine == theirs, "two workers give the rows one process gives"
