@@ -193,7 +193,10 @@ def load_dataset(
     Parameters
     ----------
     name : str
-        ``fashion-mnist``, ``mnist``, ``cifar10`` or ``fashion-mnist-demo`` (shipped).
+        ``fashion-mnist``, ``mnist``, ``cifar10`` or ``fashion-mnist-demo`` (shipped); or a
+        user's ``.npz`` file of uint8 ``images`` (``(N, H, W)``, ``(N, C, H, W)`` or
+        ``(N, H, W, C)``) and integer ``labels`` (``(N,)``), or per split ``images_<split>``
+        and ``labels_<split>``.
     split : str
         ``train`` or ``test`` (CIFAR-10 also ``train1``: the first training batch).
     root : path, optional
@@ -210,6 +213,8 @@ def load_dataset(
     DatasetError
         If files are missing (the message says how to get them) or corrupt.
     """
+    if str(name).lower().endswith(".npz"):
+        return _read_user_npz(Path(name), split)
     if name == DEMO:
         if split != "test":
             raise DatasetError(f"{DEMO} has only the 'test' split (1,000 Fashion-MNIST test images)")
@@ -228,6 +233,34 @@ def load_dataset(
         return images, labels
     parts = [_read_cifar(folder / f) for f in files]
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def _read_user_npz(path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """A user's data set file: ``images``/``labels``, or ``images_<split>``/``labels_<split>``."""
+    from memsim.fileio import load_npz
+
+    arrays = load_npz(path, error=DatasetError)
+    keys = (f"images_{split}", f"labels_{split}") if f"images_{split}" in arrays else ("images", "labels")
+    for key in keys:
+        if key not in arrays:
+            raise DatasetError(
+                f"{path}: missing array {key!r}; a data set file holds 'images' and 'labels' "
+                f"(or 'images_<split>' and 'labels_<split>'); found: {', '.join(arrays) or '(none)'}"
+            )
+    images, labels = arrays[keys[0]], arrays[keys[1]]
+    if images.dtype != np.uint8 or images.ndim not in (3, 4):
+        raise DatasetError(
+            f"{path}: {keys[0]} must be uint8 images (N, H, W), (N, C, H, W) or (N, H, W, C); "
+            f"got {images.dtype} of shape {images.shape}"
+        )
+    if not np.issubdtype(labels.dtype, np.integer) or labels.shape != (images.shape[0],):
+        raise DatasetError(
+            f"{path}: {keys[1]} must be {images.shape[0]} integer labels (one per image); "
+            f"got {labels.dtype} of shape {labels.shape}"
+        )
+    if labels.size and labels.min() < 0:
+        raise DatasetError(f"{path}: {keys[1]} holds a negative label ({int(labels.min())})")
+    return images, labels
 
 
 def verify(name: str, root: str | os.PathLike[str] | None = None) -> dict[str, bool]:

@@ -112,7 +112,12 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("margins", help="margin-based bit error tolerance metrics of a model on a data set")
     p.add_argument("model", help="model file, shipped model name, or random:ARCH[:SEED]")
-    p.add_argument("--dataset", default="fashion-mnist-demo", choices=available_datasets())
+    p.add_argument(
+        "--dataset",
+        default="fashion-mnist-demo",
+        metavar="NAME|FILE.npz",
+        help=f"{', '.join(available_datasets())} or a .npz of images and labels",
+    )
     p.add_argument("--split", default="test")
     p.add_argument("--limit", type=int, help="use only the first N images")
     p.add_argument("--no-importance", action="store_true", help="skip the inter-neuron importance (slowest part)")
@@ -140,7 +145,11 @@ def register(sub: Any) -> None:
         choices=["int16", "int32"],
         help="word of a stored threshold (default int16)",
     )
-    p.add_argument("--dataset", choices=available_datasets(), help="default: the model's data set")
+    p.add_argument(
+        "--dataset",
+        metavar="NAME|FILE.npz",
+        help=f"{', '.join(available_datasets())} or a .npz of images and labels (default: the model's data set)",
+    )
     p.add_argument("--split", default="test")
     p.add_argument("--limit", type=int, help="use only the first N images")
     p.add_argument("--seed", type=int, default=0)

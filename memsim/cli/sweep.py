@@ -296,7 +296,11 @@ def register(sub: Any) -> None:
         "(the integer thresholds as words whose every bit can flip)",
     )
     p.add_argument("--threshold-dtype", choices=["int16", "int32"], help="word of a stored threshold (default int16)")
-    p.add_argument("--dataset", choices=available_datasets(), help="default: the models' data set")
+    p.add_argument(
+        "--dataset",
+        metavar="NAME|FILE.npz",
+        help=f"{', '.join(available_datasets())} or a .npz of images and labels (default: the models' data set)",
+    )
     p.add_argument("--limit", type=int, help="use only the first N test images")
     p.add_argument("--banks", type=int, help="memory banks of the timing model (default 1)")
     p.add_argument("--burst-bits", type=int, help="bits per memory request (default 512)")
@@ -343,7 +347,11 @@ def register(sub: Any) -> None:
         "--tolerance", type=float, help="stop when the bracket is narrower (knob units; default 1 %% of range)"
     )
     p.add_argument("--seed", type=int)
-    p.add_argument("--dataset", choices=available_datasets(), help="default: the model's data set")
+    p.add_argument(
+        "--dataset",
+        metavar="NAME|FILE.npz",
+        help=f"{', '.join(available_datasets())} or a .npz of images and labels (default: the model's data set)",
+    )
     p.add_argument("--limit", type=int, help="use only the first N test images")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_search)

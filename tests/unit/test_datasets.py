@@ -197,3 +197,34 @@ def test_verify_with_missing_files_is_an_error(tmp_path, capsys):
     (folder / shared.name).write_bytes(shared.read_bytes())
     assert main(["data", "verify", "fashion-mnist", "--root", str(tmp_path)]) == 1
     assert "3 file(s) missing" in capsys.readouterr().err
+
+
+def test_a_users_npz_data_set(tmp_path):
+    """`--dataset my_data.npz`: uint8 images and integer labels, or per split; bad files name the array."""
+    import numpy as np
+
+    from memsim.datasets import load_dataset as load
+    from memsim.errors import DatasetError
+
+    images = np.arange(2 * 5 * 5, dtype=np.uint8).reshape(2, 5, 5)
+    np.savez(tmp_path / "d.npz", images=images, labels=np.array([1, 0]))
+    got, labels = load(str(tmp_path / "d.npz"))
+    assert np.array_equal(got, images) and labels.tolist() == [1, 0]
+    np.savez(
+        tmp_path / "s.npz",
+        images_test=images[:1],
+        labels_test=np.array([3]),
+        images_train=images,
+        labels_train=np.array([0, 1]),
+    )
+    assert load(str(tmp_path / "s.npz"), "train")[1].tolist() == [0, 1]
+    assert load(str(tmp_path / "s.npz"), "test")[1].tolist() == [3]
+    for arrays, message in (
+        ({"images": images}, r"d2.npz: missing array 'labels'"),
+        ({"images": images.astype(float), "labels": np.array([1, 0])}, r"images must be uint8 images"),
+        ({"images": images, "labels": np.array([1])}, r"labels must be 2 integer labels \(one per image\)"),
+        ({"images": images, "labels": np.array([1, -1])}, r"labels holds a negative label \(-1\)"),
+    ):
+        np.savez(tmp_path / "d2.npz", **arrays)
+        with pytest.raises(DatasetError, match=message):
+            load(str(tmp_path / "d2.npz"))
