@@ -47,7 +47,7 @@ def next_flip(b, nbits, words, free, has_free, gap_scale, a01, a10, s0, s1, s2, 
     """
     while True:
         e, s0, s1, s2, s3 = exponential(s0, s1, s2, s3)
-        gap = np.floor(e * gap_scale)
+        gap = e * gap_scale  # >= 0, so truncation is the floor
         if gap >= nbits - b - 1:
             return nbits, s0, s1, s2, s3
         b += 1 + np.int64(gap)

@@ -56,9 +56,12 @@ def bit_delta(words, b, m, symmetric, scale, per_channel):  # type: ignore[no-un
 
 
 @njit(inline="always", **NUMBA_FLAGS)
-def _linear_add(x, out, i0, i1, w, d):  # type: ignore[no-untyped-def]
-    o = quotient(w, x.shape[2], 1.0 / x.shape[2])
-    j = w - o * x.shape[2]
+def _linear_add(x, out, i0, i1, w, d, n_in, inv_in):  # type: ignore[no-untyped-def]
+    o = quotient(w, n_in, inv_in)
+    j = w - o * n_in
+    if i1 == i0 + 1 and x.shape[1] == 1:  # one image, one row: the per-image read of a plain dense layer
+        out[i0, 0, o] += d * x[i0, 0, j]
+        return
     for k in range(i0, i1):
         for li in range(x.shape[1]):
             out[k, li, o] += d * x[k, li, j]
@@ -104,6 +107,8 @@ def linear_walk(x, out, words, free, has_free, nbits, gap_scale, a01, a10, k0, k
     the walks of a group of reads advance span by span, their states kept in between.
     """
     n_reads = events.size
+    n_in = x.shape[2]
+    inv_in = 1.0 / n_in
     for g in prange((n_reads + GROUP - 1) // GROUP):
         r0 = g * GROUP
         r1 = min(r0 + GROUP, n_reads)
@@ -125,7 +130,7 @@ def linear_walk(x, out, words, free, has_free, nbits, gap_scale, a01, a10, k0, k
                 s0, s1, s2, s3 = state[r - r0, 0], state[r - r0, 1], state[r - r0, 2], state[r - r0, 3]
                 while b < stop:
                     w, d = bit_delta(words, b, m, symmetric, scale, per_channel)
-                    _linear_add(x, out, first[r], first[r + 1], w, d)
+                    _linear_add(x, out, first[r], first[r + 1], w, d, n_in, inv_in)
                     b, s0, s1, s2, s3 = next_flip(b, nbits, words, free, has_free, gap_scale, a01, a10, s0, s1, s2, s3)
                 at[r - r0] = b
                 state[r - r0, 0], state[r - r0, 1], state[r - r0, 2], state[r - r0, 3] = s0, s1, s2, s3
@@ -134,10 +139,12 @@ def linear_walk(x, out, words, free, has_free, nbits, gap_scale, a01, a10, k0, k
 @njit(**NUMBA_PARALLEL_FLAGS)
 def linear_list(x, out, words, offsets, bits, first, m, symmetric, scale, per_channel):  # type: ignore[no-untyped-def]
     """:func:`linear_walk` for flips given as lists."""
+    n_in = x.shape[2]
+    inv_in = 1.0 / n_in
     for r in prange(offsets.size - 1):
         for i in range(offsets[r], offsets[r + 1]):
             w, d = bit_delta(words, bits[i], m, symmetric, scale, per_channel)
-            _linear_add(x, out, first[r], first[r + 1], w, d)
+            _linear_add(x, out, first[r], first[r + 1], w, d, n_in, inv_in)
 
 
 @njit(**NUMBA_PARALLEL_FLAGS)
