@@ -25,6 +25,7 @@ _NAMES = {
     for module, names in {
         "memsim.bnn": "BNN available_models load_model save_model",
         "memsim.datasets": "available_datasets load_dataset",
+        "memsim.experiment.networks": "load_network",
         "memsim.errors": "ConfigError DatasetError MemsimError ModelFileError OutOfRangeError ProfileError "
         "UnknownNameError",
         "memsim.memory": "AccessCounter ApproximateMemory PersistentFaults ReadGranularity ReadSet "
@@ -61,6 +62,7 @@ __all__ = [
     "get_fault_model",
     "load_dataset",
     "load_model",
+    "load_network",
     "load_profile",
     "profile_from_csv",
     "profile_from_fault_maps",
@@ -98,6 +100,7 @@ if TYPE_CHECKING:
         ProfileError,
         UnknownNameError,
     )
+    from memsim.experiment.networks import load_network
     from memsim.memory import (
         AccessCounter,
         ApproximateMemory,
