@@ -104,8 +104,9 @@ def quantize(
     scheme: str = "symmetric",
     per_channel: bool = False,
     clip: float | tuple[float, float] | None = None,
+    rounding: str = "nearest",
 ) -> Quantized:
-    """Fixed-point codes of ``weights``, round-to-nearest.
+    """Fixed-point codes of ``weights``, round-to-nearest (or truncated).
 
     Parameters
     ----------
@@ -121,12 +122,18 @@ def quantize(
         The clipping range: ``w_max`` (symmetric: ``[-w_max, w_max]``; asymmetric the same
         interval) or ``(lo, hi)`` for asymmetric. Default: the largest magnitude (symmetric),
         or the minimum and maximum (asymmetric), per channel if ``per_channel``.
+    rounding : {"nearest", "truncate"}
+        ``nearest`` (default) or ``truncate`` (toward zero for symmetric codes, down for
+        unsigned ones): the integer conversion of Stutz et al.'s "normal" quantization, which
+        their robust quantization replaces by rounding (MLSys 2021, section 4).
 
     Raises
     ------
     ConfigError
         For bits outside :data:`BITS`, an unknown scheme, non-finite weights or a bad ``clip``.
     """
+    if rounding not in ("nearest", "truncate"):
+        raise ConfigError(f"rounding must be 'nearest' or 'truncate', got {rounding!r}")
     if isinstance(bits, bool) or (bits != 1 and bits not in BITS):
         raise ConfigError(f"bits must be 1 (binary) or one of {', '.join(map(str, BITS))}, got {bits!r}")
     if scheme not in (*SCHEMES, "binary"):
@@ -153,14 +160,19 @@ def quantize(
     if scheme == "symmetric":
         top = (1 << (bits - 1)) - 1
         scale = np.where(hi > 0, hi / top, 1.0)
-        q = np.clip(np.rint(rows / scale[:, None]), -top, top).astype(np.int64)
+        signed = np.rint(rows / scale[:, None]) if rounding == "nearest" else np.trunc(rows / scale[:, None])
+        q = np.clip(signed, -top, top).astype(np.int64)
         codes = np.where(q < 0, q + (1 << bits), q)
         zero = np.zeros_like(scale, dtype=np.int64)
     else:
         top = (1 << bits) - 1
         scale = np.where(hi > lo, (hi - lo) / top, 1.0)
         zero = np.clip(np.rint(-lo / scale), 0, top).astype(np.int64)
-        codes = np.clip(np.rint(rows / scale[:, None]) + zero[:, None], 0, top).astype(np.int64)
+        if rounding == "nearest":
+            unsigned = np.rint(rows / scale[:, None]) + zero[:, None]
+        else:  # the unsigned code, truncated (down: it is not negative inside the range)
+            unsigned = np.floor(rows / scale[:, None] + zero[:, None])
+        codes = np.clip(unsigned, 0, top).astype(np.int64)
     return Quantized(codes.reshape(w.shape).astype(np.uint32), scale.astype(np.float64), zero, int(bits), scheme)
 
 

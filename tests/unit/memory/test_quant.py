@@ -132,3 +132,16 @@ def test_binary_weights_keep_their_signs_and_a_flip_negates_them():
         alpha = np.abs(w).mean(axis=1, keepdims=True) if per_channel else np.abs(w).mean()
         np.testing.assert_allclose(q.dequantize(), np.where(w >= 0, alpha, -alpha), rtol=1e-6)
         np.testing.assert_allclose(q.dequantize(q.codes ^ np.uint32(1)), -q.dequantize(), rtol=1e-6)
+
+
+def test_truncation_is_stutz_et_al_normal_quantization():
+    """``rounding="truncate"``: the integer conversion of the paper's normal quantization (toward zero)."""
+    w = np.array([0.96, -0.96, 0.5, -0.04, 1.0])
+    near = quantize(w, bits=4, clip=1.0)  # scale 1/7
+    trunc = quantize(w, bits=4, clip=1.0, rounding="truncate")
+    assert near.dequantize(near.codes.astype(np.int64)).tolist() == pytest.approx([1.0, -1.0, 4 / 7, 0.0, 1.0])
+    assert trunc.dequantize().tolist() == pytest.approx([6 / 7, -6 / 7, 3 / 7, 0.0, 1.0])
+    asym = quantize(np.array([-1.0, 0.3, 1.0]), bits=2, scheme="asymmetric", clip=(-1.0, 1.0), rounding="truncate")
+    assert asym.codes.tolist() == [0, 2, 3]  # scale 2/3, zero point 2: 0.3 -> 2.45 -> 2
+    with pytest.raises(ConfigError, match=r"rounding must be 'nearest' or 'truncate', got 'up'"):
+        quantize(w, rounding="up")
