@@ -55,6 +55,7 @@ def from_torch(
     scheme: str = "symmetric",
     per_channel: bool = False,
     clip: float | tuple[float, float] | None = None,
+    rounding: str = "nearest",
     mean: Sequence[float] | float | None = None,
     std: Sequence[float] | float | None = None,
     preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
@@ -76,7 +77,7 @@ def from_torch(
     example_input : tensor or ndarray
         One batch of inputs as the module takes them, ``(N, C, H, W)`` float (or uint8 images), to
         check the network runs, fix its input shape and count its multiply-accumulates.
-    bits, scheme, per_channel, clip
+    bits, scheme, per_channel, clip, rounding
         As for :func:`memsim.memory.quant.quantize` (``bits=1``: the ``binary`` scheme).
     mean, std : float or sequence of float, optional
         Per-channel normalisation applied to every input after uint8 images are scaled to [0, 1]
@@ -112,7 +113,8 @@ def from_torch(
                 )
             if isinstance(sub, (nn.Conv1d, nn.Conv2d)) and isinstance(sub.padding, str):
                 raise ConfigError(f"layer {path!r}: padding {sub.padding!r}; give the padding as numbers")
-            q = quantize(sub.weight.detach().cpu().numpy(), bits, "binary" if bits == 1 else scheme, per_channel, clip)
+            weights = sub.weight.detach().cpu().double().numpy()
+            q = quantize(weights, bits, "binary" if bits == 1 else scheme, per_channel, clip, rounding)
             with torch.no_grad():
                 sub.weight.copy_(torch.from_numpy(q.dequantize()))
             layers.append(_Layer(path, sub, q, q.packed().words))
