@@ -50,10 +50,9 @@ def test_every_recipe_learns_and_exports_the_codes_it_trained_on(recipe):
     print(f"\n{recipe}: held-out accuracy {accuracy:.3f} of the exported 4-bit network; last step {stats}")
     assert accuracy > 0.6
     if trainer.config.clip is not None:
-        assert (
-            max(float(p.abs().max()) for n, p in module.named_parameters() if n.endswith("weight") and p.dim() > 1)
-            <= np.float32(0.1)
-        )
+        assert max(
+            float(p.abs().max()) for n, p in module.named_parameters() if n.endswith("weight") and p.dim() > 1
+        ) <= np.float32(0.1)
 
 
 def test_randbet_flips_at_rate_p_reproducibly_and_keeps_clean_batch_norm_statistics():
