@@ -32,7 +32,7 @@ from memsim.errors import ConfigError, ModelFileError
 from memsim.fileio import load_npz, write_atomic
 from memsim.memory.quant import Quantized
 
-__all__ = ["FORMAT", "FUNCTIONS", "METHODS", "MODULES", "read_qnn", "save_qnn"]
+__all__ = ["ATTRIBUTES", "FORMAT", "FUNCTIONS", "METHODS", "MODULES", "read_qnn", "save_qnn"]
 
 FORMAT, VERSION = "memsim-qnn", 1
 
@@ -66,6 +66,9 @@ FUNCTIONS: dict[str, Any] = {
     },
 }  # fmt: skip
 _NAMES = {id(fn): name for name, fn in FUNCTIONS.items()}
+
+#: Attributes ``builtins.getattr`` may read in a graph (fx traces ``x.shape`` as a getattr).
+ATTRIBUTES = frozenset({"shape", "dtype", "ndim"})
 
 #: Tensor methods a graph may call.
 METHODS = frozenset(
@@ -164,6 +167,10 @@ def describe(module: nn.Module) -> dict[str, Any]:
         if node.op == "call_module":
             modules[target] = _module_args(target, traced.get_submodule(target))
         elif node.op == "call_function":
+            if target is getattr and (len(node.args) < 2 or node.args[1] not in ATTRIBUTES):
+                raise ConfigError(
+                    f"{where} reads attribute {node.args[1:2]!r}; a model file names only {sorted(ATTRIBUTES)}"
+                )
             if id(target) not in _NAMES:
                 name = getattr(target, "__qualname__", repr(target))
                 raise ConfigError(
@@ -223,6 +230,8 @@ def rebuild(description: dict[str, Any], label: str) -> fx.GraphModule:
         elif op == "call_function":
             if target not in FUNCTIONS:
                 raise ModelFileError(f"{where}: function {target!r} is not one memsim reads")
+            if target == "builtins.getattr" and (len(args) < 2 or args[1] not in ATTRIBUTES):
+                raise ModelFileError(f"{where}: getattr of {args[1:2]!r}; memsim reads only {sorted(ATTRIBUTES)}")
             node = graph.call_function(FUNCTIONS[target], args, kwargs)
         elif op == "call_method":
             if target not in METHODS:

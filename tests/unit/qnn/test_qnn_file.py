@@ -88,6 +88,13 @@ def test_a_file_names_only_listed_operations(tmp_path):
     np.savez(bad, **arrays)
     with pytest.raises(ModelFileError, match=r"module 'c1': kind 'Embedding' is not one memsim reads"):
         load_network(bad)
+    header["modules"]["c1"]["kind"] = "Conv2d"
+    header["graph"].insert(1, {"name": "peek", "op": "call_function", "target": "builtins.getattr",
+                               "args": {"tuple": [{"node": header["graph"][0]["name"]}, "__class__"]}, "kwargs": {"dict": {}}})  # fmt: skip
+    arrays["qnn_json"] = np.array(json.dumps(header))
+    np.savez(bad, **arrays)
+    with pytest.raises(ModelFileError, match=r"node 'peek': getattr of \('__class__',\); memsim reads only"):
+        load_network(bad)
     del arrays["codes/c1"]
     arrays["qnn_json"] = np.array(json.dumps(json.loads(str(np.load(path)["qnn_json"]))))
     np.savez(bad, **arrays)
