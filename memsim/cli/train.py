@@ -10,12 +10,22 @@ from memsim.errors import ConfigError
 __all__ = ["register"]
 
 
+#: BNN-only options and their defaults: an m-bit run (--bits) refuses them when set.
+_BNN_ONLY = {"loss": "cel", "b": None, "train_ber": 0.0, "augment_shift": 0, "recalibrate_bn": False, "init_from": None}
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     try:
         from memsim.train import TrainConfig, train
     except ImportError as err:
         raise ConfigError(str(err)) from None
     from dataclasses import fields
+
+    if args.bits is not None:
+        return _train_quantized(args)
+    for option in ("recipe", "w_max", "p", "grad_clip"):
+        if getattr(args, option) is not None:
+            raise ConfigError(f"--{option.replace('_', '-')} is for an m-bit network: give --bits too")
 
     # every TrainConfig field has a same-named option, so a new option cannot be forgotten here
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
@@ -25,6 +35,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(
         f"clean test accuracy {result.test_accuracy:.4f}, validation {result.val_accuracy:.4f}, "
         f"best epoch {result.best_epoch}"
+    )
+    return 0
+
+
+def _train_quantized(args: argparse.Namespace) -> int:
+    from dataclasses import fields
+
+    from memsim.train.qtrain import QTrainConfig, train_quantized
+
+    for option, default in _BNN_ONLY.items():
+        if getattr(args, option) != default:
+            raise ConfigError(f"--{option.replace('_', '-')} trains a BNN; an m-bit network (--bits) does not take it")
+    given = {f.name: getattr(args, f.name) for f in fields(QTrainConfig) if getattr(args, f.name, None) is not None}
+    if args.batch_size == 256:  # the BNN default; the m-bit recipe's is 128
+        given.pop("batch_size")
+    cfg = QTrainConfig(**given)
+    result = train_quantized(
+        cfg, args.out, resume=args.resume, log=lambda line: print(line, flush=True), overwrite=args.overwrite
+    )
+    print(
+        f"clean test accuracy {result.test_accuracy:.4f} ({cfg.bits}-bit), float {result.float_test_accuracy:.4f}, "
+        f"validation {result.val_accuracy:.4f}, best epoch {result.best_epoch}"
     )
     return 0
 
@@ -68,6 +100,13 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--limit", type=int, help="train on the first N shuffled images only (quick runs, tests)")
     p.add_argument("--threads", type=int, help="torch threads")
+    q = p.add_argument_group("an m-bit network (Stutz et al., MLSys 2021) instead of a BNN")
+    q.add_argument("--bits", type=int, help="bits per weight (2..8, 16): train the float twin of --arch quantized")
+    q.add_argument("--recipe", choices=["normal", "robust", "clip", "randbet"], help="default normal")
+    q.add_argument("--w-max", type=float, help="weight clipping range of clip and randbet (default 0.1)")
+    q.add_argument("--p", type=float, help="bit error rate of randbet (default 0.01)")
+    q.add_argument("--grad-clip", type=float, help="bound of randbet's perturbed gradient (default 0.05)")
+    q.add_argument("--per-channel", action="store_true", default=None, help="a scale per output channel")
     p.add_argument("--out", required=True, help="model file to write (.npz); checkpoint beside it")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     p.add_argument("--overwrite", action="store_true", help="start over even if --out or its checkpoint exists")

@@ -79,9 +79,12 @@ SHARED = data_root()
 
 
 def shipped_models() -> list[str]:
+    """The shipped BNNs (the torch networks' files have their own contract: tests/train/test_qtrain.py)."""
     from memsim.bnn import available_models
+    from memsim.bnn.modelfile import model_path
+    from memsim.experiment.networks import is_qnn_file
 
-    return available_models()
+    return [name for name in available_models() if not is_qnn_file(model_path(name))]
 
 
 @pytest.mark.slow
