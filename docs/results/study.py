@@ -720,10 +720,133 @@ def margins(st: Study) -> str:
     )
 
 
+# ------------------------------------------------------------------ quantized networks (issue 26)
+RECIPES = ("normal", "robust", "clip", "randbet")
+Q_MODELS = [f"cnn_q{bits}_{recipe}" for bits in (8, 4) for recipe in RECIPES]
+Q_BERS = (0.0, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.2)
+Q_BNNS = ("cnn_cel_ber0", "cnn_mhl_b128_ber5", "fcnn_mhl_b128_ber5")
+
+
+def _lowest_energy_within(rows: Sequence[Mapping[str, Any]], reference: float, drop: float) -> Mapping[str, Any] | None:
+    """The lowest-energy row whose accuracy (estimate) is at least ``reference - drop``; None if none is."""
+    ok = [r for r in rows if f(r, "accuracy") >= reference - drop - 1e-12 and r.get("energy_pj_per_inference")]
+    return min(ok, key=lambda r: f(r, "energy_pj_per_inference"), default=None)
+
+
+def quantized(st: Study) -> str:
+    """Stutz et al.'s claims for m-bit CNNs, their energy headline, and precision x voltage."""
+    present = [m for m in Q_MODELS if m in memsim.available_models()]
+    if not present:
+        return "## Quantized networks\n\nNo `cnn_q*` models in models/: train them (models/COMMANDS.md).\n"
+    bers = Q_BERS[::2] if st.quick else Q_BERS
+    limit = 500 if st.quick else 2000  # 1e10 flips per model at BER 0.2 over 10,000 images: too slow per image
+    trials = 2 if st.quick else 3
+    image = st.sweep("q-image", models=present, bers=bers, trials=trials, limit=limit)
+    batch = st.sweep("q-batch", models=present, bers=bers, trials=trials, granularity="per_batch")
+    fig = plot_accuracy_over_ber(image, st.figure("quantized_ber.png"))
+    fig_batch = plot_accuracy_over_ber(batch, st.figure("quantized_ber_batch.png"))
+    out = [
+        "## Quantized networks: robust quantization, clipping and RandBET (Stutz et al., MLSys 2021)",
+        "",
+        "Fashion-MNIST CNNs (the float twin of `fashion-cnn`) at 8 and 4 bits per weight, trained with the paper's "
+        "recipes (`memsim/train/qat.py`; models/README.md): `normal` (symmetric, truncated), `robust` "
+        "(asymmetric unsigned, rounded), `clip` (robust, weights in [-0.1, 0.1]), `randbet` (clip, bit errors at "
+        f"p = 1 % while training). Robust test error against BER, {trials} trials of {limit} test images with fresh "
+        "flips per image, and one pattern per batch of 256 as the paper evaluates (its interval over batches).",
+        "",
+        "Regenerate: `python docs/results/study.py quantized`",
+        "",
+        f"![quantized, per image]({st.rel(fig)})",
+        "",
+        f"![quantized, per batch]({st.rel(fig_batch)})",
+        "",
+    ]
+    head = ["model", *[f"BER {100 * b:g} %" for b in bers]]
+    for label, rows in (("fresh flips per image", image), ("one pattern per batch of 256", batch)):
+        body = [[f"`{m}`", *[acc(at(rows, m, b)) for b in bers]] for m in present]
+        out += [f"Accuracy [95 % interval], {label}:", "", md_table(head, body), ""]
+    claims_at = 0.01 if 0.01 in bers else bers[-2]
+    pairs = [("robust quantization", "robust", "normal"), ("clipping", "clip", "robust"),
+             ("RandBET on top", "randbet", "clip")]  # fmt: skip
+    body = []
+    for bits in (8, 4):
+        for claim, better, base in pairs:
+            a, b = f"cnn_q{bits}_{better}", f"cnn_q{bits}_{base}"
+            if a not in present or b not in present:
+                continue
+            d, h = diff(at(image, a, claims_at), at(image, b, claims_at))
+            body.append([claim, bits, f"`{a}` - `{b}`", f"{pts(d)} +- {100 * h:.1f}",
+                         "holds" if d > h else ("tie" if abs(d) <= h else "does not hold")])  # fmt: skip
+        robust, clip, randbet = (f"cnn_q{bits}_{r}" for r in ("robust", "clip", "randbet"))
+        if all(m in present for m in (robust, clip, randbet)):
+            gain_clip = diff(at(image, clip, claims_at), at(image, robust, claims_at))[0]
+            gain_all = diff(at(image, randbet, claims_at), at(image, robust, claims_at))[0]
+            share = gain_clip / gain_all if gain_all > 0 else float("nan")
+            body.append(["clipping alone is quite effective", bits, "clip's share of clip+RandBET's gain",
+                         f"{100 * share:.0f} %" if math.isfinite(share) else "-",
+                         "holds" if math.isfinite(share) and share >= 0.5 else "does not hold"])  # fmt: skip
+    out += [f"Claims at BER {100 * claims_at:g} % (fresh flips per image; a tie where the interval says so):", "",
+            md_table(["claim", "bits", "difference", "points [95 %]", "verdict"], body), ""]  # fmt: skip
+    # the energy headline and precision x voltage on the 14 nm SRAM
+    sram = {"profile": SRAM, "knobs": {"vdd_over_vmin": _grid(SRAM, "vdd_over_vmin", "0.75:1.0:11", st.quick)}}
+    volt = st.sweep("q-sram", models=present, trials=trials, limit=limit, **sram)
+    bnn = st.sweep("q-sram-bnn", models=Q_BNNS, trials=trials, limit=limit, **sram)
+    body = []
+    for bits, drop in ((8, 0.01), (4, 0.025)):
+        ref_model = "cnn_q8_normal"
+        if ref_model not in present:
+            continue
+        reference = max(f(r, "accuracy") for r in volt if r["model"] == ref_model)
+        nominal_energy = {r["model"]: f(r, "energy_pj_per_inference") for r in volt if r["nominal"] == "True"}
+        for m in (x for x in present if x.startswith(f"cnn_q{bits}_")):
+            pick = _lowest_energy_within([r for r in volt if r["model"] == m], reference, drop)
+            if pick is None:
+                body.append([f"`{m}`", f"{100 * drop:g}", "-", "-", "-"])
+                continue
+            saved = 1 - f(pick, "energy_pj_per_inference") / nominal_energy[m]
+            mem = float(pick["memory_energy_saved"] or 0.0)
+            body.append([f"`{m}`", f"{100 * drop:g}", f"{pick['vdd_over_vmin']} ({acc(pick)})",
+                         f"{100 * mem:.1f} %", f"{100 * saved:.1f} %"])  # fmt: skip
+    out += [
+        "Energy on the 14 nm SRAM (`" + SRAM + "`): the lowest voltage within 1 point of the normally trained 8-bit "
+        "network's best accuracy (8-bit models) or within 2.5 points (4-bit), as the paper's headline (20 % and "
+        "30 % saved on CIFAR-10 with the same SRAM; this is Fashion-MNIST):",
+        "",
+        md_table(["model", "allowed drop (points)", "V/Vmin (accuracy)", "memory energy saved", "total saved"], body),
+        "",
+    ]
+    both = [*volt, *bnn]
+    fig_pv = plot_energy_vs_accuracy(both, st.figure("precision_voltage.png"))
+    best = max(f(r, "accuracy") for r in both)
+    body = []
+    for drop in (0.01, 0.02):
+        pick = _lowest_energy_within(both, best, drop)
+        if pick is not None:
+            body.append([f"{100 * drop:g}", f"`{pick['model']}`", pick["vdd_over_vmin"], acc(pick),
+                         f"{f(pick, 'energy_pj_per_inference') / 1e6:.3f}",
+                         f"{f(pick, 'memory_energy_pj_per_inference') / 1e6:.3f}"])  # fmt: skip
+    out += [
+        "### Precision x voltage",
+        "",
+        "BNNs, 4-bit and 8-bit CNNs on one energy axis: memory energy (m bits per weight read at the voltage's "
+        "energy per bit) plus compute (0.03 pJ per XNOR-popcount bit op; an m-bit x 8-bit multiply-accumulate "
+        "0.2 pJ x m x 8 / 64 + 0.1 pJ, Horowitz ISSCC 2014). Lines: each model's Pareto front over voltage; the "
+        "table: the cheapest configuration over both knobs within 1 and 2 points of the best accuracy here "
+        f"({best:.3f}). No fault injector draws this: it needs the precision's energy and the voltage's errors "
+        "in one model.",
+        "",
+        f"![precision x voltage]({st.rel(fig_pv)})",
+        "",
+        md_table(["within (points)", "model", "V/Vmin", "accuracy", "energy [uJ]", "memory [uJ]"], body),
+        "",
+    ]
+    return "\n".join(out)
+
+
 SECTIONS: dict[str, Callable[[Study], str]] = {
     "claims": claims, "energy": energy, "granularity": granularity, "persistence": persistence,
     "chip_yield": chip_yield_section,
-    "thresholds": thresholds, "margins": margins,
+    "thresholds": thresholds, "margins": margins, "quantized": quantized,
 }  # fmt: skip
 
 

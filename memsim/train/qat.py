@@ -37,6 +37,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from memsim.bits import n_words
 from memsim.errors import ConfigError
 from memsim.memory.quant import Quantized, quantize
 from memsim.memory.reads import FlipLaw
@@ -159,9 +160,9 @@ class QATTrainer:
         """The codes with fresh random bit flips at rate ``p``, keyed by the step (reproducible)."""
         out = []
         for i, q in enumerate(codes):
-            packed = q.packed()
             key = child_key(self._key, i)
-            law = FlipLaw(packed.words, None, self.config.p, self.config.p, key)
+            # symmetric flips never look at the stored bits: zeros stand in for the packed codes
+            law = FlipLaw(np.zeros(n_words(q.nbits), dtype=np.uint64), None, self.config.p, self.config.p, key)
             _, bits = flip_bits(law, q.nbits, np.array([step], dtype=np.uint64))
             flat = q.codes.ravel().astype(np.int64)
             np.bitwise_xor.at(flat, bits // q.bits, np.left_shift(1, bits % q.bits))
