@@ -797,7 +797,9 @@ def quantized(st: Study) -> str:
         if ref_model not in present:
             continue
         reference = max(f(r, "accuracy") for r in volt if r["model"] == ref_model)
-        nominal_energy = {r["model"]: f(r, "energy_pj_per_inference") for r in volt if r["nominal"] == "True"}
+        nominal_energy = {
+            r["model"]: f(r, "energy_pj_per_inference") for r in volt if str(r["nominal"]).lower() == "true"
+        }
         for m in (x for x in present if x.startswith(f"cnn_q{bits}_")):
             pick = _lowest_energy_within([r for r in volt if r["model"] == m], reference, drop)
             if pick is None:
