@@ -28,9 +28,10 @@ import torch
 from torch import fx, nn
 from torch.nn import functional as F
 
+from memsim.bits import n_words
 from memsim.errors import ConfigError, ModelFileError
 from memsim.fileio import load_npz, write_atomic
-from memsim.memory.quant import Quantized
+from memsim.memory.quant import Quantized, unpack_codes
 
 __all__ = ["ATTRIBUTES", "FORMAT", "FUNCTIONS", "METHODS", "MODULES", "read_qnn", "save_qnn"]
 
@@ -279,7 +280,7 @@ def save_qnn(net: Any, path: str | os.PathLike[str]) -> None:
     layers = []
     for layer in net.layers:
         q = layer.q
-        arrays[f"codes/{layer.name}"] = q.codes
+        arrays[f"codes/{layer.name}"] = q.packed().words  # m bits per weight: the memory's own image
         arrays[f"scale/{layer.name}"] = q.scale
         arrays[f"zero/{layer.name}"] = q.zero_point
         layers.append({"name": layer.name, "bits": q.bits, "scheme": q.scheme, "shape": list(q.shape)})
@@ -295,7 +296,20 @@ def save_qnn(net: Any, path: str | os.PathLike[str]) -> None:
         "metadata": net.metadata,
     }
     arrays["qnn_json"] = np.array(json.dumps(header))
-    write_atomic(path, lambda tmp: np.savez(tmp, **arrays))  # type: ignore[arg-type]
+    write_atomic(path, lambda tmp: np.savez_compressed(tmp, **arrays))  # type: ignore[arg-type]
+
+
+def _codes(raw: np.ndarray, entry: dict[str, Any], where: str) -> np.ndarray:
+    """A layer's codes from the file: packed words (m bits per weight) or one code per weight."""
+    shape = tuple(int(v) for v in entry["shape"])
+    count, bits = math.prod(shape), int(entry["bits"])
+    if raw.dtype == np.uint64 and raw.ndim == 1 and raw.size == n_words(count * bits):
+        return unpack_codes(raw, count, bits).reshape(shape)
+    if raw.shape == shape and np.issubdtype(raw.dtype, np.unsignedinteger):
+        return raw.astype(np.uint32)
+    raise ModelFileError(
+        f"{where}: codes of {raw.dtype} {raw.shape} fit neither {n_words(count * bits)} packed words nor {shape}"
+    )
 
 
 def read_qnn(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -335,7 +349,7 @@ def read_qnn(path: str | os.PathLike[str]) -> dict[str, Any]:
             if f"{part}/{name}" not in arrays:
                 raise ModelFileError(f"{label}: layer {name!r} lacks the array '{part}/{name}'")
         q = Quantized(
-            np.asarray(arrays[f"codes/{name}"]).astype(np.uint32).reshape(entry["shape"]),
+            _codes(np.asarray(arrays[f"codes/{name}"]), entry, f"{label}: layer {name!r}"),
             np.asarray(arrays[f"scale/{name}"], dtype=np.float64),
             np.asarray(arrays[f"zero/{name}"], dtype=np.int64),
             int(entry["bits"]),
