@@ -248,8 +248,10 @@ def read_model_file(path: str | os.PathLike[str]) -> BNN:
 
 
 def model_dirs() -> list[Path]:
-    """Directories searched for models by name: ``MEMSIM_MODEL_PATH``, the installed copy, a checkout's ``models/``."""
-    return search_dirs("MEMSIM_MODEL_PATH", _PACKAGE / "_models", _PACKAGE.parent / "models")
+    """Directories searched for models by name: ``MEMSIM_MODEL_PATH``, the installed copy, a checkout's ``models/``
+    and ``models/quantized/`` (the m-bit CNNs: megabytes each, so they stay out of the wheel)."""
+    checkout = _PACKAGE.parent / "models"
+    return search_dirs("MEMSIM_MODEL_PATH", _PACKAGE / "_models", checkout, checkout / "quantized")
 
 
 def available_models() -> list[str]:
