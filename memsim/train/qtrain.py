@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -33,18 +33,12 @@ _MAY_CHANGE = ("epochs", "threads")
 
 
 @dataclass
-class QTrainConfig:
-    """Options of :func:`train_quantized` (validated by :meth:`check`); see ``memsim train --help``."""
+class QTrainConfig(QATConfig):
+    """Options of :func:`train_quantized` (validated by :meth:`check`): the recipe's (:class:`QATConfig`) and
+    the run's; see ``memsim train --help``."""
 
-    arch: str
-    bits: int = 8
-    recipe: str = "normal"
-    w_max: float = 0.1
-    p: float = 0.01
-    grad_clip: float = 0.05
-    per_channel: bool = False
+    arch: str = ""
     epochs: int = 10
-    seed: int = 0
     dataset: str | None = None
     train_split: str = "train"
     batch_size: int = 128
@@ -55,12 +49,15 @@ class QTrainConfig:
     threads: int | None = None
 
     def qat(self) -> QATConfig:
-        return QATConfig(self.bits, self.recipe, self.w_max, self.p, self.grad_clip, self.per_channel, self.seed)
+        """The recipe's options alone."""
+        return QATConfig(**{f.name: getattr(self, f.name) for f in fields(QATConfig)})
 
     def check(self) -> None:
         """Raise a :class:`ConfigError` naming the option, its value and the allowed range."""
         from memsim.errors import UnknownNameError
 
+        if not self.arch:
+            raise ConfigError("--arch is required: a named architecture or an architecture file")
         try:
             name = resolve_architecture(self.arch)
         except UnknownNameError as err:
@@ -132,14 +129,15 @@ def _accuracy(module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return hits / max(len(y), 1)
 
 
-def _quantized_copy(module: nn.Module, qat: QATConfig) -> nn.Module:
-    """A copy holding the dequantized weights of the recipe (what the exported network computes)."""
-    out = copy.deepcopy(module)
-    with torch.no_grad():
-        for m in out.modules():
-            if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)):
-                m.weight.copy_(torch.from_numpy(qat.quantize(m.weight.detach().double().numpy()).dequantize()))
-    return out
+def _export(model: nn.Module, cfg: QTrainConfig, shape: tuple[int, ...], name: str, dataset: str) -> Any:
+    """The torch-network of ``model`` under the run's recipe (what the model file holds)."""
+    from memsim.qnn import from_torch
+
+    qat = cfg.qat()
+    return from_torch(
+        model, torch.zeros(2, *shape), bits=cfg.bits, scheme=qat.scheme, per_channel=cfg.per_channel,
+        clip=qat.clip, rounding=qat.rounding, name=name, dataset=dataset,
+    )  # fmt: skip
 
 
 def train_quantized(
@@ -208,7 +206,7 @@ def train_quantized(
             bar.update(1)
         bar.close()
         scheduler.step()
-        val = _accuracy(_quantized_copy(model, qat), xv, yv)
+        val = _accuracy(_export(model, cfg, shape, arch, dataset).module, xv, yv)
         history.append({"epoch": epoch, **totals, "val_accuracy": val})
         if val > best_val:
             best_val, best_epoch, best_state = val, epoch, copy.deepcopy(model.state_dict())
@@ -235,12 +233,9 @@ def train_quantized(
     model.eval()
     xt, yt = _inputs(test_images, shape), torch.tensor(test_labels, dtype=torch.long)
     float_acc = _accuracy(model, xt, yt)
-    from memsim.qnn import QNN, from_torch
+    from memsim.qnn import QNN
 
-    net = from_torch(
-        model, torch.zeros(2, *shape), bits=cfg.bits, scheme=qat.scheme, per_channel=cfg.per_channel,
-        clip=qat.clip, rounding=qat.rounding, name=f"{arch}-q{cfg.bits}-{cfg.recipe}", dataset=dataset,
-    )  # fmt: skip
+    net = _export(model, cfg, shape, f"{arch}-q{cfg.bits}-{cfg.recipe}", dataset)
     assert isinstance(net, QNN)  # bits >= 2: the torch path
     test_acc = float((net.predict(test_images) == test_labels).mean())
     net.metadata.update(
