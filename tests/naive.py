@@ -458,3 +458,39 @@ def sparse_flips(words, free, nbits: int, p01: float, p10: float, k0: int, k1: i
         if (p01 < pmax or p10 < pmax) and keep < 1.0 and unit(gen.next()) >= keep:
             continue
         out.append(b)
+
+
+# ----------------------------------------------------------------------------- ECC
+def ecc_syndrome(columns: np.ndarray, bits: list[int]) -> int:
+    """The syndrome of a received codeword (bits: data then check), H times the word over GF(2)."""
+    s = 0
+    for j, b in enumerate(bits):
+        if b:
+            s ^= int(columns[j])
+    return s
+
+
+def ecc_encode(columns: np.ndarray, k: int, data: list[int]) -> list[int]:
+    """The check bits that make ``data + check`` a codeword, by trying every check value."""
+    nc = len(columns) - k
+    for value in range(1 << nc):
+        check = [value >> j & 1 for j in range(nc)]
+        if ecc_syndrome(columns, data + check) == 0:
+            return check
+    raise AssertionError("no check bits make a codeword")
+
+
+def ecc_decode(columns: np.ndarray, k: int, received: list[int]) -> tuple[list[int], str]:
+    """Textbook SECDED decoding of one received word: (decoded data bits, 'ok' / 'corrected' / 'detected')."""
+    n = len(columns)
+    r = n - k - 1
+    s = ecc_syndrome(columns, received)
+    if s == 0:
+        return received[:k], "ok"
+    if s >> r & 1:  # odd weight: the single error whose column equals the syndrome
+        for j in range(n):
+            if int(columns[j]) == s:
+                fixed = list(received)
+                fixed[j] ^= 1
+                return fixed[:k], "corrected"
+    return received[:k], "detected"

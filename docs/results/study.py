@@ -745,26 +745,43 @@ def quantized(st: Study) -> str:
     batch = st.sweep("q-batch", models=present, bers=bers, trials=trials, granularity="per_batch")
     fig = plot_accuracy_over_ber(image, st.figure("quantized_ber.png"))
     fig_batch = plot_accuracy_over_ber(batch, st.figure("quantized_ber_batch.png"))
+    # stuck cells: chip t is the same chip at every voltage, the interval over chips
+    sram = {"profile": SRAM, "knobs": {"vdd_over_vmin": _grid(SRAM, "vdd_over_vmin", "0.75:1.0:11", st.quick)}}
+    chips = 3 if st.quick else 8
+    stuck = st.sweep("q-chips", models=present, trials=chips, fault_model="persistent", limit=limit, **sram)
+    fig_chips = plot_accuracy_over_ber(stuck, st.figure("quantized_ber_chips.png"))
     out = [
         "## Quantized networks: robust quantization, clipping and RandBET (Stutz et al., MLSys 2021)",
         "",
         "Fashion-MNIST CNNs (the float twin of `fashion-cnn`) at 8 and 4 bits per weight, trained with the paper's "
         "recipes (`memsim/train/qat.py`; models/README.md): `normal` (symmetric, truncated), `robust` "
         "(asymmetric unsigned, rounded), `clip` (robust, weights in [-0.1, 0.1]), `randbet` (clip, bit errors at "
-        f"p = 1 % while training). Robust test error against BER, {trials} trials of {limit} test images with fresh "
-        "flips per image, and one pattern per batch of 256 as the paper evaluates (its interval over batches).",
+        f"p = 1 % while training). Accuracy against BER (the paper plots its complement, the robust test error) "
+        f"three ways: fresh flips per image ({trials} trials of the first {limit} test images; interval over "
+        f"images), one pattern per batch of 256 as the paper evaluates ({trials} trials of the whole test set; "
+        f"interval over batches), and stuck cells of {chips} chips of the 14 nm SRAM across its voltage range "
+        f"(each chip the same at every voltage; the first {limit} images; interval over chips).",
         "",
-        "Regenerate: `python docs/results/study.py quantized`",
+        "Regenerate: `python docs/results/study.py quantized` (a smoke run in minutes: `--quick`)",
         "",
         f"![quantized, per image]({st.rel(fig)})",
         "",
         f"![quantized, per batch]({st.rel(fig_batch)})",
+        "",
+        f"![quantized, stuck cells of the SRAM's chips]({st.rel(fig_chips)})",
         "",
     ]
     head = ["model", *[f"BER {100 * b:g} %" for b in bers]]
     for label, rows in (("fresh flips per image", image), ("one pattern per batch of 256", batch)):
         body = [[f"`{m}`", *[acc(at(rows, m, b)) for b in bers]] for m in present]
         out += [f"Accuracy [95 % interval], {label}:", "", md_table(head, body), ""]
+    volts = sorted({r["vdd_over_vmin"] for r in stuck}, key=float)
+    low = volts[: max(1, len(volts) // 2)]  # the lower half: where stuck cells start to matter
+    by = {(r["model"], r["vdd_over_vmin"]): r for r in stuck}
+    head = ["model", *[f"{v} Vmin (BER {100 * f(by[(present[0], v)], 'ber'):.2g} %)" for v in low]]
+    body = [[f"`{m}`", *[acc(by[(m, v)]) for v in low]] for m in present]
+    out += [f"Accuracy [95 % interval over {chips} chips], stuck cells at the SRAM's lower voltages:", "",
+            md_table(head, body), ""]  # fmt: skip
     claims_at = 0.01 if 0.01 in bers else bers[-2]
     pairs = [("robust quantization", "robust", "normal"), ("clipping", "clip", "robust"),
              ("RandBET on top", "randbet", "clip")]  # fmt: skip
@@ -788,7 +805,6 @@ def quantized(st: Study) -> str:
     out += [f"Claims at BER {100 * claims_at:g} % (fresh flips per image; a tie where the interval says so):", "",
             md_table(["claim", "bits", "difference", "points [95 %]", "verdict"], body), ""]  # fmt: skip
     # the energy headline and precision x voltage on the 14 nm SRAM
-    sram = {"profile": SRAM, "knobs": {"vdd_over_vmin": _grid(SRAM, "vdd_over_vmin", "0.75:1.0:11", st.quick)}}
     volt = st.sweep("q-sram", models=present, trials=trials, limit=limit, **sram)
     bnn = st.sweep("q-sram-bnn", models=Q_BNNS, trials=trials, limit=limit, **sram)
     body = []
@@ -818,7 +834,8 @@ def quantized(st: Study) -> str:
         "",
     ]
     both = [*volt, *bnn]
-    fig_pv = plot_energy_vs_accuracy(both, st.figure("precision_voltage.png"))
+    fig_pv = plot_energy_vs_accuracy(both, st.figure("precision_voltage.png"), energy="total")
+    fig_pv_mem = plot_energy_vs_accuracy(both, st.figure("precision_voltage_memory.png"), energy="memory")
     best = max(f(r, "accuracy") for r in both)
     body = []
     for drop in (0.01, 0.02):
@@ -837,7 +854,9 @@ def quantized(st: Study) -> str:
         f"({best:.3f}). No fault injector draws this: it needs the precision's energy and the voltage's errors "
         "in one model.",
         "",
-        f"![precision x voltage]({st.rel(fig_pv)})",
+        f"![precision x voltage, total energy]({st.rel(fig_pv)})",
+        "",
+        f"![precision x voltage, memory energy]({st.rel(fig_pv_mem)})",
         "",
         md_table(["within (points)", "model", "V/Vmin", "accuracy", "energy [uJ]", "memory [uJ]"], body),
         "",

@@ -226,20 +226,48 @@ def plot_energy_vs_accuracy(
     max_accuracy_drop: float = 0.01,
     conservative: bool = False,
     min_yield: float | None = None,
+    energy: str | None = None,
+    log_energy: bool | None = None,
 ) -> Path:
-    """Energy per inference against accuracy per model, with the Pareto front and the chosen point marked."""
+    """Energy per inference against accuracy per model, with the Pareto front and the chosen point marked.
+
+    Parameters
+    ----------
+    rows, out
+        Sweep rows and the image file to write.
+    max_accuracy_drop, conservative, min_yield
+        The rule for the starred point (:func:`memsim.report.tradeoff.choose`; it chooses on total energy).
+    energy
+        The x axis: ``"total"``, ``"memory"`` or ``"read"`` energy per inference [uJ]; default the total where the
+        rows have it, else the memory part, else the read energy.
+    log_energy
+        A logarithmic x axis; default where the energies span more than a factor of 10 (models of different
+        precision on one plot).
+    """
     from memsim.report.tradeoff import _energy_key, choose, pareto_front
 
     path = _check_out(out)
     from matplotlib.figure import Figure
 
-    key = _energy_key(rows)
+    columns = {
+        "total": "energy_pj_per_inference",
+        "memory": "memory_energy_pj_per_inference",
+        "read": "read_energy_pj_per_inference",
+    }
+    if energy is not None and energy not in columns:
+        raise ConfigError(f"energy={energy!r}: choose one of {', '.join(columns)}")
+    key = _energy_key(rows) if energy is None else columns[energy]
     assert key is not None  # required: raises without energy
+    if any(math.isnan(_f(r, key)) for r in rows):
+        raise ConfigError(f"these rows have no {energy} energy ({key}): sweep a profile that publishes it")
     labels = {
         "energy_pj_per_inference": "energy per inference [uJ]",
         "memory_energy_pj_per_inference": "memory energy per inference [uJ]",
     }
     label = labels.get(key, "read energy per inference [uJ]")
+    values = [_f(r, key) for r in rows if _f(r, key) > 0]
+    if log_energy is None:
+        log_energy = bool(values) and max(values) / min(values) > 10
     chosen = {c.model: c.chosen for c in choose(rows, max_accuracy_drop, conservative, min_yield)}
     fig = Figure(figsize=(6.0, 4.0))
     ax = fig.subplots()
@@ -252,12 +280,14 @@ def plot_energy_vs_accuracy(
         ax.errorbar(
             [_f(r, key) / 1e6 for r in mine], acc, yerr=err, fmt="o", color=f"C{i}", ms=3, alpha=0.6, label=model
         )
-        front = pareto_front(mine)
+        front = pareto_front(mine, key)
         ax.plot([_f(r, key) / 1e6 for r in front], [_f(r, "accuracy") for r in front], "-", color=f"C{i}")
         pick = chosen.get(model)
         if pick is not None:
             ax.plot([_f(pick, key) / 1e6], [_f(pick, "accuracy")], "*", color=f"C{i}", ms=14, mec="black")
     ax.set_xlabel(label)
+    if log_energy:
+        ax.set_xscale("log")
     ax.set_ylabel("accuracy (95 % interval)")
     drop = f"{100 * max_accuracy_drop:g} point" + ("" if 100 * max_accuracy_drop == 1 else "s")
     ax.set_title(f"lines: Pareto fronts; stars: lowest energy within {drop}", fontsize=9)

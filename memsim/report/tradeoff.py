@@ -66,9 +66,13 @@ def _energy_key(rows: Sequence[Mapping[str, Any]], required: bool = True) -> str
     )
 
 
-def pareto_front(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """The rows no other row beats in both energy (lower) and accuracy (higher), by rising energy."""
-    key = _energy_key(rows)
+def pareto_front(rows: Sequence[Mapping[str, Any]], key: str | None = None) -> list[Mapping[str, Any]]:
+    """The rows no other row beats in both energy (lower) and accuracy (higher), by rising energy.
+
+    ``key`` is the energy column (default: total energy where the rows have it, else the memory part, else the
+    read energy).
+    """
+    key = key or _energy_key(rows)
     assert key is not None
     ordered = sorted(rows, key=lambda r: (_num(r, key), -float(r["accuracy"])))
     front: list[Mapping[str, Any]] = []

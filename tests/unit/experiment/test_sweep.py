@@ -222,6 +222,36 @@ def test_pareto_front_and_choice():
     assert loose.chosen is rows[1]
     with pytest.raises(ConfigError, match=r"max_accuracy_drop must be in \[0, 1\]"):
         choose(rows, max_accuracy_drop=5)
+    mem = [{**r, "memory_energy_pj_per_inference": str(20 - float(r["energy_pj_per_inference"]))} for r in rows]
+    assert [r["memory_energy_pj_per_inference"] for r in pareto_front(mem, "memory_energy_pj_per_inference")] == [
+        "10.0"
+    ], "on the memory column the order reverses: the 10 pJ total row is the cheapest and the most accurate"
+
+
+def test_energy_plot_axis_and_column(tmp_path):
+    from matplotlib.axes import Axes
+
+    from memsim.report import plots
+
+    rows = [
+        {"model": m, "accuracy": a, "ci95_low": a, "ci95_high": a, "energy_pj_per_inference": e,
+         "memory_energy_pj_per_inference": str(float(e) / 2), "nominal": n, "trials": "1", "n_images": "100"}
+        for m, a, e, n in (("bnn", "0.9", "1e5", "true"), ("q8", "0.92", "5e6", "true"), ("q8", "0.91", "3e6", "false"))
+    ]  # fmt: skip
+    scales = []
+    original = Axes.set_xscale
+    try:
+        Axes.set_xscale = lambda self, value, **kw: (scales.append(value), original(self, value, **kw))[1]
+        plots.plot_energy_vs_accuracy(rows, tmp_path / "wide.png")
+        plots.plot_energy_vs_accuracy(rows[1:], tmp_path / "narrow.png", energy="memory")
+        plots.plot_energy_vs_accuracy(rows[1:], tmp_path / "forced.png", log_energy=True)
+    finally:
+        Axes.set_xscale = original
+    assert scales == ["log", "log"], "50x apart: log; 1.7x apart: linear unless asked"
+    with pytest.raises(ConfigError, match="energy='leakage': choose one of total, memory, read"):
+        plots.plot_energy_vs_accuracy(rows, tmp_path / "x.png", energy="leakage")
+    with pytest.raises(ConfigError, match="no read energy"):
+        plots.plot_energy_vs_accuracy(rows, tmp_path / "x.png", energy="read")
 
 
 def test_report_and_plots_of_a_sweep(tmp_path):
