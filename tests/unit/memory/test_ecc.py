@@ -136,13 +136,13 @@ def test_post_ecc_outcomes_match_their_closed_form():
     observed = [total - counts.corrected - counts.detected - counts.silent, counts.corrected, counts.detected,
                 counts.silent]  # fmt: skip
     expected = [total * exact[o] for o in ("clean", "corrected", "detected", "silent")]
-    chi2, pvalue = stats.chisquare(observed, expected)
+    _, pvalue = stats.chisquare(observed, expected)
     print(f"secded8 at p={p}: observed {observed}, expected {[round(e, 1) for e in expected]}, p-value {pvalue:.3f}")
     assert pvalue > 1e-3
 
 
 def test_bad_codes_and_policies():
-    with pytest.raises(UnknownNameError, match="unknown code 'secded63'.*secded64"):
+    with pytest.raises(UnknownNameError, match=r"unknown code 'secded63'.*secded64"):
         get_code("secded63")
     assert get_code("hamming72") is CODES["secded64"]
     with pytest.raises(ConfigError, match="100 data bits do not split into secded64's 64-bit codewords"):
