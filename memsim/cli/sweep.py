@@ -96,6 +96,11 @@ def _spec_from_args(args: argparse.Namespace, extra: Sequence[str]) -> Any:
         "ops_per_ns": args.ops_per_ns,
         "compute_pj_per_op": args.compute_pj_per_op,
         "extrapolate": args.extrapolate or None,
+        "partitions": args.partition,
+        "assign": args.assign,
+        "ecc": args.ecc,
+        "ecc_policy": args.ecc_policy,
+        "protect": args.protect,
     }
     data.update({k: v for k, v in cli.items() if v is not None})
     if args.no_overlap:
@@ -270,6 +275,35 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def partition_options(p: Any) -> None:
+    """The options of a partitioned memory: regions, assignments, a code, protected bits."""
+    p.add_argument(
+        "--partition",
+        action="append",
+        metavar="NAME=KNOB:VALUE[,...]",
+        help="a memory region at its own point: safe=nominal, low=vdd_over_vmin:0.8,ecc:secded64, exact=ber:0 "
+        "(knobs not named follow the sweep; repeat for several)",
+    )
+    p.add_argument(
+        "--assign",
+        action="append",
+        metavar="PATTERN=REGION",
+        help="arrays matching PATTERN live in REGION: layer0=safe, thresholds=safe, '*.weight=low' (the rest in main)",
+    )
+    p.add_argument("--ecc", help="a code on the main region's words: secded64, secded32, secded16 or secded8")
+    p.add_argument(
+        "--ecc-policy",
+        choices=["leave", "zero", "count"],
+        help="a detected-uncorrectable word: left as read (default), zeroed, or counted as a detected failure",
+    )
+    p.add_argument(
+        "--protect",
+        action="append",
+        metavar="PATTERN=msb:K@REGION",
+        help="keep the top K bits of each word of the matching arrays in REGION: thresholds=msb:1@safe",
+    )
+
+
 def register(sub: Any) -> None:
     """Add the ``sweep``, ``search``, ``report`` and ``plot`` commands to the ``memsim`` parser."""
     from memsim.datasets import available_datasets
@@ -316,6 +350,7 @@ def register(sub: Any) -> None:
         "an m-bit MAC of a torch network, memsim.memory.energy.mac_pj)",
     )
     p.add_argument("--extrapolate", action="store_true", help="allow knob values outside the profile's range")
+    partition_options(p)
     p.add_argument("--config", help="a YAML file of sweep options (command-line options override it)")
     p.add_argument("--dump-config", action="store_true", help="print the expanded config as YAML and exit")
     p.add_argument("--out", help="result directory (sweep.csv, sweep.json)")

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -41,6 +41,7 @@ from memsim.experiment.stats import Interval, cluster_interval, image_interval
 from memsim.memory.energy import EnergyBreakdown, inference_energy
 from memsim.memory.faults import FaultModel
 from memsim.memory.granularity import parse_granularity
+from memsim.memory.partition import REGION_FIELDS, partition_energy
 from memsim.memory.timing import LayerWork, MemorySystem, TimingResult, simulate_inference
 from memsim.profile import Profile, load_profile
 from memsim.profile.operating_point import OperatingPoint
@@ -48,6 +49,7 @@ from memsim.rng import child_key, seed_key
 
 __all__ = [
     "COLUMNS",
+    "PARTITION_COLUMNS",
     "Cell",
     "CellCounts",
     "cell_inputs",
@@ -94,6 +96,21 @@ COLUMNS = (
     "uncalibrated",
     "extrapolated",
     "cell",
+)
+
+#: Columns after :data:`COLUMNS` in a sweep over a partitioned memory (regions, codes, protected bits).
+PARTITION_COLUMNS = (
+    "partition",
+    "region_points",
+    "region_bits_stored",
+    "region_energy_pj_per_inference",
+    "ecc_energy_pj_per_inference",
+    "decoder_energy_pj_per_inference",
+    "raw_flips_per_inference",
+    "corrected_per_inference",
+    "detected_per_inference",
+    "silent_per_inference",
+    "detected_failure_rate",
 )
 
 
@@ -184,6 +201,8 @@ class CellCounts:
     layer_bits: tuple[int, ...] = ()
     trials: tuple[tuple[int, int], ...] = ()
     batches: tuple[tuple[int, int, int, int], ...] = ()
+    regions: tuple[tuple[int, ...], ...] = ()
+    detected_units: int = 0
 
     def __add__(self, other: CellCounts) -> CellCounts:
         bits = _add_elementwise(self.layer_bits, other.layer_bits)
@@ -201,6 +220,8 @@ class CellCounts:
             bits,
             trials,
             batches,
+            tuple(tuple(t) for t in _add_elementwise(self.regions, other.regions)),
+            self.detected_units + other.detected_units,
         )
 
 
@@ -238,6 +259,7 @@ def count_cell(
     stop = len(labels) if stop is None else stop
     profile, op, fault = _point(spec, cell)
     rates: Any = op if op is not None else cell.ber
+    partitioning = spec.partitioning
     total = CellCounts()
     for trial in range(spec.trials):
         seed = _trial_seed(spec, cell, "" if profile is None else profile.name, trial)
@@ -254,6 +276,8 @@ def count_cell(
             in_memory=spec.in_memory,
             threshold_dtype=spec.threshold_dtype,
             chip_seed=chip_seed(spec.seed, trial),
+            partitioning=partitioning,
+            profile=profile,
         )
         trials = tuple((result.correct, result.n_images) if t == trial else (0, 0) for t in range(spec.trials))
         batches = tuple((trial, b, c, m) for b, c, m in result.batch_counts)
@@ -265,6 +289,8 @@ def count_cell(
             tuple(int(b) for b in result.layer_bits_read),
             trials,
             batches,
+            tuple(c for _, c in result.regions),
+            result.detected_units,
         )
     return total
 
@@ -324,16 +350,23 @@ def cell_row(spec: SweepSpec, cell: Cell, counts: CellCounts) -> dict[str, Any]:
     timing = _timing(work, system, op)
     latency = None if timing is None else timing.latency_ns
     pj_per_op = spec.compute_pj_per_op if spec.compute_pj_per_op is not None else net.compute_pj_per_op
-    energy = inference_energy(op, bits_read / n, float(sum(ops)), latency, compute_pj_per_op=pj_per_op)
+    partitioning = spec.partitioning
+    extra: dict[str, Any] = {}
+    data_bits = bits_read  # the network's bits; a partitioned memory also reads check bits
+    if partitioning.trivial:
+        energy = inference_energy(op, bits_read / n, float(sum(ops)), latency, compute_pj_per_op=pj_per_op)
+    else:
+        energy, latency, data_bits, extra = _partition_row(spec, cell, counts, profile, op, latency, ops, pj_per_op)
     nominal_energy: EnergyBreakdown | None = None
     is_nominal = False
     if profile is not None and op is not None:
         nominal_op = profile.at()
         is_nominal = all(op.knobs[k] == nominal_op.knobs[k] for k in op.knobs)
         nominal_timing = _timing(work, system, nominal_op)
+        # the baseline: the same network in a plain memory at the nominal point (no regions, no codes)
         nominal_energy = inference_energy(
             nominal_op,
-            bits_read / n,
+            data_bits / n,
             float(sum(ops)),
             None if nominal_timing is None else nominal_timing.latency_ns,
             compute_pj_per_op=pj_per_op,
@@ -375,7 +408,60 @@ def cell_row(spec: SweepSpec, cell: Cell, counts: CellCounts) -> dict[str, Any]:
             "cell": cell.key,
         }
     )
+    row.update(extra)
     return row
+
+
+def _partition_row(
+    spec: SweepSpec,
+    cell: Cell,
+    counts: CellCounts,
+    profile: Profile | None,
+    op: OperatingPoint | None,
+    latency: float | None,
+    ops: list[int],
+    pj_per_op: float,
+) -> tuple[EnergyBreakdown, float | None, float, dict[str, Any]]:
+    """Energy, latency, data bits read and the partition columns of a cell on a partitioned memory."""
+    partitioning = spec.partitioning
+    n = counts.n
+    rates: Any = op if op is not None else cell.ber
+    points = {r.name: partitioning.point(r, rates, profile) for r in partitioning.regions}
+    names = [r.name for r in partitioning.regions]
+    per_trial = spec.trials  # bits stored are counted once per trial's memory
+    per = {name: [float(v) / n for v in c] for name, c in zip(names, counts.regions, strict=True)}
+    for name, c in zip(names, counts.regions, strict=True):
+        per[name][7] = c[7] / per_trial
+        per[name][8] = c[8] / per_trial
+    pe = partition_energy(partitioning, points, per, float(sum(ops)), latency, pj_per_op)
+    if latency is not None:
+        latency += pe.decode_ns
+    data_bits = sum(c[0] - c[1] for c in counts.regions)
+    totals = [sum(c[i] for c in counts.regions) for i in range(len(REGION_FIELDS))]
+
+    def point(p: Any) -> str:
+        if isinstance(p, OperatingPoint):
+            return ",".join(f"{k}={_canonical(v)}" for k, v in p.knobs.items())
+        return f"ber={p!r}"
+
+    def each(values: dict[str, Any], fmt: Callable[[Any], str]) -> str:
+        return ";".join(f"{k}:{fmt(v)}" for k, v in values.items())
+
+    extra = {
+        "partition": partitioning.describe(),
+        "region_points": each(points, point),
+        "region_bits_stored": each({k: int(v[7]) for k, v in per.items()}, str),
+        "region_energy_pj_per_inference": each(pe.regions, lambda v: "" if v is None else repr(v)),
+        "ecc_energy_pj_per_inference": pe.ecc_pj,
+        "decoder_energy_pj_per_inference": pe.decoder_pj,
+        "raw_flips_per_inference": totals[3] / n,
+        "corrected_per_inference": totals[4] / n,
+        "detected_per_inference": totals[5] / n,
+        "silent_per_inference": totals[6] / n,
+        # the units the reads served: images, or (trial, batch) pairs with one pattern per batch
+        "detected_failure_rate": counts.detected_units / (len(counts.batches) if counts.batches else n),
+    }
+    return pe.breakdown, latency, data_bits, extra
 
 
 def _finite(value: float) -> float | None:

@@ -17,6 +17,9 @@ from memsim.experiment.stats import wilson_interval
 from memsim.memory.approximate import ApproximateMemory
 from memsim.memory.faults import FaultModel
 from memsim.memory.granularity import ReadGranularity, parse_granularity
+from memsim.memory.partition import PartitionedMemory, Partitioning
+from memsim.profile.core import Profile
+from memsim.profile.operating_point import OperatingPoint
 
 __all__ = ["Evaluation", "evaluate"]
 
@@ -52,6 +55,12 @@ class Evaluation:
     batch_counts : tuple of (batch, correct, n)
         With ``per_batch``: per batch of the whole set (index ``i // batch_size``), the
         correct predictions and images evaluated here; empty otherwise.
+    regions : tuple of (region, counts)
+        With a partitioning: per region, ``(bits_read, check_bits_read, codewords, raw_flips,
+        corrected, detected, silent, bits_stored)`` (:class:`~memsim.memory.partition.RegionCounts`).
+    detected_units : int
+        Images (batches with ``per_batch``) whose reads met a detected-uncorrectable codeword under
+        the ``count`` policy.
     """
 
     accuracy: float
@@ -74,6 +83,8 @@ class Evaluation:
     in_memory: str = "weights"
     chip_seed: int | None = None
     batch_counts: tuple[tuple[int, int, int], ...] = ()
+    regions: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    detected_units: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (JSON-serialisable)."""
@@ -114,6 +125,8 @@ def evaluate(
     in_memory: str | Collection[str] = "weights",
     threshold_dtype: str = "int16",
     chip_seed: int | None = None,
+    partitioning: Partitioning | None = None,
+    profile: Profile | None = None,
     **fault_options: Any,
 ) -> Evaluation:
     """Accuracy of ``net`` on ``images`` with its weights in an approximate memory set to ``rates``.
@@ -139,10 +152,26 @@ def evaluate(
         Seed of the memory, which fixes its chip (drawn stuck cells, by address) apart from the
         trial's reads: the same ``chip_seed`` at two operating points is the same chip, its
         stuck cells nested as the error rate grows. Default: ``seed``.
+    partitioning : Partitioning, optional
+        Regions at their own operating points, codes and protected bits
+        (:mod:`memsim.memory.partition`); ``rates`` is the swept point the regions follow.
+    profile : Profile, optional
+        The profile whose knobs the partitioning's regions set (default: the operating point's).
     """
     parts = parse_in_memory(in_memory)
     check_labels(net, labels)
-    mem = ApproximateMemory(fault_model, seed=seed if chip_seed is None else chip_seed, **fault_options)
+    memory_seed = seed if chip_seed is None else chip_seed
+    mem: Any
+    if partitioning is not None and not partitioning.trivial:
+        if profile is None and isinstance(rates, OperatingPoint):
+            from memsim.profile import load_profile
+
+            profile = load_profile(rates.profile)
+        mem = PartitionedMemory(
+            partitioning, fault_model, seed=memory_seed, profile=profile, word_bits=word_bits(net), **fault_options
+        )
+    else:
+        mem = ApproximateMemory(fault_model, seed=memory_seed, **fault_options)
     apply_rates(mem, rates)
     per_layer: list[list[str]] = [[] for _ in net.layers]
     if "weights" in parts:
@@ -152,6 +181,9 @@ def evaluate(
         hidden = [i for i, layer in enumerate(net.layers) if layer.threshold is not None]
         for i, name in zip(hidden, net.store_thresholds(mem, dtype=threshold_dtype), strict=True):
             per_layer[i].append(name)  # a layer's fetch brings its thresholds with its weights
+    if isinstance(mem, PartitionedMemory):
+        partitioning = mem.partitioning
+        partitioning.check_names(mem.names)
     start = time.perf_counter()
     predicted = net.predict(
         images,
@@ -176,6 +208,15 @@ def evaluate(
     n = int(labels.size)
     low, high = wilson_interval(correct, n)
     c = mem.totals
+    regions: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    detected_units = 0
+    if isinstance(mem, PartitionedMemory):
+        regions = tuple(
+            (name, (rc.bits_read, rc.check_bits_read, rc.codewords, rc.decode.raw_flips, rc.decode.corrected,
+                    rc.decode.detected, rc.decode.silent, rc.bits_stored, mem.arrays_in(name)))
+            for name, rc in mem.region_counts().items()
+        )  # fmt: skip
+        detected_units = len(mem.detected_events)
     return Evaluation(
         accuracy=correct / n if n else math.nan,
         ci_low=low,
@@ -197,4 +238,14 @@ def evaluate(
         in_memory=in_memory_label(parts),
         chip_seed=chip_seed,
         batch_counts=batch_counts,
+        regions=regions,
+        detected_units=detected_units,
     )
+
+
+def word_bits(net: Any) -> dict[str, int]:
+    """Bits per stored word of a network's packed arrays (an m-bit network's codes), by array name."""
+    layers = getattr(net, "layers", [])
+    if layers and hasattr(layers[0], "q"):
+        return {name: int(layer.q.bits) for name, layer in zip(net.weight_names(), layers, strict=True)}
+    return {}

@@ -19,6 +19,7 @@ import numpy as np
 from memsim.bnn.network import THRESHOLD_DTYPES, in_memory_label
 from memsim.errors import ConfigError, MemsimError, UnknownNameError, suggest
 from memsim.memory.granularity import parse_granularity
+from memsim.memory.partition import Partitioning
 from memsim.memory.timing import MemorySystem
 
 __all__ = ["MAX_CELLS", "SweepSpec"]
@@ -69,6 +70,12 @@ class SweepSpec:
         torch network, :func:`~memsim.memory.energy.mac_pj`).
     extrapolate : bool
         Allow knob values outside the profile's range.
+    partitions, assign, ecc, ecc_policy, protect
+        Regions of the memory at their own operating points (``NAME=KNOB:VALUE[,...]``), arrays
+        assigned to them (``PATTERN=REGION``), a code on the default region (``secded64``) and what
+        a detected-uncorrectable word reads as, and protected bits (``PATTERN=msb:K@REGION``); see
+        :class:`~memsim.memory.partition.Partitioning`. The knob axes move the regions that do not
+        fix them (the default region ``main``, unless it is given knobs).
     """
 
     models: tuple[str, ...]
@@ -93,6 +100,11 @@ class SweepSpec:
     overlap: bool = True
     compute_pj_per_op: float | None = None
     extrapolate: bool = False
+    partitions: tuple[str, ...] = ()
+    assign: tuple[str, ...] = ()
+    ecc: str | None = None
+    ecc_policy: str | None = None
+    protect: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -100,6 +112,8 @@ class SweepSpec:
         if self.bers is not None:
             object.__setattr__(self, "bers", tuple(float(b) for b in self.bers))
         object.__setattr__(self, "knobs", {str(k): list(v) for k, v in dict(self.knobs or {}).items()})
+        for name in ("partitions", "assign", "protect"):
+            object.__setattr__(self, name, tuple(str(v) for v in getattr(self, name)))
         self.check()
 
     def check(self) -> None:
@@ -172,6 +186,12 @@ class SweepSpec:
                 f"threshold_dtype must be one of {', '.join(THRESHOLD_DTYPES)}, got {self.threshold_dtype!r}"
             )
         self.memory_system()  # checks banks, burst, access time, compute rate
+        self.partitioning  # noqa: B018 - parses the regions, assignments and protections
+
+    @property
+    def partitioning(self) -> Partitioning:
+        """The memory's regions (:class:`~memsim.memory.partition.Partitioning`; trivial without options)."""
+        return Partitioning.parse(self.partitions, self.assign, self.ecc, self.protect, self.ecc_policy)
 
     def memory_system(self) -> MemorySystem:
         """The timing model of this sweep."""
@@ -182,6 +202,8 @@ class SweepSpec:
         data = asdict(self)
         data["models"] = list(self.models)
         data["bers"] = None if self.bers is None else list(self.bers)
+        for name in ("partitions", "assign", "protect"):
+            data[name] = list(getattr(self, name))
         return data
 
     @classmethod
@@ -229,6 +251,11 @@ _KINDS: dict[str, tuple[str, bool]] = {  # field: (kind, may be null)
     "overlap": ("bool", False),
     "compute_pj_per_op": ("float", True),
     "extrapolate": ("bool", False),
+    "partitions": ("strings", False),
+    "assign": ("strings", False),
+    "ecc": ("str", True),
+    "ecc_policy": ("str", True),
+    "protect": ("strings", False),
 }
 
 
@@ -249,6 +276,10 @@ _TYPE_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "names": (
         lambda v: isinstance(v, (list, tuple)) and all(isinstance(m, (str, os.PathLike)) for m in v),
         "a list of names",
+    ),
+    "strings": (
+        lambda v: isinstance(v, (list, tuple)) and all(isinstance(m, str) for m in v),
+        "a list of strings",
     ),
     "numbers": (
         lambda v: isinstance(v, (list, tuple, np.ndarray)) and all(_is_number(b) for b in v),
@@ -272,8 +303,8 @@ def _check_types(spec: SweepSpec) -> None:
         check, want = _TYPE_CHECKS[kind]
         if (value is None and nullable) or check(value):
             continue
-        lone = (str,) if kind == "names" else (str, int, float)
-        if kind in ("names", "numbers") and isinstance(value, lone) and not isinstance(value, bool):
+        lone = (str,) if kind in ("names", "strings") else (str, int, float)
+        if kind in ("names", "numbers", "strings") and isinstance(value, lone) and not isinstance(value, bool):
             want += f" (write {name}: [{value}])"  # a lone value where a list belongs
         got = "null" if value is None else f"{type(value).__name__} {value!r}"[:80]
         raise ConfigError(f"{name}: expected {want}{' or null' if nullable else ''}, got {got}")

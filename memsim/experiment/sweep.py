@@ -28,6 +28,7 @@ from memsim import config
 from memsim.errors import ConfigError
 from memsim.experiment.cells import (
     COLUMNS,
+    PARTITION_COLUMNS,
     Cell,
     CellCounts,
     _cells,
@@ -86,7 +87,8 @@ def _versions() -> dict[str, str]:
 
 def _header(spec: SweepSpec, profile: Profile | None) -> list[str]:
     knobs = list(spec.knobs) or ([] if profile is None else [next(iter(profile.knobs))])
-    return ["model", "profile", *knobs, *COLUMNS]
+    extra = () if spec.partitioning.trivial else PARTITION_COLUMNS
+    return ["model", "profile", *knobs, *COLUMNS, *extra]
 
 
 def _format(value: Any) -> str:

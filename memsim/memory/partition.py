@@ -34,7 +34,9 @@ import numpy as np
 from memsim.bits import PackedBits, pack_bits, valid_words
 from memsim.errors import ConfigError, UnknownNameError, suggest
 from memsim.memory.approximate import ApproximateMemory
+from memsim.memory.counters import AccessCounter
 from memsim.memory.ecc import POLICIES, Code, DecodeCounts, decode_reads, encode_array, get_code
+from memsim.memory.energy import read_energy_pj
 from memsim.memory.faults import FaultModel, get_fault_model
 from memsim.memory.reads import FlipLaw, ReadSet, SymmetricFlips
 from memsim.profile.operating_point import OperatingPoint
@@ -42,11 +44,14 @@ from memsim.rng import child_key, seed_key
 
 __all__ = [
     "DEFAULT_REGION",
+    "REGION_FIELDS",
+    "PartitionEnergy",
     "PartitionedMemory",
     "Partitioning",
     "Protect",
     "Region",
     "RegionCounts",
+    "partition_energy",
 ]
 
 #: The region every array not assigned elsewhere lives in; it follows the swept operating point.
@@ -575,6 +580,10 @@ class PartitionedMemory:
         """Per region: bits stored and read, check bits, codewords decoded and their outcomes."""
         return self._counts
 
+    def arrays_in(self, region: str) -> int:
+        """How many stored arrays live in ``region``."""
+        return sum(a.region == region for a in self._arrays.values())
+
     def region_of(self, name: str) -> str:
         """The region a stored array lives in."""
         return self._get(name).region
@@ -608,7 +617,11 @@ class PartitionedMemory:
             pmem = self._mems[a.protect.region]
             if pmem.fault_model.iid_rate(pmem.p01, pmem.p10) != 0.0:
                 return None
-        law = self._mems[a.region].flip_law(name, reads)
+        mem = self._mems[a.region]
+        law = mem.flip_law(name, reads)
+        if law is None and a.protect is not None:  # i.i.d. flips are the law of the stored words, all bits free
+            sym = mem.symmetric_flips(name, reads)
+            law = None if sym is None else FlipLaw(a.words, None, sym.p, sym.p, sym.key)
         if law is None:
             return None
         self._charge(a, len(reads))
@@ -659,10 +672,123 @@ class PartitionedMemory:
             m.reset_counters()
         self.detected_events.clear()
 
+    def counter_for(self, name: str) -> AccessCounter:
+        """The read counter of a stored array's data (in its region; check bits and protected bits apart)."""
+        a = self._get(name)
+        return self._mems[a.region].counter_for(name)
+
     @property
-    def bits_flipped(self) -> int:
-        """Raw flips over every region's reads (before decoding)."""
-        return sum(m.totals.bits_flipped for m in self._mems.values())
+    def totals(self) -> AccessCounter:
+        """Reads over every region: data and check bits read (protected bits once, in their region), raw flips
+        of data and check bits as read (flips at protected positions are counted in the main region's array),
+        and their read energy at each region's point."""
+        out = AccessCounter()
+        for a in self._arrays.values():
+            out.reads += self._mems[a.region].counter_for(a.name).reads
+        energy: float | None = 0.0
+        for region, counts in self._counts.items():
+            mem = self._mems[region]
+            out.bits_read += counts.bits_read
+            part = read_energy_pj(mem.operating_point, counts.bits_read)
+            energy = None if part is None or energy is None else energy + part
+        for a in self._arrays.values():
+            mem = self._mems[a.region]
+            out.bits_flipped += mem.counter_for(a.name).bits_flipped
+            if a.check is not None:
+                out.bits_flipped += mem.counter_for(f"{a.name}#check").bits_flipped
+        out.read_energy_pj = energy
+        return out
 
     def __repr__(self) -> str:
         return f"PartitionedMemory({self.partitioning.describe()}, arrays={self.names})"
+
+
+#: Fields of a region's counts as :class:`~memsim.experiment.evaluate.Evaluation` carries them.
+REGION_FIELDS = (
+    "bits_read", "check_bits_read", "codewords", "raw_flips", "corrected", "detected", "silent", "bits_stored",
+    "arrays",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PartitionEnergy:
+    """The energy of one inference on a partitioned memory, with the price of protection apart.
+
+    Attributes
+    ----------
+    breakdown : EnergyBreakdown
+        Reads (data, check bits and decoding, each region at its point), leakage (each region's
+        share of the profile's leakage by the bits it stores), compute.
+    regions : dict
+        Per region, its read, decoding and leakage energy [pJ] (None where its point publishes none).
+    ecc_pj : float or None
+        What the codes cost: their check bits' reads plus decoding [pJ].
+    decoder_pj : float
+        Decoding alone [pJ].
+    decode_ns : float
+        Delay the decoders add to one inference [ns] (one decoder latency per coded array fetched).
+    """
+
+    breakdown: Any
+    regions: dict[str, float | None]
+    ecc_pj: float | None
+    decoder_pj: float
+    decode_ns: float
+
+
+def partition_energy(
+    partitioning: Partitioning,
+    points: Mapping[str, Any],
+    per_inference: Mapping[str, Sequence[float]],
+    ops: float,
+    latency_ns: float | None,
+    compute_pj_per_op: float,
+) -> PartitionEnergy:
+    """The energy of one inference from each region's counts per inference (:data:`REGION_FIELDS` order).
+
+    ``points``: each region's operating point (or bare BER: no energy). Leakage is each region's
+    point's leakage power times the inference time, times the region's share of the stored bits.
+    """
+    from memsim.memory.energy import EnergyBreakdown
+
+    stored_total = sum(float(c[7]) for c in per_inference.values()) or 1.0
+    read: float | None = 0.0
+    leak: float | None = 0.0
+    ecc: float | None = 0.0
+    decoder = 0.0
+    decode_ns = 0.0
+    missing: dict[str, str] = {}
+    regions: dict[str, float | None] = {}
+    for region in partitioning.regions:
+        c = per_inference.get(region.name)
+        if c is None:
+            continue
+        bits, check_bits, codewords, stored, arrays = float(c[0]), float(c[1]), float(c[2]), float(c[7]), float(c[8])
+        op = points.get(region.name)
+        code = region.ecc
+        dec = 0.0 if code is None else codewords * code.decode_pj
+        decode_ns += 0.0 if code is None or not codewords else arrays * code.decode_ns
+        decoder += dec
+        per_bit = op.read_energy_pj_per_bit if isinstance(op, OperatingPoint) else None
+        if per_bit is None:
+            if bits:
+                missing["read"] = f"region {region.name!r}: its point publishes no read energy"
+            read = ecc = None
+            regions[region.name] = None
+            continue
+        mine = bits * per_bit + dec
+        if read is not None:
+            read += mine
+        if ecc is not None and code is not None:
+            ecc += check_bits * per_bit + dec
+        lk = None
+        if isinstance(op, OperatingPoint) and op.leakage_mw is not None and latency_ns is not None:
+            lk = op.leakage_mw * latency_ns * stored / stored_total
+        elif stored:
+            missing["leakage"] = f"region {region.name!r}: no leakage power or no inference time"
+            leak = None
+        if leak is not None and lk is not None:
+            leak += lk
+        regions[region.name] = mine + (lk or 0.0)
+    breakdown = EnergyBreakdown(read, leak, 0.0, ops * compute_pj_per_op, missing)
+    return PartitionEnergy(breakdown, regions, ecc, decoder, decode_ns)

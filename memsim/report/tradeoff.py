@@ -171,9 +171,16 @@ class Choice:
 
     @property
     def saved(self) -> float | None:
-        """Fraction of the nominal energy the chosen point saves (same energy measure; None without energy)."""
+        """Fraction of the nominal energy the chosen point saves (same energy measure; None without energy).
+
+        On a partitioned memory (rows with a ``partition``) the nominal is the plain memory at the nominal
+        point, without regions or codes (the rows' ``energy_saved``): what the protection costs is counted.
+        """
         if self.chosen is None or self.energy_key is None:
             return None
+        column = {"energy_pj_per_inference": "energy_saved", "memory_energy_pj_per_inference": "memory_energy_saved"}
+        if self.chosen.get("partition") and self.energy_key in column:
+            return _num(self.chosen, column[self.energy_key])
         e0, e1 = _num(self.nominal, self.energy_key), _num(self.chosen, self.energy_key)
         return None if not e0 or e1 is None else 1.0 - e1 / e0
 
