@@ -352,7 +352,7 @@ def cell_row(spec: SweepSpec, cell: Cell, counts: CellCounts) -> dict[str, Any]:
     pj_per_op = spec.compute_pj_per_op if spec.compute_pj_per_op is not None else net.compute_pj_per_op
     partitioning = spec.partitioning
     extra: dict[str, Any] = {}
-    data_bits = bits_read  # the network's bits; a partitioned memory also reads check bits
+    data_bits = float(bits_read)  # the network's bits; a partitioned memory also reads check bits
     if partitioning.trivial:
         energy = inference_energy(op, bits_read / n, float(sum(ops)), latency, compute_pj_per_op=pj_per_op)
     else:

@@ -166,7 +166,7 @@ def test_parse_and_refuse():
     p = Partitioning.parse(["safe=nominal", "low=vdd_over_vmin:0.8,ecc:secded32,policy:zero"], ["layer0=safe"])
     assert p.describe() == "main; safe=nominal; low=vdd_over_vmin:0.8,ecc:secded32,policy:zero; layer0->safe"
     assert Partitioning().trivial and not p.trivial
-    with pytest.raises(UnknownNameError, match="--assign layer0=sfe: no region named 'sfe' .did you mean 'safe'"):
+    with pytest.raises(UnknownNameError, match=r"--assign layer0=sfe: no region named 'sfe' .did you mean 'safe'"):
         Partitioning.parse(["safe=nominal"], ["layer0=sfe"])
     with pytest.raises(ConfigError, match="region 'safe' is defined twice"):
         Partitioning.parse(["safe=nominal", "safe=ber:0"])
@@ -182,10 +182,10 @@ def test_parse_and_refuse():
     p2 = Partitioning.parse(["safe=ber:0"], ["layer9=safe"])
     with pytest.raises(ConfigError, match="--assign layer9=safe matches no array"):
         p2.check_names(["layer0", "layer1"])
-    with pytest.raises(ConfigError, match="assigned twice: layer\\*=safe and layer0=main"):
+    with pytest.raises(ConfigError, match=r"assigned twice: layer\*=safe and layer0=main"):
         Partitioning.parse(["safe=ber:0"], ["layer*=safe", "layer0=main"]).region_of("layer0")
-    with pytest.raises(OutOfRangeError, match="0.5 V/Vmin is outside the profile's range"):
+    with pytest.raises(OutOfRangeError, match=r"0\.5 V/Vmin is outside the profile's range"):
         Partitioning.parse(["deep=vdd_over_vmin:0.5"]).point(Region.parse("deep=vdd_over_vmin:0.5"), 0.0,
                                                              load_profile(SRAM))  # fmt: skip
-    with pytest.raises(ConfigError, match="sets knobs .* but the sweep has no profile"):
+    with pytest.raises(ConfigError, match=r"sets knobs .* but the sweep has no profile"):
         Partitioning.parse(["safe=nominal"]).point(Region.parse("safe=nominal"), 0.01, None)
