@@ -14,6 +14,7 @@ Usage::
     memsim sweep --model M [--model ...] (--profile P --<knob> VALUES ... | --ber VALUES) --out DIR
                  [--trials N] [--seed S] [--workers N] [--resume] [--config FILE.yaml] [--dump-config]
     memsim search --model M --profile P --knob KNOB [--max-accuracy-drop 0.01] [--trials N]
+    memsim optimize --model M --profile P [--knob K] [--region NAME=PATTERN ...] [--codes secded64] [--out F.json]
     memsim report DIR [--max-accuracy-drop 0.01] [--conservative] [--format text|markdown|csv|json]
     memsim plot DIR -o FILE [--kind accuracy-ber|energy-accuracy|latency-accuracy]
     memsim margins MODEL [--dataset NAME] [--split test] [--limit N] [--no-importance] [--json]

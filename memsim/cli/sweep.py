@@ -275,6 +275,51 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_optimize(args: argparse.Namespace) -> int:
+    from memsim.experiment.optimize import optimize
+
+    regions = None
+    if args.region:
+        regions = {}
+        for text in args.region:
+            name, sep, pattern = text.partition("=")
+            if not sep or not name.strip() or not pattern.strip():
+                raise ConfigError(
+                    f"--region {text!r}: expected NAME=PATTERN, e.g. first=layer0 or thresholds='*.threshold'"
+                )
+            regions[name.strip()] = pattern.strip()
+    codes = (
+        [] if args.codes in (None, "", "none") else [c.strip() for c in args.codes.split(",") if c.strip() != "none"]
+    )
+    values = None if args.values is None else [float(v) for v in parse_values(args.values, "--values")]
+    if args.out is not None and Path(args.out).suffix.lower() != ".json":
+        raise ConfigError(f"--out {args.out}: the result is JSON; name the file .json")
+
+    def show(step: Any) -> None:
+        if not args.quiet and not args.json:
+            mark = "ok " if step.acceptable else "no "
+            print(f"  {step.stage:<11} {mark} drop {100 * step.drop:+.2f} (bound {100 * step.drop_bound:+.2f}) "
+                  f"saved {'-' if step.saved is None else f'{100 * step.saved:.1f} %':>7}  "
+                  f"{' '.join(f'{r}={o.label()}' for r, o in step.assignment.items())}", flush=True)  # fmt: skip
+
+    result = optimize(
+        args.model, args.profile, args.knob, values, regions, codes, args.max_accuracy_drop, args.confidence,
+        args.trials, args.confirm_trials, None if args.limit == 0 else args.limit, args.seed or 0, args.fault_model,
+        args.in_memory, args.dataset, show,
+    )  # fmt: skip
+    if args.out is not None:
+        import json
+
+        from memsim.fileio import write_text_atomic
+
+        write_text_atomic(Path(args.out), json.dumps(result.to_dict(), indent=2) + "\n")
+    if args.json:
+        print_json(result.to_dict())
+    else:
+        print(result.to_text())
+    return 0
+
+
 def partition_options(p: Any) -> None:
     """The options of a partitioned memory: regions, assignments, a code, protected bits."""
     p.add_argument(
@@ -390,6 +435,40 @@ def register(sub: Any) -> None:
     p.add_argument("--limit", type=int, help="use only the first N test images")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser(
+        "optimize",
+        help="the cheapest operating point and code per memory region (layer, thresholds) within an accuracy drop",
+    )
+    p.add_argument("--model", required=True, help="shipped model name or model file")
+    p.add_argument("--profile", required=True, help="profile name or .yaml path")
+    p.add_argument("--knob", help="the numeric knob to set per region (default: the profile's first)")
+    p.add_argument("--values", help="knob values to choose from (default: the profile's data points)")
+    p.add_argument(
+        "--region",
+        action="append",
+        metavar="NAME=PATTERN",
+        help="a region and the arrays it holds (default: one per layer, plus thresholds with --in-memory "
+        "weights,thresholds)",
+    )
+    p.add_argument("--codes", default="secded64", help="codes a region may use, comma list, or none (default secded64)")
+    p.add_argument("--max-accuracy-drop", type=float, default=0.01, help="allowed accuracy drop (0.01 = 1 point)")
+    p.add_argument("--confidence", type=float, default=0.95, help="of the drop's one-sided bound (default 0.95)")
+    p.add_argument("--trials", type=int, default=2, help="trials per search evaluation (default 2)")
+    p.add_argument("--confirm-trials", type=int, default=6, help="trials of the confirmation runs (default 6)")
+    p.add_argument("--limit", type=int, default=2000, help="test images (default 2000; 0 for all)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--fault-model", choices=available_fault_models(), help="default: what the profile implies")
+    p.add_argument("--in-memory", default="weights", help="weights (default) or weights,thresholds")
+    p.add_argument(
+        "--dataset",
+        metavar="NAME|FILE.npz",
+        help=f"{', '.join(available_datasets())} or a .npz of images and labels (default: the model's data set)",
+    )
+    p.add_argument("--out", help="also write the result (every evaluation) to this .json file")
+    p.add_argument("--quiet", action="store_true", help="no line per evaluation")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_optimize)
 
     def choice_options(q: Any) -> None:
         q.add_argument("--max-accuracy-drop", type=float, default=0.01, help="allowed accuracy drop (0.01 = 1 point)")

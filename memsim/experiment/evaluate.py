@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Collection
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -61,6 +61,8 @@ class Evaluation:
     detected_units : int
         Images (batches with ``per_batch``) whose reads met a detected-uncorrectable codeword under
         the ``count`` policy.
+    hits : ndarray of bool or None
+        Per image, whether it was classified right (with ``return_hits=True``).
     """
 
     accuracy: float
@@ -85,10 +87,13 @@ class Evaluation:
     batch_counts: tuple[tuple[int, int, int], ...] = ()
     regions: tuple[tuple[str, tuple[int, ...]], ...] = ()
     detected_units: int = 0
+    hits: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-data form (JSON-serialisable)."""
-        return asdict(self)
+        """Plain-data form (JSON-serialisable; without the per-image ``hits``)."""
+        data = asdict(self)
+        data.pop("hits")
+        return data
 
 
 def check_labels(net: BNN, labels: np.ndarray) -> None:
@@ -127,6 +132,7 @@ def evaluate(
     chip_seed: int | None = None,
     partitioning: Partitioning | None = None,
     profile: Profile | None = None,
+    return_hits: bool = False,
     **fault_options: Any,
 ) -> Evaluation:
     """Accuracy of ``net`` on ``images`` with its weights in an approximate memory set to ``rates``.
@@ -157,6 +163,8 @@ def evaluate(
         (:mod:`memsim.memory.partition`); ``rates`` is the swept point the regions follow.
     profile : Profile, optional
         The profile whose knobs the partitioning's regions set (default: the operating point's).
+    return_hits : bool
+        Keep each image's outcome (:attr:`Evaluation.hits`), for paired comparisons.
     """
     parts = parse_in_memory(in_memory)
     check_labels(net, labels)
@@ -240,6 +248,7 @@ def evaluate(
         batch_counts=batch_counts,
         regions=regions,
         detected_units=detected_units,
+        hits=hits if return_hits else None,
     )
 
 
