@@ -162,13 +162,19 @@ class OptimizeResult:
 
     def to_text(self) -> str:
         names = list(self.regions)
+        shown = [("nominal", self.nominal)]
+        shown += [(f"single {self.knob}" + ("" if code == "none" else f" + {code}"), s)
+                  for code, s in self.uniform.items() if s is not None]  # fmt: skip
+        shown.append(("optimized", self.best))
+        w_label = max(len(label) for label, _ in shown)
+        w_where = max(len(s.describe(self.knob, names)) for _, s in shown)
         lines = [
             f"{self.model} on {self.profile}: {self.knob} per region "
             f"({', '.join(f'{r}={p}' for r, p in self.regions.items())}), "
             f"drop <= {100 * self.max_accuracy_drop:g} points at {100 * self.confidence:g} % confidence",
             "",
-            f"{'what':<26} {'assignment':<58} {'accuracy':>8} {'drop (bound)':>15} {'energy uJ':>9} {'saved':>7} "
-            f"{'ecc uJ':>7}",
+            f"{'what':<{w_label}} {'assignment':<{w_where}} {'accuracy':>8} {'drop (bound)':>15} {'energy uJ':>9} "
+            f"{'saved':>7} {'ecc uJ':>7}",
         ]
 
         def line(label: str, s: Step) -> str:
@@ -176,14 +182,10 @@ class OptimizeResult:
             sv = "-" if s.saved is None else f"{100 * s.saved:.1f} %"
             ecc = "-" if not s.ecc_pj else f"{s.ecc_pj / 1e6:.3f}"
             drop = f"{100 * s.drop:+.2f} ({100 * s.drop_bound:+.2f})"
-            where = s.describe(self.knob, names)[:58]
-            return f"{label:<26} {where:<58} {s.accuracy:>8.4f} {drop:>15} {e:>9} {sv:>7} {ecc:>7}"
+            where = s.describe(self.knob, names)
+            return f"{label:<{w_label}} {where:<{w_where}} {s.accuracy:>8.4f} {drop:>15} {e:>9} {sv:>7} {ecc:>7}"
 
-        lines.append(line("nominal", self.nominal))
-        for code, s in self.uniform.items():
-            if s is not None:
-                lines.append(line(f"single {self.knob}" + ("" if code == "none" else f" + {code}"), s))
-        lines.append(line("optimized", self.best))
+        lines += [line(label, s) for label, s in shown]
         lines += [
             "",
             self.verdict() + ".",
@@ -282,23 +284,21 @@ class _Evaluator:
 
     def nominal(self, trials: int) -> Step:
         a = dict.fromkeys(self.regions, Option(self.nominal_value))
-        self.nominal_hits = [self._run(a, t, self.images, self.labels).hits for t in range(trials)]  # type: ignore[misc]
-        return self.run(a, trials, "nominal")
+        results = [self._run(a, t, self.images, self.labels) for t in range(trials)]
+        self.nominal_hits = [r.hits for r in results]  # type: ignore[misc]
+        return self._record(a, trials, "nominal", results)
 
     def run(self, a: Assignment, trials: int, stage: str) -> Step:
         key = tuple(sorted(a.items()))
         old = self.cache.get(key)
         if old is not None and old.trials >= trials:
             return old
-        hits, first = [], None
-        for t in range(trials):
-            r = self._run(a, t, self.images, self.labels)
-            first = first or r
-            hits.append(r.hits)
-        assert first is not None
+        return self._record(a, trials, stage, [self._run(a, t, self.images, self.labels) for t in range(trials)])
+
+    def _record(self, a: Assignment, trials: int, stage: str, results: list[Evaluation]) -> Step:
         self.images_evaluated += trials * len(self.labels)
-        h = np.array(hits, dtype=np.float64)
-        h0 = np.array(self.nominal_hits[:trials], dtype=np.float64) if self.nominal_hits else h
+        h = np.array([r.hits for r in results], dtype=np.float64)
+        h0 = np.array(self.nominal_hits[:trials], dtype=np.float64)
         d = h0 - h  # paired per (trial, image)
         drop = float(d.mean())
         from scipy import stats
@@ -310,13 +310,14 @@ class _Evaluator:
         elif self.chips:
             bound = math.inf  # one chip says nothing of the others
         else:
-            se = float(d.std(ddof=1) / math.sqrt(d.size)) if d.size > 1 else math.inf
+            per_image = d.mean(axis=0)  # an image's trials share the image: the image is the unit
+            se = float(per_image.std(ddof=1) / math.sqrt(per_image.size)) if per_image.size > 1 else math.inf
             bound = drop + float(stats.norm.ppf(self.confidence)) * se
-        energy, memory, ecc, saved, msaved = self.energy(a, first)
+        energy, memory, ecc, saved, msaved = self.energy(a, results[0])
         step = Step(stage, dict(a), trials, len(self.labels), float(h.mean()), drop, bound,
                     "chips" if self.chips else "images", energy, memory, ecc, saved, msaved,
                     bound <= self.budget + 1e-12)  # fmt: skip
-        self.cache[key] = step
+        self.cache[tuple(sorted(a.items()))] = step
         self.steps.append(step)
         if self.progress is not None:
             self.progress(step)
