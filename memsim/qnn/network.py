@@ -351,9 +351,22 @@ class QNN:
         whole batch, so the corrections are only each read's own flips.
         """
         handles, restore = [], []
+        images = int(first[-1] - first[0])
         try:
             for name, layer in zip(self.weight_names(prefix), self.layers, strict=True):
                 served = _layer_flips(memory, name, layer, reads)
+                if len(reads) == 1 and images > 1:
+                    # One read serves every image here (a batch's pattern): where its flips times the images they
+                    # would correct outnumber the weights, the layer runs once on the read's weights instead.
+                    offsets, bits = served.lists(layer.q.nbits)
+                    if bits.size * images > layer.q.codes.size:
+                        words = served.base.copy()
+                        np.bitwise_xor.at(words, bits >> 6, np.left_shift(np.uint64(1), (bits & 63).astype(np.uint64)))
+                        restore.append((layer, layer.module.weight.detach().clone()))
+                        with torch.no_grad():
+                            layer.module.weight.copy_(torch.from_numpy(_weights_of(layer, words)))
+                        continue
+                    served = _Served(served.base, None, served.events, offsets, bits)
                 if served.base is not layer.words and not np.array_equal(served.base, layer.words):
                     restore.append((layer, layer.module.weight.detach().clone()))
                     with torch.no_grad():
