@@ -740,7 +740,7 @@ def quantized(st: Study) -> str:
     if not present:
         return "## Quantized networks\n\nNo `cnn_q*` models in models/: train them (models/COMMANDS.md).\n"
     bers = Q_BERS[::2] if st.quick else Q_BERS
-    limit = 500 if st.quick else 2000  # 1e10 flips per model at BER 0.2 over 10,000 images: too slow per image
+    limit = 500 if st.quick else 1000  # 1e10 flips per model at BER 0.2 over 10,000 images: too slow per image
     trials = 2 if st.quick else 3
     image = st.sweep("q-image", models=present, bers=bers, trials=trials, limit=limit)
     batch = st.sweep("q-batch", models=present, bers=bers, trials=trials, granularity="per_batch")
