@@ -130,3 +130,32 @@ def load_net(spec: str) -> Any:
             raise ConfigError(f"{spec!r}: the seed after the architecture must be an integer") from None
         return BNN.random(parts[1], seed=seed)
     return load_network(spec)
+
+
+def partition_options(p: Any) -> None:
+    """The options of a partitioned memory: regions, assignments, a code, protected bits."""
+    p.add_argument(
+        "--partition",
+        action="append",
+        metavar="NAME=KNOB:VALUE[,...]",
+        help="a memory region at its own point: safe=nominal, low=vdd_over_vmin:0.8,ecc:secded64, exact=ber:0 "
+        "(knobs not named follow the sweep; repeat for several)",
+    )
+    p.add_argument(
+        "--assign",
+        action="append",
+        metavar="PATTERN=REGION",
+        help="arrays matching PATTERN live in REGION: layer0=safe, thresholds=safe, '*.weight=low' (the rest in main)",
+    )
+    p.add_argument("--ecc", help="a code on the main region's words: secded64, secded32, secded16 or secded8")
+    p.add_argument(
+        "--ecc-policy",
+        choices=["leave", "zero", "count"],
+        help="a detected-uncorrectable word: left as read (default), zeroed, or counted as a detected failure",
+    )
+    p.add_argument(
+        "--protect",
+        action="append",
+        metavar="PATTERN=msb:K@REGION",
+        help="keep the top K bits of each word of the matching arrays in REGION: thresholds=msb:1@safe",
+    )

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from memsim.cli._args import check_limit, load_net, print_json, resolve_rates
+from memsim.cli._args import check_limit, load_net, partition_options, print_json, resolve_rates
 from memsim.report.text import format_value, table
 
 __all__ = ["register"]
@@ -71,6 +71,10 @@ def cmd_evaluate(args: argparse.Namespace, extra: Sequence[str]) -> int:
     images, labels = load_dataset(args.dataset or net.metadata.get("dataset", "fashion-mnist-demo"), args.split)
     if check_limit(args.limit) is not None:
         images, labels = images[: args.limit], labels[: args.limit]
+    from memsim.memory.partition import REGION_FIELDS, Partitioning
+
+    partitioning = Partitioning.parse(args.partition or (), args.assign or (), args.ecc, args.protect or (),
+                                      args.ecc_policy)  # fmt: skip
     result = evaluate(
         net,
         images,
@@ -81,6 +85,7 @@ def cmd_evaluate(args: argparse.Namespace, extra: Sequence[str]) -> int:
         args.seed,
         in_memory=args.in_memory,
         threshold_dtype=args.threshold_dtype,
+        partitioning=partitioning,
     )
     if args.json:
         print_json(result.to_dict())
@@ -102,6 +107,17 @@ def cmd_evaluate(args: argparse.Namespace, extra: Sequence[str]) -> int:
         f"memory reads: {result.reads}, {result.bits_read} bits, {result.bits_flipped} flipped; {result.seconds:.2f} s"
     )
     print(f"read energy per image: {energy}")
+    for name, counts in result.regions:
+        c = dict(zip(REGION_FIELDS, counts, strict=True))
+        n = max(result.n_images, 1)
+        decode = ""
+        if c["codewords"]:
+            decode = (f"; per image {c['raw_flips'] / n:.4g} raw flips, {c['corrected'] / n:.4g} corrected, "
+                      f"{c['detected'] / n:.4g} detected, {c['silent'] / n:.4g} silent codewords")  # fmt: skip
+        print(f"region {name}: {c['bits_stored']} bits stored, {c['bits_read'] // n} read per image "
+              f"({c['check_bits_read'] // n} check bits){decode}")  # fmt: skip
+    if result.detected_units:
+        print(f"detected failures: {result.detected_units} of {result.n_images} images")
     return 0
 
 
@@ -154,5 +170,6 @@ def register(sub: Any) -> None:
     p.add_argument("--limit", type=int, help="use only the first N images")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--extrapolate", action="store_true", help="allow knob values outside the profile's range")
+    partition_options(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_evaluate, takes_extra=True)

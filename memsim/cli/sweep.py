@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from memsim.cli._args import knob_options, print_json
+from memsim.cli._args import knob_options, partition_options, print_json
 from memsim.errors import ConfigError
 from memsim.report.text import to_json
 
@@ -318,35 +318,6 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     else:
         print(result.to_text())
     return 0
-
-
-def partition_options(p: Any) -> None:
-    """The options of a partitioned memory: regions, assignments, a code, protected bits."""
-    p.add_argument(
-        "--partition",
-        action="append",
-        metavar="NAME=KNOB:VALUE[,...]",
-        help="a memory region at its own point: safe=nominal, low=vdd_over_vmin:0.8,ecc:secded64, exact=ber:0 "
-        "(knobs not named follow the sweep; repeat for several)",
-    )
-    p.add_argument(
-        "--assign",
-        action="append",
-        metavar="PATTERN=REGION",
-        help="arrays matching PATTERN live in REGION: layer0=safe, thresholds=safe, '*.weight=low' (the rest in main)",
-    )
-    p.add_argument("--ecc", help="a code on the main region's words: secded64, secded32, secded16 or secded8")
-    p.add_argument(
-        "--ecc-policy",
-        choices=["leave", "zero", "count"],
-        help="a detected-uncorrectable word: left as read (default), zeroed, or counted as a detected failure",
-    )
-    p.add_argument(
-        "--protect",
-        action="append",
-        metavar="PATTERN=msb:K@REGION",
-        help="keep the top K bits of each word of the matching arrays in REGION: thresholds=msb:1@safe",
-    )
 
 
 def register(sub: Any) -> None:
