@@ -220,9 +220,19 @@ class CellCounts:
             bits,
             trials,
             batches,
-            tuple(tuple(t) for t in _add_elementwise(self.regions, other.regions)),
+            _add_regions(self.regions, other.regions),
             self.detected_units + other.detected_units,
         )
+
+
+def _add_regions(a: tuple[tuple[int, ...], ...], b: tuple[tuple[int, ...], ...]) -> tuple[tuple[int, ...], ...]:
+    """Region counts of two parts: reads add up; bits stored and arrays are one memory's (the same in every part)."""
+    if not a or not b:
+        return a or b
+    return tuple(
+        tuple(x + y if i < 7 else max(x, y) for i, (x, y) in enumerate(zip(p, q, strict=True)))
+        for p, q in zip(a, b, strict=True)
+    )
 
 
 def _add_elementwise(a: tuple[Any, ...], b: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -428,11 +438,9 @@ def _partition_row(
     rates: Any = op if op is not None else cell.ber
     points = {r.name: partitioning.point(r, rates, profile) for r in partitioning.regions}
     names = [r.name for r in partitioning.regions]
-    per_trial = spec.trials  # bits stored are counted once per trial's memory
     per = {name: [float(v) / n for v in c] for name, c in zip(names, counts.regions, strict=True)}
     for name, c in zip(names, counts.regions, strict=True):
-        per[name][7] = c[7] / per_trial
-        per[name][8] = c[8] / per_trial
+        per[name][7], per[name][8] = float(c[7]), float(c[8])  # one memory's, not per inference
     pe = partition_energy(partitioning, points, per, float(sum(ops)), latency, pj_per_op)
     if latency is not None:
         latency += pe.decode_ns

@@ -404,6 +404,7 @@ class _Array:
     protect: Protect | None = None
     mask: np.ndarray | None = None  # the protected positions (packed)
     protected_bits: int = 0
+    check_bits: int = 0
 
 
 class PartitionedMemory:
@@ -497,33 +498,38 @@ class PartitionedMemory:
 
     # ----------------------------------------------------------------- arrays
     def store(self, name: str, array: np.ndarray | PackedBits) -> None:
-        """Write an array into its region (with its check bits, and its protected bits in theirs)."""
+        """Write an array into its region (with its check bits, and its protected bits in theirs).
+
+        Everything is checked before anything is stored: a code whose data size does not divide the
+        array, protected bits of a word narrower than them, a code and protected bits together.
+        """
         region_name = self.partitioning.region_of(name)
         region = self.partitioning.region(region_name)
-        mem = self._mems[region_name]
-        mem.store(name, array)
-        words = np.asarray(mem._get(name).words)
-        nbits = mem.stored_bits(name)
-        dtype = mem._get(name).dtype
-        width = 1 if dtype == np.bool_ else int(dtype.itemsize * 8)
+        if isinstance(array, PackedBits):
+            nbits, width = int(array.nbits), 1
+        else:
+            arr = np.asarray(array)
+            width = 1 if arr.dtype == np.bool_ else int(arr.dtype.itemsize * 8)
+            nbits = int(arr.size) * width
         width = int(self.word_bits.get(name, width))
-        entry = _Array(name, region_name, nbits, width, words)
-        counts = self._counts[region_name]
-        counts.bits_stored += nbits
         code = region.ecc
-        if code is not None:
-            if nbits % code.k:
-                raise ConfigError(
-                    f"array {name!r} holds {nbits} bits, not a multiple of {code.name}'s {code.k}-bit codewords: "
-                    f"choose a code whose data size divides {nbits} (secded8, 16, 32 or 64)"
-                )
-            entry.check = encode_array(code, words, nbits)
-            check_nbits = nbits // code.k * code.check_bits
-            mem.store(f"{name}#check", PackedBits(entry.check, check_nbits, (check_nbits,)))
-            counts.bits_stored += check_nbits
-            counts.check_bits_stored += check_nbits
+        if code is not None and nbits % code.k:
+            raise ConfigError(
+                f"array {name!r} holds {nbits} bits, not a multiple of {code.name}'s {code.k}-bit codewords: "
+                f"choose a code whose data size divides {nbits} (secded8, 16, 32 or 64)"
+            )
         protect = self.partitioning.protection_of(name)
         if protect is not None:
+            if code is not None:
+                raise ConfigError(
+                    f"--protect {protect.describe()}: {name!r} lives in {region_name!r}, which has a code; protected "
+                    "bits move out of a region without one (protect, or code, not both yet)"
+                )
+            if self.partitioning.region(protect.region).ecc is not None:
+                raise ConfigError(
+                    f"--protect {protect.describe()}: a protected region with a code is not supported yet; protect "
+                    "into a region at a safe operating point instead"
+                )
             if protect.region == region_name:
                 raise ConfigError(f"--protect {protect.describe()}: {name!r} already lives in {region_name!r}")
             if protect.msb > width:
@@ -532,6 +538,27 @@ class PartitionedMemory:
                 )
             if nbits % width:
                 raise ConfigError(f"array {name!r}: {nbits} bits are not whole {width}-bit words")
+        old = self._arrays.pop(name, None)
+        if old is not None:  # replaced: its cells are counted anew
+            self._counts[old.region].bits_stored -= (
+                old.nbits - old.protected_bits + (0 if old.check is None else old.check_bits)
+            )
+            self._counts[old.region].check_bits_stored -= 0 if old.check is None else old.check_bits
+            if old.protect is not None:
+                self._counts[old.protect.region].bits_stored -= old.protected_bits
+        mem = self._mems[region_name]
+        mem.store(name, array)
+        words = np.asarray(mem._get(name).words)
+        entry = _Array(name, region_name, nbits, width, words)
+        counts = self._counts[region_name]
+        counts.bits_stored += nbits
+        if code is not None:
+            entry.check = encode_array(code, words, nbits)
+            entry.check_bits = nbits // code.k * code.check_bits
+            mem.store(f"{name}#check", PackedBits(entry.check, entry.check_bits, (entry.check_bits,)))
+            counts.bits_stored += entry.check_bits
+            counts.check_bits_stored += entry.check_bits
+        if protect is not None:
             bits = np.zeros(nbits, dtype=bool)
             for j in range(width - protect.msb, width):
                 bits[j::width] = True
@@ -539,13 +566,7 @@ class PartitionedMemory:
             entry.protect = protect
             entry.protected_bits = int(bits.sum())
             # the protected region holds the whole array for the simulation; it is charged the protected bits only
-            pmem = self._mems[protect.region]
-            pmem.store(f"{name}#protected", PackedBits(words.copy(), nbits, (nbits,)))
-            if self.partitioning.region(protect.region).ecc is not None:
-                raise ConfigError(
-                    f"--protect {protect.describe()}: a protected region with a code is not supported yet; protect "
-                    "into a region at a safe operating point instead"
-                )
+            self._mems[protect.region].store(f"{name}#protected", PackedBits(words.copy(), nbits, (nbits,)))
             self._counts[protect.region].bits_stored += entry.protected_bits
             counts.bits_stored -= entry.protected_bits
         self._arrays[name] = entry

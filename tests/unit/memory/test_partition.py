@@ -189,3 +189,31 @@ def test_parse_and_refuse():
                                                              load_profile(SRAM))  # fmt: skip
     with pytest.raises(ConfigError, match=r"sets knobs .* but the sweep has no profile"):
         Partitioning.parse(["safe=nominal"]).point(Region.parse("safe=nominal"), 0.01, None)
+
+
+def test_refusals_leave_nothing_stored():
+    p = Partitioning.parse(["safe=nominal"], protect=["w=msb:1@safe"], ecc="secded16")
+    mem = PartitionedMemory(p, seed=0)
+    with pytest.raises(ConfigError, match="lives in 'main', which has a code"):
+        mem.store("w", np.zeros(4, dtype=np.int16))
+    assert "w" not in mem and mem.region_counts()["main"].bits_stored == 0
+    mem2 = PartitionedMemory(Partitioning.parse(["safe=nominal"], protect=["w=msb:9@safe"]), seed=0)
+    with pytest.raises(ConfigError, match="has 8-bit words, fewer than 9 bits"):
+        mem2.store("w", np.zeros(4, dtype=np.uint8))
+
+
+def test_split_counts_add_up_to_the_whole_cell():
+    """Regions' reads add over image ranges (Dask parts); bits stored are one memory's."""
+    from memsim.experiment.cells import Cell, cell_inputs, count_cell
+    from memsim.experiment.spec import SweepSpec
+
+    spec = SweepSpec(models=("fcnn_cel_ber0",), profile=SRAM, knobs={"vdd_over_vmin": [0.8]}, trials=2, limit=60,
+                     dataset="fashion-mnist-demo", partitions=("safe=nominal",), assign=("layer0=safe",),
+                     ecc="secded64")  # fmt: skip
+    cell = Cell("fcnn_cel_ber0", (("vdd_over_vmin", 0.8),), None)
+    net, x, y = cell_inputs(spec, cell)
+    whole = count_cell(spec, cell, net, x, y)
+    parts = count_cell(spec, cell, net, x, y, 0, 25) + count_cell(spec, cell, net, x, y, 25, 60)
+    assert parts.regions == whole.regions and parts.correct == whole.correct
+    main, safe = whole.regions
+    assert main[7] == 2048 * 2048 + 2048 * 10 + (2048 * 2048 + 2048 * 10) // 8 and safe[7] == 784 * 2048
