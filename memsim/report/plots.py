@@ -269,33 +269,54 @@ def plot_energy_vs_accuracy(
     if log_energy is None:
         log_energy = bool(values) and max(values) / min(values) > 10
     chosen = {c.model: c.chosen for c in choose(rows, max_accuracy_drop, conservative, min_yield)}
-    fig = Figure(figsize=(6.0, 4.0))
+    groups = _by_model(rows)
+    many = len(groups) > 6
+    fig = Figure(figsize=(7.6 if many else 6.0, 4.0))
     ax = fig.subplots()
-    for i, (model, mine) in enumerate(_by_model(rows).items()):
+    colors = _colors(len(groups))
+    for i, (model, mine) in enumerate(groups.items()):
         acc = [_f(r, "accuracy") for r in mine]
         err = [
             [a - _f(r, "ci95_low") for r, a in zip(mine, acc, strict=True)],
             [_f(r, "ci95_high") - a for r, a in zip(mine, acc, strict=True)],
         ]
         ax.errorbar(
-            [_f(r, key) / 1e6 for r in mine], acc, yerr=err, fmt="o", color=f"C{i}", ms=3, alpha=0.6, label=model
+            [_f(r, key) / 1e6 for r in mine], acc, yerr=err, fmt="o", color=colors[i], ms=3, alpha=0.6, label=model
         )
         front = pareto_front(mine, key)
-        ax.plot([_f(r, key) / 1e6 for r in front], [_f(r, "accuracy") for r in front], "-", color=f"C{i}")
+        ax.plot([_f(r, key) / 1e6 for r in front], [_f(r, "accuracy") for r in front], "-", color=colors[i])
         pick = chosen.get(model)
         if pick is not None:
-            ax.plot([_f(pick, key) / 1e6], [_f(pick, "accuracy")], "*", color=f"C{i}", ms=14, mec="black")
+            ax.plot([_f(pick, key) / 1e6], [_f(pick, "accuracy")], "*", color=colors[i], ms=14, mec="black")
     ax.set_xlabel(label)
     if log_energy:
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_ylabel("accuracy (95 % interval)")
     drop = f"{100 * max_accuracy_drop:g} point" + ("" if 100 * max_accuracy_drop == 1 else "s")
     ax.set_title(f"lines: Pareto fronts; stars: lowest energy within {drop}", fontsize=9)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    if many:  # beside the axes: inside, a long legend hides the points
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    else:
+        ax.legend(fontsize=8)
     fig.tight_layout()
     _save(fig, path)
     return path
+
+
+def _colors(n: int) -> list[Any]:
+    """n distinguishable colours: matplotlib's ten, then tab20's twenty (no colour repeats up to 20 models)."""
+    if n <= 10:
+        return [f"C{i}" for i in range(n)]
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab20"]
+    return [cmap(i % 20) for i in range(n)]
 
 
 def plot_latency_vs_accuracy(rows: Sequence[Mapping[str, Any]], out: str | os.PathLike[str]) -> Path:
