@@ -744,10 +744,10 @@ def quantized(st: Study) -> str:
     # BER is high (>= 3 %) fewer images do (accuracy there is far from nominal, a wider interval decides nothing);
     # where the claims and the voltages are decided (BER <= 1 %), many.
     limit = 200 if st.quick else 2000
-    high_limit = 200 if st.quick else 400
+    high_limit = 200 if st.quick else 250
     trials = 2 if st.quick else 3
     image = st.sweep("q-image", models=present, bers=[b for b in bers if b <= 0.01], trials=trials, limit=limit)
-    image += st.sweep("q-image-high", models=present, bers=[b for b in bers if b > 0.01], trials=trials,
+    image += st.sweep("q-image-high", models=present, bers=[b for b in bers if b > 0.01], trials=2,
                       limit=high_limit)  # fmt: skip
     batch = st.sweep("q-batch", models=present, bers=bers, trials=trials, granularity="per_batch",
                      limit=512 if st.quick else None)  # fmt: skip
@@ -765,7 +765,7 @@ def quantized(st: Study) -> str:
         "recipes (`memsim/train/qat.py`; models/README.md): `normal` (symmetric, truncated), `robust` "
         "(asymmetric unsigned, rounded), `clip` (robust, weights in [-0.1, 0.1]), `randbet` (clip, bit errors at "
         f"p = 1 % while training). Accuracy against BER (the paper plots its complement, the robust test error) "
-        f"three ways: fresh flips per image ({trials} trials of the first {limit} test images up to BER 1 %, of "
+        f"three ways: fresh flips per image ({trials} trials of the first {limit} test images up to BER 1 %, 2 of "
         f"the first {high_limit} above, where the flips cost most; interval over images), one pattern per batch of 256 as the paper evaluates ({trials} trials of the whole test set; "
         f"interval over batches), and stuck cells of {chips} chips of the 14 nm SRAM across its voltage range "
         f"(each chip the same at every voltage; the first {limit} images; interval over chips).",
@@ -822,7 +822,7 @@ def quantized(st: Study) -> str:
     cut = 0.8 + 1e-9  # at and below 0.8 Vmin the SRAM's BER is 4 % and more
     volt = st.sweep("q-sram", models=present, trials=trials, limit=limit, profile=SRAM,
                     knobs={"vdd_over_vmin": [v for v in grid if v > cut]})  # fmt: skip
-    volt += st.sweep("q-sram-low", models=present, trials=trials, limit=high_limit, profile=SRAM,
+    volt += st.sweep("q-sram-low", models=present, trials=2, limit=high_limit, profile=SRAM,
                      knobs={"vdd_over_vmin": [v for v in grid if v <= cut]})  # fmt: skip
     bnn = st.sweep("q-sram-bnn", models=Q_BNNS, trials=trials, limit=limit, **sram)
     body = []
@@ -847,7 +847,7 @@ def quantized(st: Study) -> str:
         "Energy on the 14 nm SRAM (`" + SRAM + "`): the lowest voltage within 1 point of the normally trained 8-bit "
         "network's best accuracy (8-bit models) or within 2.5 points (4-bit), as the paper's headline (20 % and "
         f"30 % saved on CIFAR-10 with the same SRAM; this is Fashion-MNIST). Fresh flips per image, {trials} trials "
-        f"of the first {limit} test images above 0.8 Vmin and {high_limit} at and below it:",
+        f"of the first {limit} test images above 0.8 Vmin, 2 of the first {high_limit} at and below it:",
         "",
         md_table(["model", "allowed drop (points)", "V/Vmin (accuracy)", "memory energy saved", "total saved"], body),
         "",

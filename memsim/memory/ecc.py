@@ -270,6 +270,94 @@ def _popcount64(x: np.uint64) -> np.int64:
 
 
 @nb.njit(cache=True)
+def _decode_row(
+    data: np.ndarray,
+    check: np.ndarray,
+    stored: np.ndarray,
+    stored_check: np.ndarray,
+    ncw: int,
+    k: int,
+    nc: int,
+    lanes: np.ndarray,
+    checks: np.ndarray,
+    position: np.ndarray,
+    zero: bool,
+    counts: np.ndarray,
+) -> int:
+    """Decode one read in place (``data``, ``check``: its received words); returns its detected codewords.
+
+    A linear code's syndrome is the error pattern's: ``e = received ^ stored`` per codeword, zero for
+    almost every codeword at the error rates a memory is run at, which costs one compare; a single
+    flipped bit is always corrected, without its syndrome.
+    """
+    per_word = 64 // k
+    kmask = np.uint64(0xFFFFFFFFFFFFFFFF) if k == 64 else (np.uint64(1) << np.uint64(k)) - np.uint64(1)
+    cmask = (np.uint64(1) << np.uint64(nc)) - np.uint64(1)
+    r = nc - 1
+    detected = 0
+    for w in range(data.shape[0]):
+        word_err = data[w] ^ stored[w]
+        first = w * per_word
+        last = min(first + per_word, ncw)
+        # the check fields of this word's codewords, bits first * nc .. last * nc of the check array: at most
+        # 40 bits (secded8: 8 codewords x 5), so one or two stored words
+        lo = first * nc
+        hi = last * nc
+        cw = lo >> 6
+        check_err = (check[cw] ^ stored_check[cw]) >> np.uint64(lo & 63)
+        if (lo & 63) + (hi - lo) > 64:
+            check_err |= (check[cw + 1] ^ stored_check[cw + 1]) << np.uint64(64 - (lo & 63))
+        if hi - lo < 64:
+            check_err &= (np.uint64(1) << np.uint64(hi - lo)) - np.uint64(1)
+        if word_err == 0 and check_err == 0:
+            continue
+        residual = word_err
+        for i in range(first, last):
+            sh = np.uint64((i - first) * k)
+            e = (word_err >> sh) & kmask
+            c = (check_err >> np.uint64((i - first) * nc)) & cmask
+            if e == 0 and c == 0:
+                continue
+            flips = _popcount64(e) + _popcount64(c)
+            counts[0] += flips
+            if flips == 1:  # a single error: the decoder corrects it
+                counts[1] += 1
+                residual &= ~(kmask << sh)
+                continue
+            s = checks[np.int64(c)]
+            x = e
+            b = 0
+            while x != 0:
+                byte = np.int64(x & np.uint64(0xFF))
+                if byte:
+                    s ^= lanes[b, byte]
+                x >>= np.uint64(8)
+                b += 1
+            flagged = False
+            if s != 0:
+                if (s >> r) & 1:  # odd number of errors: correct the bit the syndrome names, if any
+                    j = position[s]  # the overall bit alone names the parity bit: data untouched
+                    if j < 0:
+                        flagged = True
+                    elif j < k:
+                        e ^= np.uint64(1) << np.uint64(j)
+                else:  # even, nonzero: two (or more) errors seen
+                    flagged = True
+            if flagged:
+                counts[2] += 1
+                detected += 1
+                if zero:  # the word reads as 0: its residual error is the stored data
+                    e = (stored[w] >> sh) & kmask
+            elif e == 0:
+                counts[1] += 1
+            else:
+                counts[3] += 1
+            residual = (residual & ~(kmask << sh)) | (e << sh)
+        data[w] = stored[w] ^ residual
+    return detected
+
+
+@nb.njit(cache=True, parallel=True)
 def _decode_kernel(
     data: np.ndarray,
     check: np.ndarray,
@@ -285,70 +373,10 @@ def _decode_kernel(
     counts: np.ndarray,
     detected_reads: np.ndarray,
 ) -> None:
-    """Decode every codeword of every read of ``data`` (received words) in place, one pass over the reads.
-
-    A linear code's syndrome is the error pattern's: ``e = received ^ stored`` per codeword, zero
-    for almost every codeword at the error rates a memory is run at, which costs one compare.
-    """
-    per_word = 64 // k
-    kmask = np.uint64(0xFFFFFFFFFFFFFFFF) if k == 64 else (np.uint64(1) << np.uint64(k)) - np.uint64(1)
-    cmask = (np.uint64(1) << np.uint64(nc)) - np.uint64(1)
-    r = nc - 1
-    for row in range(data.shape[0]):
-        for w in range(data.shape[1]):
-            word_err = data[row, w] ^ stored[w]
-            first = w * per_word
-            last = min(first + per_word, ncw)
-            # the check fields of this word's codewords, bits first * nc .. last * nc of the check array: at most
-            # 40 bits (secded8: 8 codewords x 5), so one or two stored words
-            lo = first * nc
-            hi = last * nc
-            cw = lo >> 6
-            check_err = (check[row, cw] ^ stored_check[cw]) >> np.uint64(lo & 63)
-            if (lo & 63) + (hi - lo) > 64:
-                check_err |= (check[row, cw + 1] ^ stored_check[cw + 1]) << np.uint64(64 - (lo & 63))
-            if hi - lo < 64:
-                check_err &= (np.uint64(1) << np.uint64(hi - lo)) - np.uint64(1)
-            if word_err == 0 and check_err == 0:
-                continue
-            residual = word_err
-            for i in range(first, last):
-                sh = np.uint64((i - first) * k)
-                e = (word_err >> sh) & kmask
-                c = (check_err >> np.uint64((i - first) * nc)) & cmask
-                if e == 0 and c == 0:
-                    continue
-                counts[0] += _popcount64(e) + _popcount64(c)
-                s = checks[np.int64(c)]
-                x = e
-                b = 0
-                while x != 0:
-                    byte = np.int64(x & np.uint64(0xFF))
-                    if byte:
-                        s ^= lanes[b, byte]
-                    x >>= np.uint64(8)
-                    b += 1
-                flagged = False
-                if s != 0:
-                    if (s >> r) & 1:  # odd number of errors: correct the bit the syndrome names, if any
-                        j = position[s]  # the overall bit alone names the parity bit: data untouched
-                        if j < 0:
-                            flagged = True
-                        elif j < k:
-                            e ^= np.uint64(1) << np.uint64(j)
-                    else:  # even, nonzero: two (or more) errors seen
-                        flagged = True
-                if flagged:
-                    counts[2] += 1
-                    detected_reads[row] += 1
-                    if zero:  # the word reads as 0: its residual error is the stored data
-                        e = (stored[w] >> sh) & kmask
-                elif e == 0:
-                    counts[1] += 1
-                else:
-                    counts[3] += 1
-                residual = (residual & ~(kmask << sh)) | (e << sh)
-            data[row, w] = stored[w] ^ residual
+    """Decode every read (one per row, in parallel: a read's result depends on that read alone)."""
+    for row in nb.prange(data.shape[0]):
+        detected_reads[row] = _decode_row(data[row], check[row], stored, stored_check, ncw, k, nc, lanes, checks,
+                                          position, zero, counts[row])  # fmt: skip
 
 
 def decode_reads(
@@ -382,12 +410,13 @@ def decode_reads(
         raise ConfigError(f"{nbits} data bits do not split into {code.name}'s {code.k}-bit codewords")
     ncw = nbits // code.k
     lanes, checks, position = code.tables
-    counts = np.zeros(4, dtype=np.int64)
+    per_row = np.zeros((data.shape[0], 4), dtype=np.int64)
     per_read = np.zeros(data.shape[0], dtype=np.int64)
     _decode_kernel(
         data, np.ascontiguousarray(check), stored, stored_check, ncw, code.k, code.check_bits, lanes, checks,
-        position, policy == "zero", counts, per_read,
+        position, policy == "zero", per_row, per_read,
     )  # fmt: skip
+    counts = per_row.sum(axis=0)
     return DecodeCounts(int(counts[0]), int(counts[1]), int(counts[2]), int(counts[3]), ncw * data.shape[0], per_read)
 
 
