@@ -202,6 +202,7 @@ def test_refusals_leave_nothing_stored():
         mem2.store("w", np.zeros(4, dtype=np.uint8))
 
 
+@pytest.mark.jit  # the FCNN's 6.5 Mbit decoded per image: minutes in pure Python
 def test_split_counts_add_up_to_the_whole_cell():
     """Regions' reads add over image ranges (Dask parts); bits stored are one memory's."""
     from memsim.experiment.cells import Cell, cell_inputs, count_cell
