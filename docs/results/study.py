@@ -914,11 +914,10 @@ def protection(st: Study) -> str:
                 continue
             ecc = ch.get("ecc_energy_pj_per_inference")
             total = f(ch, "energy_pj_per_inference")
-            part = f"{100 * float(ecc) / total:.1f} %" if ecc not in (None, "") and total else "-"
+            part = f"{100 * float(ecc) / total:.1f} %" if ecc not in (None, "") and float(ecc) and total else "-"
             body.append([f"`{c.model}`", label, ch["vdd_over_vmin"], acc(ch),
                          f"{100 * float(ch['memory_energy_saved']):.1f} %", f"{100 * float(ch['energy_saved']):.1f} %",
                          part])  # fmt: skip
-    body.sort(key=lambda r: (models.index(r[0].strip("`")), list(PROTECT_SCHEMES).index(r[1])))
     # the optimizer on the FCNNs: one region per layer plus the thresholds
     opt_lines = []
     opt_models = models[:1] if st.quick else models[:2]
@@ -940,6 +939,8 @@ def protection(st: Study) -> str:
                      f"{100 * best['memory_saved']:.1f} %", f"{100 * best['saved']:.1f} %",
                      f"{100 * ecc / best['energy_pj']:.1f} %" if ecc else "-"])  # fmt: skip
         opt_lines += [f"`{m}`:", "", "```", data["text"], "```", ""]
+    designs = [*PROTECT_SCHEMES, "optimizer"]
+    body.sort(key=lambda r: (models.index(r[0].strip("`")), designs.index(r[1])))
     header = ["model", "design", "V/Vmin (per region)", "accuracy [95 %]", "memory saved", "total saved",
               "codes' share of energy"]  # fmt: skip
     return "\n".join(
@@ -952,8 +953,9 @@ def protection(st: Study) -> str:
             "error left as read); and `memsim optimize`'s assignment of a voltage and a code per region (one per "
             "layer, and the thresholds). The chosen voltage is the lowest-energy one within 1 point of nominal "
             f"accuracy (estimate; {trials} trials of the first {limit} test images, fresh flips per image, interval "
-            "over images); the optimizer's within 1 point at 95 % confidence (paired bound, confirmed with 6 "
-            "trials). Savings are against the plain memory at nominal voltage, so what a design adds (the nominal "
+            "over images); the optimizer's within 1 point at 95 % confidence (paired bound over images, confirmed "
+            f"with {2 if st.quick else 6} trials; its single-voltage baseline uses the same bound, so it can sit "
+            "above the estimate's voltage). Savings are against the plain memory at nominal voltage, so what a design adds (the nominal "
             "region's reads, the check bits, the decoders) is counted; the last column is the codes' own part of "
             "the energy (check-bit reads and decoding; decoder energy derived from gate counts, "
             "`memsim.memory.ecc.DECODER_SOURCE`).",
