@@ -420,7 +420,7 @@ def register(sub: Any) -> None:
         action="append",
         metavar="NAME=PATTERN",
         help="a region and the arrays it holds (default: one per layer, plus thresholds with --in-memory "
-        "weights,thresholds)",
+        "weights,thresholds); arrays in no region stay at the nominal point",
     )
     p.add_argument("--codes", default="secded64", help="codes a region may use, comma list, or none (default secded64)")
     p.add_argument("--max-accuracy-drop", type=float, default=0.01, help="allowed accuracy drop (0.01 = 1 point)")

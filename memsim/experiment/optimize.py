@@ -31,6 +31,7 @@ nominal point.
 
 from __future__ import annotations
 
+import fnmatch
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -403,6 +404,16 @@ def optimize(
     regions = dict(regions) if regions is not None else default_regions(net, in_memory)
     if not regions:
         raise ConfigError("no regions: give at least one NAME=PATTERN")
+    arrays = list(net.weight_names())
+    if "thresholds" in in_memory and hasattr(net, "threshold_names"):
+        arrays += net.threshold_names()
+    for name, pattern in regions.items():
+        hits = [a for a in arrays if fnmatch.fnmatchcase(a, {"thresholds": "*.threshold"}.get(pattern, pattern))]
+        if not hits:
+            raise ConfigError(
+                f"--region {name}={pattern} matches no array of {model}; its arrays: {', '.join(arrays)}"
+                + suggest(pattern, arrays)
+            )
     images, labels = load_dataset(str(dataset or net.metadata.get("dataset") or "fashion-mnist-demo"), "test")
     if limit:
         images, labels = images[:limit], labels[:limit]
