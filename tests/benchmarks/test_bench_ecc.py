@@ -17,12 +17,12 @@ import os
 import time
 
 import pytest
+from helpers import data_root
 
 import memsim
 from memsim.datasets import load_dataset
 from memsim.memory.approximate import ApproximateMemory
 from memsim.memory.partition import PartitionedMemory, Partitioning
-from tests.helpers import data_root
 
 pytestmark = pytest.mark.benchmark
 

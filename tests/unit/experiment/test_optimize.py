@@ -57,7 +57,9 @@ def test_bad_options():
         optimize("fcnn_cel_ber0", SRAM, values=[0.5])
     with pytest.raises(UnknownNameError, match="unknown code 'secded65'"):
         optimize("fcnn_cel_ber0", SRAM, codes=["secded65"])
-    with pytest.raises(ConfigError, match=r"--region first=layr0 matches no array of fcnn_cel_ber0.*did you mean 'layer0'"):
+    with pytest.raises(
+        ConfigError, match=r"--region first=layr0 matches no array of fcnn_cel_ber0.*did you mean 'layer0'"
+    ):
         optimize("fcnn_cel_ber0", SRAM, regions={"first": "layr0"})
     assert Option(0.8, "secded64").label() == "0.8+secded64"
 

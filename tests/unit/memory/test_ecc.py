@@ -6,13 +6,13 @@ import itertools
 import math
 import zlib
 
+import naive
 import numpy as np
 import pytest
 from scipy import stats
 
 from memsim.errors import ConfigError, UnknownNameError
 from memsim.memory.ecc import CODES, decode_errors, encode_array, get_code
-from tests import naive
 
 
 def _bits(words: np.ndarray, nbits: int) -> list[int]:

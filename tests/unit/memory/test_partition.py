@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import naive
 import numpy as np
 import pytest
+from helpers import awkward_net, images_for
 
 from memsim.bits import PackedBits
 from memsim.errors import ConfigError, OutOfRangeError, UnknownNameError
@@ -19,8 +21,6 @@ from memsim.memory.partition import (
 )
 from memsim.memory.reads import ReadSet
 from memsim.profile import load_profile
-from tests import naive
-from tests.helpers import awkward_net, images_for
 
 SRAM = "sram_14nm_chandramoorthy2019"
 

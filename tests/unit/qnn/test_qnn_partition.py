@@ -7,11 +7,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from test_qnn_exact import _net  # noqa: E402
+
 from memsim.experiment.evaluate import word_bits  # noqa: E402
 from memsim.memory.partition import PartitionedMemory, Partitioning  # noqa: E402
 from memsim.memory.quant import unpack_codes  # noqa: E402
 from memsim.memory.reads import ReadSet  # noqa: E402
-from tests.unit.qnn.test_qnn_exact import _net  # noqa: E402
 
 
 def test_coded_weights_equal_the_materialised_module_and_count_their_decoding():
