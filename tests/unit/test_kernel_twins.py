@@ -369,6 +369,9 @@ def test_binomial_table_and_guide(n, p):
 
 #: Kernels whose twin test lives elsewhere (file: what it compares).
 ELSEWHERE = {
+    "_decode_kernel": "memory/test_ecc.py: naive.ecc_decode per codeword, every code and policy",
+    "_decode_row": "memory/test_ecc.py: naive.ecc_decode per codeword, every code and policy",
+    "_popcount64": "memory/test_ecc.py: the raw flip counts against the naive count",
     "_fill_geometric": "test_memory_kernels.py: naive.geometric_mask",
     "_gap": "test_memory_kernels.py: the log1p quotient, next to integers too",
     "_gap_table": "test_memory_kernels.py: the log1p quotient at both ends of every bucket served",
