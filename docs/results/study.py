@@ -750,7 +750,7 @@ def quantized(st: Study) -> str:
     image += st.sweep("q-image-high", models=present, bers=[b for b in bers if b > 0.01], trials=2,
                       limit=high_limit)  # fmt: skip
     batch = st.sweep("q-batch", models=present, bers=bers, trials=trials, granularity="per_batch",
-                     limit=512 if st.quick else None)  # fmt: skip
+                     limit=512 if st.quick else 2048)  # fmt: skip
     fig = plot_accuracy_over_ber(image, st.figure("quantized_ber.png"))
     fig_batch = plot_accuracy_over_ber(batch, st.figure("quantized_ber_batch.png"))
     # stuck cells: chip t is the same chip at every voltage, the interval over chips
