@@ -766,7 +766,8 @@ def quantized(st: Study) -> str:
         "(asymmetric unsigned, rounded), `clip` (robust, weights in [-0.1, 0.1]), `randbet` (clip, bit errors at "
         f"p = 1 % while training). Accuracy against BER (the paper plots its complement, the robust test error) "
         f"three ways: fresh flips per image ({trials} trials of the first {limit} test images up to BER 1 %, 2 of "
-        f"the first {high_limit} above, where the flips cost most; interval over images), one pattern per batch of 256 as the paper evaluates ({trials} trials of the whole test set; "
+        f"the first {high_limit} above, where the flips cost most; interval over images), one pattern per batch of 256 as the paper evaluates ({trials} trials of the first "
+        f"{512 if st.quick else 2048} test images; "
         f"interval over batches), and stuck cells of {chips} chips of the 14 nm SRAM across its voltage range "
         f"(each chip the same at every voltage; the first {limit} images; interval over chips).",
         "",
