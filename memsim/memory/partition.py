@@ -455,13 +455,17 @@ class PartitionedMemory:
 
     # ------------------------------------------------------------------ rates
     def _apply(self, swept: Any) -> None:
-        from memsim.experiment.conditions import apply_rates
-
         self._swept = swept
         for r in self.partitioning.regions:
             point = self.partitioning.point(r, swept, self._profile)
             self._points[r.name] = point
-            apply_rates(self._mems[r.name], point)
+            mem = self._mems[r.name]
+            if isinstance(point, OperatingPoint):
+                mem.set_operating_point(point)
+            elif isinstance(point, tuple):
+                mem.set_rates(*point)
+            else:
+                mem.set_ber(point)
 
     def set_operating_point(self, op: OperatingPoint) -> None:
         """The swept point: regions that follow it take it, the others their own knobs over it."""

@@ -134,7 +134,7 @@ def _one_line(code, err, what):
 def test_ctrl_c_while_memsim_loads_is_one_line_and_130(delay):
     """`memsim --help`-free start: the parser imports the commands (numba, numpy) inside main's handling."""
     code, err = _interrupt([sys.executable, "-m", "memsim", "profiles", "list"], delay, group=True)
-    if code is None:
+    if code is None or (code == 0 and not err.strip()):  # done, or done as the signal came (a loaded machine)
         pytest.skip("finished before the signal")
     _one_line(code, err, f"SIGINT {delay} s into `memsim profiles list`")
 
