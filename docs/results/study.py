@@ -755,8 +755,9 @@ def quantized(st: Study) -> str:
     fig_batch = plot_accuracy_over_ber(batch, st.figure("quantized_ber_batch.png"))
     # stuck cells: chip t is the same chip at every voltage, the interval over chips
     sram = {"profile": SRAM, "knobs": {"vdd_over_vmin": _grid(SRAM, "vdd_over_vmin", "0.75:1.0:11", st.quick)}}
-    chips = 2 if st.quick else 8
-    stuck = st.sweep("q-chips", models=present, trials=chips, fault_model="persistent", limit=limit, **sram)
+    chips = 2 if st.quick else 4
+    stuck = st.sweep("q-chips", models=present, trials=chips, fault_model="persistent",
+                     limit=200 if st.quick else 1000, **sram)  # fmt: skip
     fig_chips = plot_accuracy_over_ber(stuck, st.figure("quantized_ber_chips.png"))
     out = [
         "## Quantized networks: robust quantization, clipping and RandBET (Stutz et al., MLSys 2021)",
@@ -769,7 +770,7 @@ def quantized(st: Study) -> str:
         f"the first {high_limit} above, where the flips cost most; interval over images), one pattern per batch of 256 as the paper evaluates ({trials} trials of the first "
         f"{512 if st.quick else 2048} test images; "
         f"interval over batches), and stuck cells of {chips} chips of the 14 nm SRAM across its voltage range "
-        f"(each chip the same at every voltage; the first {limit} images; interval over chips).",
+        f"(each chip the same at every voltage; the first {200 if st.quick else 1000} images; interval over chips).",
         "",
         "Regenerate: `python docs/results/study.py quantized` (a smoke run in minutes: `--quick`)",
         "",
