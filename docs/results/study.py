@@ -940,7 +940,7 @@ def protection(st: Study) -> str:
     sram = {"profile": SRAM, "knobs": {"vdd_over_vmin": grid}}
     limit = 500 if st.quick else 1000  # the CNNs' coded reads are decoded explicitly, image by image
     trials = 2
-    models = PROTECT_MODELS[:2] if st.quick else PROTECT_MODELS
+    models = PROTECT_MODELS[:2]  # the FCNNs: the CNNs' coded convolutions are decoded image by image (slow here)
     body = []
     for label, options in PROTECT_SCHEMES.items():
         name = "protect-" + label.split()[0].lower()
