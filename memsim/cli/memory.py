@@ -25,9 +25,20 @@ def cmd_at(args: argparse.Namespace, extra: Sequence[str]) -> int:
         print_json(op.to_dict())
         return 0
     print(f"{op.profile} ({op.technology}) at " + ", ".join(f"{k}={format_value(v)}" for k, v in op.knobs.items()))
-    width = max(len(c) for c in OP_COLUMNS)
-    for column in (*OP_COLUMNS, "write_latency_ns"):
+    columns = [*OP_COLUMNS, "write_latency_ns"]
+    if op.power_ratio is not None:
+        columns.insert(columns.index("leakage_mw") + 1, "power_ratio")
+    width = max(len(c) for c in columns)
+    for column in columns:
         print(f"  {column.ljust(width)}  {format_value(getattr(op, column))}")
+    nominal = profile.at()
+    if op.refresh_mw is not None and nominal.refresh_mw and op.refresh_mw != nominal.refresh_mw:
+        knob = "refresh_ms" if "refresh_ms" in profile.knobs else None
+        at = f" ({knob} {format_value(nominal.knobs[knob])})" if knob else ""
+        print(
+            f"refresh power vs the nominal point{at}: {format_value(op.refresh_mw)} mW vs "
+            f"{format_value(nominal.refresh_mw)} mW ({100 * (1 - op.refresh_mw / nominal.refresh_mw):.1f} % less)"
+        )
     print(
         table(
             ["mechanism", "persistence", "ber", "p01", "p10"],

@@ -19,6 +19,7 @@ OP_COLUMNS = (
     "read_energy_pj_per_bit",
     "write_energy_pj_per_bit",
     "leakage_mw",
+    "refresh_mw",
     "read_latency_ns",
 )
 
@@ -133,12 +134,38 @@ def cmd_profiles_import_csv(args: argparse.Namespace) -> int:
         reference=args.reference,
         name=args.name,
         persistence=args.persistence,
-        nominal=args.nominal,
+        nominal=_nominal(args.nominal),
         citation_key=args.citation_key,
         provenance=args.provenance,
+        pool=args.pool or (),
     )
     print(f"wrote {args.output}: profile {profile.name!r} ({profile.technology}), knobs {', '.join(profile.knobs)}")
+    mech = profile.mechanisms[0]
+    if mech.grid_knobs:
+        axes = " x ".join(f"{k} ({len(a)})" for k, a in zip(mech.grid_knobs, mech.grid_axes, strict=True))
+        print(f"grid: {axes} points, interpolated in log(BER) axis by axis")
     return 0
+
+
+def _nominal(items: list[str] | None) -> float | dict[str, float] | None:
+    """``--nominal 1.2`` (one knob) or ``--nominal refresh_ms=64 --nominal temperature_c=20``."""
+    if not items:
+        return None
+    if len(items) == 1 and "=" not in items[0]:
+        try:
+            return float(items[0])
+        except ValueError:
+            raise ConfigError(f"--nominal: {items[0]!r} is not a number (or KNOB=VALUE)") from None
+    out: dict[str, float] = {}
+    for item in items:
+        knob, sep, value = item.partition("=")
+        try:
+            out[knob.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not knob.strip():
+            raise ConfigError(f"--nominal: {item!r} is not KNOB=VALUE (e.g. refresh_ms=64)")
+    return out
 
 
 def cmd_profiles_import_maps(args: argparse.Namespace) -> int:
@@ -212,13 +239,24 @@ def register(sub: Any) -> None:
     imp = psub.add_parser("import", help="write a profile from measured data (CSV curve or per-cell fault maps)")
     isub = imp.add_subparsers(dest="import_kind", required=True, metavar="KIND")
     for kind, helptext in (
-        ("csv", "a CSV of BER vs a knob (header with units, e.g. vdd_v,ber)"),
+        ("csv", "a CSV of BER (or errors,bits) vs one or more knobs (header with units, e.g. vdd_v,ber)"),
         ("maps", "per-cell fault maps per voltage (NPZ or 0/1 text matrices)"),
     ):
         q = isub.add_parser(kind, help=helptext)
         if kind == "csv":
             q.add_argument("file", help="the CSV file")
-            q.add_argument("--nominal", type=float, help="nominal knob value (default: the largest)")
+            q.add_argument(
+                "--nominal",
+                action="append",
+                metavar="VALUE|KNOB=VALUE",
+                help="nominal knob value (a curve: default the largest), or KNOB=VALUE per knob (repeat)",
+            )
+            q.add_argument(
+                "--pool",
+                action="append",
+                metavar="KNOB",
+                help="pool the measurements over this knob column (repeat); e.g. a voltage that does not matter",
+            )
             q.set_defaults(func=cmd_profiles_import_csv)
         else:
             q.add_argument("paths", nargs="+", help="map files or directories")

@@ -98,6 +98,10 @@ COLUMNS = (
     "cell",
 )
 
+#: Columns after :data:`COLUMNS` in a sweep on a profile that publishes a refresh power (DRAM): the refresh
+#: part of the memory energy. Only there, so sweeps of other memories keep their columns (and resume).
+REFRESH_COLUMNS = ("refresh_energy_pj_per_inference",)
+
 #: Columns after :data:`COLUMNS` in a sweep over a partitioned memory (regions, codes, protected bits).
 PARTITION_COLUMNS = (
     "partition",
@@ -404,6 +408,7 @@ def cell_row(spec: SweepSpec, cell: Cell, counts: CellCounts) -> dict[str, Any]:
             "memory_energy_pj_per_inference": energy.memory_pj,
             "read_energy_pj_per_inference": energy.read_pj,
             "leakage_energy_pj_per_inference": energy.leakage_pj,
+            "refresh_energy_pj_per_inference": energy.refresh_pj,
             "compute_energy_pj_per_inference": energy.compute_pj,
             "energy_left_out": energy.left_out,
             "memory_energy_saved": None if nominal_energy is None else energy.saving(nominal_energy, "memory"),

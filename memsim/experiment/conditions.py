@@ -50,9 +50,11 @@ def default_fault_model(profile: Profile | None, op: OperatingPoint | None) -> F
     * else, by the persistence of the mechanisms that contribute errors at ``op``: all
       ``stuck`` -> drawn stuck cells (``persistent``); ``stuck`` and ``transient`` together ->
       ``mixed`` with the stuck share of the BER; otherwise fresh flips per read, ``transient``
-      when ``p01 == p10`` and ``asymmetric`` when not. A transient mechanism's cited
-      ``persistent_fraction`` counts that share of its BER as stuck (the measured SRAM
-      chips' 0.09-0.45; the shipped SRAM profile cites 0, the reference papers' model).
+      when ``p01 == p10`` and ``asymmetric`` when not. A mechanism's cited
+      ``persistent_fraction`` counts that share of its BER as stuck: for a transient one the
+      measured SRAM chips' 0.09-0.45 (the shipped SRAM profile cites 0, the reference papers'
+      model); for a stuck one less than 1 where some of its cells come and go (DRAM retention:
+      variable retention time).
 
     A bare BER (no profile) gives ``transient``.
     """
@@ -60,8 +62,10 @@ def default_fault_model(profile: Profile | None, op: OperatingPoint | None) -> F
         return PersistentFaults(profile.fault_maps, tile=True)
     if op is None:
         return TransientFaults()
-    stuck = sum(m.ber * (1.0 if m.persistence == "stuck" else m.persistent_fraction) for m in op.mechanisms)
-    other = sum(m.ber * (1.0 - m.persistent_fraction) for m in op.mechanisms if m.persistence != "stuck")
+    # persistent_fraction is each mechanism's stuck share: 1 for `stuck` unless its profile cites less (DRAM cells
+    # with variable retention time), 0 for the others unless cited (measured SRAM's 0.09-0.45)
+    stuck = sum(m.ber * m.persistent_fraction for m in op.mechanisms)
+    other = sum(m.ber * (1.0 - m.persistent_fraction) for m in op.mechanisms)
     if stuck > 0 and other == 0:
         return PersistentFaults()
     if stuck > 0 and other > 0:

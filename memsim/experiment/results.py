@@ -45,6 +45,7 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "memory_energy_pj_per_inference": (0.0, math.inf, True),
     "read_energy_pj_per_inference": (0.0, math.inf, True),
     "leakage_energy_pj_per_inference": (0.0, math.inf, True),
+    "refresh_energy_pj_per_inference": (0.0, math.inf, True),
     "compute_energy_pj_per_inference": (0.0, math.inf, True),
     "memory_energy_saved": (-math.inf, 1.0, True),
     "energy_saved": (-math.inf, 1.0, True),

@@ -29,6 +29,7 @@ from memsim.errors import ConfigError
 from memsim.experiment.cells import (
     COLUMNS,
     PARTITION_COLUMNS,
+    REFRESH_COLUMNS,
     Cell,
     CellCounts,
     _cells,
@@ -88,7 +89,8 @@ def _versions() -> dict[str, str]:
 def _header(spec: SweepSpec, profile: Profile | None) -> list[str]:
     knobs = list(spec.knobs) or ([] if profile is None else [next(iter(profile.knobs))])
     extra = () if spec.partitioning.trivial else PARTITION_COLUMNS
-    return ["model", "profile", *knobs, *COLUMNS, *extra]
+    refresh = REFRESH_COLUMNS if profile is not None and profile.refreshes else ()
+    return ["model", "profile", *knobs, *COLUMNS, *refresh, *extra]
 
 
 def _format(value: Any) -> str:

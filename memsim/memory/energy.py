@@ -1,7 +1,9 @@
-"""Energy of one inference at an operating point: memory reads, leakage, writes and compute.
+"""Energy of one inference at an operating point: memory reads, leakage, refresh, writes and compute.
 
-``E = bits_read x read_pj_per_bit + leakage_mw x latency_ns + bits_written x write_pj_per_bit
-+ ops x compute_pj_per_op`` (mW x ns = pJ). The memory part is the first three; every part
+``E = bits_read x read_pj_per_bit + (leakage_mw + refresh_mw) x latency_ns
++ bits_written x write_pj_per_bit + ops x compute_pj_per_op`` (mW x ns = pJ). The memory part is
+all but the last; refresh is its own part (DRAM only: its power scales with 64 ms over the
+refresh interval, so relaxing refresh shows up there). Every part
 the profile does not publish (or that needs a latency memsim does not have) is ``None``
 with the reason in :attr:`EnergyBreakdown.missing`, never a made-up number, and the sums
 name what they leave out.
@@ -24,6 +26,7 @@ __all__ = [
     "inference_energy",
     "mac_pj",
     "read_energy_pj",
+    "refresh_energy_pj",
 ]
 
 #: Energy of one XNOR-popcount bit operation, in pJ: an upper bound. Horowitz, "Computing's energy
@@ -63,12 +66,17 @@ class EnergyBreakdown:
     ----------
     read_pj, leakage_pj, write_pj, compute_pj : float or None
         Each part; None where it cannot be computed (see :attr:`missing`).
+    missing : dict
+        Part name to why it is None.
+    refresh_pj : float or None
+        Refresh power times the inference time (0 for memories that do not refresh).
+    power_ratio : float or None
+        The memory's measured power relative to its nominal point, where the profile gives
+        only that ratio (then :meth:`saving` over the memory part uses it).
     memory_pj : float or None
         Sum of the memory parts that are known (None if none is).
     total_pj : float or None
         ``memory_pj + compute_pj`` (None if the memory part is unknown).
-    missing : dict
-        Part name to why it is None.
     """
 
     read_pj: float | None
@@ -76,12 +84,14 @@ class EnergyBreakdown:
     write_pj: float | None
     compute_pj: float | None
     missing: dict[str, str] = field(default_factory=dict)
+    refresh_pj: float | None = 0.0
+    power_ratio: float | None = None
 
     @property
     def memory_pj(self) -> float | None:
         """Sum of the known memory parts; None if neither reads nor leakage are known."""
         known = [p for p in (self.read_pj, self.leakage_pj) if p is not None]
-        return sum(known) + (self.write_pj or 0.0) if known else None
+        return sum(known) + (self.write_pj or 0.0) + (self.refresh_pj or 0.0) if known else None
 
     @property
     def total_pj(self) -> float | None:
@@ -103,6 +113,12 @@ class EnergyBreakdown:
             raise ConfigError(f"part must be 'memory' or 'total', got {part!r}")
         mine = self.memory_pj if part == "memory" else self.total_pj
         theirs = nominal.memory_pj if part == "memory" else nominal.total_pj
+        if (mine is None or theirs is None) and part == "memory":
+            # only the measured power ratio is published: the memory saves what its power does (the same
+            # inference time: the undervolting studies keep the clock)
+            if self.power_ratio is not None and nominal.power_ratio:
+                return 1.0 - self.power_ratio / nominal.power_ratio
+            return None
         if mine is None or theirs is None or theirs <= 0 or set(self.missing) != set(nominal.missing):
             return None
         return 1.0 - mine / theirs
@@ -179,4 +195,23 @@ def inference_energy(
         missing["leakage"] = "no inference time (no read latency published and no access time given)"
     else:
         leakage = op.leakage_mw * latency_ns
-    return EnergyBreakdown(read, leakage, write, ops * compute_pj_per_op, missing)
+    refresh = refresh_energy_pj(op, latency_ns, missing)
+    ratio = None if op is None else op.power_ratio
+    return EnergyBreakdown(read, leakage, write, ops * compute_pj_per_op, missing, refresh, ratio)
+
+
+def refresh_energy_pj(op: OperatingPoint | None, latency_ns: float | None, missing: dict[str, str]) -> float | None:
+    """Refresh power times the inference time, in pJ (0 for a memory that does not refresh).
+
+    Records why it is None in ``missing`` (a DRAM profile without a refresh power, or no
+    inference time).
+    """
+    if op is None or op.refresh_mw == 0.0:
+        return 0.0
+    if op.refresh_mw is None:
+        missing["refresh"] = f"profile {op.profile!r} publishes no refresh power"
+        return None
+    if latency_ns is None:
+        missing["refresh"] = "no inference time (no read latency published and no access time given)"
+        return None
+    return op.refresh_mw * latency_ns

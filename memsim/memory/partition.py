@@ -742,8 +742,8 @@ class PartitionEnergy:
     Attributes
     ----------
     breakdown : EnergyBreakdown
-        Reads (data, check bits and decoding, each region at its point), leakage (each region's
-        share of the profile's leakage by the bits it stores), compute.
+        Reads (data, check bits and decoding, each region at its point), leakage and refresh
+        (each region's share of its point's power by the bits it stores), compute.
     regions : dict
         Per region, its read, decoding and leakage energy [pJ] (None where its point publishes none).
     ecc_pj : float or None
@@ -774,11 +774,12 @@ def partition_energy(
     ``points``: each region's operating point (or bare BER: no energy). Leakage is each region's
     point's leakage power times the inference time, times the region's share of the stored bits.
     """
-    from memsim.memory.energy import EnergyBreakdown
+    from memsim.memory.energy import EnergyBreakdown, refresh_energy_pj
 
     stored_total = sum(float(c[7]) for c in per_inference.values()) or 1.0
     read: float | None = 0.0
     leak: float | None = 0.0
+    refresh: float | None = 0.0
     ecc: float | None = 0.0
     decoder = 0.0
     decode_ns = 0.0
@@ -814,6 +815,10 @@ def partition_energy(
             leak = None
         if leak is not None and lk is not None:
             leak += lk
-        regions[region.name] = mine + (lk or 0.0)
-    breakdown = EnergyBreakdown(read, leak, 0.0, ops * compute_pj_per_op, missing)
+        # each region refreshes its own cells at its own interval: its share of the rank's refresh power
+        rf = refresh_energy_pj(op if isinstance(op, OperatingPoint) else None, latency_ns, missing)
+        rf = None if rf is None else rf * stored / stored_total
+        refresh = None if (refresh is None or rf is None) else refresh + rf
+        regions[region.name] = mine + (lk or 0.0) + (rf or 0.0)
+    breakdown = EnergyBreakdown(read, leak, 0.0, ops * compute_pj_per_op, missing, refresh)
     return PartitionEnergy(breakdown, regions, ecc, decoder, decode_ns)

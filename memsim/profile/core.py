@@ -38,6 +38,26 @@ from memsim.profile.schema import PERSISTENCES, SCHEMA_VERSION, TECHNOLOGIES, Pr
 __all__ = ["PERSISTENCES", "SCHEMA_VERSION", "TECHNOLOGIES", "Knob", "Mechanism", "Profile"]
 
 
+#: Units of temperature knobs: degrees Celsius go down to absolute zero, kelvins stay positive.
+CELSIUS_UNITS = frozenset({"C", "°C", "degC"})
+ABSOLUTE_ZERO_C = -273.15
+
+
+def physical_problem(knob: Knob, x: float) -> str | None:
+    """Why ``x`` cannot be a value of ``knob`` at all, extrapolated or not (None if it can).
+
+    A temperature in Celsius stays above absolute zero; any other quantity whose range is
+    positive (a voltage, an interval, a time) stays positive.
+    """
+    if knob.unit in CELSIUS_UNITS:
+        if x < ABSOLUTE_ZERO_C:
+            return f"{x:g} {knob.unit} is below absolute zero ({ABSOLUTE_ZERO_C} C): not a temperature"
+        return None
+    if knob.min is not None and knob.min > 0 and x <= 0:
+        return f"{x:g} {knob.unit} is not physical: {knob.name} must be positive"
+    return None
+
+
 class Profile:
     """A memory technology profile: knobs -> BER, energy per bit, leakage and latency.
 
@@ -81,9 +101,9 @@ class Profile:
         """Knob name to nominal value."""
         return {k.name: k.nominal for k in self.knobs.values()}
 
-    def _check_knobs(self, values: Mapping[str, Any], extrapolate: bool) -> tuple[dict[str, float | str], bool]:
+    def _check_knobs(self, values: Mapping[str, Any], extrapolate: bool) -> tuple[dict[str, float | str], set[str]]:
         knobs: dict[str, float | str] = self.nominal
-        outside = False
+        outside: set[str] = set()
         for name, value in values.items():
             if name not in self.knobs:
                 raise UnknownNameError(
@@ -120,13 +140,14 @@ class Profile:
                 x = float(knob.min)
             elif knob_close(x, knob.max):
                 x = float(knob.max)
-            if knob.min > 0 and x <= 0:  # a positive quantity (a voltage, a time) stays positive, extrapolated or not
-                raise OutOfRangeError(
-                    format_problem(self.source, path, f"{x:g} {knob.unit} is not physical: {name} must be positive")
-                )
+            problem = physical_problem(knob, x)
+            if problem:
+                raise OutOfRangeError(format_problem(self.source, path, problem))
             if not knob.min <= x <= knob.max:
                 if not extrapolate:
-                    models = [m.model.form_name for m in self.mechanisms if m.knob == name and m.model is not None]
+                    models = [
+                        m.model.form_name for m in self.mechanisms if name in m.knob_names and m.model is not None
+                    ]
                     hint = (
                         f"; pass extrapolate=True (CLI: --extrapolate) to use the model {', '.join(models)}"
                         if models
@@ -140,7 +161,7 @@ class Profile:
                             f"[{knob.min:g}, {knob.max:g}] {knob.unit}{hint}",
                         )
                     )
-                outside = True
+                outside.add(name)
             knobs[name] = self._measured_value(name, x)
         return knobs, outside
 
@@ -207,12 +228,11 @@ class Profile:
         for mech in self.mechanisms:
             p01, p10 = mech.rates(values, extrapolate, self.source)
             # An uncalibrated model still stands for the spec at the nominal knob value.
-            at_nominal = mech.knob is None or values[mech.knob] == self.knobs[mech.knob].nominal
-            rates.append(
-                MechanismRate(
-                    mech.name, mech.persistence, p01, p10, mech.calibrated or at_nominal, mech.persistent_fraction
-                )
-            )
+            at_nominal = all(values[k] == self.knobs[k].nominal for k in mech.knob_names)
+            # beyond the data the BER is a fitted model's, not a measurement: flagged like an uncalibrated one
+            fitted = bool(outside.intersection(mech.knob_names))
+            calibrated = (mech.calibrated or at_nominal) and not fitted
+            rates.append(MechanismRate(mech.name, mech.persistence, p01, p10, calibrated, mech.persistent_fraction))
             log_keep01 += math.log1p(-p01) if p01 < 1.0 else -math.inf
             log_keep10 += math.log1p(-p10) if p10 < 1.0 else -math.inf
         p01, p10 = max(0.0, -math.expm1(log_keep01)), max(0.0, -math.expm1(log_keep10))
@@ -232,11 +252,26 @@ class Profile:
             read_energy_pj_per_bit=quantity("energy.read_pj_per_bit"),
             write_energy_pj_per_bit=quantity("energy.write_pj_per_bit"),
             leakage_mw=quantity("energy.leakage_mw"),
+            refresh_mw=self._refresh_mw(quantity),
+            power_ratio=quantity("energy.power_ratio"),
             read_latency_ns=quantity("latency.read_ns"),
             write_latency_ns=quantity("latency.write_ns"),
             mechanisms=tuple(rates),
-            extrapolated=outside,
+            extrapolated=bool(outside),
         )
+
+    @property
+    def refreshes(self) -> bool:
+        """True if the profile publishes a refresh power (``energy.refresh_mw``): its sweeps report that part."""
+        return "energy.refresh_mw" in self._quantities
+
+    def _refresh_mw(self, quantity: Any) -> float | None:
+        # Only DRAM refreshes: other technologies spend nothing on it; a DRAM profile without the entry
+        # has not published it (None, named in the energy's left-out parts, never a made-up 0).
+        if "energy.refresh_mw" not in self._quantities:
+            return None if self.technology == "dram" else 0.0
+        value: float | None = quantity("energy.refresh_mw")
+        return value
 
     def knob_values(self, name: str, n: int | None = None) -> list[float | str]:
         """Values of knob ``name`` for a sweep.
@@ -271,8 +306,9 @@ class Profile:
             return [float(v) for v in np.linspace(knob.min, knob.max, n)] if n > 1 else [float(knob.nominal)]
         xs = {float(knob.min), float(knob.max), float(knob.nominal)}
         for mech in self.mechanisms:
-            if mech.knob == name and mech.xs is not None:
-                xs.update(float(x) for x in mech.xs if knob.min <= x <= knob.max)
+            axis = mech.axis_values(name)
+            if axis is not None:
+                xs.update(float(x) for x in axis if knob.min <= x <= knob.max)
         return sorted(xs)
 
     def grid(self, extrapolate: bool = False, **axes: Any) -> list[OperatingPoint]:

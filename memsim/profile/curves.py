@@ -8,7 +8,7 @@ form (:mod:`memsim.profile.forms`) stands behind a curve for extrapolation only.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +36,7 @@ __all__ = [
     "Mechanism",
     "Quantity",
     "interpolate_log",
+    "interpolate_log_grid",
     "knob_close",
 ]
 
@@ -121,14 +122,60 @@ def interpolate_log(x: float, xs: np.ndarray, ys: np.ndarray) -> float:
     return float(math.exp(math.log(y0) + t * (math.log(y1) - math.log(y0))))
 
 
+def _log_blend(v0: np.ndarray, v1: np.ndarray, t: float) -> np.ndarray:
+    """``exp((1 - t) log v0 + t log v1)`` elementwise, 0 where either end is 0 (no errors measured)."""
+    both = (v0 > 0.0) & (v1 > 0.0)
+    a = np.log(np.where(both, v0, 1.0))
+    b = np.log(np.where(both, v1, 1.0))
+    return np.where(both, np.exp(a + t * (b - a)), 0.0)
+
+
+def interpolate_log_grid(x: Sequence[float], axes: Sequence[np.ndarray], values: np.ndarray) -> float:
+    """Interpolate a rectangular grid of non-negative values at ``x``, linearly in log(value), axis by axis.
+
+    The tensor-product form of :func:`interpolate_log`: along the first axis the two
+    neighbouring slabs are blended in log space, then along the next axis, and so on.
+    A zero at either end of a segment means "no errors measured": the blend is 0 on that
+    segment except at the non-zero end. On a grid node the node's value is returned exactly.
+
+    Parameters
+    ----------
+    x : sequence of float
+        One value per axis, each within its axis' range.
+    axes : sequence of ndarray
+        Strictly increasing values of each axis (at least 2 each).
+    values : ndarray
+        Shape ``tuple(len(a) for a in axes)``.
+    """
+    v = np.asarray(values, dtype=float)
+    for xi, a in zip(x, axes, strict=True):
+        i = min(max(int(np.searchsorted(a, xi, side="right")) - 1, 0), len(a) - 2)
+        if xi == a[i]:
+            v = v[i]
+        elif xi == a[i + 1]:
+            v = v[i + 1]
+        else:
+            v = _log_blend(v[i], v[i + 1], (xi - a[i]) / (a[i + 1] - a[i]))
+    return float(v)
+
+
 @dataclass
 class AnalyticModel:
+    """A named form (:mod:`memsim.profile.forms`) over one knob, or over several (``knobs``)."""
+
     form_name: str
     knob: str
     params: dict[str, float]
+    knobs: tuple[str, ...] = ()
 
-    def ber(self, x: float) -> float:
+    def ber(self, x: float | Sequence[float]) -> float:
         return float(get_form(self.form_name)(x, self.params))
+
+    def at(self, knobs: Mapping[str, float | str]) -> float:
+        """The form's BER at an operating point (its knob, or its knobs in order)."""
+        if self.knobs:
+            return self.ber([float(knobs[k]) for k in self.knobs])
+        return self.ber(float(knobs[self.knob]))
 
 
 @dataclass
@@ -142,16 +189,20 @@ class Mechanism:
     persistence : str
         One of ``transient``, ``stuck``, ``programmed``, ``accumulating``.
     kind : str
-        ``curve``, ``table`` or ``value``: how the BER is given.
+        ``curve``, ``grid``, ``table`` or ``value``: how the BER is given.
     knob : str or None
-        The knob the BER depends on (None for a constant).
+        The knob the BER depends on (None for a constant; the first grid axis for a grid).
+    grid_knobs : tuple of str
+        A grid's knobs, in axis order (empty otherwise).
     calibrated : bool
         False if the profile marks the numbers as uncalibrated.
     p01_share : float or None
         Fixed share of flips that are 0->1 for equiprobable data (None if the data gives p01/p10).
     persistent_fraction : float
-        Share of a ``transient`` mechanism's errors that come from stuck cells (the profile's
-        cited ``persistent_fraction.value``; 0 if not given).
+        Share of the mechanism's errors that come from stuck cells: the profile's cited
+        ``persistent_fraction.value``; if not given, 1 for ``stuck`` and 0 otherwise. A
+        ``stuck`` mechanism below 1 has a transient part (e.g. DRAM cells with variable
+        retention time, which fail on some reads and not others).
     """
 
     name: str
@@ -167,6 +218,58 @@ class Mechanism:
     model: AnalyticModel | None = None
     description: str = ""
     persistent_fraction: float = 0.0
+    grid_knobs: tuple[str, ...] = ()
+    grid_axes: tuple[np.ndarray, ...] = ()
+    grid_p01: np.ndarray | None = None
+    grid_p10: np.ndarray | None = None
+
+    @property
+    def knob_names(self) -> tuple[str, ...]:
+        """Every knob the BER depends on (a curve's or table's one, a grid's axes; none for a constant)."""
+        if self.grid_knobs:
+            return self.grid_knobs
+        return () if self.knob is None else (self.knob,)
+
+    def axis_values(self, name: str) -> np.ndarray | None:
+        """The knob values at which this mechanism has data along knob ``name`` (None if it has none)."""
+        if self.grid_knobs:
+            return self.grid_axes[self.grid_knobs.index(name)] if name in self.grid_knobs else None
+        return self.xs if self.knob == name else None
+
+    def _grid_rates(self, knobs: Mapping[str, float | str], extrapolate: bool, label: str) -> tuple[float, float]:
+        assert self.grid_p01 is not None and self.grid_p10 is not None
+        x = [float(knobs[k]) for k in self.grid_knobs]
+        inside = all(a[0] <= xi <= a[-1] for xi, a in zip(x, self.grid_axes, strict=True))
+        if inside:
+            return (
+                interpolate_log_grid(x, self.grid_axes, self.grid_p01),
+                interpolate_log_grid(x, self.grid_axes, self.grid_p10),
+            )
+        where = ", ".join(f"{k}={xi:g}" for k, xi in zip(self.grid_knobs, x, strict=True))
+        if not extrapolate:
+            raise OutOfRangeError(format_problem(label, f"mechanisms.{self.name}", f"{where} is outside the grid"))
+        if self.model is None:
+            raise ProfileError(
+                format_problem(
+                    label,
+                    f"mechanisms.{self.name}",
+                    f"{where} is outside the grid and the mechanism has no 'model' to extrapolate with",
+                )
+            )
+        # Anchored at the nearest edge of the data: the model gives the shape (the ratio between the
+        # point and the edge), the data the level, so the BER is continuous where the grid ends.
+        edge = [min(max(xi, a[0]), a[-1]) for xi, a in zip(x, self.grid_axes, strict=True)]
+        e01 = interpolate_log_grid(edge, self.grid_axes, self.grid_p01)
+        e10 = interpolate_log_grid(edge, self.grid_axes, self.grid_p10)
+        model = self.model.at(knobs)
+        base = self.model.at(dict(zip(self.grid_knobs, edge, strict=True)))
+        if e01 + e10 > 0.0:
+            ber = 0.5 * (e01 + e10) * (model / base if base > 0.0 else 1.0)
+            share = float(e01 / (e01 + e10))
+        else:  # none measured at the edge: the model's own value, but never below the edge's zero's side
+            ber = model if model > base else 0.0
+            share = 0.5 if self.p01_share is None else self.p01_share
+        return self._split(min(ber, 0.5), share)
 
     def _split(self, ber: float, share: float) -> tuple[float, float]:
         return min(1.0, 2.0 * share * ber), min(1.0, 2.0 * (1.0 - share) * ber)
@@ -177,6 +280,8 @@ class Mechanism:
             return self.rows["*"]
         if self.kind == "table":
             return self.rows[str(knobs[self.knob or ""])]
+        if self.kind == "grid":
+            return self._grid_rates(knobs, extrapolate, label)
         assert self.xs is not None and self.p01s is not None and self.p10s is not None
         x = float(knobs[self.knob or ""])
         if self.xs[0] <= x <= self.xs[-1]:

@@ -63,6 +63,9 @@ class Form:
         ``"times"`` (a knob value or width: ``param * f``) or ``"per"`` (a per-unit
         slope: ``param / f``). Parameters not named do not change. Empty if the knob is
         dimensionless by nature (then :meth:`rescale` returns None).
+    arity : int
+        Number of knobs: 1 (``x`` is one value), or more for a grid's model (``x`` is a
+        sequence of one value per knob, in the profile's ``model.knobs`` order).
     """
 
     name: str
@@ -72,6 +75,7 @@ class Form:
     function: Callable[..., np.ndarray]
     formula: str
     knob_units: dict[str, str]
+    arity: int = 1
 
     def rescale(self, params: dict[str, float], factor: float) -> dict[str, float] | None:
         """Parameters for the knob in units ``factor`` times larger, or None if the form has no rule."""
@@ -99,6 +103,7 @@ def register_form(
     formula: str,
     optional: dict[str, float] | None = None,
     knob_units: dict[str, str] | None = None,
+    arity: int = 1,
 ) -> Callable[[Callable[..., np.ndarray]], Callable[..., np.ndarray]]:
     """Register a BER form under ``name`` (decorator).
 
@@ -116,10 +121,14 @@ def register_form(
         Optional parameters with defaults.
     knob_units : dict, optional
         How parameters scale with the knob's unit (see :class:`Form`).
+    arity : int, default 1
+        Number of knobs the form takes (see :class:`Form`).
     """
 
     def decorate(function: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
-        _FORMS[name] = Form(name, params, dict(optional or {}), trend, function, formula, dict(knob_units or {}))
+        _FORMS[name] = Form(
+            name, params, dict(optional or {}), trend, function, formula, dict(knob_units or {}), arity
+        )
         return function
 
     return decorate
@@ -206,3 +215,24 @@ def _stt_write_error(x: np.ndarray, delta: float, pulse_ns: float, tau_d_ns: flo
 def _rram_2t2r_overlap(x: np.ndarray, std_lrs: float, std_hrs: float) -> np.ndarray:
     # A 2T2R differential read errs when the LRS device reads above its HRS twin.
     return normal_cdf(-x / math.sqrt(std_lrs**2 + std_hrs**2))
+
+
+@register_form(
+    "retention_power_law",
+    params=("ber_ref", "interval_ref", "exponent", "temp_ref", "per_degree"),
+    trend="non_decreasing",
+    formula=(
+        "ber = ber_ref * (t / interval_ref)^exponent * exp(per_degree * (T - temp_ref)), capped at 0.5; "
+        "x = (t, T): refresh interval and temperature"
+    ),
+    arity=2,
+)
+def _retention_power_law(
+    x: np.ndarray, ber_ref: float, interval_ref: float, exponent: float, temp_ref: float, per_degree: float
+) -> np.ndarray:
+    # The tail of a DRAM retention-time distribution: the share of cells whose retention time is
+    # below the interval t grows as a power of t over the measured decade (Liu et al. ISCA 2013 plot it
+    # on log-log axes), and retention time falls exponentially with temperature (leakage is thermally
+    # activated), which multiplies that share by a factor per degree.
+    t, temp = x[0], x[1]
+    return np.minimum(ber_ref * (t / interval_ref) ** exponent * np.exp(per_degree * (temp - temp_ref)), 0.5)

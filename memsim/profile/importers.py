@@ -10,6 +10,7 @@ import math
 import os
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +23,17 @@ from memsim.profile.core import Profile
 from memsim.profile.curves import knob_close
 from memsim.profile.fault_maps import NPZ_KEYS, FaultMapSet, MapEntry
 from memsim.profile.readers import (
+    BER_COLUMNS,
+    COUNT_COLUMNS,
     KNOB_UNITS,
     QUANTITY_COLUMNS,
     load_npz,
+    is_knob_column,
     read_csv_table,
     split_columns,
 )
 
-__all__ = ["profile_from_csv", "profile_from_fault_maps"]
+__all__ = ["Aggregate", "aggregate_measurements", "profile_from_csv", "profile_from_fault_maps"]
 
 
 def _header(name: str, technology: str, description: str, citation_key: str, reference: str) -> dict[str, Any]:
@@ -65,12 +69,217 @@ def _check_out(out: str | Path) -> Path:
 def _finish(data: dict[str, Any], out: str | Path) -> Profile:
     out = _check_out(out)
     profile = Profile(data, source=str(out), base_dir=out.parent)  # validate before anything is written
-    write_text_atomic(out, yaml.safe_dump(data, sort_keys=False, width=100))
+    write_text_atomic(out, yaml.safe_dump(data, sort_keys=False, width=100, default_flow_style=None))
     return profile
 
 
 def _rel(path: Path, out: str | Path) -> str:
     return os.path.relpath(Path(path).resolve(), Path(out).resolve().parent)
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """Measurements of a CSV pooled per operating point (:func:`aggregate_measurements`).
+
+    Attributes
+    ----------
+    knobs : tuple of str
+        The knob columns kept, in the file's order.
+    points : dict
+        Knob values (a tuple, in ``knobs`` order) to ``(p01, p10)``.
+    rows : dict
+        Knob values to the number of CSV rows pooled there.
+    how : str
+        How rows of one point were pooled, for the profile's note.
+    pooled : tuple of str
+        Knob columns dropped (pooled over).
+    """
+
+    knobs: tuple[str, ...]
+    points: dict[tuple[float, ...], tuple[float, float]]
+    rows: dict[tuple[float, ...], int]
+    how: str
+    pooled: tuple[str, ...] = ()
+
+
+def aggregate_measurements(csv_path: str | Path, pool: Sequence[str] = ()) -> Aggregate:
+    """Pool the rows of a measurement CSV per operating point.
+
+    The header names one or more knob columns (each with its unit suffix: ``vdd_v``,
+    ``refresh_ms``, ``temperature_c``) and either ``errors,bits`` (bit errors seen and bits
+    tested) or ``ber`` (or ``p01,p10``). Rows of one operating point, and of every value of a
+    ``pool`` knob, are pooled:
+
+    * counts: ``ber = sum(errors) / sum(bits)``, the maximum-likelihood estimate of one
+      per-bit error rate behind all of them (repeated tests weigh by the bits they read);
+    * rates: the plain mean of the rows' ``ber`` (or ``p01``, ``p10``): the file gives no
+      weights.
+
+    Raises
+    ------
+    ProfileError
+        Naming the file, column and value: no knob column, ``errors`` without ``bits`` (or the
+        reverse), both counts and rates, a pooled column that is not a knob, a BER above 0.5.
+    """
+    label = str(csv_path)
+    header, rows, _ = read_csv_table(csv_path)
+    knobs = [c for c in header if is_knob_column(c)]
+    counts = [c for c in header if c in COUNT_COLUMNS]
+    rates = [c for c in header if c in BER_COLUMNS]
+    other = [c for c in header if c not in knobs and c not in counts and c not in rates]
+    if other:
+        allowed = "knob columns with a unit suffix, then errors,bits or ber (or p01,p10)"
+        raise ProfileError(format_problem(label, "header", f"unknown column {other[0]!r}; allowed: {allowed}"))
+    if not knobs:
+        raise ProfileError(
+            format_problem(label, "header", "no knob column; name each with its unit, e.g. vdd_v, refresh_ms")
+        )
+    if "errors" in counts and "bits" not in counts:
+        raise ProfileError(
+            format_problem(label, "column errors", "counts without the number of bits tested: add a 'bits' column")
+        )
+    if "bits" in counts and "errors" not in counts:
+        raise ProfileError(format_problem(label, "column bits", "bits tested without an 'errors' column"))
+    if counts and rates:
+        raise ProfileError(
+            format_problem(label, "header", "give either counts (errors,bits) or rates (ber or p01,p10), not both")
+        )
+    if not counts and rates not in (["ber"], ["p01", "p10"], ["p10", "p01"]):
+        raise ProfileError(
+            format_problem(label, "header", "missing the measurement: errors,bits or ber (or both p01 and p10)")
+        )
+    for col in pool:
+        if col not in knobs:
+            raise ProfileError(
+                format_problem(label, "header", f"cannot pool over {col!r}: not a knob column ({', '.join(knobs)})")
+            )
+    kept = tuple(k for k in knobs if k not in pool)
+    if not kept:
+        raise ProfileError(format_problem(label, "header", "every knob column is pooled; keep at least one"))
+    idx = {c: header.index(c) for c in header}
+    sums: dict[tuple[float, ...], list[float]] = {}
+    n: dict[tuple[float, ...], int] = {}
+    for row in rows:
+        key = tuple(row[idx[k]] for k in kept)
+        if counts:
+            vals = [row[idx["errors"]], row[idx["bits"]]]
+            if vals[0] > vals[1]:
+                raise ProfileError(
+                    format_problem(label, "column errors", f"{vals[0]:g} errors in {vals[1]:g} bits tested")
+                )
+        elif rates == ["ber"]:
+            vals = [row[idx["ber"]]]
+        else:
+            vals = [row[idx["p01"]], row[idx["p10"]]]
+        acc = sums.setdefault(key, [0.0] * len(vals))
+        for i, v in enumerate(vals):
+            acc[i] += v
+        n[key] = n.get(key, 0) + 1
+    points: dict[tuple[float, ...], tuple[float, float]] = {}
+    for key, acc in sums.items():
+        if counts:
+            ber = acc[0] / acc[1]
+            pair = (ber, ber)
+        elif len(acc) == 1:
+            pair = (acc[0] / n[key], acc[0] / n[key])
+        else:
+            pair = (acc[0] / n[key], acc[1] / n[key])
+        if 0.5 * (pair[0] + pair[1]) > 0.5:
+            where = ", ".join(f"{k}={v:g}" for k, v in zip(kept, key, strict=True))
+            raise ProfileError(format_problem(label, where, f"BER {0.5 * (pair[0] + pair[1]):g} is above 0.5"))
+        points[key] = pair
+    how = (
+        "BER = sum(errors) / sum(bits) over the rows of each point"
+        if counts
+        else "the mean of the rows' rates at each point (the file gives no weights)"
+    )
+    if pool:
+        how += f", pooled over {', '.join(pool)}"
+    return Aggregate(kept, dict(sorted(points.items())), n, how, tuple(pool))
+
+
+def _trend(agg: Aggregate, label: str) -> dict[str, str]:
+    """Per knob, whether the BER falls (``non_increasing``) or rises along it; an error if it does both."""
+    out: dict[str, str] = {}
+    keys = list(agg.points)
+    for j, knob in enumerate(agg.knobs):
+        up = down = False
+        others: dict[tuple[float, ...], list[tuple[float, float]]] = {}
+        for key in keys:
+            rest = key[:j] + key[j + 1 :]
+            others.setdefault(rest, []).append((key[j], sum(agg.points[key])))
+        for series in others.values():
+            ys = [y for _, y in sorted(series)]
+            up |= any(b > a for a, b in zip(ys, ys[1:], strict=False))
+            down |= any(b < a for a, b in zip(ys, ys[1:], strict=False))
+        if up and down:
+            raise ProfileError(
+                format_problem(
+                    label,
+                    f"column {knob}",
+                    "the BER both rises and falls along this knob; a profile's BER is monotone in each knob "
+                    f"(pool over {knob} if it does not matter, or fix the data)",
+                )
+            )
+        out[knob] = "non_increasing" if down else "non_decreasing"
+    return out
+
+
+def _profile_from_measurements(
+    csv_path: str | Path,
+    out: str | Path,
+    agg: Aggregate,
+    *,
+    technology: str,
+    reference: str,
+    name: str | None,
+    citation_key: str,
+    provenance: str,
+    persistence: str,
+    nominal: float | Mapping[str, float] | None,
+    description: str | None,
+) -> Profile:
+    label = str(csv_path)
+    trend = _trend(agg, label)
+    name = name or Path(out).stem
+    what = ", ".join(agg.knobs)
+    data = _header(
+        name, technology, description or f"Measured BER vs {what} from {Path(csv_path).name}", citation_key, reference
+    )
+    data["knobs"] = {}
+    for j, knob in enumerate(agg.knobs):
+        values = sorted({k[j] for k in agg.points})
+        if isinstance(nominal, Mapping):
+            if knob in nominal:
+                value: float | None = float(nominal[knob])
+            else:  # the end of the range with the fewest errors: nominal operation is the safe end
+                value = values[-1] if trend[knob] == "non_increasing" else values[0]
+        elif nominal is not None and len(agg.knobs) == 1:
+            value = float(nominal)
+        elif nominal is not None:
+            raise ProfileError(
+                format_problem(label, None, f"give the nominal value of each knob ({what}) as knob=value")
+            )
+        else:
+            value = values[-1] if trend[knob] == "non_increasing" else values[0]
+        data["knobs"].update(_knob_block(knob, values, value, citation_key, provenance))
+    note = f"aggregated from {Path(csv_path).name} ({sum(agg.rows.values())} rows): {agg.how}"
+    symmetric = all(p01 == p10 for p01, p10 in agg.points.values())
+    rows = [[*key, p01] if symmetric else [*key, p01, p10] for key, (p01, p10) in agg.points.items()]
+    columns = [*agg.knobs, "ber"] if symmetric else [*agg.knobs, "p01", "p10"]
+    block: dict[str, Any] = {"source": citation_key, "provenance": provenance, "note": note}
+    if len(agg.knobs) == 1:
+        block = {"knob": agg.knobs[0], "columns": columns, "monotone": trend[agg.knobs[0]], "points": rows, **block}
+        mech = {"name": "measured", "persistence": persistence, "curve": block}
+    else:
+        block = {"knobs": list(agg.knobs), "columns": columns, "monotone": trend, "points": rows, **block}
+        mech = {"name": "measured", "persistence": persistence, "grid": block}
+    data["mechanisms"] = [mech]
+    data["energy"] = {"read_pj_per_bit": {"value": None, "source": citation_key, "provenance": provenance,
+                                          "note": "not in the measured CSV"}}  # fmt: skip
+    data["latency"] = {"read_ns": {"value": None, "source": citation_key, "provenance": provenance,
+                                   "note": "not in the measured CSV"}}  # fmt: skip
+    return _finish(data, out)
 
 
 def profile_from_csv(
@@ -83,17 +292,24 @@ def profile_from_csv(
     citation_key: str = "measured",
     provenance: str = "measured",
     persistence: str = "transient",
-    nominal: float | None = None,
+    nominal: float | Mapping[str, float] | None = None,
     description: str | None = None,
+    pool: Sequence[str] = (),
 ) -> Profile:
-    """Write a profile YAML for a measured BER-vs-knob CSV (which it references).
+    """Write a profile YAML for a measured BER CSV.
+
+    Two forms. A **curve**: header ``<knob>,ber`` or ``<knob>,p01,p10``, one row per knob
+    value, optional energy and latency columns; the profile references the CSV. **Measurements**:
+    one or more knob columns (``vdd_v``, ``refresh_ms``, ``temperature_c``, ...) with
+    ``errors,bits`` (bit errors and bits tested) or ``ber``, any number of rows per operating
+    point; rows are pooled per point (:func:`aggregate_measurements`) and written into the
+    profile as a curve (one knob) or a grid (several knobs: every combination of the knobs'
+    values must be measured, since the BER is interpolated axis by axis in log space).
 
     Parameters
     ----------
     csv_path : path
-        CSV with header ``<knob>,ber`` or ``<knob>,p01,p10`` and optional columns
-        ``read_energy_pj_per_bit``, ``write_energy_pj_per_bit``, ``leakage_mw``,
-        ``read_latency_ns``, ``write_latency_ns``.
+        The CSV file.
     out : path
         The ``.yaml`` file to write (its stem becomes the profile name unless ``name``).
     technology : str
@@ -105,8 +321,12 @@ def profile_from_csv(
     provenance : str, default "measured"
         Provenance tag of every imported number: ``measured`` for your own measurements,
         ``dataset``, ``figure`` or ``table`` for published data.
-    nominal : float, optional
-        Nominal knob value (default: the largest measured value).
+    nominal : float or mapping, optional
+        Nominal knob value (a curve: default the largest measured value), or per knob for
+        measurements (default: the end of each knob's range with the fewest errors).
+    pool : sequence of str
+        Knob columns of a measurement CSV to pool over (e.g. a supply voltage that does not
+        change retention errors).
 
     Returns
     -------
@@ -116,6 +336,14 @@ def profile_from_csv(
     _check_out(out)
     label = str(csv_path)
     header, rows, meta = read_csv_table(csv_path)
+    knobs = [c for c in header if is_knob_column(c)]
+    repeated = len({r[0] for r in rows}) != len(rows)
+    if len(knobs) > 1 or any(c in COUNT_COLUMNS for c in header) or pool or repeated or isinstance(nominal, Mapping):
+        agg = aggregate_measurements(csv_path, pool)
+        return _profile_from_measurements(
+            csv_path, out, agg, technology=technology, reference=reference, name=name, citation_key=citation_key,
+            provenance=provenance, persistence=persistence, nominal=nominal, description=description,
+        )  # fmt: skip
     knob, _, extra = split_columns(header, label)
     if len(rows) < 2:
         raise ProfileError(format_problem(label, None, f"has {len(rows)} data rows; a curve needs at least 2"))

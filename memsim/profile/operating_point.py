@@ -66,6 +66,12 @@ class OperatingPoint:
         Dynamic energy per bit read or written, in pJ.
     leakage_mw : float or None
         Leakage (standby) power of the memory, in mW.
+    refresh_mw : float or None
+        Average power spent refreshing the memory at this point's refresh interval, in mW
+        (0 for technologies that do not refresh; None for a DRAM profile that does not publish it).
+    power_ratio : float or None
+        The memory's measured power relative to its nominal point, where a profile publishes
+        the ratio but not absolute energies (FPGA block RAM, HBM2 undervolting studies).
     read_latency_ns, write_latency_ns : float or None
         Access latency, in ns.
     mechanisms : tuple of MechanismRate
@@ -85,6 +91,8 @@ class OperatingPoint:
     leakage_mw: float | None
     read_latency_ns: float | None
     write_latency_ns: float | None
+    refresh_mw: float | None = None
+    power_ratio: float | None = None
     mechanisms: tuple[MechanismRate, ...] = field(default=())
     extrapolated: bool = False
 

@@ -20,16 +20,20 @@ from memsim.fileio import load_npz as _load_npz
 
 __all__ = [
     "BER_COLUMNS",
+    "COUNT_COLUMNS",
     "KNOB_UNITS",
     "QUANTITY_COLUMNS",
     "load_npz",
     "read_bit_matrix",
     "read_csv_table",
     "read_curve_csv",
+    "is_knob_column",
     "split_columns",
 ]
 
 BER_COLUMNS = ("ber", "p01", "p10")
+#: Columns of raw counts: bit errors seen and bits tested (read) at one operating point.
+COUNT_COLUMNS = ("errors", "bits")
 QUANTITY_COLUMNS = {
     "read_energy_pj_per_bit": ("energy", "read_pj_per_bit"),
     "write_energy_pj_per_bit": ("energy", "write_pj_per_bit"),
@@ -60,6 +64,7 @@ def read_csv_table(path: str | Path) -> tuple[list[str], list[list[float]], dict
     except (OSError, UnicodeDecodeError) as err:
         raise ProfileError(format_problem(label, None, f"cannot read the file: {err}")) from None
     header: list[str] | None = None
+    leading = 1
     rows: list[list[float]] = []
     meta: dict[str, str] = {}
     for lineno, line in enumerate(text.splitlines(), start=1):
@@ -74,6 +79,8 @@ def read_csv_table(path: str | Path) -> tuple[list[str], list[list[float]], dict
         cells = [c.strip() for c in next(csv.reader([stripped]))]
         if header is None:
             header = [c.lower() for c in cells]  # units and names match case-insensitively: VDD_V is vdd_v
+            # the knob columns lead (one for a curve, several for measurements over a grid)
+            leading = max(1, next((j for j, c in enumerate(header) if not is_knob_column(c)), len(header)))
             continue
         if len(cells) != len(header):
             raise ProfileError(
@@ -91,7 +98,7 @@ def read_csv_table(path: str | Path) -> tuple[list[str], list[list[float]], dict
                 raise ProfileError(
                     format_problem(label, f"line {lineno}, column {col}", f"{cell!r} is not a number")
                 ) from None
-            problem = _cell_problem(col, number, knob=i == 0)
+            problem = _cell_problem(col, number, knob=i < leading)
             if problem:
                 raise ProfileError(format_problem(label, f"line {lineno}, column {col}", f"{cell} {problem}"))
             row.append(number)
@@ -109,10 +116,26 @@ def _cell_problem(column: str, value: float, knob: bool) -> str | None:
         return "is not a probability in [0, 1]"
     if column in QUANTITY_COLUMNS and value < 0:
         return "is negative; energies, powers and latencies are >= 0"
+    if column in COUNT_COLUMNS:
+        if value < 0 or value != math.floor(value):
+            return "is not a count (a whole number >= 0)"
+        if column == "bits" and value == 0:
+            return "bits tested must be > 0"
     unit = column.rsplit("_", 1)[-1]
+    if knob and unit == "c" and value < -273.15:
+        return "is below absolute zero (-273.15 C): not a temperature"
     if knob and (unit in POSITIVE_UNITS or "_over_" in column) and value <= 0:
         return f"is not positive; a knob in {KNOB_UNITS.get(unit, unit)} is a physical quantity > 0"
     return None
+
+
+def is_knob_column(column: str) -> bool:
+    """True if ``column`` names a knob with its unit suffix (``vdd_v``, ``refresh_ms``, ``x_over_y``)."""
+    if column in BER_COLUMNS or column in COUNT_COLUMNS or column in QUANTITY_COLUMNS:
+        return False
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", column):
+        return False
+    return ("_" in column and column.rsplit("_", 1)[-1] in KNOB_UNITS) or "_over_" in column
 
 
 #: Unit suffixes a knob column may carry (lower case), and how a profile writes them.

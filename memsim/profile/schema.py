@@ -19,7 +19,7 @@ from memsim.profile._validate import Checker, join
 from memsim.profile.curves import SCALING_LAWS, AnalyticModel, Knob, Mechanism, Quantity
 from memsim.profile.fault_maps import MAP_KINDS, FaultMapSet, MapEntry
 from memsim.profile.forms import get_form
-from memsim.profile.readers import read_curve_csv
+from memsim.profile.readers import read_csv_table, read_curve_csv
 
 __all__ = ["CITED", "PERSISTENCES", "QUANTITIES", "SCHEMA_VERSION", "TECHNOLOGIES", "ProfileParser"]
 
@@ -30,7 +30,7 @@ TECHNOLOGIES = ("sram", "dram", "rram", "stt_mram")
 PERSISTENCES = ("transient", "stuck", "programmed", "accumulating")
 MONOTONE = ("non_increasing", "non_decreasing")
 QUANTITIES = {
-    "energy": ("read_pj_per_bit", "write_pj_per_bit", "leakage_mw"),
+    "energy": ("read_pj_per_bit", "write_pj_per_bit", "leakage_mw", "refresh_mw", "power_ratio"),
     "latency": ("read_ns", "write_ns"),
 }
 CITED = ("source", "provenance", "note")
@@ -164,17 +164,28 @@ class ProfileParser:
             spec,
             path,
             ("name", "persistence"),
-            ("description", "curve", "table", "value", "model", "asymmetry", "persistent_fraction", "status", "note"),
+            (
+                "description",
+                "curve",
+                "grid",
+                "table",
+                "value",
+                "model",
+                "asymmetry",
+                "persistent_fraction",
+                "status",
+                "note",
+            ),
         )
         name = check.string(spec["name"], f"{path}.name")
         if spec["persistence"] == "per_read":  # the name before 0.2: say what it is now
             raise check.fail(f"{path}.persistence", "'per_read' is now called 'transient' (fresh on every read)")
         persistence = check.string(spec["persistence"], f"{path}.persistence", PERSISTENCES)
         status = check.string(spec.get("status", "calibrated"), f"{path}.status", ("calibrated", "uncalibrated"))
-        given = [k for k in ("curve", "table", "value") if k in spec]
+        given = [k for k in ("curve", "grid", "table", "value") if k in spec]
         if len(given) != 1:
             raise check.fail(
-                path, f"give exactly one of 'curve', 'table' or 'value' for the BER; got {given or 'none'}"
+                path, f"give exactly one of 'curve', 'grid', 'table' or 'value' for the BER; got {given or 'none'}"
             )
         share = None
         if "asymmetry" in spec:
@@ -196,10 +207,13 @@ class ProfileParser:
             share,
             description=str(spec.get("description", "")),
         )
+        mech.persistent_fraction = 1.0 if persistence == "stuck" else 0.0
         if "persistent_fraction" in spec:
             mech.persistent_fraction = float(spec["persistent_fraction"]["value"])
         if "curve" in spec:
             self._parse_curve(check, spec["curve"], f"{path}.curve", mech)
+        elif "grid" in spec:
+            self._parse_grid(check, spec["grid"], f"{path}.grid", mech)
         elif "table" in spec:
             self._parse_table(check, spec["table"], f"{path}.table", mech)
         else:
@@ -207,21 +221,37 @@ class ProfileParser:
             check.cited(block, f"{path}.value", self._citation_keys)
             mech.rows["*"] = self._rates(check, block, f"{path}.value", share)
         if "model" in spec:
-            mpath = f"{path}.model"
-            block = check.mapping(spec["model"], mpath, ("form", "knob", "params"), ("status", "fit", *CITED))
-            check.cited(block, mpath, self._citation_keys)
-            try:
-                form = get_form(check.string(block["form"], f"{mpath}.form"))
-            except UnknownNameError as err:
-                raise check.fail(f"{mpath}.form", str(err)) from None
-            knob = self._knob(check, block["knob"], f"{mpath}.knob", categorical=False)
-            if mech.knob is not None and knob.name != mech.knob:
-                raise check.fail(f"{mpath}.knob", f"{knob.name!r} differs from the curve's knob {mech.knob!r}")
-            params = check.mapping(block["params"], f"{mpath}.params", form.params, tuple(form.optional))
-            mech.model = AnalyticModel(
-                form.name, knob.name, {k: check.number(v, f"{mpath}.params.{k}") for k, v in params.items()}
-            )
+            mech.model = self._parse_model(check, spec["model"], f"{path}.model", mech)
         return mech
+
+    def _parse_model(self, check: Checker, spec: Any, mpath: str, mech: Mechanism) -> AnalyticModel:
+        grid = bool(mech.grid_knobs)
+        block = check.mapping(
+            spec, mpath, ("form", "knobs" if grid else "knob", "params"), ("status", "fit", *CITED)
+        )
+        check.cited(block, mpath, self._citation_keys)
+        try:
+            form = get_form(check.string(block["form"], f"{mpath}.form"))
+        except UnknownNameError as err:
+            raise check.fail(f"{mpath}.form", str(err)) from None
+        params = check.mapping(block["params"], f"{mpath}.params", form.params, tuple(form.optional))
+        values = {k: check.number(v, f"{mpath}.params.{k}") for k, v in params.items()}
+        if grid:
+            names = tuple(
+                self._knob(check, k, f"{mpath}.knobs[{i}]", categorical=False).name
+                for i, k in enumerate(check.sequence(block["knobs"], f"{mpath}.knobs", 1))
+            )
+            if names != mech.grid_knobs:
+                raise check.fail(f"{mpath}.knobs", f"{list(names)} differs from the grid's knobs {list(mech.grid_knobs)}")
+            if form.arity != len(names):
+                raise check.fail(f"{mpath}.form", f"form {form.name!r} takes {form.arity} knob(s), the grid has {len(names)}")
+            return AnalyticModel(form.name, names[0], values, names)
+        if form.arity != 1:
+            raise check.fail(f"{mpath}.form", f"form {form.name!r} takes {form.arity} knobs: it models a grid")
+        knob = self._knob(check, block["knob"], f"{mpath}.knob", categorical=False)
+        if mech.knob is not None and knob.name != mech.knob:
+            raise check.fail(f"{mpath}.knob", f"{knob.name!r} differs from the curve's knob {mech.knob!r}")
+        return AnalyticModel(form.name, knob.name, values)
 
     def _rates(self, check: Checker, block: Mapping[str, Any], path: str, share: float | None) -> tuple[float, float]:
         """(p01, p10) from a block holding either ``ber`` or ``p01`` and ``p10``."""
@@ -301,6 +331,97 @@ class ProfileParser:
                 f"the curve covers {knob.name} in [{mech.xs[0]:g}, {mech.xs[-1]:g}] but the knob's range is "
                 f"[{knob.min:g}, {knob.max:g}]; the curve must cover the knob's range",
             )
+
+    def _parse_grid(self, check: Checker, spec: Any, path: str, mech: Mechanism) -> None:
+        """A BER over several numeric knobs: every combination of the axes' values once (a full grid)."""
+        check.mapping(spec, path, ("knobs",), ("columns", "points", "csv", "monotone", *CITED))
+        check.cited(spec, path, self._citation_keys)
+        knobs = [
+            self._knob(check, k, f"{path}.knobs[{i}]", categorical=False).name
+            for i, k in enumerate(check.sequence(spec["knobs"], f"{path}.knobs", 2))
+        ]
+        if len(set(knobs)) != len(knobs):
+            raise check.fail(f"{path}.knobs", f"duplicate knobs in {knobs}")
+        if ("points" in spec) == ("csv" in spec):
+            raise check.fail(path, "give exactly one of 'points' or 'csv'")
+        if "csv" in spec:
+            csv_path = self._resolve(check.string(spec["csv"], f"{path}.csv"))
+            header, rows, _ = read_csv_table(csv_path)
+            label = str(csv_path)
+            want = [*knobs, "ber"] if "ber" in header else [*knobs, "p01", "p10"]
+            missing = [c for c in want if c not in header]
+            if missing:
+                raise Checker(label).fail("header", f"missing column(s) {', '.join(missing)}; the grid needs {', '.join(want)}")
+            idx = [header.index(c) for c in want]
+            columns, rows = want, [[r[i] for i in idx] for r in rows]
+            row_path, rcheck = f"{label} row", Checker(label)
+        else:
+            columns = spec.get("columns", [*knobs, "ber"])
+            rows = check.sequence(spec["points"], f"{path}.points", min_len=4)
+            row_path, rcheck = f"{path}.points", check
+        allowed = ([*knobs, "ber"], [*knobs, "p01", "p10"])
+        if columns not in allowed:
+            raise check.fail(f"{path}.columns", f"{columns!r} is not allowed; expected {allowed[0]} or {allowed[1]}")
+        d = len(knobs)
+        points: dict[tuple[float, ...], tuple[float, float]] = {}
+        for i, row in enumerate(rows):
+            rpath = f"{row_path}[{i}]"
+            rcheck.sequence(row, rpath)
+            if len(row) != len(columns):
+                raise rcheck.fail(rpath, f"{row!r} has {len(row)} values; expected {len(columns)} ({', '.join(columns)})")
+            key = tuple(rcheck.number(v, f"{rpath}[{j}]") for j, v in enumerate(row[:d]))
+            if key in points:
+                where = ", ".join(f"{k}={v:g}" for k, v in zip(knobs, key, strict=True))
+                raise rcheck.fail(rpath, f"duplicate grid point {where}; give each combination once")
+            points[key] = self._rates(rcheck, dict(zip(columns[d:], row[d:], strict=True)), rpath, mech.p01_share)
+        axes = [np.array(sorted({k[j] for k in points}), dtype=float) for j in range(d)]
+        for name, a in zip(knobs, axes, strict=True):
+            if a.size < 2:
+                raise rcheck.fail(row_path, f"the grid has one value of {name} ({a[0]:g}); each axis needs at least 2")
+        shape = tuple(a.size for a in axes)
+        p01 = np.full(shape, np.nan)
+        p10 = np.full(shape, np.nan)
+        for key, (r01, r10) in points.items():
+            at = tuple(int(np.searchsorted(a, v)) for a, v in zip(axes, key, strict=True))
+            p01[at], p10[at] = r01, r10
+        holes = np.argwhere(np.isnan(p01))
+        if holes.size:
+            where = ", ".join(f"{k}={axes[j][holes[0][j]]:g}" for j, k in enumerate(knobs))
+            raise rcheck.fail(
+                row_path,
+                f"the points do not form a full grid: no point at {where} ({len(holes)} of {p01.size} combinations "
+                "missing); interpolation per axis needs every combination of the axes' values",
+            )
+        monotone = spec.get("monotone", {})
+        check.mapping(monotone, f"{path}.monotone", (), knobs)
+        for j, (name, a) in enumerate(zip(knobs, axes, strict=True)):
+            how = check.string(monotone.get(name, "non_decreasing"), f"{path}.monotone.{name}", MONOTONE)
+            for label_, grid in (("p01", p01), ("p10", p10)):
+                steps = np.diff(grid, axis=j)
+                bad = np.argwhere(steps > 0 if how == "non_increasing" else steps < 0)
+                if bad.size:
+                    at = list(bad[0])
+                    lo = [axes[m][at[m]] for m in range(d)]
+                    hi = list(lo)
+                    hi[j] = a[at[j] + 1]
+                    verb = "rises" if how == "non_increasing" else "falls"
+                    where = ", ".join(f"{k}={v:g}" for k, v in zip(knobs, lo, strict=True) if k != name)
+                    raise rcheck.fail(
+                        row_path,
+                        f"{label_} {verb} as {name} grows from {lo[j]:g} to {hi[j]:g} (at {where}); "
+                        f"the grid is declared {how} in {name}",
+                    )
+        for name, a in zip(knobs, axes, strict=True):
+            knob = self.knobs[name]
+            assert knob.min is not None and knob.max is not None
+            if a[0] > knob.min or a[-1] < knob.max:
+                raise check.fail(
+                    path,
+                    f"the grid covers {name} in [{a[0]:g}, {a[-1]:g}] but the knob's range is "
+                    f"[{knob.min:g}, {knob.max:g}]; the grid must cover the knob's range",
+                )
+        mech.knob = knobs[0]
+        mech.grid_knobs, mech.grid_axes, mech.grid_p01, mech.grid_p10 = tuple(knobs), tuple(axes), p01, p10
 
     def _parse_table(self, check: Checker, spec: Any, path: str, mech: Mechanism) -> None:
         check.mapping(spec, path, ("knob", "rows"), ())

@@ -104,7 +104,8 @@ def test_energy_with_leakage_and_without_a_profile():
     dram = memsim.load_profile("dram_ddr3l_chang2017_vendorb")
     e = inference_energy(dram.at(), 1000, 0, latency_ns=2000.0)
     assert e.leakage_pj == pytest.approx(367.2 * 2000.0)  # mW x ns = pJ (a rank of eight x8 devices)
-    assert e.memory_pj == pytest.approx(e.read_pj + e.leakage_pj) and not e.missing
+    assert e.refresh_pj == pytest.approx(23.72 * 2000.0)  # the rank's refresh power at 64 ms
+    assert e.memory_pj == pytest.approx(e.read_pj + e.leakage_pj + e.refresh_pj) and not e.missing
     bare = inference_energy(None, 1000, 10, latency_ns=None)
     assert bare.memory_pj is None and bare.total_pj is None
     assert bare.missing["read"] == "a bare BER (no profile) publishes no read energy"
@@ -120,3 +121,23 @@ def test_layer_ops_of_the_reference_networks():
     cnn = memsim.BNN.random("fashion-cnn", seed=0)
     assert cnn.layer_ops()[:2] == [28 * 28 * 64 * 9, 14 * 14 * 64 * 9 * 64]
     assert np.all(np.array(cnn.layer_ops()) > 0)
+
+
+def test_refresh_energy_scales_with_the_interval():
+    """Refresh power falls as 64 ms / refresh_ms; the saving shows in the memory and the total energy."""
+    dram = memsim.load_profile("dram_ddr3l_chang2017_vendorb")
+    nominal = inference_energy(dram.at(), 1e6, 1e6, latency_ns=1e5)
+    relaxed = inference_energy(dram.at(refresh_ms=1024.0, temperature_c=70.0), 1e6, 1e6, latency_ns=1e5)
+    assert relaxed.refresh_pj == pytest.approx(nominal.refresh_pj * 64 / 1024)
+    assert relaxed.read_pj == nominal.read_pj and relaxed.leakage_pj == nominal.leakage_pj
+    saved = nominal.refresh_pj - relaxed.refresh_pj
+    assert relaxed.saving(nominal, "memory") == pytest.approx(saved / nominal.memory_pj)
+    assert relaxed.saving(nominal, "total") == pytest.approx(saved / nominal.total_pj)
+    # a memory that does not refresh spends nothing on it; a DRAM profile without the entry leaves it out
+    sram = memsim.load_profile("sram_14nm_chandramoorthy2019")
+    assert inference_energy(sram.at(), 1, 1, latency_ns=10.0).refresh_pj == 0.0
+    bare_dram = dram.to_dict()
+    del bare_dram["energy"]["refresh_mw"]
+    e = inference_energy(memsim.Profile(bare_dram, "x.yaml").at(), 1, 1, latency_ns=10.0)
+    assert e.refresh_pj is None and "publishes no refresh power" in e.missing["refresh"]
+    assert inference_energy(dram.at(), 1, 1, latency_ns=None).missing["refresh"].startswith("no inference time")
