@@ -89,8 +89,11 @@ def _versions() -> dict[str, str]:
 def _header(spec: SweepSpec, profile: Profile | None) -> list[str]:
     knobs = list(spec.knobs) or ([] if profile is None else [next(iter(profile.knobs))])
     extra = () if spec.partitioning.trivial else PARTITION_COLUMNS
-    refresh = REFRESH_COLUMNS if profile is not None and profile.refreshes else ()
-    return ["model", "profile", *knobs, *COLUMNS, *refresh, *extra]
+    columns = list(COLUMNS)
+    if profile is not None and profile.refreshes:  # the refresh part beside the other memory parts
+        at = columns.index("leakage_energy_pj_per_inference") + 1
+        columns[at:at] = REFRESH_COLUMNS
+    return ["model", "profile", *knobs, *columns, *extra]
 
 
 def _format(value: Any) -> str:

@@ -6,6 +6,7 @@ Each importer turns measurements into a validated profile YAML that references t
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import re
@@ -198,6 +199,29 @@ def aggregate_measurements(csv_path: str | Path, pool: Sequence[str] = ()) -> Ag
     return Aggregate(kept, dict(sorted(points.items())), n, how, tuple(pool))
 
 
+def _check_full_grid(agg: Aggregate, label: str) -> None:
+    """Every combination of the knobs' measured values must be a point: the grid is interpolated axis by axis."""
+    axes = [sorted({k[j] for k in agg.points}) for j in range(len(agg.knobs))]
+    for j, (knob, values) in enumerate(zip(agg.knobs, axes, strict=True)):
+        if len(values) < 2:
+            raise ProfileError(
+                format_problem(label, f"column {knob}", f"one value ({values[0]:g}); a knob needs at least 2")
+            )
+    missing = [c for c in itertools.product(*axes) if c not in agg.points]
+    if missing:
+        where = ", ".join(f"{k}={v:g}" for k, v in zip(agg.knobs, missing[0], strict=True))
+        total = math.prod(len(a) for a in axes)
+        raise ProfileError(
+            format_problem(
+                label,
+                ", ".join(agg.knobs),
+                f"the knob columns do not form a grid: no measurement at {where} ({len(missing)} of {total} "
+                "combinations missing); the BER is interpolated axis by axis, which needs every combination "
+                "(measure it, or pool over a knob)",
+            )
+        )
+
+
 def _trend(agg: Aggregate, label: str) -> dict[str, str]:
     """Per knob, whether the BER falls (``non_increasing``) or rises along it; an error if it does both."""
     out: dict[str, str] = {}
@@ -240,6 +264,7 @@ def _profile_from_measurements(
     description: str | None,
 ) -> Profile:
     label = str(csv_path)
+    _check_full_grid(agg, label)
     trend = _trend(agg, label)
     name = name or Path(out).stem
     what = ", ".join(agg.knobs)

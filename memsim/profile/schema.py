@@ -357,7 +357,7 @@ class ProfileParser:
             row_path, rcheck = f"{label} row", Checker(label)
         else:
             columns = spec.get("columns", [*knobs, "ber"])
-            rows = check.sequence(spec["points"], f"{path}.points", min_len=4)
+            rows = check.sequence(spec["points"], f"{path}.points", min_len=2)
             row_path, rcheck = f"{path}.points", check
         allowed = ([*knobs, "ber"], [*knobs, "p01", "p10"])
         if columns not in allowed:

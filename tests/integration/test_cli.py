@@ -37,7 +37,7 @@ def test_profiles_show(capsys):
     assert "operating points over vdd_over_vmin" in out and "0.00129" in out and "[stutz2021]" in out
     code, out, _ = run(capsys, "profiles", "show", DRAM, "--json")
     data = json.loads(out)
-    assert set(data["operating_points"]) == {"vdd_v", "trcd_ns"}
+    assert set(data["operating_points"]) == {"vdd_v", "trcd_ns", "refresh_ms", "temperature_c"}
     assert any(item["provenance"] == "dataset" for item in data["provenance"])
 
 
@@ -62,7 +62,7 @@ def test_at_extrapolate(capsys):
     ("args", "message"),
     [
         (["at", DRAM, "--vdd-v", "0.9"], "knobs.vdd_v: 0.9 V is outside the profile's range [1.025, 1.35] V"),
-        (["at", DRAM, "--vdd", "1.1"], "has no knob 'vdd' (did you mean 'vdd_v'?); its knobs: --vdd-v, --trcd-ns"),
+        (["at", DRAM, "--vdd", "1.1"], "has no knob 'vdd' (did you mean 'vdd_v'?); its knobs: --vdd-v, --trcd-ns, --refresh-ms, --temperature-c"),
         (["at", DRAM, "--vdd-v", "high"], "--vdd-v: 'high' is not a number (V)"),
         (["at", DRAM, "--vdd-v"], "--vdd-v needs a value"),
         (["at", "nosuchprofile"], "unknown profile 'nosuchprofile'"),
@@ -461,3 +461,69 @@ def test_version_names_the_popcount_numba_compiles_here(capsys):
     out = capsys.readouterr().out
     assert out.startswith("memsim ") and f"popcount {config.popcount_isa()['popcount']}" in out
     assert f"16-bit lanes {config.popcount_isa()['lanes16']}" in out
+
+
+def test_at_relaxed_refresh_prints_a_higher_ber_and_a_smaller_refresh_part(capsys):
+    code, out, _ = run(capsys, "at", DRAM, "--vdd-v", "1.35", "--refresh-ms", "64", "--temperature-c", "70", "--json")
+    base = json.loads(out)
+    code, out, _ = run(capsys, "at", DRAM, "--vdd-v", "1.35", "--refresh-ms", "1024", "--temperature-c", "70")
+    assert code == 0
+    ber = float(next(line for line in out.splitlines() if line.strip().startswith("ber")).split()[1])
+    assert ber > base["ber"] and ber == pytest.approx(1.511e-9, rel=1e-3)
+    assert "refresh power vs the nominal point (refresh_ms 64): 1.482 mW vs 23.72 mW (93.8 % less)" in out
+    code, out, _ = run(capsys, "at", DRAM, "--refresh-ms", "1024", "--temperature-c", "70", "--json")
+    assert json.loads(out)["refresh_mw"] == pytest.approx(base["refresh_mw"] / 16)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["at", DRAM, "--refresh-ms", "4096"], "knobs.refresh_ms: 4096 ms is outside the profile's range [64, 2048] "
+         "ms; pass extrapolate=True (CLI: --extrapolate) to use the model retention_power_law"),
+        (["at", DRAM, "--refresh-ms", "-1", "--extrapolate"], "knobs.refresh_ms: -1 ms is not physical"),
+        (["at", DRAM, "--temperature-c", "-280"], "knobs.temperature_c: -280 C is below absolute zero"),
+    ],
+)  # fmt: skip
+def test_at_refresh_bad_input(capsys, args, message):
+    code, _, err = run(capsys, *args)
+    assert code != 0 and message in err and err.count("\n") == 1
+
+
+def test_profiles_import_measurements_pools_and_writes_a_grid(capsys, tmp_path):
+    from pathlib import Path
+
+    csv = Path(__file__).resolve().parents[2] / "profiles/dram/data/chang2017_retention_vendorb.csv"
+    out = tmp_path / "ret.yaml"
+    code, text, err = run(capsys, "profiles", "import", "csv", str(csv), "-o", str(out), "--technology", "dram",
+                          "--reference", "Voltron", "--pool", "vdd_v", "--persistence", "stuck",
+                          "--nominal", "refresh_ms=64", "--nominal", "temperature_c=20")  # fmt: skip
+    assert code == 0, err
+    assert "knobs refresh_ms, temperature_c" in text and "refresh_ms (7) x temperature_c (2)" in text
+    code, text, _ = run(capsys, "at", str(out), "--refresh-ms", "2048", "--temperature-c", "70", "--json")
+    assert json.loads(text)["ber"] == pytest.approx(1.467e-7, rel=1e-3)
+    code, _, err = run(capsys, "profiles", "import", "csv", str(csv), "-o", str(tmp_path / "x.yaml"),
+                       "--technology", "dram", "--reference", "V")  # fmt: skip
+    assert code != 0 and "column vdd_v: the BER both rises and falls" in err and "pool over vdd_v" in err
+    code, _, err = run(capsys, "profiles", "import", "csv", str(csv), "-o", str(tmp_path / "x.yaml"),
+                       "--technology", "dram", "--reference", "V", "--nominal", "refresh_ms")  # fmt: skip
+    assert code != 0 and "--nominal: 'refresh_ms' is not a number (or KNOB=VALUE)" in err
+    assert not (tmp_path / "x.yaml").exists()
+
+
+def test_sweep_over_refresh_reports_the_refresh_part(capsys, tmp_path):
+    out = tmp_path / "s"
+    code, text, err = run(capsys, "sweep", "--model", "fcnn_cel_ber0", "--profile", DRAM, "--refresh-ms", "64,2048",
+                          "--temperature-c", "70", "--dataset", "fashion-mnist-demo", "--limit", "50", "--trials", "2",
+                          "--out", str(out), "--quiet")  # fmt: skip
+    assert code == 0, err
+    import csv as csvlib
+
+    rows = list(csvlib.DictReader((out / "sweep.csv").open()))
+    header = (out / "sweep.csv").read_text().splitlines()[0].split(",")
+    assert header[header.index("leakage_energy_pj_per_inference") + 1] == "refresh_energy_pj_per_inference"
+    nominal, relaxed = rows
+    assert float(relaxed["refresh_energy_pj_per_inference"]) == pytest.approx(
+        float(nominal["refresh_energy_pj_per_inference"]) / 32
+    )
+    assert float(relaxed["memory_energy_saved"]) > 0 and relaxed["fault_model"] == "mixed"
+    assert relaxed["ci_method"].endswith("chips")  # stuck retention cells: the interval is over chips

@@ -204,3 +204,54 @@ def test_citations_point_inside_the_repository():
         assert "shared/" not in text, f"{path.name} cites a file outside the repository"
         for ref in re.findall(r"docs/[\w./-]+\.md", text):
             assert (root / ref).is_file(), f"{path.name} cites {ref}, which is missing"
+
+
+# --- DRAM retention: pinned to the Voltron retention data (vendor B), aggregated from the shipped CSV ---
+def test_dram_retention_grid_is_the_pooled_voltron_data():
+    """The profile's retention grid is sum(errors) / sum(bits) of the shipped per-module CSV, pooled over VDD."""
+    from pathlib import Path
+
+    from memsim.profile.importers import aggregate_measurements
+
+    root = Path(__file__).resolve().parents[2]
+    agg = aggregate_measurements(root / "profiles/dram/data/chang2017_retention_vendorb.csv", pool=["vdd_v"])
+    mech = next(m for m in load_profile(DRAM).mechanisms if m.name == "retention")
+    assert mech.grid_knobs == ("refresh_ms", "temperature_c") and mech.persistence == "stuck"
+    assert 0.5 < mech.persistent_fraction < 1.0  # variable retention time: a share comes and goes
+    for (t, temp), (p01, _) in agg.points.items():
+        i, j = list(mech.grid_axes[0]).index(t), list(mech.grid_axes[1]).index(temp)
+        assert mech.grid_p01[i, j] == pytest.approx(p01, rel=1e-3), (t, temp)
+    assert sum(agg.rows.values()) == 487  # module rows: 13 modules x 42 points, less untested ones
+
+
+def test_dram_retention_grows_with_interval_and_temperature_and_refresh_power_falls():
+    p = load_profile(DRAM)
+    at = {(t, c): p.at(refresh_ms=t, temperature_c=c) for t in (64, 512, 1024, 2048) for c in (20, 70)}
+    assert at[(64, 20)].ber < 1e-60 and at[(64, 70)].ber < 1e-60  # none at the standard's interval
+    assert at[(1024, 70)].ber > at[(1024, 20)].ber > 0 and at[(2048, 70)].ber > at[(1024, 70)].ber
+    ratio = at[(2048, 70)].ber / at[(2048, 20)].ber
+    print(f"retention BER 70 C / 20 C at 2048 ms: {ratio:.0f}x (published range 30-500x)")
+    assert 30 <= ratio <= 600
+    assert at[(1024, 70)].refresh_mw == pytest.approx(at[(64, 20)].refresh_mw * 64 / 1024)
+    assert at[(64, 20)].refresh_mw == pytest.approx(8 * 1.2 * (118 - 44) * (313 / 1.2) / 7812.5, rel=1e-3)
+    far = p.at(refresh_ms=8192, temperature_c=70, extrapolate=True)
+    assert far.extrapolated and "retention" in far.uncalibrated and far.ber > at[(2048, 70)].ber
+
+
+def test_fpga_bram_matches_the_mors_counts_and_published_ratios():
+    p = load_profile("sram_fpgabram_vc707_salami2018")
+    bits = 2060 * 18432
+    for v, faults in ((0.54, 23706), (0.57, 772), (0.60, 4)):
+        assert p.at(vdd_v=v).ber == pytest.approx(faults / bits, rel=1e-3)
+    assert p.at(vdd_v=0.54).ber == pytest.approx(6e-4, rel=0.05)  # the abstract's 0.06 % at the lowest voltage
+    assert p.at(vdd_v=0.61).ber == 0.0 and p.at(vdd_v=0.8).ber == 0.0  # the guardband
+    assert p.at(vdd_v=0.61).power_ratio == pytest.approx(0.1)
+    assert p.at(vdd_v=0.54).power_ratio == pytest.approx(0.1 * (1 - 0.361), rel=1e-3)
+
+
+def test_hbm2_guardband_and_power_ratios():
+    p = load_profile("dram_hbm2_larimi2021")
+    assert p.knobs["vdd_v"].min == pytest.approx(1.2 * 0.81)
+    assert p.at(vdd_v=0.972).ber == 0.0 and p.at(vdd_v=0.972).power_ratio == pytest.approx(1 / 1.5, rel=1e-3)
+    with pytest.raises(OutOfRangeError, match="no model to extrapolate"):
+        p.at(vdd_v=0.9)

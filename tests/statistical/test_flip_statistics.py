@@ -227,3 +227,34 @@ def test_a_read_is_a_function_of_its_identity():
     assert np.any(batch != both[0]), "a batch read is another read than image 0's"
     direct = [mem.read_packed("w").words for _ in range(2)]
     assert np.any(direct[0] != direct[1]), "direct reads are numbered, each fresh"
+
+
+def test_dram_retention_cells_are_nested_in_interval_and_temperature_with_a_varying_share():
+    """The profile's own fault model for retention: stuck weak cells (82 % of the errors, the Voltron data's bound)
+    nested across refresh interval and temperature on one chip, the rest fresh on every read."""
+    from memsim.experiment.conditions import default_fault_model
+    from memsim.memory.faults import MixedFaults
+
+    dram = memsim.load_profile("dram_ddr3l_chang2017_vendorb")
+    points = [(4096, 70), (8192, 20), (8192, 70)]  # beyond the data (model), where flips are frequent enough
+    data = np.random.default_rng(5).random(N) < 0.5
+    stuck_sets = []
+    for t, c in points:
+        op = dram.at(refresh_ms=t, temperature_c=c, extrapolate=True)
+        fault = default_fault_model(dram, op)
+        assert isinstance(fault, MixedFaults) and fault.persistent_fraction == pytest.approx(0.82, abs=1e-6)
+        mem = memory_with(data, fault, seed=21)
+        mem.set_operating_point(op)
+        reads = [mem.read("w") != data for _ in range(3)]
+        check_rate(int(np.count_nonzero(reads[0])), N, op.ber, f"retention at {t} ms, {c} C: flips per read")
+        every = reads[0] & reads[1] & reads[2]
+        t_rate = (1 - 0.82) * op.ber / (1 - 0.82 * 2 * op.ber)
+        expected = 0.82 * op.ber + (1 - 2 * 0.82 * op.ber) * t_rate**3
+        check_rate(int(np.count_nonzero(every)), N, expected, f"retention at {t} ms, {c} C: flipped on every read")
+        stuck_sets.append(every)
+    # longer interval or hotter: every cell that failed on every read fails again (a transient triple-flip is
+    # ~1e-8 per bit, so the few exceptions allowed are far below one)
+    for small, large in ((0, 2), (1, 2)):
+        missing = int(np.count_nonzero(stuck_sets[small] & ~stuck_sets[large]))
+        print(f"cells stuck at {points[small]} but not at {points[large]}: {missing}")
+        assert missing <= 2
