@@ -128,6 +128,16 @@ def profile_figure(profile: Profile, knob: str | None = None, n: int = 200) -> F
                     ms=4,
                     label="no errors measured",
                 )
+            # a grid's other axes: one more curve per measured value of each (e.g. retention at 20 and 70 C)
+            for mech in profile.mechanisms:
+                for other in (k for k in mech.grid_knobs if name in mech.grid_knobs and k != name):
+                    for j, value in enumerate(mech.grid_axes[mech.grid_knobs.index(other)]):
+                        if value == profile.knobs[other].nominal:
+                            continue
+                        extra = np.array([profile.at_knobs({name: x, other: value}).ber for x in xs])
+                        ax_ber.plot(xs, np.where(extra >= BER_FLOOR, extra, np.nan), ":", color=f"C{4 + j % 5}",
+                                    label=f"at {other}={value:g}")  # fmt: skip
+                        shown = np.fmax(shown, np.where(extra >= BER_FLOOR, extra, np.nan))
             top = np.nanmax(shown) if np.isfinite(shown).any() else 1.0
             ax_ber.set_ylim(bottom=BER_FLOOR, top=min(1.0, top * 5))  # headroom: the top point is not clipped
             ax_ber.set_xlim(float(min(xs)), float(max(xs)))  # the whole knob range, also where BER is 0
@@ -142,6 +152,17 @@ def profile_figure(profile: Profile, knob: str | None = None, n: int = 200) -> F
                 vals = [getattr(op, attr) for op in ops]
                 if all(v is not None for v in vals):
                     ax_e.plot(xs, vals, label=label)
+            twin = [
+                (label, [getattr(op, attr) for op in ops])
+                for label, attr in (("refresh power [mW]", "refresh_mw"), ("power / nominal", "power_ratio"))
+            ]
+            twin = [(label, v) for label, v in twin if all(x is not None for x in v) and len(set(v)) > 1]
+            if twin:  # a power, not an energy per bit: on its own axis
+                ax_p = ax_e.twinx()
+                for i, (label, vals) in enumerate(twin):
+                    ax_p.plot(xs, vals, "--", color=f"C{3 + i}", label=label)
+                ax_p.set_ylabel(", ".join(label for label, _ in twin))
+                ax_p.legend(fontsize=7, loc="upper center")
             if not has_latency:
                 ax_e.set_xlabel(f"{name} [{spec.unit}]")
         ax_ber.set_yscale("log")
@@ -154,7 +175,7 @@ def profile_figure(profile: Profile, knob: str | None = None, n: int = 200) -> F
         if handles:
             ax_e.legend(fontsize=8)
         else:
-            ax_e.text(0.5, 0.5, "energy not published", ha="center", va="center", transform=ax_e.transAxes)
+            ax_e.text(0.5, 0.9, "energy per bit not published", ha="center", va="center", transform=ax_e.transAxes)
     fig.suptitle(f"{profile.name} ({profile.technology})", fontsize=10)
     fig.tight_layout()
     return fig
@@ -172,8 +193,10 @@ def _check_out(out: str | os.PathLike[str]) -> Path:
 
 
 def _f(row: Mapping[str, Any], key: str) -> float:
-    value = row.get(key)
-    return math.nan if value is None or value == "" else float(value)
+    from memsim.report.tradeoff import _num
+
+    value = _num(row, key)
+    return math.nan if value is None else value
 
 
 def _by_model(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
@@ -238,8 +261,9 @@ def plot_energy_vs_accuracy(
     max_accuracy_drop, conservative, min_yield
         The rule for the starred point (:func:`memsim.report.tradeoff.choose`; it chooses on total energy).
     energy
-        The x axis: ``"total"``, ``"memory"`` or ``"read"`` energy per inference [uJ]; default the total where the
-        rows have it, else the memory part, else the read energy.
+        The x axis: ``"total"``, ``"memory"`` or ``"read"`` energy per inference [uJ], or ``"relative"`` (the
+        memory energy over its nominal, for profiles that publish only a power ratio); default the total where
+        the rows have it, else the memory part, else the read energy, else the relative one.
     log_energy
         A logarithmic x axis; default where the energies span more than a factor of 10 (models of different
         precision on one plot).
@@ -249,10 +273,13 @@ def plot_energy_vs_accuracy(
     path = _check_out(out)
     from matplotlib.figure import Figure
 
+    from memsim.report.tradeoff import RELATIVE_ENERGY
+
     columns = {
         "total": "energy_pj_per_inference",
         "memory": "memory_energy_pj_per_inference",
         "read": "read_energy_pj_per_inference",
+        "relative": RELATIVE_ENERGY,
     }
     if energy is not None and energy not in columns:
         raise ConfigError(f"energy={energy!r}: choose one of {', '.join(columns)}")
@@ -265,6 +292,9 @@ def plot_energy_vs_accuracy(
         "memory_energy_pj_per_inference": "memory energy per inference [uJ]",
     }
     label = labels.get(key, "read energy per inference [uJ]")
+    scale = 1e6  # pJ -> uJ
+    if key == RELATIVE_ENERGY:  # a measured power ratio only: the memory energy relative to the nominal point
+        label, scale = "memory energy / nominal (measured power ratio)", 1.0
     values = [_f(r, key) for r in rows if _f(r, key) > 0]
     if log_energy is None:
         log_energy = bool(values) and max(values) / min(values) > 10
@@ -281,13 +311,13 @@ def plot_energy_vs_accuracy(
             [_f(r, "ci95_high") - a for r, a in zip(mine, acc, strict=True)],
         ]
         ax.errorbar(
-            [_f(r, key) / 1e6 for r in mine], acc, yerr=err, fmt="o", color=colors[i], ms=3, alpha=0.6, label=model
+            [_f(r, key) / scale for r in mine], acc, yerr=err, fmt="o", color=colors[i], ms=3, alpha=0.6, label=model
         )
         front = pareto_front(mine, key)
-        ax.plot([_f(r, key) / 1e6 for r in front], [_f(r, "accuracy") for r in front], "-", color=colors[i])
+        ax.plot([_f(r, key) / scale for r in front], [_f(r, "accuracy") for r in front], "-", color=colors[i])
         pick = chosen.get(model)
         if pick is not None:
-            ax.plot([_f(pick, key) / 1e6], [_f(pick, "accuracy")], "*", color=colors[i], ms=14, mec="black")
+            ax.plot([_f(pick, key) / scale], [_f(pick, "accuracy")], "*", color=colors[i], ms=14, mec="black")
     ax.set_xlabel(label)
     if log_energy:
         from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter

@@ -45,7 +45,15 @@ __all__ = ["Choice", "TradeoffReport", "Yield", "chip_yield", "choose", "pareto_
 CONFIDENCE = 0.95
 
 
+#: Pseudo-column: the memory energy relative to the nominal point, ``1 - memory_energy_saved``, for profiles that
+#: publish only a measured power ratio (no absolute energies): choices and Pareto fronts still rank by energy.
+RELATIVE_ENERGY = "relative_memory_energy"
+
+
 def _num(row: Mapping[str, Any], key: str) -> float | None:
+    if key == RELATIVE_ENERGY:
+        saved = _num(row, "memory_energy_saved")
+        return None if saved is None else 1.0 - saved
     value = row.get(key)
     if value is None or value == "":
         return None
@@ -53,9 +61,10 @@ def _num(row: Mapping[str, Any], key: str) -> float | None:
 
 
 def _energy_key(rows: Sequence[Mapping[str, Any]], required: bool = True) -> str | None:
-    """Total energy where the sweep has it, else the memory part, else the read energy (None if none and not
-    ``required``)."""
-    for key in ("energy_pj_per_inference", "memory_energy_pj_per_inference", "read_energy_pj_per_inference"):
+    """Total energy where the sweep has it, else the memory part, else the read energy, else the memory energy
+    relative to nominal (:data:`RELATIVE_ENERGY`; None if none and not ``required``)."""
+    keys = ("energy_pj_per_inference", "memory_energy_pj_per_inference", "read_energy_pj_per_inference", RELATIVE_ENERGY)
+    for key in keys:
         if rows and all(_num(r, key) is not None for r in rows):
             return key
     if not required:
