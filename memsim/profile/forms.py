@@ -12,7 +12,7 @@ The forms and where they come from are listed in ``profiles/README.md``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,7 +87,7 @@ class Form:
                 out[key] = out[key] * factor if how == "times" else out[key] / factor
         return out
 
-    def __call__(self, x: np.ndarray | float, params: dict[str, float]) -> np.ndarray:
+    def __call__(self, x: np.ndarray | float | Sequence[float], params: dict[str, float]) -> np.ndarray:
         """Evaluate the form at knob value(s) ``x`` with ``params``."""
         full = {**self.optional, **params}
         return np.asarray(self.function(np.asarray(x, dtype=float), **full), dtype=float)
@@ -126,9 +126,7 @@ def register_form(
     """
 
     def decorate(function: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
-        _FORMS[name] = Form(
-            name, params, dict(optional or {}), trend, function, formula, dict(knob_units or {}), arity
-        )
+        _FORMS[name] = Form(name, params, dict(optional or {}), trend, function, formula, dict(knob_units or {}), arity)
         return function
 
     return decorate

@@ -28,8 +28,8 @@ from memsim.profile.readers import (
     COUNT_COLUMNS,
     KNOB_UNITS,
     QUANTITY_COLUMNS,
-    load_npz,
     is_knob_column,
+    load_npz,
     read_csv_table,
     split_columns,
 )
@@ -202,7 +202,7 @@ def aggregate_measurements(csv_path: str | Path, pool: Sequence[str] = ()) -> Ag
 def _check_full_grid(agg: Aggregate, label: str) -> None:
     """Every combination of the knobs' measured values must be a point: the grid is interpolated axis by axis."""
     axes = [sorted({k[j] for k in agg.points}) for j in range(len(agg.knobs))]
-    for j, (knob, values) in enumerate(zip(agg.knobs, axes, strict=True)):
+    for knob, values in zip(agg.knobs, axes, strict=True):
         if len(values) < 2:
             raise ProfileError(
                 format_problem(label, f"column {knob}", f"one value ({values[0]:g}); a knob needs at least 2")
@@ -234,8 +234,8 @@ def _trend(agg: Aggregate, label: str) -> dict[str, str]:
             others.setdefault(rest, []).append((key[j], sum(agg.points[key])))
         for series in others.values():
             ys = [y for _, y in sorted(series)]
-            up |= any(b > a for a, b in zip(ys, ys[1:], strict=False))
-            down |= any(b < a for a, b in zip(ys, ys[1:], strict=False))
+            up |= any(b > a for a, b in itertools.pairwise(ys))
+            down |= any(b < a for a, b in itertools.pairwise(ys))
         if up and down:
             raise ProfileError(
                 format_problem(

@@ -23,11 +23,11 @@ __all__ = [
     "COUNT_COLUMNS",
     "KNOB_UNITS",
     "QUANTITY_COLUMNS",
+    "is_knob_column",
     "load_npz",
     "read_bit_matrix",
     "read_csv_table",
     "read_curve_csv",
-    "is_knob_column",
     "split_columns",
 ]
 

@@ -226,9 +226,7 @@ class ProfileParser:
 
     def _parse_model(self, check: Checker, spec: Any, mpath: str, mech: Mechanism) -> AnalyticModel:
         grid = bool(mech.grid_knobs)
-        block = check.mapping(
-            spec, mpath, ("form", "knobs" if grid else "knob", "params"), ("status", "fit", *CITED)
-        )
+        block = check.mapping(spec, mpath, ("form", "knobs" if grid else "knob", "params"), ("status", "fit", *CITED))
         check.cited(block, mpath, self._citation_keys)
         try:
             form = get_form(check.string(block["form"], f"{mpath}.form"))
@@ -242,9 +240,13 @@ class ProfileParser:
                 for i, k in enumerate(check.sequence(block["knobs"], f"{mpath}.knobs", 1))
             )
             if names != mech.grid_knobs:
-                raise check.fail(f"{mpath}.knobs", f"{list(names)} differs from the grid's knobs {list(mech.grid_knobs)}")
+                raise check.fail(
+                    f"{mpath}.knobs", f"{list(names)} differs from the grid's knobs {list(mech.grid_knobs)}"
+                )
             if form.arity != len(names):
-                raise check.fail(f"{mpath}.form", f"form {form.name!r} takes {form.arity} knob(s), the grid has {len(names)}")
+                raise check.fail(
+                    f"{mpath}.form", f"form {form.name!r} takes {form.arity} knob(s), the grid has {len(names)}"
+                )
             return AnalyticModel(form.name, names[0], values, names)
         if form.arity != 1:
             raise check.fail(f"{mpath}.form", f"form {form.name!r} takes {form.arity} knobs: it models a grid")
@@ -351,7 +353,9 @@ class ProfileParser:
             want = [*knobs, "ber"] if "ber" in header else [*knobs, "p01", "p10"]
             missing = [c for c in want if c not in header]
             if missing:
-                raise Checker(label).fail("header", f"missing column(s) {', '.join(missing)}; the grid needs {', '.join(want)}")
+                raise Checker(label).fail(
+                    "header", f"missing column(s) {', '.join(missing)}; the grid needs {', '.join(want)}"
+                )
             idx = [header.index(c) for c in want]
             columns, rows = want, [[r[i] for i in idx] for r in rows]
             row_path, rcheck = f"{label} row", Checker(label)
@@ -368,7 +372,9 @@ class ProfileParser:
             rpath = f"{row_path}[{i}]"
             rcheck.sequence(row, rpath)
             if len(row) != len(columns):
-                raise rcheck.fail(rpath, f"{row!r} has {len(row)} values; expected {len(columns)} ({', '.join(columns)})")
+                raise rcheck.fail(
+                    rpath, f"{row!r} has {len(row)} values; expected {len(columns)} ({', '.join(columns)})"
+                )
             key = tuple(rcheck.number(v, f"{rpath}[{j}]") for j, v in enumerate(row[:d]))
             if key in points:
                 where = ", ".join(f"{k}={v:g}" for k, v in zip(knobs, key, strict=True))
@@ -400,10 +406,10 @@ class ProfileParser:
                 steps = np.diff(grid, axis=j)
                 bad = np.argwhere(steps > 0 if how == "non_increasing" else steps < 0)
                 if bad.size:
-                    at = list(bad[0])
-                    lo = [axes[m][at[m]] for m in range(d)]
+                    node = [int(v) for v in bad[0]]
+                    lo = [axes[m][node[m]] for m in range(d)]
                     hi = list(lo)
-                    hi[j] = a[at[j] + 1]
+                    hi[j] = a[node[j] + 1]
                     verb = "rises" if how == "non_increasing" else "falls"
                     where = ", ".join(f"{k}={v:g}" for k, v in zip(knobs, lo, strict=True) if k != name)
                     raise rcheck.fail(

@@ -63,7 +63,12 @@ def _num(row: Mapping[str, Any], key: str) -> float | None:
 def _energy_key(rows: Sequence[Mapping[str, Any]], required: bool = True) -> str | None:
     """Total energy where the sweep has it, else the memory part, else the read energy, else the memory energy
     relative to nominal (:data:`RELATIVE_ENERGY`; None if none and not ``required``)."""
-    keys = ("energy_pj_per_inference", "memory_energy_pj_per_inference", "read_energy_pj_per_inference", RELATIVE_ENERGY)
+    keys = (
+        "energy_pj_per_inference",
+        "memory_energy_pj_per_inference",
+        "read_energy_pj_per_inference",
+        RELATIVE_ENERGY,
+    )
     for key in keys:
         if rows and all(_num(r, key) is not None for r in rows):
             return key

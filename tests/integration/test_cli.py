@@ -62,7 +62,10 @@ def test_at_extrapolate(capsys):
     ("args", "message"),
     [
         (["at", DRAM, "--vdd-v", "0.9"], "knobs.vdd_v: 0.9 V is outside the profile's range [1.025, 1.35] V"),
-        (["at", DRAM, "--vdd", "1.1"], "has no knob 'vdd' (did you mean 'vdd_v'?); its knobs: --vdd-v, --trcd-ns, --refresh-ms, --temperature-c"),
+        (
+            ["at", DRAM, "--vdd", "1.1"],
+            "has no knob 'vdd' (did you mean 'vdd_v'?); its knobs: --vdd-v, --trcd-ns, --refresh-ms, --temperature-c",
+        ),
         (["at", DRAM, "--vdd-v", "high"], "--vdd-v: 'high' is not a number (V)"),
         (["at", DRAM, "--vdd-v"], "--vdd-v needs a value"),
         (["at", "nosuchprofile"], "unknown profile 'nosuchprofile'"),
@@ -512,7 +515,7 @@ def test_profiles_import_measurements_pools_and_writes_a_grid(capsys, tmp_path):
 
 def test_sweep_over_refresh_reports_the_refresh_part(capsys, tmp_path):
     out = tmp_path / "s"
-    code, text, err = run(capsys, "sweep", "--model", "fcnn_cel_ber0", "--profile", DRAM, "--refresh-ms", "64,2048",
+    code, _, err = run(capsys, "sweep", "--model", "fcnn_cel_ber0", "--profile", DRAM, "--refresh-ms", "64,2048",
                           "--temperature-c", "70", "--dataset", "fashion-mnist-demo", "--limit", "50", "--trials", "2",
                           "--out", str(out), "--quiet")  # fmt: skip
     assert code == 0, err

@@ -162,6 +162,21 @@ def test_partition_energy_by_hand():
     assert pe.decode_ns == pytest.approx(CODES["secded64"].decode_ns)
 
 
+def test_selective_refresh_charges_each_region_its_share_of_the_refresh_power():
+    """A region at a long refresh interval pays its bits' share of the rank's refresh power at that interval."""
+    dram = load_profile("dram_ddr3l_chang2017_vendorb")
+    p = Partitioning.parse(["weak=refresh_ms:2048"], ["layer1=weak"])
+    points = {"main": dram.at(), "weak": dram.at(refresh_ms=2048.0)}
+    per = {"main": [300.0, 0, 0, 0, 0, 0, 0, 300, 1], "weak": [700.0, 0, 0, 0, 0, 0, 0, 700, 1]}
+    pe = partition_energy(p, points, per, ops=0.0, latency_ns=1000.0, compute_pj_per_op=0.03)
+    r64 = dram.at().refresh_mw
+    assert pe.breakdown.refresh_pj == pytest.approx(1000.0 * (0.3 * r64 + 0.7 * r64 * 64 / 2048))
+    assert pe.breakdown.memory_pj == pytest.approx(
+        pe.breakdown.read_pj + pe.breakdown.leakage_pj + pe.breakdown.refresh_pj
+    )
+    assert not pe.breakdown.missing
+
+
 def test_parse_and_refuse():
     p = Partitioning.parse(["safe=nominal", "low=vdd_over_vmin:0.8,ecc:secded32,policy:zero"], ["layer0=safe"])
     assert p.describe() == "main; safe=nominal; low=vdd_over_vmin:0.8,ecc:secded32,policy:zero; layer0->safe"

@@ -3,8 +3,8 @@ the import of measurements (error counts and bits tested, pooled per operating p
 
 from __future__ import annotations
 
-import math
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -55,18 +55,31 @@ def grid_profile(points, knob_ranges=((64, 1024), (20, 70)), **grid):
         "description": "test",
         "citations": {"t": {"reference": "test"}},
         "knobs": {
-            "refresh_ms": {"unit": "ms", "nominal": knob_ranges[0][0], "min": knob_ranges[0][0],
-                           "max": knob_ranges[0][1]},
-            "temperature_c": {"unit": "C", "nominal": knob_ranges[1][0], "min": knob_ranges[1][0],
-                              "max": knob_ranges[1][1]},
-        },  # fmt: skip
+            "refresh_ms": {
+                "unit": "ms",
+                "nominal": knob_ranges[0][0],
+                "min": knob_ranges[0][0],
+                "max": knob_ranges[0][1],
+            },
+            "temperature_c": {
+                "unit": "C",
+                "nominal": knob_ranges[1][0],
+                "min": knob_ranges[1][0],
+                "max": knob_ranges[1][1],
+            },
+        },
         "mechanisms": [
             {
                 "name": "retention",
                 "persistence": "stuck",
-                "grid": {"knobs": ["refresh_ms", "temperature_c"], "points": points, "source": "t",
-                         "provenance": "measured", **grid},
-            }  # fmt: skip
+                "grid": {
+                    "knobs": ["refresh_ms", "temperature_c"],
+                    "points": points,
+                    "source": "t",
+                    "provenance": "measured",
+                    **grid,
+                },
+            }
         ],
         "energy": {},
         "latency": {},
@@ -177,11 +190,17 @@ def test_counts_pool_as_errors_over_bits_and_write_a_grid(tmp_path):
         ("refresh_ms,errors,bits\n64,0,0\n128,1,10\n", (), "column bits: 0 bits tested must be > 0"),
         ("refresh_ms,errors,bits,ber\n64,0,10,0\n", (), "give either counts"),
         ("refresh_ms,errors,bits\n64,0,10\n128,1,10\n", ("vdd_v",), "cannot pool over 'vdd_v'"),
-        ("refresh_ms,temperature_c,errors,bits\n64,20,0,10\n128,20,1,10\n128,70,3,10\n", (),
-         r"do not form a grid: no measurement at refresh_ms=64, temperature_c=70 \(1 of 4"),
-        ("refresh_ms,vdd_v,errors,bits\n64,1.1,1,10\n64,1.2,0,10\n64,1.35,1,10\n128,1.1,2,10\n128,1.2,2,10\n"
-         "128,1.35,2,10\n", (),
-         "column vdd_v: the BER both rises and falls"),
+        (
+            "refresh_ms,temperature_c,errors,bits\n64,20,0,10\n128,20,1,10\n128,70,3,10\n",
+            (),
+            r"do not form a grid: no measurement at refresh_ms=64, temperature_c=70 \(1 of 4",
+        ),
+        (
+            "refresh_ms,vdd_v,errors,bits\n64,1.1,1,10\n64,1.2,0,10\n64,1.35,1,10\n128,1.1,2,10\n128,1.2,2,10\n"
+            "128,1.35,2,10\n",
+            (),
+            "column vdd_v: the BER both rises and falls",
+        ),
     ],
 )
 def test_bad_measurement_files_get_one_line_errors(tmp_path, text, pool, message):

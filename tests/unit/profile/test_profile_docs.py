@@ -24,6 +24,9 @@ def test_schema_example_is_valid():
     assert (op.mechanisms[1].p01, op.mechanisms[1].p10) == (0.02, 0.01)
     assert op.read_energy_pj_per_bit == pytest.approx(0.3 * (0.65 / 0.9) ** 2)
     assert op.write_energy_pj_per_bit == pytest.approx(0.15 + 0.15 * (0.05 / 0.3))
+    hot = p.at(refresh_ms=2048.0, temperature_c=70.0)
+    assert hot.mechanisms[3].ber == pytest.approx(1.5e-7) and hot.refresh_mw == pytest.approx(23.7 / 32)
+    assert p.at(vdd_v=0.75).power_ratio == pytest.approx(0.55)
 
 
 def test_plots_get_the_permissions_of_any_new_file(tmp_path):
@@ -54,3 +57,14 @@ def test_profile_plots_show_the_whole_range_and_mark_model_only_curves():
     assert ax_vdd.get_xlim() == (1.025, 1.35), "the whole knob range, also where no errors were measured"
     top_ber = max(op.ber for op in dram.grid(vdd_v=dram.knob_values("vdd_v")))
     assert ax_vdd.get_ylim()[1] > top_ber, "the highest data point is not clipped"
+
+
+def test_grid_profiles_plot_their_other_axis_and_power_ratio_profiles_their_ratio():
+    import memsim
+    from memsim.report.plots import profile_figure
+
+    fig = profile_figure(memsim.load_profile("dram_ddr3l_chang2017_vendorb"), knob="refresh_ms")
+    labels = {line.get_label() for ax in fig.axes for line in ax.get_lines()}
+    assert "at temperature_c=70" in labels and "refresh power [mW]" in labels
+    fig = profile_figure(memsim.load_profile("sram_fpgabram_vc707_salami2018"))
+    assert "power / nominal" in {line.get_label() for ax in fig.axes for line in ax.get_lines()}
