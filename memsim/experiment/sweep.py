@@ -135,7 +135,7 @@ def _prepare(out: Path, spec: SweepSpec, header: list[str], resume: bool, cells:
         old = read_meta(out)["config"]
         # An option added since the sweep was written ran at its default then: fill it in, so the sweep resumes.
         defaults = {f.name: f.default for f in fields(SweepSpec) if f.default is not MISSING}
-        old = {**{k: v for k, v in defaults.items() if k not in old}, **old}
+        old = json.loads(json.dumps({**{k: v for k, v in defaults.items() if k not in old}, **old}))  # () is []
         if old.get("compute_pj_per_op") == COMPUTE_PJ_PER_OP and config["compute_pj_per_op"] is None:
             old["compute_pj_per_op"] = None  # written before models chose their own: a BNN's own is that value
         if old != json.loads(json.dumps(config)):
