@@ -249,13 +249,7 @@ class Mechanism:
         if not extrapolate:
             raise OutOfRangeError(format_problem(label, f"mechanisms.{self.name}", f"{where} is outside the grid"))
         if self.model is None:
-            raise ProfileError(
-                format_problem(
-                    label,
-                    f"mechanisms.{self.name}",
-                    f"{where} is outside the grid and the mechanism has no 'model' to extrapolate with",
-                )
-            )
+            raise self._no_model(label, f"{where} is outside the grid")
         # Anchored at the nearest edge of the data: the model gives the shape (the ratio between the
         # point and the edge), the data the level, so the BER is continuous where the grid ends.
         edge = [min(max(xi, a[0]), a[-1]) for xi, a in zip(x, self.grid_axes, strict=True)]
@@ -270,6 +264,13 @@ class Mechanism:
             ber = model if model > base else 0.0
             share = 0.5 if self.p01_share is None else self.p01_share
         return self._split(min(ber, 0.5), share)
+
+    def _no_model(self, label: str, where: str) -> ProfileError:
+        return ProfileError(
+            format_problem(
+                label, f"mechanisms.{self.name}", f"{where} and the mechanism has no 'model' to extrapolate with"
+            )
+        )
 
     def _split(self, ber: float, share: float) -> tuple[float, float]:
         return min(1.0, 2.0 * share * ber), min(1.0, 2.0 * (1.0 - share) * ber)
@@ -300,14 +301,7 @@ class Mechanism:
         if not extrapolate:  # Profile.at checks ranges first; this guards direct use
             raise OutOfRangeError(format_problem(label, f"mechanisms.{self.name}", f"{x:g} is outside the curve"))
         if self.model is None:
-            raise ProfileError(
-                format_problem(
-                    label,
-                    f"mechanisms.{self.name}",
-                    f"{self.knob}={x:g} is outside the curve [{self.xs[0]:g}, {self.xs[-1]:g}] and the "
-                    "mechanism has no 'model' to extrapolate with",
-                )
-            )
+            raise self._no_model(label, f"{self.knob}={x:g} is outside the curve [{self.xs[0]:g}, {self.xs[-1]:g}]")
         share = self.p01_share
         if share is None:  # keep the direction split of the nearest measured end point
             j = 0 if x < self.xs[0] else -1

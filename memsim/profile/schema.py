@@ -48,6 +48,13 @@ TOP_REQUIRED = (
 TOP_OPTIONAL = ("notes", "conditions", "fault_maps")
 
 
+def _check_row(check: Checker, row: Any, path: str, columns: list[str]) -> None:
+    """A curve's or grid's row: a list with one value per column."""
+    check.sequence(row, path)
+    if len(row) != len(columns):
+        raise check.fail(path, f"{row!r} has {len(row)} values; expected {len(columns)} ({', '.join(columns)})")
+
+
 class ProfileParser:
     """Validates one profile mapping; after :meth:`parse` its attributes hold the parsed profile.
 
@@ -297,11 +304,7 @@ class ProfileParser:
         table: list[tuple[float, float, float]] = []
         for i, row in enumerate(rows):
             rpath = f"{row_path}[{i}]"
-            rcheck.sequence(row, rpath)
-            if len(row) != len(columns):
-                raise rcheck.fail(
-                    rpath, f"{row!r} has {len(row)} values; expected {len(columns)} ({', '.join(columns)})"
-                )
+            _check_row(rcheck, row, rpath, columns)
             x = rcheck.number(row[0], f"{rpath}[0]")
             if table and x <= table[-1][0]:
                 raise rcheck.fail(
@@ -370,11 +373,7 @@ class ProfileParser:
         points: dict[tuple[float, ...], tuple[float, float]] = {}
         for i, row in enumerate(rows):
             rpath = f"{row_path}[{i}]"
-            rcheck.sequence(row, rpath)
-            if len(row) != len(columns):
-                raise rcheck.fail(
-                    rpath, f"{row!r} has {len(row)} values; expected {len(columns)} ({', '.join(columns)})"
-                )
+            _check_row(rcheck, row, rpath, columns)
             key = tuple(rcheck.number(v, f"{rpath}[{j}]") for j, v in enumerate(row[:d]))
             if key in points:
                 where = ", ".join(f"{k}={v:g}" for k, v in zip(knobs, key, strict=True))
