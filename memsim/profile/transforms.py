@@ -95,6 +95,10 @@ def relative_to_volts(raw: Mapping[str, Any], vmin_v: float, source: str, old: s
             block[key] = block[key] / f
 
     for i, mech in enumerate(data["mechanisms"]):
+        if old in mech.get("grid", {}).get("knobs", ()):
+            raise ProfileError(
+                format_problem(source, f"mechanisms[{i}].grid", f"a grid over {old!r} cannot be rescaled")
+            )
         for part in ("curve", "table"):
             if part in mech:
                 rename(mech[part], f"mechanisms[{i}].{part}")
