@@ -209,3 +209,15 @@ def test_bad_measurement_files_get_one_line_errors(tmp_path, text, pool, message
         profile_from_csv(csv, tmp_path / "bad.yaml", technology="dram", reference="t", pool=pool)
     assert "bad.csv" in str(err.value) and "\n" not in str(err.value)
     assert not (tmp_path / "bad.yaml").exists()  # nothing half-written
+
+
+def test_a_grid_over_a_relative_knob_is_not_rescaled_silently():
+    data = grid_profile([[t, v, 0.0] for t in AXES[0] for v in (0.8, 1.0)])
+    data["knobs"] = {
+        "refresh_ms": {"unit": "ms", "nominal": 64, "min": 64, "max": 1024},
+        "vdd_over_vmin": {"unit": "V/Vmin", "nominal": 1.0, "min": 0.8, "max": 1.0},
+    }
+    data["mechanisms"][0]["grid"].update(knobs=["refresh_ms", "vdd_over_vmin"],
+                                         monotone={"vdd_over_vmin": "non_increasing"})  # fmt: skip
+    with pytest.raises(ProfileError, match=r"mechanisms\[0\].grid: a grid over 'vdd_over_vmin' cannot be rescaled"):
+        Profile(data, "ret.yaml").with_vmin(0.6)
