@@ -415,8 +415,9 @@ def refresh(st: Study) -> str:
         "profile's fitted power law (shaded, flagged uncalibrated in every row)."
     )
     out += ["", "Regenerate: `python docs/results/study.py refresh`", "", f"![accuracy vs refresh]({st.rel(fig)})", ""]
-    header = ["model", "temperature", "accuracy at 64 ms", "longest measured interval within 1 pt (accuracy)",
-              "refresh saved", "memory saved", "total saved", "longest within 1 pt, fitted model (BER)",
+    header = ["model", "temperature", "accuracy at 64 ms", "energy at 64 ms [uJ]",
+              "longest measured interval within 1 pt (accuracy)", "energy there [uJ]", "refresh saved",
+              "memory saved", "total saved", "longest within 1 pt, fitted model (BER)",
               "first interval > 1 pt below"]  # fmt: skip
     body = []
     for model in REFRESH_MODELS:
@@ -434,7 +435,8 @@ def refresh(st: Study) -> str:
             beyond = mine[len(within)] if len(within) < len(mine) else None
             saved_refresh = 1 - f(best, "refresh_energy_pj_per_inference") / f(ref, "refresh_energy_pj_per_inference")
             body.append([
-                f"`{model}`", f"{temp} C", acc(ref), f"{f(best, 'refresh_ms') / 1e3:g} s ({acc(best)})",
+                f"`{model}`", f"{temp} C", acc(ref), f"{f(ref, 'energy_pj_per_inference') / 1e6:.1f}",
+                f"{f(best, 'refresh_ms') / 1e3:g} s ({acc(best)})", f"{f(best, 'energy_pj_per_inference') / 1e6:.1f}",
                 f"{100 * saved_refresh:.1f} %", f"{100 * f(best, 'memory_energy_saved'):.2f} %",
                 f"{100 * f(best, 'energy_saved'):.2f} %",
                 "-" if fitted is best else f"{f(fitted, 'refresh_ms') / 1e3:g} s ({f(fitted, 'ber'):.2g})",

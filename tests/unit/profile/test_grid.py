@@ -221,3 +221,14 @@ def test_a_grid_over_a_relative_knob_is_not_rescaled_silently():
                                          monotone={"vdd_over_vmin": "non_increasing"})  # fmt: skip
     with pytest.raises(ProfileError, match=r"mechanisms\[0\].grid: a grid over 'vdd_over_vmin' cannot be rescaled"):
         Profile(data, "ret.yaml").with_vmin(0.6)
+
+
+def test_temperature_changes_leakage_where_a_profile_publishes_it():
+    data = grid_profile(POINTS)
+    data["citations"]["t2"] = {"reference": "a datasheet's IDD2N at two temperatures"}
+    data["energy"]["leakage_mw"] = {"value": 300.0, "source": "t2", "provenance": "spec",
+                                    "scaling": [{"law": "linear", "knob": "temperature_c", "slope": 2.0,
+                                                 "source": "t2", "provenance": "derived"}]}  # fmt: skip
+    p = Profile(data, "ret.yaml")
+    assert p.at(temperature_c=70.0).leakage_mw == pytest.approx(300.0 + 2.0 * 50)
+    assert p.at().leakage_mw == pytest.approx(300.0)
