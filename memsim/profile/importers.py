@@ -271,6 +271,17 @@ def _profile_from_measurements(
     data = _header(
         name, technology, description or f"Measured BER vs {what} from {Path(csv_path).name}", citation_key, reference
     )
+    if isinstance(nominal, Mapping):
+        for knob in nominal:
+            if knob not in agg.knobs:
+                raise ProfileError(
+                    format_problem(
+                        label,
+                        None,
+                        f"nominal value for {knob!r}, which is not a knob of the file{suggest(knob, agg.knobs)}"
+                        f" (knobs: {what})",
+                    )
+                )
     data["knobs"] = {}
     for j, knob in enumerate(agg.knobs):
         values = sorted({k[j] for k in agg.points})

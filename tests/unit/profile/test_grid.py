@@ -178,6 +178,9 @@ def test_counts_pool_as_errors_over_bits_and_write_a_grid(tmp_path):
     q = profile_from_csv(csv, tmp_path / "ret2.yaml", technology="dram", reference="test", pool=["vdd_v"],
                          nominal={"temperature_c": 70.0})  # fmt: skip
     assert q.nominal == {"refresh_ms": 64.0, "temperature_c": 70.0}
+    with pytest.raises(ProfileError, match="nominal value for 'refesh_ms', which is not a knob of the file"):
+        profile_from_csv(csv, tmp_path / "ret3.yaml", technology="dram", reference="test", pool=["vdd_v"],
+                         nominal={"refesh_ms": 64.0})  # fmt: skip
 
 
 @pytest.mark.parametrize(
