@@ -90,8 +90,9 @@ def cmd_profiles_show(args: argparse.Namespace) -> int:
     for name, ops in sweeps.items():
         others = ", ".join(f"{k}={format_value(v)}" for k, v in profile.nominal.items() if k != name)
         print(f"operating points over {name}" + (f" (at nominal {others})" if others else ""))
-        rows = [[op.knobs[name], *(getattr(op, c) for c in OP_COLUMNS)] for op in ops]
-        print(table([name, *OP_COLUMNS], rows))
+        columns = [*OP_COLUMNS, *(["power_ratio"] if any(op.power_ratio is not None for op in ops) else [])]
+        rows = [[op.knobs[name], *(getattr(op, c) for c in columns)] for op in ops]
+        print(table([name, *columns], rows))
         flagged = sorted({m for op in ops for m in op.uncalibrated})
         if flagged:
             print(f"  uncalibrated away from nominal: {', '.join(flagged)}")
