@@ -99,6 +99,12 @@ def _main(argv: Sequence[str] | None, final: bool) -> int:
             if debug:
                 raise
             status = 130
+        except Exception:
+            # An interrupt that landed inside a library can come out as another error: numba's compiler,
+            # interrupted while it builds a kernel, raises "no compiled object yet" when it caches it.
+            if debug or not interrupts.count:
+                raise
+            status = 130
         if interrupts.count and status in (0, 130):  # 0: a library swallowed it (Dask's gc callback does)
             print("memsim: interrupted", file=sys.stderr)
             status = 130

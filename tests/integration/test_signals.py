@@ -177,3 +177,24 @@ def test_an_interrupt_a_library_swallowed_still_ends_130(monkeypatch, capsys):
     assert app.main(["profiles", "list"]) == 130
     assert capsys.readouterr().err.strip() == "memsim: interrupted"
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+
+def test_an_interrupt_a_library_turned_into_another_error_ends_130(monkeypatch, capsys):
+    """numba's compiler, interrupted while it builds a kernel, raises RuntimeError("no compiled object yet") when
+    it caches the kernel: after a counted interrupt, that is the interrupt (one line, 130), not a traceback."""
+    from memsim.cli import app
+
+    def convert(*_):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.5)
+        except KeyboardInterrupt:
+            raise RuntimeError("no compiled object yet for <Library '_realign_rows'>") from None
+        return 0
+
+    monkeypatch.setattr(app, "_run", convert)
+    assert app.main(["profiles", "list"]) == 130
+    assert capsys.readouterr().err.strip() == "memsim: interrupted"
+    monkeypatch.setattr(app, "_run", lambda *_: (_ for _ in ()).throw(RuntimeError("a real bug")))
+    with pytest.raises(RuntimeError, match="a real bug"):  # without an interrupt, an error stays an error
+        app.main(["profiles", "list"])
