@@ -410,7 +410,8 @@ def refresh(st: Study) -> str:
         "drawn once per chip, nested (a cell failing at an interval fails at every longer one and at every "
         "higher temperature: the same chip at every point), 82 % of the errors stuck and 18 % coming and "
         f"going between reads (the data set's bound on variable retention). {trials} chips per point, "
-        f"{n_images} test images; intervals over chips. Up to 2.048 s the BER is the Voltron data "
+        f"{n_images} test images; intervals over chips (Student t over the per-chip accuracies; at 64 ms, where "
+        "no cell fails, Wilson over images). Up to 2.048 s the BER is the Voltron data "
         "(13 vendor-B modules, errors over bits tested, pooled over the three supplies); beyond it, the "
         "profile's fitted power law (shaded, flagged uncalibrated in every row)."
     )
@@ -420,6 +421,7 @@ def refresh(st: Study) -> str:
               "memory saved", "total saved", "longest within 1 pt, fitted model (BER)",
               "first interval > 1 pt below"]  # fmt: skip
     body = []
+    measured_ok = True  # every measured interval within 1 point, for every model and temperature
     for model in REFRESH_MODELS:
         for temp in REFRESH_TEMPS:
             mine = sorted((r for r in rows if r["model"] == model and f(r, "temperature_c") == temp),
@@ -431,6 +433,7 @@ def refresh(st: Study) -> str:
                     break  # the longest interval before the first that loses more than a point
                 within.append(r)
             measured = [r for r in within if str(r["extrapolated"]).lower() != "true"]
+            measured_ok &= len(measured) == sum(str(r["extrapolated"]).lower() != "true" for r in mine)
             best, fitted = measured[-1], within[-1]
             beyond = mine[len(within)] if len(within) < len(mine) else None
             saved_refresh = 1 - f(best, "refresh_energy_pj_per_inference") / f(ref, "refresh_energy_pj_per_inference")
@@ -447,13 +450,7 @@ def refresh(st: Study) -> str:
     parts = {k: f(nominal, f"{k}_energy_pj_per_inference") for k in ("read", "leakage", "refresh", "compute")}
     total = f(nominal, "energy_pj_per_inference")
     share = ", ".join(f"{k} {100 * v / total:.1f} %" for k, v in parts.items())
-    measured_ok = all(
-        f(r, "accuracy") >= f(mine0, "accuracy") - 0.01
-        for r in rows
-        if str(r["extrapolated"]).lower() != "true"
-        for mine0 in [next(x for x in rows if x["model"] == r["model"] and f(x, "refresh_ms") == 64
-                           and f(x, "temperature_c") == f(r, "temperature_c"))]
-    )  # fmt: skip
+    top_ber = max(f(r, "ber") for r in rows if str(r["extrapolated"]).lower() != "true")
     out.append(
         f"What it buys: at 64 ms the inference energy of `{nominal['model']}` splits into {share} (DDR4 "
         "DRAMPower currents for a rank of eight x8 devices: refresh is IDD5B over tRFC per REF, 23.7 mW at "
@@ -464,7 +461,8 @@ def refresh(st: Study) -> str:
     out.append("")
     out.append(
         ("Every measured interval (to 2.048 s, at both temperatures) keeps every model within 1 point: the "
-         "measured retention BER stays below 1.5e-7, a handful of flipped bits per chip. " if measured_ok else
+         f"measured retention BER stays at or below {top_ber:.2g}, a handful of flipped bits per chip. "
+         if measured_ok else
          "Some measured interval loses more than a point (see the table). ")
         + "Where accuracy falls is the fitted model's extrapolation, so the interval it names is a guess to "
         "be measured, not a result; the measured statement is only that 32x fewer refreshes cost no accuracy "
