@@ -7,6 +7,7 @@ form (:mod:`memsim.profile.forms`) stands behind a curve for extrapolation only.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ __all__ = [
     "Knob",
     "Mechanism",
     "Quantity",
+    "grid_axes",
     "interpolate_log",
     "interpolate_log_grid",
     "knob_close",
@@ -128,6 +130,17 @@ def _log_blend(v0: np.ndarray, v1: np.ndarray, t: float) -> np.ndarray:
     a = np.log(np.where(both, v0, 1.0))
     b = np.log(np.where(both, v1, 1.0))
     return np.where(both, np.exp(a + t * (b - a)), 0.0)
+
+
+def grid_axes(points: Mapping[tuple[float, ...], Any], d: int) -> tuple[list[np.ndarray], list[tuple[float, ...]]]:
+    """The sorted values of each of the ``d`` axes of ``points`` (keyed by knob values), and the combinations missing.
+
+    A grid is interpolated axis by axis, which needs every combination of the axes' values:
+    the schema and the importer both refuse a grid with missing combinations, naming the first.
+    """
+    axes = [np.array(sorted({k[j] for k in points}), dtype=float) for j in range(d)]
+    missing = [c for c in itertools.product(*(a.tolist() for a in axes)) if c not in points]
+    return axes, missing
 
 
 def interpolate_log_grid(x: Sequence[float], axes: Sequence[np.ndarray], values: np.ndarray) -> float:

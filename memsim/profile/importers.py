@@ -21,7 +21,7 @@ import yaml
 from memsim.errors import MemsimError, ProfileError, format_problem, suggest
 from memsim.fileio import write_text_atomic
 from memsim.profile.core import Profile
-from memsim.profile.curves import knob_close
+from memsim.profile.curves import grid_axes, knob_close
 from memsim.profile.fault_maps import NPZ_KEYS, FaultMapSet, MapEntry
 from memsim.profile.readers import (
     BER_COLUMNS,
@@ -201,13 +201,12 @@ def aggregate_measurements(csv_path: str | Path, pool: Sequence[str] = ()) -> Ag
 
 def _check_full_grid(agg: Aggregate, label: str) -> None:
     """Every combination of the knobs' measured values must be a point: the grid is interpolated axis by axis."""
-    axes = [sorted({k[j] for k in agg.points}) for j in range(len(agg.knobs))]
+    axes, missing = grid_axes(agg.points, len(agg.knobs))
     for knob, values in zip(agg.knobs, axes, strict=True):
         if len(values) < 2:
             raise ProfileError(
                 format_problem(label, f"column {knob}", f"one value ({values[0]:g}); a knob needs at least 2")
             )
-    missing = [c for c in itertools.product(*axes) if c not in agg.points]
     if missing:
         where = ", ".join(f"{k}={v:g}" for k, v in zip(agg.knobs, missing[0], strict=True))
         total = math.prod(len(a) for a in axes)

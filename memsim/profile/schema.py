@@ -7,6 +7,7 @@ the file, the dotted field, the value and what is allowed.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,7 +17,7 @@ import numpy as np
 
 from memsim.errors import UnknownNameError, suggest
 from memsim.profile._validate import Checker, join
-from memsim.profile.curves import SCALING_LAWS, AnalyticModel, Knob, Mechanism, Quantity
+from memsim.profile.curves import SCALING_LAWS, AnalyticModel, Knob, Mechanism, Quantity, grid_axes
 from memsim.profile.fault_maps import MAP_KINDS, FaultMapSet, MapEntry
 from memsim.profile.forms import get_form
 from memsim.profile.readers import read_csv_table, read_curve_csv
@@ -379,24 +380,23 @@ class ProfileParser:
                 where = ", ".join(f"{k}={v:g}" for k, v in zip(knobs, key, strict=True))
                 raise rcheck.fail(rpath, f"duplicate grid point {where}; give each combination once")
             points[key] = self._rates(rcheck, dict(zip(columns[d:], row[d:], strict=True)), rpath, mech.p01_share)
-        axes = [np.array(sorted({k[j] for k in points}), dtype=float) for j in range(d)]
+        axes, holes = grid_axes(points, d)
         for name, a in zip(knobs, axes, strict=True):
             if a.size < 2:
                 raise rcheck.fail(row_path, f"the grid has one value of {name} ({a[0]:g}); each axis needs at least 2")
         shape = tuple(a.size for a in axes)
-        p01 = np.full(shape, np.nan)
-        p10 = np.full(shape, np.nan)
+        if holes:
+            where = ", ".join(f"{k}={v:g}" for k, v in zip(knobs, holes[0], strict=True))
+            raise rcheck.fail(
+                row_path,
+                f"the points do not form a full grid: no point at {where} ({len(holes)} of {math.prod(shape)} "
+                "combinations missing); interpolation per axis needs every combination of the axes' values",
+            )
+        p01 = np.empty(shape)
+        p10 = np.empty(shape)
         for key, (r01, r10) in points.items():
             at = tuple(int(np.searchsorted(a, v)) for a, v in zip(axes, key, strict=True))
             p01[at], p10[at] = r01, r10
-        holes = np.argwhere(np.isnan(p01))
-        if holes.size:
-            where = ", ".join(f"{k}={axes[j][holes[0][j]]:g}" for j, k in enumerate(knobs))
-            raise rcheck.fail(
-                row_path,
-                f"the points do not form a full grid: no point at {where} ({len(holes)} of {p01.size} combinations "
-                "missing); interpolation per axis needs every combination of the axes' values",
-            )
         monotone = spec.get("monotone", {})
         check.mapping(monotone, f"{path}.monotone", (), knobs)
         for j, (name, a) in enumerate(zip(knobs, axes, strict=True)):
